@@ -1,0 +1,156 @@
+//! The running application: opens the stores, reconciles them, starts the group-commit
+//! writer, binds the listener, and serves until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{router, AppState};
+use crate::store::reconcile::{last_id, reconcile, ReconcileReport};
+use crate::store::{now_ms, Ingest, StoreError, Stores};
+
+/// Idempotency records are kept at least this long (the API promises 24 h).
+const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
+/// How often old idempotency records are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error("cannot open the data directory: {0} (is another Doodlebox running on it?)")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built application, bound but not yet serving.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    /// What start-up reconciliation found, for the banner and tests.
+    pub reconcile_report: ReconcileReport,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self, AppError> {
+        let data_dir = config.data_dir.clone();
+        let (stores, report, last) =
+            tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+                let stores = Arc::new(Stores::open(&data_dir)?);
+                let report = reconcile(&stores)?;
+                let last = last_id(&stores)?;
+                stores.metadata.shapes()?; // warm the shape cache
+                Ok((stores, report, last))
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+        if report.rebuilt > 0 {
+            tracing::warn!(
+                rebuilt = report.rebuilt,
+                "rebuilt metadata rows from stroke records after an unclean stop"
+            );
+        }
+        for problem in report.unreadable.iter().chain(&report.missing_strokes) {
+            tracing::error!(%problem, "reconciliation found a problem it cannot repair");
+        }
+        let ingest = Arc::new(Ingest::start(stores.clone(), last)?);
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let bound = listener.local_addr()?;
+        let state = AppState {
+            stores,
+            ingest,
+            lan_urls: Arc::new(crate::net::lan_urls(bound)),
+        };
+        Ok(Self {
+            listener,
+            state,
+            reconcile_report: report,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has a local address.
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn lan_urls(&self) -> &[String] {
+        &self.state.lan_urls
+    }
+
+    /// The group-commit counters (for benchmarks).
+    pub fn ingest_stats(&self) -> Arc<crate::store::ingest::IngestStats> {
+        self.state.ingest.stats.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests and lets the
+    /// group-commit writer finish its queue.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let purge = tokio::spawn(purge_idempotency_forever(self.state.clone()));
+        let ingest = self.state.ingest.clone();
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        purge.abort();
+        tokio::task::spawn_blocking(move || ingest.shutdown())
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(served?)
+    }
+}
+
+async fn purge_idempotency_forever(state: AppState) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tick.tick().await;
+        let metadata = state.stores.metadata.clone();
+        let cutoff = now_ms().saturating_sub(IDEMPOTENCY_RETENTION.as_millis() as u64);
+        match tokio::task::spawn_blocking(move || metadata.purge_idempotency(cutoff)).await {
+            Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "forgot old idempotency keys"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+            _ => {}
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,35 @@
+//! The validated configuration the library runs on, built once from the command line and
+//! `DOODLEBOX_*` variables and passed down; there are no globals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::cli::ServeArgs;
+
+/// Everything `App::build` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Root of the fixed data layout (see `store::Stores::open`).
+    pub data_dir: PathBuf,
+    /// Address to bind; port 0 asks the OS for a free port.
+    pub bind: SocketAddr,
+}
+
+impl Config {
+    /// A configuration for tests and benchmarks: loopback, a free port.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
+impl From<ServeArgs> for Config {
+    fn from(args: ServeArgs) -> Self {
+        Self {
+            data_dir: args.data.data_dir,
+            bind: args.bind,
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Identifiers as newtypes: drawings, players and idempotency keys are never bare strings.
+
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+/// Why a string is not a valid identifier.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum IdError {
+    #[error("`{0}` is not a valid drawing id (expected a UUID)")]
+    Drawing(String),
+    #[error("the Idempotency-Key header must be 1 to 255 printable ASCII characters")]
+    IdempotencyKey,
+}
+
+/// A drawing's id: a UUIDv7, so ids sort by creation time. The group-commit writer hands
+/// them out in strictly increasing order, which is what lets start-up reconciliation look
+/// only at the tail of the stroke store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DrawingId(u128);
+
+impl DrawingId {
+    pub fn from_u128(value: u128) -> Self {
+        Self(value)
+    }
+
+    pub fn as_u128(self) -> u128 {
+        self.0
+    }
+
+    /// Big-endian bytes: the sled key, so that byte order equals id order.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(u128::from_be_bytes(bytes))
+    }
+
+    /// A new UUIDv7 for `unix_ms`, strictly greater than `after` (if given).
+    pub fn next(unix_ms: u64, after: Option<DrawingId>) -> Self {
+        let random: u128 = rand::random();
+        // 48 bits of milliseconds, version 7, 12 random bits, variant 0b10, 62 random bits.
+        let fresh = (u128::from(unix_ms & 0xFFFF_FFFF_FFFF) << 80)
+            | (0x7 << 76)
+            | (random & (0xFFF << 64))
+            | (0b10 << 62)
+            | (random & ((1 << 62) - 1));
+        match after {
+            Some(last) if fresh <= last.0 => Self(last.0 + 1),
+            _ => Self(fresh),
+        }
+    }
+}
+
+impl fmt::Display for DrawingId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        uuid::Uuid::from_u128(self.0).hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for DrawingId {
+    type Err = IdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(s)
+            .map(|u| Self(u.as_u128()))
+            .map_err(|_| IdError::Drawing(s.chars().take(64).collect()))
+    }
+}
+
+/// An anonymous player: a random 128-bit session id carried in a cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PlayerId(u128);
+
+impl PlayerId {
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(u128::from_be_bytes(bytes))
+    }
+
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+
+    /// Parses the cookie form (32 lowercase hex digits); `None` for anything else.
+    pub fn parse_cookie(value: &str) -> Option<Self> {
+        if value.len() != 32
+            || !value
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return None;
+        }
+        u128::from_str_radix(value, 16).ok().map(Self)
+    }
+}
+
+impl fmt::Display for PlayerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// A client's `Idempotency-Key`: 1 to 255 printable ASCII characters, scoped to a player.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+impl IdempotencyKey {
+    pub fn parse(raw: &[u8]) -> Result<Self, IdError> {
+        let printable = raw.iter().all(|b| (0x20..0x7f).contains(b));
+        if raw.is_empty() || raw.len() > MAX_IDEMPOTENCY_KEY_LEN || !printable {
+            return Err(IdError::IdempotencyKey);
+        }
+        // Printable ASCII is valid UTF-8.
+        Ok(Self(String::from_utf8_lossy(raw).into_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawing_ids_are_strictly_increasing_even_within_one_millisecond() {
+        let mut last = None;
+        for _ in 0..1000 {
+            let id = DrawingId::next(1_700_000_000_000, last);
+            assert!(last.is_none_or(|l| id > l));
+            last = Some(id);
+        }
+        let again: DrawingId = last.unwrap().to_string().parse().unwrap();
+        assert_eq!(again, last.unwrap());
+    }
+
+    #[test]
+    fn a_drawing_id_is_a_version_7_uuid() {
+        let id = DrawingId::next(1_700_000_000_000, None);
+        let uuid = uuid::Uuid::from_u128(id.as_u128());
+        assert_eq!(uuid.get_version_num(), 7);
+    }
+
+    #[test]
+    fn idempotency_keys_reject_empty_long_and_control_characters() {
+        assert!(IdempotencyKey::parse(b"abc-123").is_ok());
+        assert!(IdempotencyKey::parse(b"").is_err());
+        assert!(IdempotencyKey::parse(&[b'a'; 256]).is_err());
+        assert!(IdempotencyKey::parse(b"a\nb").is_err());
+        assert!(IdempotencyKey::parse("é".as_bytes()).is_err());
+    }
+
+    #[test]
+    fn player_cookies_must_be_32_lowercase_hex_digits() {
+        let p = PlayerId::random();
+        assert_eq!(PlayerId::parse_cookie(&p.to_string()), Some(p));
+        assert_eq!(PlayerId::parse_cookie("xyz"), None);
+        assert_eq!(PlayerId::parse_cookie(&"A".repeat(32)), None);
+    }
+}

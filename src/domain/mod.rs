@@ -1,0 +1,16 @@
+//! Pure types and validation, no I/O: a drawing as players submit it, the ids that name
+//! things, shape names, and the compact binary record a drawing is stored as.
+//!
+//! Untrusted input enters here and leaves as a validated type with private fields
+//! (`Drawing::parse`, `ShapeName::parse`, `IdempotencyKey::parse`), so the layers above
+//! never see a drawing that breaks an invariant.
+
+pub mod drawing;
+pub mod ids;
+pub mod record;
+pub mod shape;
+
+pub use drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};
+pub use ids::{DrawingId, IdError, IdempotencyKey, PlayerId};
+pub use record::{Record, RecordError};
+pub use shape::{ShapeError, ShapeName};

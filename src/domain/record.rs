@@ -1,0 +1,519 @@
+//! The stored form of a drawing: a compact, self-describing binary record.
+//!
+//! A record carries everything needed to rebuild the drawing's metadata row (id, player,
+//! time, idempotency key), so the stroke store alone can repair the metadata store after a
+//! crash. The layout is documented in `docs/record-format.md`; in short, every number column
+//! (x, y, pressure, timestamp) is stored as zig-zag varint deltas of its values scaled by the
+//! smallest power of ten that makes them whole, and falls back to raw floats only when no
+//! such scale reproduces the values exactly. Decoding re-checks every drawing invariant.
+
+use thiserror::Error;
+
+use super::drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};
+use super::ids::{DrawingId, IdempotencyKey, PlayerId};
+use super::shape::ShapeName;
+
+/// First byte of every record.
+const MAGIC: u8 = 0xDB;
+/// Format version, second byte. Bump it (and keep decoding the old one) on any change.
+pub const RECORD_VERSION: u8 = 1;
+/// Largest decimal scale tried for a number column: 10^6.
+const MAX_DECIMAL_SCALE: u8 = 6;
+/// Column mode: every value is exactly an f32.
+const MODE_F32: u8 = 0x10;
+/// Column mode: raw f64 values.
+const MODE_F64: u8 = 0x11;
+/// Largest magnitude of a scaled value: 2^53, so it converts to f64 exactly.
+const MAX_SCALED: f64 = 9_007_199_254_740_992.0;
+
+const FLAG_IDEMPOTENCY: u8 = 1;
+const FLAG_PRESSURE: u8 = 1 << 1;
+const FLAG_TIMESTAMPS: u8 = 1 << 2;
+const FLAG_DURATION: u8 = 1 << 3;
+const FLAG_DEVICE: u8 = 1 << 4;
+
+const STYLE_COLOR_HEX6: u8 = 1;
+const STYLE_COLOR_TEXT: u8 = 1 << 1;
+const STYLE_WIDTH: u8 = 1 << 2;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum RecordError {
+    #[error("record is truncated")]
+    Truncated,
+    #[error("not a drawing record (bad magic byte)")]
+    BadMagic,
+    #[error("unsupported record version {0}")]
+    Version(u8),
+    #[error("record is corrupt: {0}")]
+    Corrupt(&'static str),
+    #[error("record holds an invalid drawing: {0}")]
+    Invalid(#[from] DrawingError),
+}
+
+/// The idempotency key a drawing was submitted with and a digest of the request body, so
+/// that a retry with the same key can be told apart from a different request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Idempotency {
+    pub key: IdempotencyKey,
+    pub body_digest: [u8; 16],
+}
+
+/// One stored drawing and who made it when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: DrawingId,
+    pub player: PlayerId,
+    pub created_at_ms: u64,
+    pub idempotency: Option<Idempotency>,
+    pub drawing: Drawing,
+}
+
+impl Record {
+    pub fn encode(&self) -> Vec<u8> {
+        let d = &self.drawing;
+        let mut out = Vec::with_capacity(64 + d.point_count() * 4);
+        out.extend_from_slice(&[MAGIC, RECORD_VERSION]);
+        out.extend_from_slice(&self.id.to_bytes());
+        out.extend_from_slice(&self.player.to_bytes());
+        put_varint(&mut out, self.created_at_ms);
+        let mut flags = 0;
+        flags |= if self.idempotency.is_some() {
+            FLAG_IDEMPOTENCY
+        } else {
+            0
+        };
+        flags |= if d.has_pressure() { FLAG_PRESSURE } else { 0 };
+        flags |= if d.has_timestamps() {
+            FLAG_TIMESTAMPS
+        } else {
+            0
+        };
+        flags |= if d.duration_ms().is_some() {
+            FLAG_DURATION
+        } else {
+            0
+        };
+        flags |= if d.device().is_some() { FLAG_DEVICE } else { 0 };
+        out.push(flags);
+        if let Some(idem) = &self.idempotency {
+            put_bytes(&mut out, idem.key.as_str().as_bytes());
+            out.extend_from_slice(&idem.body_digest);
+        }
+        put_bytes(&mut out, d.shape().as_str().as_bytes());
+        put_varint(&mut out, u64::from(d.canvas().width));
+        put_varint(&mut out, u64::from(d.canvas().height));
+        if let Some(ms) = d.duration_ms() {
+            put_varint(&mut out, ms);
+        }
+        if let Some(device) = d.device() {
+            out.push(device.code());
+        }
+        put_varint(&mut out, d.strokes().len() as u64);
+        for stroke in d.strokes() {
+            put_varint(&mut out, stroke.points.len() as u64);
+            put_style(&mut out, stroke);
+        }
+        let points = || d.strokes().iter().flat_map(|s| s.points.iter());
+        put_column(&mut out, &points().map(|p| p.x).collect::<Vec<_>>());
+        put_column(&mut out, &points().map(|p| p.y).collect::<Vec<_>>());
+        if d.has_pressure() {
+            put_column(
+                &mut out,
+                &points().filter_map(|p| p.pressure).collect::<Vec<_>>(),
+            );
+        }
+        if d.has_timestamps() {
+            put_column(
+                &mut out,
+                &points().filter_map(|p| p.timestamp).collect::<Vec<_>>(),
+            );
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.byte()? != MAGIC {
+            return Err(RecordError::BadMagic);
+        }
+        match r.byte()? {
+            RECORD_VERSION => {}
+            other => return Err(RecordError::Version(other)),
+        }
+        let id = DrawingId::from_bytes(r.array()?);
+        let player = PlayerId::from_bytes(r.array()?);
+        let created_at_ms = r.varint()?;
+        let flags = r.byte()?;
+        let idempotency = if flags & FLAG_IDEMPOTENCY != 0 {
+            let key = IdempotencyKey::parse(r.bytes()?)
+                .map_err(|_| RecordError::Corrupt("idempotency key"))?;
+            Some(Idempotency {
+                key,
+                body_digest: r.array()?,
+            })
+        } else {
+            None
+        };
+        let shape =
+            std::str::from_utf8(r.bytes()?).map_err(|_| RecordError::Corrupt("shape name"))?;
+        let shape = ShapeName::parse(shape).map_err(DrawingError::from)?;
+        let width = r.small(u64::from(u32::MAX))? as u32;
+        let height = r.small(u64::from(u32::MAX))? as u32;
+        let duration_ms = if flags & FLAG_DURATION != 0 {
+            Some(r.varint()?)
+        } else {
+            None
+        };
+        let device = if flags & FLAG_DEVICE != 0 {
+            Some(Device::from_code(r.byte()?).ok_or(RecordError::Corrupt("device"))?)
+        } else {
+            None
+        };
+        let stroke_count = r.small(crate::domain::drawing::MAX_STROKES as u64)?;
+        let mut shapes_of_strokes = Vec::with_capacity(stroke_count);
+        let mut total = 0usize;
+        for _ in 0..stroke_count {
+            let n = r.small(crate::domain::drawing::MAX_POINTS as u64)?;
+            total += n;
+            let (color, width) = r.style()?;
+            shapes_of_strokes.push((n, color, width));
+        }
+        if total > crate::domain::drawing::MAX_POINTS {
+            return Err(RecordError::Corrupt("point count"));
+        }
+        let xs = r.column(total)?;
+        let ys = r.column(total)?;
+        let pressures = if flags & FLAG_PRESSURE != 0 {
+            Some(r.column(total)?)
+        } else {
+            None
+        };
+        let times = if flags & FLAG_TIMESTAMPS != 0 {
+            Some(r.column(total)?)
+        } else {
+            None
+        };
+        if r.at != bytes.len() {
+            return Err(RecordError::Corrupt("trailing bytes"));
+        }
+        let mut next = 0;
+        let strokes = shapes_of_strokes
+            .into_iter()
+            .map(|(n, color, width)| {
+                let points = (next..next + n)
+                    .map(|i| Point {
+                        x: xs[i],
+                        y: ys[i],
+                        pressure: pressures.as_ref().map(|p| p[i]),
+                        timestamp: times.as_ref().map(|t| t[i]),
+                    })
+                    .collect();
+                next += n;
+                Stroke {
+                    points,
+                    color,
+                    width,
+                }
+            })
+            .collect();
+        let drawing = Drawing::from_parts(
+            shape,
+            Canvas { width, height },
+            strokes,
+            duration_ms,
+            device,
+        )?;
+        Ok(Record {
+            id,
+            player,
+            created_at_ms,
+            idempotency,
+            drawing,
+        })
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put_style(out: &mut Vec<u8>, stroke: &Stroke) {
+    let hex6 = stroke
+        .color
+        .as_deref()
+        .filter(|c| {
+            c.len() == 7
+                && c[1..]
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+        .and_then(|c| u32::from_str_radix(&c[1..], 16).ok());
+    let mut style = 0;
+    style |= match (&stroke.color, hex6) {
+        (_, Some(_)) => STYLE_COLOR_HEX6,
+        (Some(_), None) => STYLE_COLOR_TEXT,
+        (None, _) => 0,
+    };
+    style |= if stroke.width.is_some() {
+        STYLE_WIDTH
+    } else {
+        0
+    };
+    out.push(style);
+    match (&stroke.color, hex6) {
+        (_, Some(rgb)) => out.extend_from_slice(&rgb.to_be_bytes()[1..]),
+        (Some(text), None) => put_bytes(out, text.as_bytes()),
+        (None, _) => {}
+    }
+    if let Some(width) = stroke.width {
+        put_column(out, &[width]);
+    }
+}
+
+/// The smallest decimal scale that reproduces every value exactly, if any.
+fn decimal_scale(values: &[f64]) -> Option<u8> {
+    (0..=MAX_DECIMAL_SCALE).find(|&e| {
+        let p = 10f64.powi(i32::from(e));
+        values.iter().all(|&v| {
+            let s = (v * p).round();
+            s.abs() <= MAX_SCALED && s / p == v
+        })
+    })
+}
+
+fn put_column(out: &mut Vec<u8>, values: &[f64]) {
+    if let Some(e) = decimal_scale(values) {
+        out.push(e);
+        let p = 10f64.powi(i32::from(e));
+        let mut prev = 0i64;
+        for &v in values {
+            let s = (v * p).round() as i64;
+            put_varint(out, zigzag(s.wrapping_sub(prev)));
+            prev = s;
+        }
+    } else if values.iter().all(|&v| f64::from(v as f32) == v) {
+        out.push(MODE_F32);
+        values
+            .iter()
+            .for_each(|&v| out.extend_from_slice(&(v as f32).to_le_bytes()));
+    } else {
+        out.push(MODE_F64);
+        values
+            .iter()
+            .for_each(|&v| out.extend_from_slice(&v.to_le_bytes()));
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(RecordError::Truncated)?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn byte(&mut self) -> Result<u8, RecordError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn varint(&mut self) -> Result<u64, RecordError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(RecordError::Corrupt("varint too long"))
+    }
+
+    /// A varint that must not exceed `max` (a count or a size).
+    fn small(&mut self, max: u64) -> Result<usize, RecordError> {
+        let v = self.varint()?;
+        if v > max {
+            return Err(RecordError::Corrupt("count out of range"));
+        }
+        Ok(v as usize)
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], RecordError> {
+        let n = self.small(self.bytes.len() as u64)?;
+        self.take(n)
+    }
+
+    fn style(&mut self) -> Result<(Option<String>, Option<f64>), RecordError> {
+        let style = self.byte()?;
+        let color = if style & STYLE_COLOR_HEX6 != 0 {
+            let [r, g, b] = self.array()?;
+            Some(format!("#{r:02x}{g:02x}{b:02x}"))
+        } else if style & STYLE_COLOR_TEXT != 0 {
+            let text =
+                std::str::from_utf8(self.bytes()?).map_err(|_| RecordError::Corrupt("color"))?;
+            Some(text.to_owned())
+        } else {
+            None
+        };
+        let width = if style & STYLE_WIDTH != 0 {
+            Some(self.column(1)?[0])
+        } else {
+            None
+        };
+        Ok((color, width))
+    }
+
+    fn column(&mut self, n: usize) -> Result<Vec<f64>, RecordError> {
+        let mode = self.byte()?;
+        let mut out = Vec::with_capacity(n);
+        match mode {
+            0..=MAX_DECIMAL_SCALE => {
+                let p = 10f64.powi(i32::from(mode));
+                let mut prev = 0i64;
+                for _ in 0..n {
+                    prev = prev.wrapping_add(unzigzag(self.varint()?));
+                    out.push(prev as f64 / p);
+                }
+            }
+            MODE_F32 => {
+                for _ in 0..n {
+                    out.push(f64::from(f32::from_le_bytes(self.array()?)));
+                }
+            }
+            MODE_F64 => {
+                for _ in 0..n {
+                    out.push(f64::from_le_bytes(self.array()?));
+                }
+            }
+            _ => return Err(RecordError::Corrupt("column mode")),
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::drawing::tests::sample_input;
+
+    fn record(drawing: Drawing) -> Record {
+        Record {
+            id: DrawingId::next(1_700_000_000_000, None),
+            player: PlayerId::random(),
+            created_at_ms: 1_700_000_000_123,
+            idempotency: Some(Idempotency {
+                key: IdempotencyKey::parse(b"k-1").unwrap(),
+                body_digest: [7; 16],
+            }),
+            drawing,
+        }
+    }
+
+    #[test]
+    fn a_record_decodes_to_exactly_what_was_encoded() {
+        let original = record(Drawing::parse(sample_input()).unwrap());
+        let bytes = original.encode();
+        assert_eq!(Record::decode(&bytes).unwrap(), original);
+    }
+
+    #[test]
+    fn awkward_floats_survive_bit_for_bit() {
+        let mut input = sample_input();
+        input.strokes[0].points[0].x = 0.1 + 0.2; // needs more than six decimals
+        input.strokes[0].points[1].x = 1.0 / 3.0;
+        input.strokes[0].points[0].pressure = Some(f64::from(0.298_039_23_f32));
+        let original = record(Drawing::parse(input).unwrap());
+        let decoded = Record::decode(&original.encode()).unwrap();
+        assert_eq!(decoded, original);
+        let x = decoded.drawing.strokes()[0].points[0].x;
+        assert_eq!(x.to_bits(), (0.1f64 + 0.2).to_bits());
+    }
+
+    #[test]
+    fn integer_coordinates_cost_about_a_byte_each() {
+        let mut input = sample_input();
+        let p = input.strokes[0].points[0].clone();
+        input.strokes[0].points = (0..500)
+            .map(|i| {
+                PointInputExt::at(
+                    &p,
+                    100.0 + f64::from(i % 7),
+                    100.0 + f64::from(i % 5),
+                    1_234_567_890.0 + f64::from(i) * 16.0,
+                )
+            })
+            .collect();
+        input.strokes[0]
+            .points
+            .iter_mut()
+            .for_each(|p| p.pressure = Some(0.5));
+        input.strokes[1].points.iter_mut().for_each(|p| {
+            p.pressure = Some(0.5);
+            p.timestamp = Some(1_234_580_000.0)
+        });
+        let bytes = record(Drawing::parse(input).unwrap()).encode();
+        // 501 points x 4 columns, about one byte per value, plus headers.
+        assert!(bytes.len() < 501 * 4 + 120, "{} bytes", bytes.len());
+    }
+
+    trait PointInputExt {
+        fn at(&self, x: f64, y: f64, t: f64) -> Self;
+    }
+
+    impl PointInputExt for crate::domain::drawing::PointInput {
+        fn at(&self, x: f64, y: f64, t: f64) -> Self {
+            Self {
+                x,
+                y,
+                timestamp: Some(t),
+                ..self.clone()
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_or_corrupt_bytes_are_errors_never_panics() {
+        let bytes = record(Drawing::parse(sample_input()).unwrap()).encode();
+        for cut in 0..bytes.len() {
+            assert!(Record::decode(&bytes[..cut]).is_err());
+        }
+        for i in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 0xff;
+            let _ = Record::decode(&flipped);
+        }
+        assert_eq!(Record::decode(&[0, 1]), Err(RecordError::BadMagic));
+        assert_eq!(Record::decode(&[MAGIC, 9]), Err(RecordError::Version(9)));
+    }
+}

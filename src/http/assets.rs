@@ -1,0 +1,54 @@
+//! The embedded web UI: one rust-embed type, content type from the extension, an ETag,
+//! HTML never cached without revalidation, other assets cached for an hour.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
+
+use super::error::ApiError;
+
+/// How long browsers may reuse a non-HTML asset without asking.
+const ASSET_MAX_AGE_SECS: u32 = 3600;
+
+#[derive(RustEmbed)]
+#[folder = "web/"]
+struct WebAssets;
+
+/// Serves `web/` files; `/` and unknown extension-less paths get `index.html`.
+pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    let path = if path.is_empty() { "index.html" } else { path };
+    let (path, file) = match WebAssets::get(path) {
+        Some(file) => (path.to_owned(), file),
+        None => match WebAssets::get(&format!("{path}.html")) {
+            Some(file) => (format!("{path}.html"), file),
+            None => return ApiError::not_found("page").into_response(),
+        },
+    };
+    let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    let mime = mime_guess::from_path(&path).first_or_octet_stream();
+    let cache = if mime.subtype() == "html" {
+        "no-cache".to_owned()
+    } else {
+        format!("public, max-age={ASSET_MAX_AGE_SECS}")
+    };
+    let mut response = file.data.into_owned().into_response();
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(mime.as_ref()) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&cache) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    response
+}

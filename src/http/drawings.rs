@@ -1,0 +1,121 @@
+//! Submitting drawings and reading them back.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::extract::{JsonBody, Player};
+use super::{run_blocking, AppState};
+use crate::domain::drawing::DrawingInput;
+use crate::domain::{Drawing, DrawingId, IdempotencyKey, Record};
+use crate::store::{Submission, SubmitOutcome};
+
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// `POST /api/v1/drawings`: `201` once the drawing is durably stored; `200` with
+/// `"status":"duplicate"` when the same `Idempotency-Key` and body were stored before.
+pub async fn submit(
+    State(state): State<AppState>,
+    Player(player): Player,
+    headers: HeaderMap,
+    body: JsonBody<DrawingInput>,
+) -> Result<Response, ApiError> {
+    let key = headers
+        .get(IDEMPOTENCY_KEY)
+        .map(|v| IdempotencyKey::parse(v.as_bytes()))
+        .transpose()?;
+    let drawing = Drawing::parse(body.value)?;
+    let metadata = state.stores.metadata.clone();
+    let wanted = drawing.shape().clone();
+    let shape = run_blocking(move || Ok(metadata.shape_by_name(&wanted)?)).await?;
+    let shape = shape.filter(|s| s.active).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_shape",
+            format!(
+                "`{}` is not a shape being collected; GET /api/v1/shapes lists them",
+                drawing.shape()
+            ),
+        )
+    })?;
+    let idempotency = key.map(|k| (k, body_digest(&body.raw)));
+    let submission = Submission {
+        player,
+        drawing,
+        shape_id: shape.id,
+        idempotency,
+    };
+    let outcome = state.ingest.submit(submission).await?;
+    Ok(match outcome {
+        SubmitOutcome::Created(id) => {
+            let location = HeaderValue::from_str(&format!("/api/v1/drawings/{id}"))
+                .map_err(ApiError::internal)?;
+            (
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                Json(serde_json::json!({"id": id.to_string(), "status": "created"})),
+            )
+                .into_response()
+        }
+        SubmitOutcome::Duplicate(id) => (
+            StatusCode::OK,
+            [(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"))],
+            Json(serde_json::json!({"id": id.to_string(), "status": "duplicate"})),
+        )
+            .into_response(),
+    })
+}
+
+/// The first 16 bytes of the body's SHA-256: enough to tell a retry from a new request.
+fn body_digest(raw: &[u8]) -> [u8; 16] {
+    let full = Sha256::digest(raw);
+    let mut digest = [0; 16];
+    digest.copy_from_slice(&full[..16]);
+    digest
+}
+
+/// `GET /api/v1/drawings/{id}`: a player's own drawing, with the JSON values they sent.
+pub async fn get_own(
+    State(state): State<AppState>,
+    Player(player): Player,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id: DrawingId = id.parse()?;
+    let stores = state.stores.clone();
+    let found = run_blocking(move || {
+        let Some(row) = stores.metadata.drawing(id)? else {
+            return Ok(None);
+        };
+        let bytes = stores.blobs.get(id)?;
+        Ok(Some((row, bytes)))
+    })
+    .await?;
+    let Some((row, bytes)) =
+        found.filter(|(row, _)| row.player_id == player.to_string() && row.deleted_at_ms.is_none())
+    else {
+        return Err(ApiError::not_found("drawing"));
+    };
+    let bytes = bytes
+        .ok_or_else(|| ApiError::internal(format!("drawing {id} has a row but no strokes")))?;
+    let record =
+        Record::decode(&bytes).map_err(|e| ApiError::internal(format!("drawing {id}: {e}")))?;
+    Ok(Json(serde_json::json!({
+        "id": row.id,
+        "created_at": crate::time::rfc3339(record.created_at_ms),
+        "drawing": record.drawing.to_json(),
+    })))
+}
+
+/// `POST /api/v1/classify`: answered by the active model. Until the model registry lands
+/// no model can be active, so this says so with a 503 the game knows how to handle.
+pub async fn classify(body: JsonBody<DrawingInput>) -> Result<Response, ApiError> {
+    Drawing::parse(body.value)?;
+    Err(ApiError::unavailable(
+        "no_active_model",
+        "no model is active yet; train one and activate it",
+    ))
+}

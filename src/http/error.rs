@@ -1,0 +1,131 @@
+//! The one mapping from errors to HTTP responses.
+//!
+//! Every error leaves as `{"error":{"code":"snake_case","message":"..."}}` with the status
+//! from the table in `From` impls below. Client errors (4xx) are not logged as errors; server
+//! errors (5xx) are logged with their cause and answered with a generic message.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::domain::{DrawingError, IdError};
+use crate::store::{IngestError, StoreError};
+
+/// Seconds a client is asked to wait before retrying a 503.
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// An error as the API answers it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
+    /// A server fault: logged here with its cause, answered without it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on the server; it has been logged",
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<DrawingError> for ApiError {
+    fn from(e: DrawingError) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_drawing",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<IdError> for ApiError {
+    fn from(e: IdError) -> Self {
+        match e {
+            IdError::Drawing(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            IdError::IdempotencyKey => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                e.to_string(),
+            ),
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::IdempotencyConflict => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                e.to_string(),
+            ),
+            IngestError::Overloaded => Self::unavailable("overloaded", e.to_string()),
+            IngestError::Stopped => Self::unavailable("shutting_down", e.to_string()),
+            IngestError::Storage(cause) => {
+                tracing::error!(%cause, "storing a drawing failed");
+                Self::unavailable(
+                    "storage_unavailable",
+                    "the drawing could not be stored; please retry",
+                )
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(cause = %e, "store error");
+        Self::unavailable(
+            "storage_unavailable",
+            "storage is unavailable; please retry",
+        )
+    }
+}

@@ -1,0 +1,72 @@
+//! The HTTP API and the embedded web UI (axum only).
+//!
+//! A handler extracts, parses into domain types, makes one call into `store` (through
+//! [`run_blocking`]) and maps the error with [`ApiError`]. No SQL or sled here.
+
+mod assets;
+mod drawings;
+pub mod error;
+pub mod extract;
+mod health;
+mod join;
+mod player;
+mod shapes;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+pub use error::ApiError;
+
+use crate::store::{Ingest, Stores};
+
+/// Largest request body accepted, in bytes (a drawing at the point limit fits well).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub stores: Arc<Stores>,
+    pub ingest: Arc<Ingest>,
+    /// Addresses players on the LAN can open, computed once at start.
+    pub lan_urls: Arc<Vec<String>>,
+}
+
+/// The whole router; tests and the server both build it here.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/shapes", get(shapes::list))
+        .route("/prompt", get(shapes::prompt))
+        .route("/drawings", post(drawings::submit))
+        .route("/drawings/{id}", get(drawings::get_own))
+        .route("/player", put(player::update))
+        .route("/classify", post(drawings::classify))
+        .route("/join", get(join::info))
+        .fallback(api_not_found)
+        .layer(axum::middleware::from_fn(extract::player_session));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api", get(api_not_found))
+        .route("/api/{*rest}", get(api_not_found).post(api_not_found))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(assets::serve)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+}
+
+/// Runs blocking store work off the async runtime.
+pub async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}

@@ -1,0 +1,30 @@
+//! Doodlebox: a one-binary appliance that collects crowdsourced drawings, trains a
+//! classifier on them and serves it.
+//!
+//! # Map of the crate
+//! - [`cli`] and [`config`]: the command line, parsed once into a validated [`config::Config`].
+//! - [`app`]: [`app::App::build`] opens the stores, reconciles them, starts the group-commit
+//!   writer and binds; `run_until_stopped` serves until a signal.
+//! - [`domain`]: pure types and validation (drawings, ids, shape names) and the compact
+//!   binary record a drawing is stored as. No I/O.
+//! - [`store`]: the only module that touches sled (stroke records) or SQLite (metadata),
+//!   behind the `BlobStore` and `MetadataStore` interfaces, plus the group-commit writer and
+//!   start-up reconciliation.
+//! - [`http`]: axum routes, the one error mapping, extractors and the embedded web UI.
+//!
+//! # How a drawing flows
+//! `POST /api/v1/drawings` → `http::drawings::submit` parses the body into a
+//! [`domain::Drawing`] (bad input ends here with a 4xx) → `store::Ingest::submit` queues it →
+//! the group-commit thread batches it with its neighbours, writes and syncs the stroke
+//! records in sled, then inserts the rows in one SQLite transaction (`synchronous=FULL`) →
+//! only then does the handler answer `201`. After a crash, `store::reconcile` rebuilds rows
+//! for records that have none.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod net;
+pub mod store;
+pub mod time;

@@ -1,0 +1,100 @@
+//! The `doodlebox` binary: parses the command line, starts logging, calls the library, and
+//! maps errors to exit codes. Everything testable lives in the library.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use doodlebox::app::{shutdown_signal, App};
+use doodlebox::cli::{Cli, Command, DataArgs};
+use doodlebox::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DOODLEBOX_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command() {
+        Command::Serve(args) => serve(Config::from(args)),
+        Command::Doctor(args) => doctor(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("doodlebox: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let app = App::build(config).await?;
+        let mut out = std::io::stdout().lock();
+        // The first line is read by tests and scripts: keep its form.
+        writeln!(out, "listening on http://{}", app.local_addr())?;
+        for url in app.lan_urls() {
+            writeln!(out, "players open: {url}")?;
+        }
+        if let Some(url) = app.lan_urls().first() {
+            if let Ok(qr) = qrcode::QrCode::new(url.as_bytes()) {
+                let picture = qr
+                    .render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build();
+                writeln!(out, "{picture}")?;
+            }
+        }
+        out.flush()?;
+        drop(out);
+        app.run_until_stopped(shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+fn doctor(args: &DataArgs) -> anyhow::Result<()> {
+    println!("doodlebox {}", env!("CARGO_PKG_VERSION"));
+    let cuda = tch::Cuda::is_available();
+    let sum = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.0])
+        .sum(tch::Kind::Float)
+        .double_value(&[]);
+    println!(
+        "libtorch: loaded (tensor check {}), CUDA available: {cuda}, GPUs: {}",
+        if sum == 6.0 { "ok" } else { "FAILED" },
+        tch::Cuda::device_count()
+    );
+    let dir = &args.data_dir;
+    match fs4::available_space(
+        dir.exists()
+            .then_some(dir.as_path())
+            .unwrap_or(std::path::Path::new(".")),
+    ) {
+        Ok(bytes) => println!("free disk: {:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
+        Err(e) => println!("free disk: unknown ({e})"),
+    }
+    if !dir.exists() {
+        println!(
+            "data directory {}: not created yet (the server creates it)",
+            dir.display()
+        );
+        return Ok(());
+    }
+    match doodlebox::store::Stores::open(dir) {
+        Ok(stores) => {
+            println!("data directory {}: stores open", dir.display());
+            println!("metadata integrity: {}", stores.metadata.integrity_check()?);
+            println!("drawings: {}", stores.metadata.count_drawings()?);
+        }
+        Err(e) => println!(
+            "data directory {}: cannot open ({e}); a running server holds it",
+            dir.display()
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,427 @@
+//! The metadata store: players, shapes, drawing rows, idempotency records, jobs and models
+//! in SQLite.
+//!
+//! Durability settings live here and nowhere else: WAL journal, `synchronous=FULL` (NORMAL
+//! can lose a committed transaction on power loss), foreign keys on, a busy timeout. There is
+//! one writer connection behind a mutex and a small pool of readers; every method blocks, so
+//! async callers go through `spawn_blocking`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::Serialize;
+
+use super::migrations::migrate;
+use super::{now_ms, StoreError};
+use crate::domain::{DrawingId, IdempotencyKey, PlayerId, ShapeName};
+
+/// How long a connection waits for a lock before giving up with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Read connections kept open.
+const READERS: usize = 4;
+/// The default shapes, seeded into an empty database.
+const DEFAULT_SHAPES: &str = include_str!("../../assets/shapes.json");
+
+/// A shape players can be prompted with.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct ShapeRow {
+    #[serde(skip)]
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub difficulty: i64,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A drawing's metadata row as it is about to be inserted.
+#[derive(Debug, Clone)]
+pub struct NewDrawingRow {
+    pub id: DrawingId,
+    pub player: PlayerId,
+    pub shape_id: i64,
+    pub metadata: serde_json::Value,
+    pub created_at_ms: u64,
+    pub idempotency: Option<(IdempotencyKey, [u8; 16])>,
+}
+
+/// A drawing's metadata row as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrawingRow {
+    pub id: String,
+    pub player_id: String,
+    pub shape: String,
+    pub metadata: serde_json::Value,
+    pub quality_score: Option<f64>,
+    pub is_flagged: bool,
+    pub created_at_ms: i64,
+    pub deleted_at_ms: Option<i64>,
+}
+
+/// What an idempotency key was first used for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    pub body_digest: [u8; 16],
+    pub drawing_id: DrawingId,
+}
+
+/// Everything the program keeps in the metadata store.
+pub trait MetadataStore: Send + Sync {
+    /// All shapes (cached; refreshed when shapes change).
+    fn shapes(&self) -> Result<Arc<Vec<ShapeRow>>, StoreError>;
+    fn shape_by_name(&self, name: &ShapeName) -> Result<Option<ShapeRow>, StoreError> {
+        Ok(self
+            .shapes()?
+            .iter()
+            .find(|s| s.name == name.as_str())
+            .cloned())
+    }
+    /// The active shape this player has drawn least often (ties broken at random).
+    fn prompt_for(&self, player: PlayerId) -> Result<Option<ShapeRow>, StoreError>;
+    fn idempotency(
+        &self,
+        player: PlayerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Inserts rows (with their players and idempotency records) in one transaction.
+    fn insert_drawings(&self, rows: &[NewDrawingRow]) -> Result<(), StoreError>;
+    fn drawing(&self, id: DrawingId) -> Result<Option<DrawingRow>, StoreError>;
+    /// The greatest drawing id with a row.
+    fn last_drawing_id(&self) -> Result<Option<DrawingId>, StoreError>;
+    /// Ids of the newest `limit` drawing rows, newest first.
+    fn recent_drawing_ids(&self, limit: usize) -> Result<Vec<DrawingId>, StoreError>;
+    fn count_drawings(&self) -> Result<u64, StoreError>;
+    /// Forgets idempotency records older than `cutoff_ms`; returns how many.
+    fn purge_idempotency(&self, cutoff_ms: u64) -> Result<usize, StoreError>;
+    fn set_nickname(&self, player: PlayerId, nickname: &str) -> Result<(), StoreError>;
+    /// `PRAGMA integrity_check`: `ok` or the problems found.
+    fn integrity_check(&self) -> Result<String, StoreError>;
+}
+
+/// The SQLite implementation of [`MetadataStore`].
+pub struct SqliteMetadataStore {
+    /// The one connection that writes.
+    writer: Mutex<Connection>,
+    /// Read-only connections; a reader takes one and puts it back.
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+    /// The shapes table, which every submission consults.
+    shape_cache: RwLock<Option<Arc<Vec<ShapeRow>>>>,
+}
+
+impl SqliteMetadataStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut writer = Connection::open(path)?;
+        configure(&writer)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        migrate(&mut writer)?;
+        seed_shapes(&writer)?;
+        if let Some(dir) = path.parent() {
+            super::blobs::sync_dir(dir)?;
+        }
+        let store = Self {
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_owned(),
+            shape_cache: RwLock::new(None),
+        };
+        Ok(store)
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // A poisoned lock means a writer panicked; SQLite rolled its transaction back, so the
+        // connection is still consistent.
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&conn)?;
+                conn
+            }
+        };
+        let result = f(&conn);
+        let mut readers = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if readers.len() < READERS {
+            readers.push(conn);
+        }
+        result
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn seed_shapes(conn: &Connection) -> Result<(), StoreError> {
+    let count: i64 = conn.query_row("SELECT count(*) FROM shapes", [], |r| r.get(0))?;
+    if count > 0 {
+        return Ok(());
+    }
+    let shapes: Vec<ShapeRow> = serde_json::from_str(DEFAULT_SHAPES)
+        .map_err(|e| StoreError::Corrupt(format!("assets/shapes.json: {e}")))?;
+    let mut insert = conn.prepare(
+        "INSERT INTO shapes (name, description, difficulty, active, created_at) VALUES (?1, ?2, ?3, 1, ?4)",
+    )?;
+    for s in shapes {
+        insert.execute(params![
+            s.name,
+            s.description,
+            s.difficulty,
+            now_ms() as i64
+        ])?;
+    }
+    Ok(())
+}
+
+fn id_param(id: DrawingId) -> String {
+    id.to_string()
+}
+
+fn parse_id(text: String) -> Result<DrawingId, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("drawing id {text:?}")))
+}
+
+impl MetadataStore for SqliteMetadataStore {
+    fn shapes(&self) -> Result<Arc<Vec<ShapeRow>>, StoreError> {
+        if let Some(cached) = self
+            .shape_cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(cached);
+        }
+        let shapes = Arc::new(self.read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT id, name, description, difficulty, active FROM shapes ORDER BY difficulty, name")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(ShapeRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    description: r.get(2)?,
+                    difficulty: r.get(3)?,
+                    active: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?);
+        *self.shape_cache.write().unwrap_or_else(|p| p.into_inner()) = Some(shapes.clone());
+        Ok(shapes)
+    }
+
+    fn prompt_for(&self, player: PlayerId) -> Result<Option<ShapeRow>, StoreError> {
+        let counts: Vec<(i64, i64)> = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT shape_id, count(*) FROM drawings WHERE player_id = ?1 AND deleted_at IS NULL GROUP BY shape_id",
+            )?;
+            let rows = stmt.query_map([player.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let shapes = self.shapes()?;
+        let drawn = |id: i64| counts.iter().find(|(s, _)| *s == id).map_or(0, |(_, n)| *n);
+        let active: Vec<&ShapeRow> = shapes.iter().filter(|s| s.active).collect();
+        let Some(fewest) = active.iter().map(|s| drawn(s.id)).min() else {
+            return Ok(None);
+        };
+        let candidates: Vec<&&ShapeRow> = active.iter().filter(|s| drawn(s.id) == fewest).collect();
+        let pick = rand::random_range(0..candidates.len());
+        Ok(Some((*candidates[pick]).clone()))
+    }
+
+    fn idempotency(
+        &self,
+        player: PlayerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let found: Option<(Vec<u8>, String)> = self.write(|conn| {
+            // Read through the writer: the group-commit thread must see its own latest batch.
+            let mut stmt = conn.prepare_cached(
+                "SELECT body_digest, drawing_id FROM idempotency_keys WHERE player_id = ?1 AND key = ?2",
+            )?;
+            Ok(stmt.query_row(params![player.to_string(), key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
+        })?;
+        found
+            .map(|(digest, id)| {
+                let body_digest = digest
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("idempotency digest length".into()))?;
+                Ok(IdempotencyRecord {
+                    body_digest,
+                    drawing_id: parse_id(id)?,
+                })
+            })
+            .transpose()
+    }
+
+    fn insert_drawings(&self, rows: &[NewDrawingRow]) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut player = tx.prepare_cached("INSERT OR IGNORE INTO players (id, created_at) VALUES (?1, ?2)")?;
+                let mut drawing = tx.prepare_cached(
+                    "INSERT INTO drawings (id, player_id, shape_id, stroke_key, metadata, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                let mut idem = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO idempotency_keys (player_id, key, body_digest, drawing_id, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                for row in rows {
+                    let player_id = row.player.to_string();
+                    let created = row.created_at_ms as i64;
+                    player.execute(params![player_id, created])?;
+                    drawing.execute(params![
+                        id_param(row.id),
+                        player_id,
+                        row.shape_id,
+                        row.id.to_bytes().as_slice(),
+                        row.metadata.to_string(),
+                        created
+                    ])?;
+                    if let Some((key, digest)) = &row.idempotency {
+                        idem.execute(params![player_id, key.as_str(), digest.as_slice(), id_param(row.id), created])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn drawing(&self, id: DrawingId) -> Result<Option<DrawingRow>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT d.id, d.player_id, s.name, d.metadata, d.quality_score, d.is_flagged, d.created_at, d.deleted_at
+                 FROM drawings d JOIN shapes s ON s.id = d.shape_id WHERE d.id = ?1",
+            )?;
+            let row = stmt
+                .query_row([id_param(id)], |r| {
+                    let metadata: String = r.get(3)?;
+                    Ok(DrawingRow {
+                        id: r.get(0)?,
+                        player_id: r.get(1)?,
+                        shape: r.get(2)?,
+                        metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+                        quality_score: r.get(4)?,
+                        is_flagged: r.get(5)?,
+                        created_at_ms: r.get(6)?,
+                        deleted_at_ms: r.get(7)?,
+                    })
+                })
+                .optional()?;
+            Ok(row)
+        })
+    }
+
+    fn last_drawing_id(&self) -> Result<Option<DrawingId>, StoreError> {
+        let id: Option<String> = self
+            .read(|conn| Ok(conn.query_row("SELECT max(id) FROM drawings", [], |r| r.get(0))?))?;
+        id.map(parse_id).transpose()
+    }
+
+    fn recent_drawing_ids(&self, limit: usize) -> Result<Vec<DrawingId>, StoreError> {
+        let ids: Vec<String> = self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT id FROM drawings ORDER BY id DESC LIMIT ?1")?;
+            let rows = stmt.query_map([limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        ids.into_iter().map(parse_id).collect()
+    }
+
+    fn count_drawings(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            Ok(conn.query_row("SELECT count(*) FROM drawings", [], |r| r.get::<_, i64>(0))? as u64)
+        })
+    }
+
+    fn purge_idempotency(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM idempotency_keys WHERE created_at < ?1",
+                [cutoff_ms as i64],
+            )?)
+        })
+    }
+
+    fn set_nickname(&self, player: PlayerId, nickname: &str) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO players (id, nickname, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET nickname = excluded.nickname",
+                params![player.to_string(), nickname, now_ms() as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn integrity_check(&self) -> Result<String, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+            let lines = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(lines.collect::<Result<Vec<_>, _>>()?.join("; "))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_is_migrated_and_seeded_with_the_five_default_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetadataStore::open(&dir.path().join("m.sqlite3")).unwrap();
+        let names: Vec<String> = store
+            .shapes()
+            .unwrap()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        for name in ["line", "circle", "square", "triangle", "heart"] {
+            assert!(
+                names.contains(&name.to_string()),
+                "{name} missing from {names:?}"
+            );
+        }
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        drop(store);
+        // Reopening applies nothing twice and seeds nothing twice.
+        let store = SqliteMetadataStore::open(&dir.path().join("m.sqlite3")).unwrap();
+        assert_eq!(store.shapes().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn the_database_refuses_two_active_models() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetadataStore::open(&dir.path().join("m.sqlite3")).unwrap();
+        let second = store.write(|conn| {
+            conn.execute("INSERT INTO models (version, path, manifest, is_active, created_at) VALUES ('v1','p','{}',1,0)", [])?;
+            Ok(conn.execute("INSERT INTO models (version, path, manifest, is_active, created_at) VALUES ('v2','p','{}',1,0)", []))
+        });
+        assert!(second.unwrap().is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! Versioned schema migrations for the metadata store, applied in order at open.
+//! `PRAGMA user_version` records how many have run. Never edit a released migration:
+//! append a new one.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry moves the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the original design's tables.
+    r#"
+    CREATE TABLE players (
+        id          TEXT PRIMARY KEY,           -- 32 hex digits, the session cookie
+        nickname    TEXT,
+        created_at  INTEGER NOT NULL,           -- ms since the Unix epoch
+        blocked_at  INTEGER
+    );
+    CREATE TABLE shapes (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        difficulty  INTEGER NOT NULL CHECK (difficulty BETWEEN 1 AND 5),
+        active      INTEGER NOT NULL DEFAULT 1,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE drawings (
+        id            TEXT PRIMARY KEY,         -- UUIDv7, sorts by creation time
+        player_id     TEXT NOT NULL REFERENCES players(id),
+        shape_id      INTEGER NOT NULL REFERENCES shapes(id),
+        stroke_key    BLOB NOT NULL UNIQUE,     -- the key of the record in the stroke store
+        metadata      TEXT NOT NULL,            -- JSON: canvas, device, duration, counts
+        quality_score REAL,
+        is_flagged    INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL,
+        deleted_at    INTEGER
+    );
+    CREATE INDEX drawings_by_shape ON drawings(shape_id, created_at);
+    CREATE INDEX drawings_by_player ON drawings(player_id, created_at);
+    CREATE INDEX drawings_by_time ON drawings(created_at);
+    CREATE TABLE idempotency_keys (
+        player_id   TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        body_digest BLOB NOT NULL,
+        drawing_id  TEXT NOT NULL REFERENCES drawings(id),
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (player_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_by_time ON idempotency_keys(created_at);
+    CREATE TABLE training_jobs (
+        id          INTEGER PRIMARY KEY,
+        status      TEXT NOT NULL CHECK (status IN ('pending','queued','running','completed','failed','cancelled')),
+        config      TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        attempt     INTEGER NOT NULL DEFAULT 0,
+        progress    TEXT,
+        metrics     TEXT,
+        error       TEXT,
+        created_at  INTEGER NOT NULL,
+        started_at  INTEGER,
+        finished_at INTEGER
+    );
+    CREATE INDEX training_jobs_by_hash ON training_jobs(config_hash, created_at);
+    CREATE TABLE models (
+        id          INTEGER PRIMARY KEY,
+        version     TEXT NOT NULL UNIQUE,       -- v1, v2, ...
+        job_id      INTEGER REFERENCES training_jobs(id),
+        path        TEXT NOT NULL,
+        manifest    TEXT NOT NULL,
+        is_active   INTEGER NOT NULL DEFAULT 0,
+        created_at  INTEGER NOT NULL,
+        activated_at INTEGER
+    );
+    CREATE UNIQUE INDEX models_one_active ON models(is_active) WHERE is_active = 1;
+    "#,
+];
+
+/// The schema version this program writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`SCHEMA_VERSION`], one transaction per migration.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

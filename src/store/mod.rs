@@ -1,0 +1,67 @@
+//! Storage: the only module that touches sled or rusqlite.
+//!
+//! Two stores behind narrow interfaces, so that another backend (PostgreSQL + S3, say) can
+//! slot in later:
+//! - [`BlobStore`]: stroke records by drawing id (sled, see [`blobs`]);
+//! - [`MetadataStore`]: everything else (SQLite, see [`metadata`]).
+//!
+//! Drawings come in through [`ingest`], the group-commit writer: many concurrent
+//! submissions share one flush of each store, and nothing is acknowledged before both
+//! stores have it on stable storage. [`reconcile`] repairs the metadata store from the
+//! stroke store at start.
+
+pub mod blobs;
+pub mod ingest;
+pub mod metadata;
+mod migrations;
+pub mod reconcile;
+
+use std::path::Path;
+
+use thiserror::Error;
+
+pub use blobs::{BlobStore, SledBlobStore};
+pub use ingest::{Ingest, IngestError, Submission, SubmitOutcome};
+pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
+
+/// A failure inside a store. The HTTP layer answers these with 5xx and logs the cause.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("stroke store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("metadata store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the metadata schema is version {found}, newer than this program knows ({known}); upgrade Doodlebox")]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+/// Both stores, opened from the data directory's fixed layout:
+/// `<data>/strokes/` (sled) and `<data>/doodlebox.sqlite3` (SQLite).
+pub struct Stores {
+    pub blobs: std::sync::Arc<dyn BlobStore>,
+    pub metadata: std::sync::Arc<dyn MetadataStore>,
+}
+
+impl Stores {
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let blobs = SledBlobStore::open(&data_dir.join("strokes"))?;
+        let metadata = SqliteMetadataStore::open(&data_dir.join("doodlebox.sqlite3"))?;
+        Ok(Self {
+            blobs: std::sync::Arc::new(blobs),
+            metadata: std::sync::Arc::new(metadata),
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch, by the wall clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
