@@ -28,3 +28,4 @@ pub mod http;
 pub mod net;
 pub mod store;
 pub mod time;
+pub mod transfer;

@@ -497,7 +497,8 @@ pub(crate) mod tests {
             let p = d.strokes[0].points[0].clone();
             d.strokes[0].points = vec![p; MAX_POINTS + 1];
         });
-        assert_eq!(many, Err(DrawingError::TooManyPoints(MAX_POINTS + 1)));
+        // The second stroke keeps its one point.
+        assert_eq!(many, Err(DrawingError::TooManyPoints(MAX_POINTS + 2)));
         let strokes = with(|d| d.strokes = vec![d.strokes[1].clone(); MAX_STROKES + 1]);
         assert_eq!(strokes, Err(DrawingError::TooManyStrokes(MAX_STROKES + 1)));
     }

@@ -5,7 +5,9 @@
 //! crash. The layout is documented in `docs/record-format.md`; in short, every number column
 //! (x, y, pressure, timestamp) is stored as zig-zag varint deltas of its values scaled by the
 //! smallest power of ten that makes them whole, and falls back to raw floats only when no
-//! such scale reproduces the values exactly. Decoding re-checks every drawing invariant.
+//! such scale reproduces the values exactly. Everything after the two header bytes is
+//! compressed with zstd, which takes a further quarter off real drawings (see
+//! `benches/encoding.rs`). Decoding re-checks every drawing invariant.
 
 use thiserror::Error;
 
@@ -17,6 +19,10 @@ use super::shape::ShapeName;
 const MAGIC: u8 = 0xDB;
 /// Format version, second byte. Bump it (and keep decoding the old one) on any change.
 pub const RECORD_VERSION: u8 = 1;
+/// zstd level: 3 is zstd's default, a few microseconds for a typical record.
+const ZSTD_LEVEL: i32 = 3;
+/// Largest uncompressed body a record may claim; far above what `MAX_POINTS` allows.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Largest decimal scale tried for a number column: 10^6.
 const MAX_DECIMAL_SCALE: u8 = 6;
 /// Column mode: every value is exactly an f32.
@@ -38,6 +44,8 @@ const STYLE_WIDTH: u8 = 1 << 2;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum RecordError {
+    #[error("record body does not decompress: {0}")]
+    Compression(String),
     #[error("record is truncated")]
     Truncated,
     #[error("not a drawing record (bad magic byte)")]
@@ -72,7 +80,6 @@ impl Record {
     pub fn encode(&self) -> Vec<u8> {
         let d = &self.drawing;
         let mut out = Vec::with_capacity(64 + d.point_count() * 4);
-        out.extend_from_slice(&[MAGIC, RECORD_VERSION]);
         out.extend_from_slice(&self.id.to_bytes());
         out.extend_from_slice(&self.player.to_bytes());
         put_varint(&mut out, self.created_at_ms);
@@ -128,18 +135,27 @@ impl Record {
                 &points().filter_map(|p| p.timestamp).collect::<Vec<_>>(),
             );
         }
-        out
+        let mut record = vec![MAGIC, RECORD_VERSION];
+        // zstd only fails on allocation failure or bad parameters; level 3 is always valid.
+        let body = zstd::bulk::compress(&out, ZSTD_LEVEL).expect("zstd compresses a buffer");
+        record.extend_from_slice(&body);
+        record
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        match bytes {
+            [MAGIC, RECORD_VERSION, ..] => {}
+            [MAGIC, other, ..] => return Err(RecordError::Version(*other)),
+            [_, ..] => return Err(RecordError::BadMagic),
+            [] => return Err(RecordError::Truncated),
+        }
+        let body = zstd::bulk::decompress(&bytes[2..], MAX_BODY_BYTES)
+            .map_err(|e| RecordError::Compression(e.to_string()))?;
+        Self::decode_body(&body)
+    }
+
+    fn decode_body(bytes: &[u8]) -> Result<Self, RecordError> {
         let mut r = Reader { bytes, at: 0 };
-        if r.byte()? != MAGIC {
-            return Err(RecordError::BadMagic);
-        }
-        match r.byte()? {
-            RECORD_VERSION => {}
-            other => return Err(RecordError::Version(other)),
-        }
         let id = DrawingId::from_bytes(r.array()?);
         let player = PlayerId::from_bytes(r.array()?);
         let created_at_ms = r.varint()?;
@@ -483,7 +499,7 @@ mod tests {
             p.timestamp = Some(1_234_580_000.0)
         });
         let bytes = record(Drawing::parse(input).unwrap()).encode();
-        // 501 points x 4 columns, about one byte per value, plus headers.
+        // 501 points x 4 columns would be about one byte per value before compression.
         assert!(bytes.len() < 501 * 4 + 120, "{} bytes", bytes.len());
     }
 
@@ -513,6 +529,7 @@ mod tests {
             flipped[i] ^= 0xff;
             let _ = Record::decode(&flipped);
         }
+        assert_eq!(Record::decode(&[]), Err(RecordError::Truncated));
         assert_eq!(Record::decode(&[0, 1]), Err(RecordError::BadMagic));
         assert_eq!(Record::decode(&[MAGIC, 9]), Err(RecordError::Version(9)));
     }

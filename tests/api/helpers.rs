@@ -1,0 +1,143 @@
+//! `TestApp`: a real Doodlebox server on a random port, with typed request helpers.
+
+use std::path::PathBuf;
+
+use doodlebox::app::App;
+use doodlebox::config::Config;
+use serde_json::{json, Value};
+
+pub struct TestApp {
+    pub base: String,
+    /// A player: a client with its own cookie jar.
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    /// Keeps the temporary directory alive as long as the app.
+    _dir: Option<tempfile::TempDir>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().to_owned();
+        let mut app = Self::spawn_on(data_dir).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// A server on an existing data directory (for restart tests).
+    pub async fn spawn_on(data_dir: PathBuf) -> Self {
+        let app = App::build(Config::for_data_dir(&data_dir))
+            .await
+            .expect("app builds");
+        let base = format!("http://{}", app.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            base,
+            client: new_player(),
+            data_dir,
+            _dir: None,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and waits until its stores are closed.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task");
+        }
+        self._dir.take()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn submit(
+        &self,
+        client: &reqwest::Client,
+        body: &Value,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = client.post(self.url("/api/v1/drawings")).json(body);
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn submit_raw(&self, body: &str, content_type: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/drawings"))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn drawing_count(&self) -> u64 {
+        let ready: Value = reqwest::get(self.url("/readyz"))
+            .await
+            .expect("readyz")
+            .json()
+            .await
+            .expect("json");
+        ready["drawings"].as_u64().expect("count")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A new anonymous player.
+pub fn new_player() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+/// The example drawing, with two strokes.
+pub fn sample_drawing() -> Value {
+    json!({
+        "shape": "circle",
+        "canvas": {"width": 400, "height": 400},
+        "strokes": [
+            {"points": [
+                {"x": 100, "y": 100, "pressure": 0.5, "timestamp": 1234567890},
+                {"x": 120.25, "y": 95.5, "pressure": 0.625, "timestamp": 1234567906},
+                {"x": 140, "y": 110, "pressure": 0.7, "timestamp": 1234567922}
+            ], "color": "#000000", "width": 3},
+            {"points": [{"x": 10, "y": 20, "pressure": 0.1, "timestamp": 1234568000}], "color": "#ff8800", "width": 2.5}
+        ],
+        "duration_ms": 2500,
+        "device": "mouse"
+    })
+}
+
+/// The error code of an error response.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.expect("error body is JSON");
+    body["error"]["code"]
+        .as_str()
+        .expect("error.code")
+        .to_owned()
+}

@@ -1,0 +1,8 @@
+//! API integration tests: one binary, a real server on 127.0.0.1:0 per test with its own
+//! temporary data directory.
+
+mod assets;
+mod drawings;
+mod helpers;
+mod reconcile;
+mod shapes;
