@@ -36,26 +36,31 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let app = App::build(config).await?;
-        let mut out = std::io::stdout().lock();
-        // The first line is read by tests and scripts: keep its form.
-        writeln!(out, "listening on http://{}", app.local_addr())?;
-        for url in app.lan_urls() {
-            writeln!(out, "players open: {url}")?;
-        }
-        if let Some(url) = app.lan_urls().first() {
-            if let Ok(qr) = qrcode::QrCode::new(url.as_bytes()) {
-                let picture = qr
-                    .render::<qrcode::render::unicode::Dense1x2>()
-                    .quiet_zone(true)
-                    .build();
-                writeln!(out, "{picture}")?;
-            }
-        }
-        out.flush()?;
-        drop(out);
+        print_banner(&app);
         app.run_until_stopped(shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// Tells the operator where players connect. The first line's form is read by tests and
+/// scripts. A closed stdout (a supervisor that stopped reading) must not stop the server, so
+/// write errors are ignored.
+fn print_banner(app: &App) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{}", app.local_addr());
+    for url in app.lan_urls() {
+        let _ = writeln!(out, "players open: {url}");
+    }
+    if let Some(url) = app.lan_urls().first() {
+        if let Ok(qr) = qrcode::QrCode::new(url.as_bytes()) {
+            let picture = qr
+                .render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build();
+            let _ = writeln!(out, "{picture}");
+        }
+    }
+    let _ = out.flush();
 }
 
 fn doctor(args: &DataArgs) -> anyhow::Result<()> {
