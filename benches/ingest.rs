@@ -1,1 +1,201 @@
-fn main() {}
+//! Ingest benchmark: durable submissions/s and latency of Doodlebox's group-commit path,
+//! side by side in one run with
+//! - a naive durable handler: one SQLite `synchronous=FULL` insert (and commit) per request;
+//! - a parse-only handler: the same parsing and validation, storing nothing.
+//!
+//! Targets (issue #2): Doodlebox ≥ 5× naive at 64 clients, ≥ 0.5× parse-only, p99 ≤ 10 ms
+//! at 64 clients. Prints figures; asserts nothing (machines are shared and noisy).
+//!
+//! Run: `cargo bench --bench ingest` (DOODLEBOX_BENCH_SECS sets seconds per cell, default 3).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use doodlebox::app::App;
+use doodlebox::config::Config;
+use doodlebox::domain::drawing::DrawingInput;
+use doodlebox::domain::{Drawing, DrawingId, PlayerId, Record};
+use serde_json::{json, Value};
+
+const CONCURRENCY: [usize; 4] = [1, 16, 64, 256];
+
+fn drawing_body(seed: u64) -> Value {
+    // A typical game drawing: 3 strokes, 40 points each, pressure and timestamps.
+    let strokes: Vec<Value> = (0..3u64)
+        .map(|s| {
+            let points: Vec<Value> = (0..40u64)
+                .map(|i| {
+                    let t = (seed + s * 40 + i) as f64;
+                    json!({"x": (200.0 + 120.0 * (t / 7.0).cos()).round(), "y": (200.0 + 120.0 * (t / 7.0).sin()).round(),
+                           "pressure": 0.5, "timestamp": 1_700_000_000_000u64 + s * 700 + i * 16})
+                })
+                .collect();
+            json!({"points": points, "color": "#000000", "width": 3})
+        })
+        .collect();
+    json!({"shape": "circle", "canvas": {"width": 400, "height": 400}, "strokes": strokes, "duration_ms": 2500, "device": "mouse"})
+}
+
+fn parse(body: &[u8]) -> Result<Drawing, StatusCode> {
+    let input: DrawingInput =
+        serde_json::from_slice(body).map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
+    Drawing::parse(input).map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+async fn parse_only(body: Bytes) -> StatusCode {
+    match parse(&body) {
+        Ok(_) => StatusCode::CREATED,
+        Err(status) => status,
+    }
+}
+
+/// One SQLite `synchronous=FULL` transaction per request, the record inline in the row.
+async fn naive(State(conn): State<Arc<Mutex<rusqlite::Connection>>>, body: Bytes) -> StatusCode {
+    let Ok(drawing) = parse(&body) else {
+        return StatusCode::UNPROCESSABLE_ENTITY;
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        let id = DrawingId::next(doodlebox::store::now_ms(), None);
+        let record = Record {
+            id,
+            player: PlayerId::random(),
+            created_at_ms: 0,
+            idempotency: None,
+            drawing,
+        };
+        let conn = conn.lock().expect("bench lock");
+        conn.execute(
+            "INSERT INTO drawings (id, record) VALUES (?1, ?2)",
+            rusqlite::params![id.to_string(), record.encode()],
+        )
+    })
+    .await;
+    match result {
+        Ok(Ok(_)) => StatusCode::CREATED,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("serve") });
+    addr
+}
+
+struct Cell {
+    per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// `clients` concurrent loops POSTing for `duration`; every answer must be 201.
+async fn load(url: &str, clients: usize, duration: Duration, bodies: Arc<Vec<String>>) -> Cell {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("client");
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, url, bodies) = (client.clone(), url.to_owned(), bodies.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut i = c;
+                while start.elapsed() < duration {
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(bodies[i % bodies.len()].clone())
+                        .send()
+                        .await
+                        .expect("request");
+                    assert_eq!(response.status(), 201, "bench request failed");
+                    response.bytes().await.expect("body");
+                    latencies.push(sent.elapsed());
+                    i += clients;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("client task"));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    Cell {
+        per_sec: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    }
+}
+
+fn main() {
+    let secs: u64 = std::env::var("DOODLEBOX_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let duration = Duration::from_secs(secs);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let app = App::build(Config::for_data_dir(dir.path().join("doodlebox"))).await.expect("app");
+        let stats = app.ingest_stats();
+        let doodlebox_url = format!("http://{}/api/v1/drawings", app.local_addr());
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+
+        let naive_path = dir.path().join("naive.sqlite3");
+        let conn = rusqlite::Connection::open(&naive_path).expect("naive db");
+        conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        conn.pragma_update(None, "synchronous", "FULL").expect("full");
+        conn.execute("CREATE TABLE drawings (id TEXT PRIMARY KEY, record BLOB NOT NULL)", []).expect("table");
+        let naive_addr = serve(Router::new().route("/", post(naive)).with_state(Arc::new(Mutex::new(conn)))).await;
+        let parse_addr = serve(Router::new().route("/", post(parse_only))).await;
+
+        let bodies: Arc<Vec<String>> = Arc::new((0..64).map(|s| drawing_body(s * 13).to_string()).collect());
+        let body_bytes = bodies[0].len();
+        println!("ingest benchmark: {secs} s per cell, {body_bytes}-byte drawings (120 points), {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+        println!("{:>8} | {:>22} | {:>22} | {:>22} | {:>8} | {:>8}", "clients", "doodlebox/s p50 p99", "naive/s p50 p99", "parse-only/s p50 p99", "vs naive", "vs parse");
+        for clients in CONCURRENCY {
+            let d = load(&doodlebox_url, clients, duration, bodies.clone()).await;
+            let n = load(&format!("http://{naive_addr}/"), clients, duration, bodies.clone()).await;
+            let p = load(&format!("http://{parse_addr}/"), clients, duration, bodies.clone()).await;
+            let fmt = |c: &Cell| format!("{:>7.0} {:>6.2} {:>6.2}", c.per_sec, c.p50_ms, c.p99_ms);
+            println!("{clients:>8} | {} | {} | {} | {:>7.2}x | {:>7.2}x", fmt(&d), fmt(&n), fmt(&p), d.per_sec / n.per_sec, d.per_sec / p.per_sec);
+        }
+        let drawings = stats.drawings.load(std::sync::atomic::Ordering::Relaxed);
+        let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
+        let syncs = stats.syncs.load(std::sync::atomic::Ordering::Relaxed);
+        println!("doodlebox: {drawings} drawings in {batches} group commits ({:.1} per commit), {:.3} syncs per acknowledged drawing", drawings as f64 / batches as f64, syncs as f64 / drawings as f64);
+        let on_disk = dir_size(&dir.path().join("doodlebox"));
+        println!("doodlebox on disk: {:.0} bytes per drawing (stroke store + metadata, including indexes and logs); request body {body_bytes} bytes", on_disk as f64 / drawings as f64);
+    });
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -75,11 +75,12 @@ fn doctor(args: &DataArgs) -> anyhow::Result<()> {
         tch::Cuda::device_count()
     );
     let dir = &args.data_dir;
-    match fs4::available_space(
-        dir.exists()
-            .then_some(dir.as_path())
-            .unwrap_or(std::path::Path::new(".")),
-    ) {
+    let probe = if dir.exists() {
+        dir.as_path()
+    } else {
+        std::path::Path::new(".")
+    };
+    match fs4::available_space(probe) {
         Ok(bytes) => println!("free disk: {:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
         Err(e) => println!("free disk: unknown ({e})"),
     }

@@ -5,9 +5,9 @@
 //! crash. The layout is documented in `docs/record-format.md`; in short, every number column
 //! (x, y, pressure, timestamp) is stored as zig-zag varint deltas of its values scaled by the
 //! smallest power of ten that makes them whole, and falls back to raw floats only when no
-//! such scale reproduces the values exactly. Everything after the two header bytes is
-//! compressed with zstd, which takes a further quarter off real drawings (see
-//! `benches/encoding.rs`). Decoding re-checks every drawing invariant.
+//! such scale reproduces the values exactly. Everything after the uncompressed header
+//! (magic, version, id, player, time) is compressed with zstd, which takes a further quarter
+//! off real drawings (see `benches/encoding.rs`). Decoding re-checks every drawing invariant.
 
 use thiserror::Error;
 
@@ -78,70 +78,84 @@ pub struct Record {
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        let d = &self.drawing;
-        let mut out = Vec::with_capacity(64 + d.point_count() * 4);
-        out.extend_from_slice(&self.id.to_bytes());
-        out.extend_from_slice(&self.player.to_bytes());
-        put_varint(&mut out, self.created_at_ms);
-        let mut flags = 0;
-        flags |= if self.idempotency.is_some() {
-            FLAG_IDEMPOTENCY
-        } else {
-            0
-        };
-        flags |= if d.has_pressure() { FLAG_PRESSURE } else { 0 };
-        flags |= if d.has_timestamps() {
-            FLAG_TIMESTAMPS
-        } else {
-            0
-        };
-        flags |= if d.duration_ms().is_some() {
-            FLAG_DURATION
-        } else {
-            0
-        };
-        flags |= if d.device().is_some() { FLAG_DEVICE } else { 0 };
-        out.push(flags);
-        if let Some(idem) = &self.idempotency {
-            put_bytes(&mut out, idem.key.as_str().as_bytes());
-            out.extend_from_slice(&idem.body_digest);
-        }
-        put_bytes(&mut out, d.shape().as_str().as_bytes());
-        put_varint(&mut out, u64::from(d.canvas().width));
-        put_varint(&mut out, u64::from(d.canvas().height));
-        if let Some(ms) = d.duration_ms() {
-            put_varint(&mut out, ms);
-        }
-        if let Some(device) = d.device() {
-            out.push(device.code());
-        }
-        put_varint(&mut out, d.strokes().len() as u64);
-        for stroke in d.strokes() {
-            put_varint(&mut out, stroke.points.len() as u64);
-            put_style(&mut out, stroke);
-        }
-        let points = || d.strokes().iter().flat_map(|s| s.points.iter());
-        put_column(&mut out, &points().map(|p| p.x).collect::<Vec<_>>());
-        put_column(&mut out, &points().map(|p| p.y).collect::<Vec<_>>());
-        if d.has_pressure() {
-            put_column(
-                &mut out,
-                &points().filter_map(|p| p.pressure).collect::<Vec<_>>(),
-            );
-        }
-        if d.has_timestamps() {
-            put_column(
-                &mut out,
-                &points().filter_map(|p| p.timestamp).collect::<Vec<_>>(),
-            );
-        }
-        let mut record = vec![MAGIC, RECORD_VERSION];
-        // zstd only fails on allocation failure or bad parameters; level 3 is always valid.
-        let body = zstd::bulk::compress(&out, ZSTD_LEVEL).expect("zstd compresses a buffer");
-        record.extend_from_slice(&body);
-        record
+        let body = encode_body(self.idempotency.as_ref(), &self.drawing);
+        assemble(self.id, self.player, self.created_at_ms, &body)
     }
+}
 
+/// The compressed part of a record: everything but id, player and time, which are only
+/// known in the group-commit writer. Callers encode in parallel; the writer just assembles.
+pub fn encode_body(idempotency: Option<&Idempotency>, d: &Drawing) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + d.point_count() * 4);
+    let mut flags = 0;
+    flags |= if idempotency.is_some() {
+        FLAG_IDEMPOTENCY
+    } else {
+        0
+    };
+    flags |= if d.has_pressure() { FLAG_PRESSURE } else { 0 };
+    flags |= if d.has_timestamps() {
+        FLAG_TIMESTAMPS
+    } else {
+        0
+    };
+    flags |= if d.duration_ms().is_some() {
+        FLAG_DURATION
+    } else {
+        0
+    };
+    flags |= if d.device().is_some() { FLAG_DEVICE } else { 0 };
+    out.push(flags);
+    if let Some(idem) = idempotency {
+        put_bytes(&mut out, idem.key.as_str().as_bytes());
+        out.extend_from_slice(&idem.body_digest);
+    }
+    put_bytes(&mut out, d.shape().as_str().as_bytes());
+    put_varint(&mut out, u64::from(d.canvas().width));
+    put_varint(&mut out, u64::from(d.canvas().height));
+    if let Some(ms) = d.duration_ms() {
+        put_varint(&mut out, ms);
+    }
+    if let Some(device) = d.device() {
+        out.push(device.code());
+    }
+    put_varint(&mut out, d.strokes().len() as u64);
+    for stroke in d.strokes() {
+        put_varint(&mut out, stroke.points.len() as u64);
+        put_style(&mut out, stroke);
+    }
+    let points = || d.strokes().iter().flat_map(|s| s.points.iter());
+    put_column(&mut out, &points().map(|p| p.x).collect::<Vec<_>>());
+    put_column(&mut out, &points().map(|p| p.y).collect::<Vec<_>>());
+    if d.has_pressure() {
+        put_column(
+            &mut out,
+            &points().filter_map(|p| p.pressure).collect::<Vec<_>>(),
+        );
+    }
+    if d.has_timestamps() {
+        put_column(
+            &mut out,
+            &points().filter_map(|p| p.timestamp).collect::<Vec<_>>(),
+        );
+    }
+    // zstd only fails on allocation failure or bad parameters; level 3 is always valid.
+    zstd::bulk::compress(&out, ZSTD_LEVEL).expect("zstd compresses a buffer")
+}
+
+/// Puts the uncompressed header (magic, version, id, player, time) before a body made by
+/// [`encode_body`]. This is all the group-commit writer does per drawing.
+pub fn assemble(id: DrawingId, player: PlayerId, created_at_ms: u64, body: &[u8]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(2 + 32 + 10 + body.len());
+    record.extend_from_slice(&[MAGIC, RECORD_VERSION]);
+    record.extend_from_slice(&id.to_bytes());
+    record.extend_from_slice(&player.to_bytes());
+    put_varint(&mut record, created_at_ms);
+    record.extend_from_slice(body);
+    record
+}
+
+impl Record {
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
         match bytes {
             [MAGIC, RECORD_VERSION, ..] => {}
@@ -149,16 +163,22 @@ impl Record {
             [_, ..] => return Err(RecordError::BadMagic),
             [] => return Err(RecordError::Truncated),
         }
-        let body = zstd::bulk::decompress(&bytes[2..], MAX_BODY_BYTES)
+        let mut header = Reader { bytes, at: 2 };
+        let id = DrawingId::from_bytes(header.array()?);
+        let player = PlayerId::from_bytes(header.array()?);
+        let created_at_ms = header.varint()?;
+        let body = zstd::bulk::decompress(&bytes[header.at..], MAX_BODY_BYTES)
             .map_err(|e| RecordError::Compression(e.to_string()))?;
-        Self::decode_body(&body)
+        Self::decode_body(id, player, created_at_ms, &body)
     }
 
-    fn decode_body(bytes: &[u8]) -> Result<Self, RecordError> {
+    fn decode_body(
+        id: DrawingId,
+        player: PlayerId,
+        created_at_ms: u64,
+        bytes: &[u8],
+    ) -> Result<Self, RecordError> {
         let mut r = Reader { bytes, at: 0 };
-        let id = DrawingId::from_bytes(r.array()?);
-        let player = PlayerId::from_bytes(r.array()?);
-        let created_at_ms = r.varint()?;
         let flags = r.byte()?;
         let idempotency = if flags & FLAG_IDEMPOTENCY != 0 {
             let key = IdempotencyKey::parse(r.bytes()?)

@@ -1,5 +1,6 @@
-//! The embedded web UI: one rust-embed type, content type from the extension, an ETag,
-//! HTML never cached without revalidation, other assets cached for an hour.
+//! The embedded web UI: one rust-embed type, content type from the extension, an ETag.
+//! Pages, scripts and styles are revalidated on every use (their names carry no hash, and
+//! an upgrade must never mix old and new modules); icons are cached for an hour.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -7,7 +8,7 @@ use rust_embed::RustEmbed;
 
 use super::error::ApiError;
 
-/// How long browsers may reuse a non-HTML asset without asking.
+/// How long browsers may reuse an image without asking.
 const ASSET_MAX_AGE_SECS: u32 = 3600;
 
 #[derive(RustEmbed)]
@@ -34,10 +35,10 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
         return StatusCode::NOT_MODIFIED.into_response();
     }
     let mime = mime_guess::from_path(&path).first_or_octet_stream();
-    let cache = if mime.subtype() == "html" {
-        "no-cache".to_owned()
-    } else {
+    let cache = if mime.type_() == "image" {
         format!("public, max-age={ASSET_MAX_AGE_SECS}")
+    } else {
+        "no-cache".to_owned()
     };
     let mut response = file.data.into_owned().into_response();
     let h = response.headers_mut();

@@ -31,7 +31,11 @@ pub async fn submit(
     let drawing = Drawing::parse(body.value)?;
     let metadata = state.stores.metadata.clone();
     let wanted = drawing.shape().clone();
-    let shape = run_blocking(move || Ok(metadata.shape_by_name(&wanted)?)).await?;
+    // Shapes are cached in memory; only a cold cache touches the database.
+    let shape = match metadata.cached_shapes() {
+        Some(shapes) => shapes.iter().find(|s| s.name == wanted.as_str()).cloned(),
+        None => run_blocking(move || Ok(metadata.shape_by_name(&wanted)?)).await?,
+    };
     let shape = shape.filter(|s| s.active).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -43,12 +47,7 @@ pub async fn submit(
         )
     })?;
     let idempotency = key.map(|k| (k, body_digest(&body.raw)));
-    let submission = Submission {
-        player,
-        drawing,
-        shape_id: shape.id,
-        idempotency,
-    };
+    let submission = Submission::new(player, &drawing, shape.id, idempotency);
     let outcome = state.ingest.submit(submission).await?;
     Ok(match outcome {
         SubmitOutcome::Created(id) => {

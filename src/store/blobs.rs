@@ -19,6 +19,9 @@ use crate::domain::DrawingId;
 /// a leaf node) become separate blob files; 8 MiB keeps every record we accept inline.
 const SEGMENT_SIZE: usize = 8 * 1024 * 1024;
 
+/// Stroke records in id order, as `records_after` yields them.
+pub type RecordIter<'a> = Box<dyn Iterator<Item = Result<(DrawingId, Vec<u8>), StoreError>> + 'a>;
+
 /// Stroke records by drawing id.
 pub trait BlobStore: Send + Sync {
     /// Writes all records and returns only once they are on stable storage.
@@ -27,10 +30,7 @@ pub trait BlobStore: Send + Sync {
     fn remove_durably(&self, ids: &[DrawingId]) -> Result<(), StoreError>;
     fn get(&self, id: DrawingId) -> Result<Option<Vec<u8>>, StoreError>;
     /// Records with an id greater than `after` (all records for `None`), in id order.
-    fn records_after(
-        &self,
-        after: Option<DrawingId>,
-    ) -> Box<dyn Iterator<Item = Result<(DrawingId, Vec<u8>), StoreError>> + '_>;
+    fn records_after(&self, after: Option<DrawingId>) -> RecordIter<'_>;
     /// The greatest id stored.
     fn last_id(&self) -> Result<Option<DrawingId>, StoreError>;
     /// Bytes the store takes on disk.
@@ -119,10 +119,7 @@ impl BlobStore for SledBlobStore {
         Ok(self.db.get(id.to_bytes())?.map(|v| v.to_vec()))
     }
 
-    fn records_after(
-        &self,
-        after: Option<DrawingId>,
-    ) -> Box<dyn Iterator<Item = Result<(DrawingId, Vec<u8>), StoreError>> + '_> {
+    fn records_after(&self, after: Option<DrawingId>) -> RecordIter<'_> {
         let iter = match after {
             Some(id) => self.db.range((
                 std::ops::Bound::Excluded(id.to_bytes()),

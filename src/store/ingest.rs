@@ -21,22 +21,47 @@ use tokio::sync::oneshot;
 
 use super::metadata::NewDrawingRow;
 use super::{now_ms, Stores};
-use crate::domain::record::Idempotency;
-use crate::domain::{Drawing, DrawingId, IdempotencyKey, PlayerId, Record};
+use crate::domain::record::{assemble, encode_body, Idempotency};
+use crate::domain::{Drawing, DrawingId, IdempotencyKey, PlayerId};
 
 /// Most submissions waiting for the writer; beyond this, submit answers `Overloaded`.
 const QUEUE_CAPACITY: usize = 8_192;
 /// Most submissions committed together.
 const MAX_BATCH: usize = 1_024;
 
-/// A validated drawing on its way to storage.
+/// A validated drawing on its way to storage, already encoded by the caller so that the
+/// one writer thread does as little per drawing as possible.
 pub struct Submission {
-    pub player: PlayerId,
-    pub drawing: Drawing,
+    player: PlayerId,
     /// The shape's row id, looked up by the caller (so unknown shapes never reach the writer).
-    pub shape_id: i64,
+    shape_id: i64,
     /// The client's idempotency key and a digest of the request body.
-    pub idempotency: Option<(IdempotencyKey, [u8; 16])>,
+    idempotency: Option<(IdempotencyKey, [u8; 16])>,
+    /// The record's compressed body (`record::encode_body`).
+    body: Vec<u8>,
+    /// The row's metadata column.
+    metadata: serde_json::Value,
+}
+
+impl Submission {
+    pub fn new(
+        player: PlayerId,
+        drawing: &Drawing,
+        shape_id: i64,
+        idempotency: Option<(IdempotencyKey, [u8; 16])>,
+    ) -> Self {
+        let idem = idempotency
+            .clone()
+            .map(|(key, body_digest)| Idempotency { key, body_digest });
+        let body = encode_body(idem.as_ref(), drawing);
+        Self {
+            player,
+            shape_id,
+            idempotency,
+            body,
+            metadata: drawing_metadata(drawing),
+        }
+    }
 }
 
 /// What became of a submission.
@@ -217,18 +242,15 @@ fn commit_batch(
         }
         let id = DrawingId::next(now, *last_id);
         *last_id = Some(id);
-        let record = Record {
+        rows.push(NewDrawingRow {
             id,
             player: submission.player,
+            shape_id: submission.shape_id,
+            metadata: submission.metadata,
             created_at_ms: now,
-            idempotency: submission
-                .idempotency
-                .clone()
-                .map(|(key, body_digest)| Idempotency { key, body_digest }),
-            drawing: submission.drawing,
-        };
-        rows.push(row_for(&record, submission.shape_id));
-        records.push((id, record.encode()));
+            idempotency: submission.idempotency,
+        });
+        records.push((id, assemble(id, submission.player, now, &submission.body)));
         plans.push(Plan::New(records.len() - 1));
     }
 
@@ -286,26 +308,14 @@ fn store_both(
     Ok(())
 }
 
-/// The metadata row a record stands for. Used by the writer and by reconciliation, so both
+/// The metadata column of a drawing's row. Used by the writer and by reconciliation, so both
 /// build the same row.
-pub(crate) fn row_for(record: &Record, shape_id: i64) -> NewDrawingRow {
-    let d = &record.drawing;
-    let metadata = serde_json::json!({
+pub(crate) fn drawing_metadata(d: &Drawing) -> serde_json::Value {
+    serde_json::json!({
         "canvas": d.canvas(),
         "device": d.device(),
         "duration_ms": d.duration_ms(),
         "strokes": d.strokes().len(),
         "points": d.point_count(),
-    });
-    NewDrawingRow {
-        id: record.id,
-        player: record.player,
-        shape_id,
-        metadata,
-        created_at_ms: record.created_at_ms,
-        idempotency: record
-            .idempotency
-            .as_ref()
-            .map(|i| (i.key.clone(), i.body_digest)),
-    }
+    })
 }

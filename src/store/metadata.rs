@@ -74,6 +74,8 @@ pub struct IdempotencyRecord {
 pub trait MetadataStore: Send + Sync {
     /// All shapes (cached; refreshed when shapes change).
     fn shapes(&self) -> Result<Arc<Vec<ShapeRow>>, StoreError>;
+    /// The cached shapes, if the cache is warm: never blocks on the database.
+    fn cached_shapes(&self) -> Option<Arc<Vec<ShapeRow>>>;
     fn shape_by_name(&self, name: &ShapeName) -> Result<Option<ShapeRow>, StoreError> {
         Ok(self
             .shapes()?
@@ -206,6 +208,13 @@ fn parse_id(text: String) -> Result<DrawingId, StoreError> {
 }
 
 impl MetadataStore for SqliteMetadataStore {
+    fn cached_shapes(&self) -> Option<Arc<Vec<ShapeRow>>> {
+        self.shape_cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn shapes(&self) -> Result<Arc<Vec<ShapeRow>>, StoreError> {
         if let Some(cached) = self
             .shape_cache

@@ -8,7 +8,8 @@
 
 use serde::Serialize;
 
-use super::ingest::row_for;
+use super::ingest::drawing_metadata;
+use super::metadata::NewDrawingRow;
 use super::{StoreError, Stores};
 use crate::domain::{DrawingId, Record};
 
@@ -48,7 +49,14 @@ pub fn reconcile(stores: &Stores) -> Result<ReconcileReport, StoreError> {
             }
         };
         match stores.metadata.shape_by_name(record.drawing.shape())? {
-            Some(shape) => chunk.push(row_for(&record, shape.id)),
+            Some(shape) => chunk.push(NewDrawingRow {
+                id: record.id,
+                player: record.player,
+                shape_id: shape.id,
+                metadata: drawing_metadata(&record.drawing),
+                created_at_ms: record.created_at_ms,
+                idempotency: record.idempotency.map(|i| (i.key, i.body_digest)),
+            }),
             None => report
                 .unreadable
                 .push(format!("{id}: unknown shape {}", record.drawing.shape())),
