@@ -165,6 +165,8 @@ fn main() {
         let naive_addr = serve(Router::new().route("/", post(naive)).with_state(Arc::new(Mutex::new(conn)))).await;
         let parse_addr = serve(Router::new().route("/", post(parse_only))).await;
 
+        let (fsyncs_per_sec, fsync_ms) = fsync_probe(dir.path(), Duration::from_secs(1));
+        println!("machine probe: {fsyncs_per_sec:.0} fsyncs/s of a 4 KiB append ({fsync_ms:.3} ms each); the naive handler's ceiling is about this rate");
         let bodies: Arc<Vec<String>> = Arc::new((0..64).map(|s| drawing_body(s * 13).to_string()).collect());
         let body_bytes = bodies[0].len();
         println!("ingest benchmark: {secs} s per cell, {body_bytes}-byte drawings (120 points), {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
@@ -183,6 +185,22 @@ fn main() {
         let on_disk = dir_size(&dir.path().join("doodlebox"));
         println!("doodlebox on disk: {:.0} bytes per drawing (stroke store + metadata, including indexes and logs); request body {body_bytes} bytes", on_disk as f64 / drawings as f64);
     });
+}
+
+/// Appends 4 KiB and `fdatasync`s, repeatedly: the machine's durable-write rate.
+fn fsync_probe(dir: &std::path::Path, duration: Duration) -> (f64, f64) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(dir.join("fsync-probe")).expect("probe file");
+    let block = [7u8; 4096];
+    let start = Instant::now();
+    let mut count = 0u32;
+    while start.elapsed() < duration {
+        file.write_all(&block).expect("probe write");
+        file.sync_data().expect("probe fsync");
+        count += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    (f64::from(count) / secs, secs * 1000.0 / f64::from(count))
 }
 
 fn dir_size(path: &std::path::Path) -> u64 {

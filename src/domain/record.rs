@@ -139,8 +139,29 @@ pub fn encode_body(idempotency: Option<&Idempotency>, d: &Drawing) -> Vec<u8> {
             &points().filter_map(|p| p.timestamp).collect::<Vec<_>>(),
         );
     }
-    // zstd only fails on allocation failure or bad parameters; level 3 is always valid.
-    zstd::bulk::compress(&out, ZSTD_LEVEL).expect("zstd compresses a buffer")
+    compress(&out)
+}
+
+thread_local! {
+    /// One zstd context per thread: creating one costs more than compressing a drawing.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(body: &[u8]) -> Vec<u8> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressed = match slot.as_mut() {
+            Some(compressor) => compressor.compress(body),
+            None => zstd::bulk::Compressor::new(ZSTD_LEVEL).and_then(|mut c| {
+                let out = c.compress(body);
+                *slot = Some(c);
+                out
+            }),
+        };
+        // zstd only fails on allocation failure or bad parameters; level 3 is always valid.
+        compressed.expect("zstd compresses an in-memory buffer")
+    })
 }
 
 /// Puts the uncompressed header (magic, version, id, player, time) before a body made by

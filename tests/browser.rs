@@ -1,0 +1,715 @@
+//! Real-browser tests of the drawing game: a headless Chromium, driven through chromedriver over
+//! WebDriver, plays against the real binary. A drawing made with pointer actions must arrive
+//! with its points, timestamps and device, and one submitted while the server is down must be
+//! stored exactly once after a restart.
+//!
+//! The WebDriver client is the few W3C endpoints these tests use, spoken over `reqwest`:
+//! fantoccini without its TLS features needs `hyper-util`'s `HttpConnector`, which this package
+//! does not depend on.
+//!
+//! Without Chromium or chromedriver the tests print why and pass, except under `CI`, where
+//! they fail: CI installs the Debian packages `chromium` and `chromium-driver`. `CHROMIUM` and
+//! `CHROMEDRIVER` point at other binaries.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::{json, Value};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_doodlebox");
+/// Where Debian's `chromium` and `chromium-driver` packages put the browser and its driver.
+const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+const DEFAULT_CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The WebDriver spec's key for an element reference.
+const ELEMENT_KEY: &str = "element-6066-11e4-a6e0-29f7e1f8f6a1";
+/// How long any single wait in these tests may take before it fails.
+const WAIT: Duration = Duration::from_secs(10);
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(50);
+/// Intermediate pointer moves in a drawn stroke.
+const MOVES: usize = 40;
+/// How far (CSS px) a stored point may lie from the path the pointer took: action coordinates
+/// are whole viewport pixels, the board's origin may be fractional.
+const TOLERANCE: f64 = 1.5;
+
+/// One browser at a time: the machines running these tests have few cores, and three
+/// Chromiums at once make timing-dependent steps (a fling, a retry) needlessly slow.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+// --- the real server -------------------------------------------------------------------------
+
+/// The real binary as a child process, killed (SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts the binary on `bind` and reads the bound address from its first line; `None`
+    /// when it exits without one (the address is still taken, say).
+    fn try_start(data_dir: &Path, bind: &str) -> Result<Option<Server>> {
+        let mut child = Command::new(BINARY)
+            .args(["serve", "--bind", bind, "--data-dir"])
+            .arg(data_dir)
+            .env("DOODLEBOX_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the doodlebox binary")?;
+        let stdout = child.stdout.take().context("piped stdout")?;
+        let mut reader = BufReader::new(stdout);
+        let mut first = String::new();
+        reader.read_line(&mut first).context("reading its first line")?;
+        let Some(base) = first.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        };
+        let base = base.to_owned();
+        // Keep draining stdout so the server never writes into a full or closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let addr = base
+            .strip_prefix("http://")
+            .and_then(|a| a.parse().ok())
+            .with_context(|| format!("unexpected first line {first:?}"))?;
+        Ok(Some(Server { child, base, addr }))
+    }
+
+    /// A server on a free port.
+    fn start(data_dir: &Path) -> Result<Server> {
+        Server::try_start(data_dir, "127.0.0.1:0")?.context("the server did not start")
+    }
+
+    /// A server on exactly `addr`, so that an open page keeps its origin; retried while the
+    /// port is still held by the server that was there before.
+    fn start_at(data_dir: &Path, addr: SocketAddr) -> Result<Server> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(server) = Server::try_start(data_dir, &addr.to_string())? {
+                return Ok(server);
+            }
+            ensure!(Instant::now() < deadline, "could not bind {addr} again");
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// --- the browser -----------------------------------------------------------------------------
+
+/// The browser binaries, or the reason the tests cannot run here.
+struct Tools {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+/// Finds Chromium and chromedriver. `None` means skip; under `CI` a missing browser fails.
+fn tools() -> Option<Tools> {
+    let find = |var: &str, default: &str| {
+        PathBuf::from(std::env::var_os(var).unwrap_or_else(|| default.into()))
+    };
+    let tools = Tools {
+        chromium: find("CHROMIUM", DEFAULT_CHROMIUM),
+        chromedriver: find("CHROMEDRIVER", DEFAULT_CHROMEDRIVER),
+    };
+    let missing: Vec<String> = [&tools.chromium, &tools.chromedriver]
+        .into_iter()
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Some(tools);
+    }
+    let why = format!(
+        "browser tests need {} (Debian packages `chromium` and `chromium-driver`, \
+         or set CHROMIUM / CHROMEDRIVER)",
+        missing.join(" and ")
+    );
+    assert!(std::env::var_os("CI").is_none(), "{why}");
+    eprintln!("skipping: {why}");
+    None
+}
+
+/// What the browser pretends to be.
+#[derive(Clone, Copy)]
+enum Screen {
+    /// A 1280x900 desktop window with a mouse.
+    Desktop,
+    /// A 390x844 phone with a touch screen.
+    Phone,
+}
+
+/// chromedriver with one headless Chromium session. Dropping it ends the session (which
+/// quits Chromium) and kills chromedriver.
+struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+    http: reqwest::Client,
+    /// Chromium's profile, fresh for every browser; removed after chromedriver is gone.
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn launch(tools: &Tools, screen: Screen) -> Result<Browser> {
+        // Find a free port, then let chromedriver have it.
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let driver = Command::new(&tools.chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", tools.chromedriver.display()))?;
+        let profile = tempfile::tempdir()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let mut browser = Browser {
+            driver,
+            port,
+            session: String::new(),
+            http,
+            _profile: profile,
+        };
+        browser.wait_until_driver_ready().await?;
+
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            format!("--user-data-dir={}", browser._profile.path().display()),
+        ];
+        let mut options = json!({"binary": tools.chromium, "args": []});
+        match screen {
+            Screen::Desktop => args.push("--window-size=1280,900".to_owned()),
+            Screen::Phone => {
+                args.push("--window-size=390,844".to_owned());
+                options["mobileEmulation"] = json!({
+                    "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 3.0, "touch": true},
+                    "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 \
+                                  (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
+                });
+            }
+        }
+        options["args"] = json!(args);
+        let created = browser
+            .command(
+                reqwest::Method::POST,
+                "/session",
+                Some(json!({"capabilities": {"alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": options,
+                }}})),
+            )
+            .await
+            .context("creating a Chromium session")?;
+        browser.session = created["sessionId"]
+            .as_str()
+            .context("no sessionId")?
+            .to_owned();
+        Ok(browser)
+    }
+
+    async fn wait_until_driver_ready(&self) -> Result<()> {
+        let url = format!("http://127.0.0.1:{}/status", self.port);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(response) = self.http.get(&url).send().await {
+                if let Ok(status) = response.json::<Value>().await {
+                    if status["value"]["ready"] == true {
+                        return Ok(());
+                    }
+                }
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "chromedriver did not answer on port {}",
+                self.port
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// One WebDriver command; the answer's `value`, or the driver's error as an error.
+    async fn command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.with_context(|| url.clone())?;
+        let status = response.status();
+        let mut answer: Value = response.json().await.with_context(|| url.clone())?;
+        let value = answer["value"].take();
+        if !status.is_success() {
+            bail!(
+                "WebDriver {path}: {status} {}: {}",
+                value["error"],
+                value["message"]
+            );
+        }
+        Ok(value)
+    }
+
+    async fn session_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let path = format!("/session/{}{path}", self.session);
+        self.command(method, &path, body).await
+    }
+
+    async fn goto(&self, url: &str) -> Result<()> {
+        self.session_command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await?;
+        Ok(())
+    }
+
+    async fn refresh(&self) -> Result<()> {
+        self.session_command(reqwest::Method::POST, "/refresh", Some(json!({})))
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `script` as a function body; a returned promise is awaited by the driver.
+    async fn js(&self, script: &str) -> Result<Value> {
+        self.session_command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+        .with_context(|| format!("running {script:?}"))
+    }
+
+    /// Evaluates `script` until `done` accepts its value; fails after `WAIT`, showing `what`
+    /// and the last value.
+    async fn wait_for(&self, what: &str, script: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let last = self.js(script).await;
+            match &last {
+                Ok(value) if done(value) => return value.clone(),
+                _ if Instant::now() >= deadline => {
+                    panic!("timed out waiting for {what}; last {script:?} gave {last:?}")
+                }
+                _ => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    async fn wait_until_ready(&self) {
+        self.wait_for(
+            "the game to be ready",
+            "return window.doodlebox ? window.doodlebox.state() : 'no hook'",
+            |v| v == "ready",
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) -> Result<()> {
+        let found = self
+            .session_command(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await?;
+        let id = found[ELEMENT_KEY].as_str().context("no element id")?;
+        self.session_command(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Draws one stroke through `path` (canvas coordinates) with a pointer of `kind`
+    /// ("mouse" or "touch"), and returns the path as the board will see it.
+    async fn draw(&self, kind: &str, path: &[(f64, f64)]) -> Result<Drawn> {
+        let board = self.board().await?;
+        let to_viewport = |&(x, y): &(f64, f64)| {
+            (
+                (board.left + x).round() as i64,
+                (board.top + y).round() as i64,
+            )
+        };
+        let points: Vec<(i64, i64)> = path.iter().map(to_viewport).collect();
+        let mut steps = vec![json!({"type": "pointerMove", "duration": 0, "origin": "viewport",
+                                    "x": points[0].0, "y": points[0].1})];
+        steps.push(json!({"type": "pointerDown", "button": 0}));
+        for &(x, y) in &points[1..] {
+            steps.push(json!({"type": "pointerMove", "duration": 16, "origin": "viewport",
+                              "x": x, "y": y}));
+        }
+        steps.push(json!({"type": "pointerUp", "button": 0}));
+        self.session_command(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({"actions": [{
+                "type": "pointer",
+                "id": format!("{kind}-1"),
+                "parameters": {"pointerType": kind},
+                "actions": steps,
+            }]})),
+        )
+        .await?;
+        self.session_command(reqwest::Method::DELETE, "/actions", None)
+            .await?;
+        Ok(Drawn {
+            path: points
+                .iter()
+                .map(|&(x, y)| (x as f64 - board.left, y as f64 - board.top))
+                .collect(),
+            canvas: (board.width, board.height),
+        })
+    }
+
+    /// Where the board's drawing area is in the viewport, scrolled into view first.
+    async fn board(&self) -> Result<Board> {
+        let rect = self
+            .js("const c = document.getElementById('board');
+                 c.scrollIntoView({block: 'center', inline: 'center'});
+                 const r = c.getBoundingClientRect();
+                 return {left: r.left + c.clientLeft, top: r.top + c.clientTop,
+                         width: c.clientWidth, height: c.clientHeight,
+                         viewportWidth: window.innerWidth, viewportHeight: window.innerHeight};")
+            .await?;
+        let get = |k: &str| rect[k].as_f64().with_context(|| format!("board {k}: {rect}"));
+        Ok(Board {
+            left: get("left")?,
+            top: get("top")?,
+            width: get("width")?,
+            height: get("height")?,
+            visible_width: get("viewportWidth")?.min(get("left")? + get("width")?) - get("left")?,
+            visible_height: get("viewportHeight")?.min(get("top")? + get("height")?)
+                - get("top")?,
+        })
+    }
+
+    /// The HttpOnly player cookie, as a `Cookie` header value.
+    async fn player_cookie(&self) -> Result<String> {
+        let cookies = self
+            .session_command(reqwest::Method::GET, "/cookie", None)
+            .await?;
+        let value = cookies
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == "doodlebox_player")
+            .and_then(|c| c["value"].as_str())
+            .with_context(|| format!("no doodlebox_player cookie in {cookies}"))?;
+        Ok(format!("doodlebox_player={value}"))
+    }
+
+    /// Ends the session with a blocking request: this runs in `Drop`, maybe during a panic.
+    fn delete_session(&self) -> std::io::Result<()> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            stream,
+            "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.session, self.port
+        )?;
+        // The answer comes once Chromium has quit.
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        Ok(())
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = self.delete_session();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The board's drawing area in viewport coordinates (CSS px).
+struct Board {
+    left: f64,
+    top: f64,
+    width: f64,
+    height: f64,
+    /// How much of it is inside the viewport, from its top-left corner.
+    visible_width: f64,
+    visible_height: f64,
+}
+
+/// A stroke as the board saw it.
+struct Drawn {
+    /// The pointer's positions in canvas coordinates.
+    path: Vec<(f64, f64)>,
+    /// The board's size while it was drawn.
+    canvas: (f64, f64),
+}
+
+// --- drawings --------------------------------------------------------------------------------
+
+/// A closed loop of `MOVES` + 1 points around the middle of the visible board.
+async fn loop_path(browser: &Browser) -> Result<Vec<(f64, f64)>> {
+    let board = browser.board().await?;
+    ensure!(
+        board.visible_width > 100.0 && board.visible_height > 100.0,
+        "the board is too small or off screen: {}x{} visible",
+        board.visible_width,
+        board.visible_height
+    );
+    let (cx, cy) = (board.visible_width / 2.0, board.visible_height / 2.0);
+    let radius = 0.35 * board.visible_width.min(board.visible_height);
+    Ok((0..=MOVES)
+        .map(|i| {
+            let a = std::f64::consts::TAU * i as f64 / MOVES as f64;
+            // A wobbly circle: the radius changes, so no two moves are alike.
+            let r = radius * (1.0 + 0.1 * (3.0 * a).sin());
+            (cx + r * a.cos(), cy + r * a.sin())
+        })
+        .collect())
+}
+
+fn millis_since_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0)
+}
+
+/// Distance from `p` to the segment `a`-`b`.
+fn distance_to_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 == 0.0 {
+        0.0
+    } else {
+        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0)
+    };
+    (p.0 - a.0 - t * dx).hypot(p.1 - a.1 - t * dy)
+}
+
+/// Checks a stored drawing against the one stroke `drawn` with a `device` pointer between
+/// `started` and `ended` (ms since the epoch).
+fn check_drawing(drawing: &Value, device: &str, drawn: &Drawn, started: f64, ended: f64) {
+    assert_eq!(drawing["device"], device, "{drawing}");
+    let width = drawing["canvas"]["width"].as_f64().expect("canvas width");
+    let height = drawing["canvas"]["height"].as_f64().expect("canvas height");
+    assert_eq!((width, height), drawn.canvas, "the canvas size is the board's");
+    let path = &drawn.path;
+    let strokes = drawing["strokes"].as_array().expect("strokes");
+    assert_eq!(strokes.len(), 1, "one stroke was drawn: {drawing}");
+    let points = strokes[0]["points"].as_array().expect("points");
+    assert!(
+        points.len() >= MOVES,
+        "{} points stored for {MOVES} pointer moves",
+        points.len()
+    );
+    let mut last_time = f64::MIN;
+    for point in points {
+        let (x, y) = (point["x"].as_f64().unwrap(), point["y"].as_f64().unwrap());
+        assert!(
+            (0.0..=width).contains(&x) && (0.0..=height).contains(&y),
+            "{point} lies outside the {width}x{height} canvas"
+        );
+        let off = path
+            .windows(2)
+            .map(|w| distance_to_segment((x, y), w[0], w[1]))
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            off <= TOLERANCE,
+            "{point} is {off:.1} px off the drawn path"
+        );
+        let t = point["timestamp"].as_f64().expect("timestamp");
+        assert!(t >= last_time, "timestamps go backwards at {point}");
+        // A second of slack either side: the page's clock is rounded to whole ms.
+        assert!(
+            (started - 1000.0..=ended + 1000.0).contains(&t),
+            "timestamp {t} is outside the drawing's time [{started}, {ended}]"
+        );
+        last_time = t;
+    }
+    let near = |p: &Value, q: (f64, f64)| {
+        (p["x"].as_f64().unwrap() - q.0).hypot(p["y"].as_f64().unwrap() - q.1) <= TOLERANCE
+    };
+    assert!(
+        near(&points[0], path[0]),
+        "the stroke starts at {} rather than {:?}",
+        points[0],
+        path[0]
+    );
+    assert!(
+        near(&points[points.len() - 1], path[path.len() - 1]),
+        "the stroke ends at {} rather than {:?}",
+        points[points.len() - 1],
+        path[path.len() - 1]
+    );
+}
+
+/// Waits until the page has no drawing left to send and the server accepted `n`; their ids.
+async fn wait_until_saved(browser: &Browser, n: usize) -> Vec<String> {
+    let saved = browser
+        .wait_for(
+            "the queue to empty",
+            "const d = window.doodlebox;
+             return Promise.all([d.queueLength(), d.savedIds()])
+                 .then(([queued, ids]) => ({queued, ids}));",
+            |v| v["queued"] == 0 && v["ids"].as_array().is_some_and(|ids| ids.len() >= n),
+        )
+        .await;
+    let ids: Vec<String> = saved["ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|id| Some(id.as_str()?.to_owned()))
+        .collect();
+    assert_eq!(ids.len(), n, "the server accepted {ids:?}");
+    ids
+}
+
+/// The player's drawing `id` as the API gives it back.
+async fn fetch_drawing(base: &str, cookie: &str, id: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/v1/drawings/{id}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("GET the drawing");
+    assert_eq!(response.status(), 200, "GET /api/v1/drawings/{id}");
+    let body: Value = response.json().await.expect("JSON");
+    body["drawing"].clone()
+}
+
+async fn drawings_stored(base: &str) -> u64 {
+    let ready: Value = reqwest::get(format!("{base}/readyz"))
+        .await
+        .expect("GET /readyz")
+        .json()
+        .await
+        .expect("JSON");
+    ready["drawings"].as_u64().expect("a drawing count")
+}
+
+/// Plays one round on `screen` with a `device` pointer and checks what the server stored.
+async fn draw_submit_and_check(tools: &Tools, screen: Screen, device: &str) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let browser = Browser::launch(tools, screen).await?;
+    browser.goto(&format!("{}/", server.base)).await?;
+    browser.wait_until_ready().await;
+    let prompted = browser
+        .js("return document.getElementById('prompt-shape').textContent")
+        .await?;
+
+    let path = loop_path(&browser).await?;
+    let started = millis_since_epoch();
+    let drawn = browser.draw(device, &path).await?;
+    let ended = millis_since_epoch();
+    browser.click("#submit").await?;
+    let ids = wait_until_saved(&browser, 1).await;
+
+    let cookie = browser.player_cookie().await?;
+    let drawing = fetch_drawing(&server.base, &cookie, &ids[0]).await;
+    let shape = drawing["shape"].as_str().context("shape")?.replace('_', " ");
+    assert_eq!(prompted, json!(shape), "the prompted shape was stored");
+    check_drawing(&drawing, device, &drawn, started, ended);
+    assert_eq!(drawings_stored(&server.base).await, 1);
+    Ok(())
+}
+
+// --- the tests -------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drawing_made_with_the_mouse_is_stored_with_its_points_timestamps_and_device(
+) -> Result<()> {
+    let Some(tools) = tools() else { return Ok(()) };
+    let _one = ONE_BROWSER.lock().await;
+    draw_submit_and_check(&tools, Screen::Desktop, "mouse").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_touch_drawing_on_a_phone_sized_screen_is_stored_with_device_touch() -> Result<()> {
+    let Some(tools) = tools() else { return Ok(()) };
+    let _one = ONE_BROWSER.lock().await;
+    draw_submit_and_check(&tools, Screen::Phone, "touch").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drawing_submitted_while_the_server_is_down_is_stored_exactly_once_after_restart(
+) -> Result<()> {
+    let Some(tools) = tools() else { return Ok(()) };
+    let _one = ONE_BROWSER.lock().await;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let (addr, base) = (server.addr, server.base.clone());
+    let browser = Browser::launch(&tools, Screen::Desktop).await?;
+    browser.goto(&format!("{base}/")).await?;
+    browser.wait_until_ready().await;
+    // The cookie from the first visit is the player the drawing will belong to.
+    let cookie = browser.player_cookie().await?;
+
+    server.kill_9();
+    let path = loop_path(&browser).await?;
+    let started = millis_since_epoch();
+    let drawn = browser.draw("mouse", &path).await?;
+    let ended = millis_since_epoch();
+    browser.click("#submit").await?;
+    browser
+        .wait_for(
+            "the drawing to wait in the queue",
+            "return window.doodlebox.queueLength().then((queued) => ({queued,
+                 status: document.getElementById('queue-status').textContent}));",
+            |v| v["queued"] == 1 && v["status"].as_str().is_some_and(|s| s.contains("waiting")),
+        )
+        .await;
+    let sent = browser.js("return window.doodlebox.savedIds()").await?;
+    assert_eq!(sent, json!([]), "nothing can be saved while the server is down");
+
+    let server = Server::start_at(dir.path(), addr)?;
+    let ids = wait_until_saved(&browser, 1).await;
+    assert_eq!(drawings_stored(&base).await, 1, "stored exactly once");
+    let drawing = fetch_drawing(&base, &cookie, &ids[0]).await;
+    check_drawing(&drawing, "mouse", &drawn, started, ended);
+
+    // A reload neither resends it nor finds it still waiting.
+    browser.refresh().await?;
+    browser.wait_until_ready().await;
+    let queued = browser
+        .js("return window.doodlebox.queueLength()")
+        .await?;
+    assert_eq!(queued, 0);
+    assert_eq!(drawings_stored(&base).await, 1, "still stored exactly once");
+    drop(server);
+    Ok(())
+}
