@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http::{router, AppState};
+use crate::jobs::{event_channel, not_stopping, JobContext, Scheduler};
 use crate::store::reconcile::{last_id, reconcile, ReconcileReport};
 use crate::store::{now_ms, Ingest, StoreError, Stores};
 
@@ -63,6 +64,14 @@ impl App {
             tracing::error!(%problem, "reconciliation found a problem it cannot repair");
         }
         let ingest = Arc::new(Ingest::start(stores.clone(), last)?);
+        let context = JobContext {
+            stores: stores.clone(),
+            models_dir: config.data_dir.join("models"),
+            work_dir: config.data_dir.join("jobs"),
+            events: event_channel(),
+            stopping: not_stopping(),
+        };
+        let scheduler = Arc::new(Scheduler::start(context)?);
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|source| AppError::Bind {
@@ -74,6 +83,7 @@ impl App {
             stores,
             ingest,
             lan_urls: Arc::new(crate::net::lan_urls(bound)),
+            scheduler,
         };
         Ok(Self {
             listener,
@@ -110,14 +120,18 @@ impl App {
     ) -> Result<(), AppError> {
         let purge = tokio::spawn(purge_idempotency_forever(self.state.clone()));
         let ingest = self.state.ingest.clone();
+        let scheduler = self.state.scheduler.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         purge.abort();
-        tokio::task::spawn_blocking(move || ingest.shutdown())
-            .await
-            .map_err(std::io::Error::other)?;
+        tokio::task::spawn_blocking(move || {
+            ingest.shutdown();
+            scheduler.shutdown();
+        })
+        .await
+        .map_err(std::io::Error::other)?;
         Ok(served?)
     }
 }

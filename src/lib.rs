@@ -25,6 +25,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod jobs;
+pub mod ml;
 pub mod net;
 pub mod store;
 pub mod time;

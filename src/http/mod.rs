@@ -11,6 +11,7 @@ mod health;
 mod join;
 mod player;
 mod shapes;
+mod training;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use axum::Router;
 
 pub use error::ApiError;
 
+use crate::jobs::Scheduler;
 use crate::store::{Ingest, Stores};
 
 /// Largest request body accepted, in bytes (a drawing at the point limit fits well).
@@ -33,6 +35,8 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     /// Addresses players on the LAN can open, computed once at start.
     pub lan_urls: Arc<Vec<String>>,
+    /// The training queue.
+    pub scheduler: Arc<Scheduler>,
 }
 
 /// The whole router; tests and the server both build it here.
@@ -47,7 +51,16 @@ pub fn router(state: AppState) -> Router {
         .route("/join", get(join::info))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::player_session));
+    let admin = Router::new()
+        .route("/training-jobs", get(training::list).post(training::create))
+        .route("/training-jobs/{id}", get(training::get))
+        .route("/training-jobs/{id}/cancel", post(training::cancel))
+        .route("/training-jobs/{id}/events", get(training::events))
+        .route("/models", get(training::models))
+        .fallback(api_not_found)
+        .layer(axum::middleware::from_fn(extract::loopback_only));
     Router::new()
+        .nest("/api/v1/admin", admin)
         .nest("/api/v1", api)
         .route("/api", get(api_not_found))
         .route("/api/{*rest}", get(api_not_found).post(api_not_found))

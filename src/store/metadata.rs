@@ -103,6 +103,28 @@ pub trait MetadataStore: Send + Sync {
     fn set_nickname(&self, player: PlayerId, nickname: &str) -> Result<(), StoreError>;
     /// `PRAGMA integrity_check`: `ok` or the problems found.
     fn integrity_check(&self) -> Result<String, StoreError>;
+    /// The drawings a training run may use, in id order: never soft-deleted; flagged ones
+    /// only when asked; only the named shapes when a list is given.
+    fn training_drawings(
+        &self,
+        filter: &TrainingFilter,
+    ) -> Result<Vec<TrainingDrawing>, StoreError>;
+}
+
+/// Which drawings a training run takes.
+#[derive(Debug, Clone, Default)]
+pub struct TrainingFilter {
+    pub shapes: Option<Vec<String>>,
+    pub min_quality: Option<f64>,
+    pub include_flagged: bool,
+}
+
+/// One drawing of a training set: what the trainer needs besides its strokes.
+#[derive(Debug, Clone)]
+pub struct TrainingDrawing {
+    pub id: DrawingId,
+    pub player: String,
+    pub shape: String,
 }
 
 /// The SQLite implementation of [`MetadataStore`].
@@ -135,7 +157,7 @@ impl SqliteMetadataStore {
         Ok(store)
     }
 
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -145,7 +167,7 @@ impl SqliteMetadataStore {
         f(&mut conn)
     }
 
-    fn read<T>(
+    pub(crate) fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -385,6 +407,40 @@ impl MetadataStore for SqliteMetadataStore {
             )?;
             Ok(())
         })
+    }
+
+    fn training_drawings(
+        &self,
+        filter: &TrainingFilter,
+    ) -> Result<Vec<TrainingDrawing>, StoreError> {
+        let rows: Vec<(String, String, String)> = self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT d.id, d.player_id, s.name FROM drawings d JOIN shapes s ON s.id = d.shape_id
+                 WHERE d.deleted_at IS NULL AND (?1 OR d.is_flagged = 0)
+                   AND (?2 IS NULL OR coalesce(d.quality_score, 1.0) >= ?2)
+                 ORDER BY d.id",
+            )?;
+            let rows = stmt
+                .query_map(params![filter.include_flagged, filter.min_quality], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        rows.into_iter()
+            .filter(|(_, _, shape)| {
+                filter
+                    .shapes
+                    .as_ref()
+                    .is_none_or(|list| list.contains(shape))
+            })
+            .map(|(id, player, shape)| {
+                Ok(TrainingDrawing {
+                    id: parse_id(id)?,
+                    player,
+                    shape,
+                })
+            })
+            .collect()
     }
 
     fn integrity_check(&self) -> Result<String, StoreError> {

@@ -73,6 +73,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE UNIQUE INDEX models_one_active ON models(is_active) WHERE is_active = 1;
     "#,
+    // 2: what the training queue needs beyond the original design: retry backoff,
+    // cancellation of a running job, the dataset snapshot and the model a job produced.
+    r#"
+    ALTER TABLE training_jobs ADD COLUMN not_before INTEGER;          -- pending until then (retry backoff)
+    ALTER TABLE training_jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE training_jobs ADD COLUMN dataset TEXT;                -- JSON: size, hash, per-class counts
+    ALTER TABLE training_jobs ADD COLUMN model_version TEXT;
+    CREATE INDEX training_jobs_by_status ON training_jobs(status, id);
+    "#,
 ];
 
 /// The schema version this program writes.

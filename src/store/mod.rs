@@ -12,8 +12,10 @@
 
 pub mod blobs;
 pub mod ingest;
+pub mod jobs;
 pub mod metadata;
 mod migrations;
+pub mod models;
 pub mod reconcile;
 
 use std::path::Path;
@@ -22,7 +24,9 @@ use thiserror::Error;
 
 pub use blobs::{BlobStore, SledBlobStore};
 pub use ingest::{Ingest, IngestError, Submission, SubmitOutcome};
+pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
+pub use models::{ModelRow, ModelStore};
 
 /// A failure inside a store. The HTTP layer answers these with 5xx and logs the cause.
 #[derive(Debug, Error)]
@@ -44,16 +48,24 @@ pub enum StoreError {
 pub struct Stores {
     pub blobs: std::sync::Arc<dyn BlobStore>,
     pub metadata: std::sync::Arc<dyn MetadataStore>,
+    /// The training queue's table (the same SQLite database as `metadata`).
+    pub jobs: std::sync::Arc<dyn JobStore>,
+    /// The model versions (the same SQLite database as `metadata`).
+    pub models: std::sync::Arc<dyn ModelStore>,
 }
 
 impl Stores {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let blobs = SledBlobStore::open(&data_dir.join("strokes"))?;
-        let metadata = SqliteMetadataStore::open(&data_dir.join("doodlebox.sqlite3"))?;
+        let metadata = std::sync::Arc::new(SqliteMetadataStore::open(
+            &data_dir.join("doodlebox.sqlite3"),
+        )?);
         Ok(Self {
             blobs: std::sync::Arc::new(blobs),
-            metadata: std::sync::Arc::new(metadata),
+            metadata: metadata.clone(),
+            jobs: metadata.clone(),
+            models: metadata,
         })
     }
 }

@@ -6,3 +6,4 @@ mod drawings;
 mod helpers;
 mod reconcile;
 mod shapes;
+mod training;

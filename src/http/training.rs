@@ -1,0 +1,155 @@
+//! Training jobs (admin): start, list, watch (Server-Sent Events) and cancel.
+
+use std::convert::Infallible;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::error::ApiError;
+use super::extract::JsonBody;
+use super::{run_blocking, AppState};
+use crate::jobs::{JobConfig, JobConfigInput};
+use crate::store::{CancelOutcome, JobRow};
+
+/// Jobs listed at most.
+const LIST_LIMIT: usize = 200;
+
+fn job_json(job: &JobRow) -> serde_json::Value {
+    serde_json::to_value(job).unwrap_or_default()
+}
+
+/// `POST /api/v1/admin/training-jobs` → `202` with the new job, or `200` with
+/// `"status":"already_exists"` when an identical job is pending, queued or running.
+pub async fn create(
+    State(state): State<AppState>,
+    body: JsonBody<JobConfigInput>,
+) -> Result<Response, ApiError> {
+    let config = JobConfig::parse(body.value).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_training_config",
+            e.to_string(),
+        )
+    })?;
+    let scheduler = state.scheduler.clone();
+    let (job, existed) = run_blocking(move || Ok(scheduler.enqueue(&config)?)).await?;
+    Ok(if existed {
+        (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "already_exists", "job": job_json(&job)})),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"status": "accepted", "job": job_json(&job)})),
+        )
+            .into_response()
+    })
+}
+
+/// `GET /api/v1/admin/training-jobs`: newest first.
+pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let stores = state.stores.clone();
+    let jobs = run_blocking(move || Ok(stores.jobs.jobs(LIST_LIMIT)?)).await?;
+    Ok(Json(
+        serde_json::json!({"items": jobs.iter().map(job_json).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn load(state: &AppState, id: i64) -> Result<JobRow, ApiError> {
+    let stores = state.stores.clone();
+    run_blocking(move || Ok(stores.jobs.job(id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("training job"))
+}
+
+/// `GET /api/v1/admin/training-jobs/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(job_json(&load(&state, id).await?)))
+}
+
+/// `POST /api/v1/admin/training-jobs/{id}/cancel`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let stores = state.stores.clone();
+    let outcome = run_blocking(move || Ok(stores.jobs.cancel_job(id)?)).await?;
+    match outcome {
+        None => Err(ApiError::not_found("training job")),
+        Some(CancelOutcome::Cancelled) => {
+            Ok(Json(serde_json::json!({"status": "cancelled"})).into_response())
+        }
+        Some(CancelOutcome::Requested) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"status": "cancel_requested"})),
+        )
+            .into_response()),
+        Some(CancelOutcome::AlreadyFinished(status)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "job_finished",
+            format!(
+                "the job has already finished ({})",
+                serde_json::to_value(status).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// `GET /api/v1/admin/training-jobs/{id}/events`: the job now, then every change, as
+/// Server-Sent Events (`event: job`); the stream ends when the job finishes.
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let receiver = state.scheduler.subscribe();
+    let current = load(&state, id).await?;
+    let first = Event::default()
+        .event("job")
+        .json_data(job_json(&current))
+        .unwrap_or_default();
+    let finished = current.status.is_finished();
+    // This job's events until it finishes; a listener that lags skips what it missed.
+    let updates = stream::unfold(
+        (receiver, finished),
+        move |(mut receiver, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match receiver.recv().await {
+                    Ok(event) if event.id == id => {
+                        let done = event.status.is_finished();
+                        let sse = Event::default()
+                            .event("job")
+                            .json_data(&event)
+                            .unwrap_or_default();
+                        return Some((Ok(sse), (receiver, done)));
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Ok(
+        Sse::new(stream::once(async move { Ok(first) }).chain(updates))
+            .keep_alive(KeepAlive::default()),
+    )
+}
+
+/// `GET /api/v1/admin/models`: every model version, newest first.
+pub async fn models(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let stores = state.stores.clone();
+    let models = run_blocking(move || Ok(stores.models.models()?)).await?;
+    Ok(Json(serde_json::json!({"items": models})))
+}

@@ -1,0 +1,218 @@
+//! Runs one training job: snapshot the dataset, train (resuming from the job's last
+//! checkpoint), write the model artifact, register the model version.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+
+use super::config::JobConfig;
+use super::JobEvent;
+use crate::domain::Record;
+use crate::ml::artifact;
+use crate::ml::dataset::{Dataset, Sample};
+use crate::ml::train::{self, Control, Hooks, Progress, TrainError};
+use crate::store::{JobRow, JobStatus, StoreError, Stores};
+
+/// How often progress is written to the database between epochs.
+const PROGRESS_SAVE_EVERY: Duration = Duration::from_secs(2);
+/// How often a running job looks for a cancel request.
+const CANCEL_CHECK_EVERY: Duration = Duration::from_millis(500);
+
+/// Where a job reads and writes.
+#[derive(Clone)]
+pub struct JobContext {
+    pub stores: Arc<Stores>,
+    /// Model artifacts: `<models>/<version>/`.
+    pub models_dir: PathBuf,
+    /// Per-job scratch space: checkpoints and the dataset id list, `<work>/job-<id>/`.
+    pub work_dir: PathBuf,
+    pub events: broadcast::Sender<JobEvent>,
+    /// Set on shutdown: a running job stops at its next step and is requeued.
+    pub stopping: Arc<AtomicBool>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum RunOutcome {
+    Completed {
+        version: String,
+        metrics: serde_json::Value,
+    },
+    Cancelled,
+    /// The process is shutting down; the job goes back to the queue.
+    Interrupted,
+    /// Cannot succeed as configured.
+    Failed(String),
+    /// May succeed later (I/O trouble).
+    Retry(String),
+}
+
+pub fn run_job(ctx: &JobContext, job: &JobRow) -> RunOutcome {
+    let config: JobConfig = match serde_json::from_value(job.config.clone()) {
+        Ok(config) => config,
+        Err(e) => return RunOutcome::Failed(format!("stored configuration is unreadable: {e}")),
+    };
+    let dir = ctx.work_dir.join(format!("job-{}", job.id));
+    let dataset = match snapshot(ctx, job.id, &config, &dir) {
+        Ok(dataset) => dataset,
+        Err(SnapshotError::Store(e)) => return RunOutcome::Retry(e.to_string()),
+        Err(SnapshotError::Unusable(reason)) => return RunOutcome::Failed(reason),
+    };
+    let mut last_save = Instant::now();
+    let mut last_cancel_check = Instant::now();
+    let mut cancelled = false;
+    let mut on_progress = |p: &Progress| -> Control {
+        let progress = serde_json::to_value(p).unwrap_or_default();
+        let _ = ctx.events.send(JobEvent {
+            id: job.id,
+            status: JobStatus::Running,
+            progress: Some(progress.clone()),
+        });
+        if p.epoch_done.is_some() || last_save.elapsed() >= PROGRESS_SAVE_EVERY {
+            last_save = Instant::now();
+            if let Err(e) = ctx.stores.jobs.record_progress(job.id, &progress) {
+                tracing::warn!(job = job.id, error = %e, "could not save job progress");
+            }
+        }
+        if ctx.stopping.load(Ordering::Relaxed) {
+            return Control::Stop;
+        }
+        if last_cancel_check.elapsed() >= CANCEL_CHECK_EVERY {
+            last_cancel_check = Instant::now();
+            if let Ok(Some(row)) = ctx.stores.jobs.job(job.id) {
+                if row.cancel_requested {
+                    cancelled = true;
+                    return Control::Stop;
+                }
+            }
+        }
+        Control::Continue
+    };
+    let checkpoints = dir.join("checkpoint");
+    let hooks = Hooks {
+        progress: Some(&mut on_progress),
+        checkpoint_dir: Some(&checkpoints),
+        ..Hooks::default()
+    };
+    let trained = train::train(&dataset, &config.train_config(), hooks);
+    match trained {
+        Ok(model) => match register(ctx, job.id, &model) {
+            Ok((version, metrics)) => RunOutcome::Completed { version, metrics },
+            Err(e) => RunOutcome::Retry(e),
+        },
+        Err(TrainError::Cancelled { .. }) if cancelled => RunOutcome::Cancelled,
+        Err(TrainError::Cancelled { .. }) => RunOutcome::Interrupted,
+        Err(e @ (TrainError::Checkpoint(_) | TrainError::Torch(_))) => {
+            RunOutcome::Retry(e.to_string())
+        }
+        Err(e) => RunOutcome::Failed(e.to_string()),
+    }
+}
+
+enum SnapshotError {
+    Store(StoreError),
+    Unusable(String),
+}
+
+impl From<StoreError> for SnapshotError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Reads the job's drawings, records exactly which ones (ids in a file, hash and counts in
+/// the job row), and builds the trainer's dataset. Classes are the shapes present, sorted.
+fn snapshot(
+    ctx: &JobContext,
+    job_id: i64,
+    config: &JobConfig,
+    dir: &Path,
+) -> Result<Dataset, SnapshotError> {
+    let drawings = ctx.stores.metadata.training_drawings(&config.filter())?;
+    let mut classes: Vec<String> = drawings.iter().map(|d| d.shape.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.len() < 2 {
+        return Err(SnapshotError::Unusable(format!(
+            "training needs drawings of at least two shapes; found {} drawing(s) of {} shape(s)",
+            drawings.len(),
+            classes.len()
+        )));
+    }
+    let mut samples = Vec::with_capacity(drawings.len());
+    let mut ids = String::with_capacity(drawings.len() * 37);
+    for d in &drawings {
+        let Some(bytes) = ctx.stores.blobs.get(d.id)? else {
+            tracing::warn!(id = %d.id, "a drawing's strokes are missing; left out of training");
+            continue;
+        };
+        let record = Record::decode(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("drawing {}: {e}", d.id)))?;
+        let strokes = record
+            .drawing
+            .strokes()
+            .iter()
+            .map(|s| s.points.iter().map(|p| [p.x as f32, p.y as f32]).collect())
+            .collect();
+        let label = classes.binary_search(&d.shape).unwrap_or(0);
+        let group = u64::from_be_bytes(
+            Sha256::digest(d.player.as_bytes())[..8]
+                .try_into()
+                .unwrap_or([0; 8]),
+        );
+        samples.push(Sample {
+            strokes,
+            label,
+            group,
+        });
+        ids.push_str(&d.id.to_string());
+        ids.push('\n');
+    }
+    let dataset = Dataset { classes, samples };
+    std::fs::create_dir_all(dir).map_err(StoreError::from)?;
+    std::fs::write(dir.join("dataset-ids.txt"), ids).map_err(StoreError::from)?;
+    let mut per_class = serde_json::Map::new();
+    for (index, class) in dataset.classes.iter().enumerate() {
+        let count = dataset.samples.iter().filter(|s| s.label == index).count();
+        per_class.insert(class.clone(), count.into());
+    }
+    let summary = serde_json::json!({
+        "size": dataset.samples.len(),
+        "hash": dataset.hash(),
+        "per_class": per_class,
+        "ids_file": dir.join("dataset-ids.txt"),
+    });
+    ctx.stores.jobs.record_dataset(job_id, &summary)?;
+    Ok(dataset)
+}
+
+/// Writes the artifact under the next version and registers it.
+fn register(
+    ctx: &JobContext,
+    job_id: i64,
+    model: &train::TrainedModel,
+) -> Result<(String, serde_json::Value), String> {
+    let version = ctx
+        .stores
+        .models
+        .next_model_version()
+        .map_err(|e| e.to_string())?;
+    let dir = ctx.models_dir.join(&version);
+    let manifest = artifact::write(&dir, model).map_err(|e| e.to_string())?;
+    let manifest_json = serde_json::to_value(&manifest).map_err(|e| e.to_string())?;
+    ctx.stores
+        .models
+        .insert_model(
+            &version,
+            Some(job_id),
+            &dir.to_string_lossy(),
+            &manifest_json,
+        )
+        .map_err(|e| e.to_string())?;
+    let metrics = serde_json::to_value(&manifest.metrics).unwrap_or_default();
+    Ok((version, metrics))
+}

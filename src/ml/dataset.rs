@@ -1,0 +1,189 @@
+//! The data a training run learns from: labelled drawings grouped by who drew them, a hash
+//! that identifies exactly that data, its checks, and the split into training and validation
+//! sets by class and by group (so that one player's drawings never sit on both sides).
+
+use std::collections::BTreeMap;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Mixed into the seed for the split's shuffle, so that it differs from other uses of the
+/// same seed.
+const SPLIT_SALT: u64 = 0x5EED_5B11_7000_0001;
+
+/// Why a dataset cannot be trained on.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DatasetError {
+    /// Too few classes, a label out of range, a class with no drawings, ...
+    #[error("invalid dataset: {0}")]
+    Invalid(String),
+    /// The drawings cannot be split into non-empty training and validation sets.
+    #[error("cannot split the dataset: {0}")]
+    Split(String),
+}
+
+/// One labelled drawing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The strokes, x and y in any coordinate space, y down.
+    pub strokes: Vec<Vec<[f32; 2]>>,
+    /// Index into [`Dataset::classes`].
+    pub label: usize,
+    /// Who drew it (player id), so that one player's drawings never sit on both sides of
+    /// the split. Use the drawing's own id for anonymous drawings.
+    pub group: u64,
+}
+
+/// The drawings to train on, with the class names their labels index.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    /// Class names; a sample's `label` indexes this list, and so does the model's output.
+    pub classes: Vec<String>,
+    /// The drawings. Give them in a stable order (e.g. by drawing id): the order is part of
+    /// the [`Dataset::hash`] and of the split.
+    pub samples: Vec<Sample>,
+}
+
+impl Dataset {
+    /// A SHA-256 (hex) of the classes and every sample's label, group and points, in order,
+    /// recorded in checkpoints and model manifests to tell exactly what a model learned from.
+    pub fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        h.update((self.classes.len() as u64).to_le_bytes());
+        for class in &self.classes {
+            h.update((class.len() as u64).to_le_bytes());
+            h.update(class.as_bytes());
+        }
+        h.update((self.samples.len() as u64).to_le_bytes());
+        for sample in &self.samples {
+            h.update((sample.label as u64).to_le_bytes());
+            h.update(sample.group.to_le_bytes());
+            h.update((sample.strokes.len() as u64).to_le_bytes());
+            for stroke in &sample.strokes {
+                h.update((stroke.len() as u64).to_le_bytes());
+                for [x, y] in stroke {
+                    h.update(x.to_le_bytes());
+                    h.update(y.to_le_bytes());
+                }
+            }
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// The indices of a dataset's samples on each side of the split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// Samples to learn from.
+    pub train: Vec<usize>,
+    /// Samples held out to measure the model.
+    pub validation: Vec<usize>,
+}
+
+/// Refuses datasets that cannot be trained on: fewer than two classes, duplicate class
+/// names, a label out of range, a class without drawings.
+pub fn validate(dataset: &Dataset) -> Result<(), DatasetError> {
+    let bad = |m: String| Err(DatasetError::Invalid(m));
+    if dataset.classes.len() < 2 {
+        return bad("at least two classes are needed".into());
+    }
+    let mut sorted = dataset.classes.clone();
+    sorted.sort();
+    sorted.dedup();
+    if sorted.len() != dataset.classes.len() {
+        return bad("class names must be unique".into());
+    }
+    if let Some(i) = dataset
+        .samples
+        .iter()
+        .position(|s| s.label >= dataset.classes.len())
+    {
+        return bad(format!("sample {i} has a label out of range"));
+    }
+    for (label, class) in dataset.classes.iter().enumerate() {
+        if !dataset.samples.iter().any(|s| s.label == label) {
+            return bad(format!("class {class:?} has no drawings"));
+        }
+    }
+    Ok(())
+}
+
+/// Splits the samples into training and validation sets, stratified by class and by group.
+///
+/// Every group (player) goes wholly to one side, so no player's drawings are on both. Each
+/// class aims at `round(fraction * count)` validation drawings (at most `count - 1`). The
+/// groups are shuffled with `seed`, then visited in turn: a group goes to validation when
+/// more than half of its drawings fill a class's remaining validation quota, otherwise to
+/// training. If that leaves validation empty, the group that fits the quotas best goes to
+/// validation. With one group only there is no split, and an error says so.
+pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, DatasetError> {
+    let num_classes = dataset.classes.len();
+    let mut groups: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+    let mut counts = vec![0usize; num_classes];
+    for (i, sample) in dataset.samples.iter().enumerate() {
+        groups.entry(sample.group).or_default().push(i);
+        counts[sample.label] += 1;
+    }
+    if groups.len() < 2 {
+        return Err(DatasetError::Split(
+            "all drawings share one group; at least two groups (players) are needed".into(),
+        ));
+    }
+    let mut quota: Vec<usize> = counts
+        .iter()
+        .map(|&c| ((c as f64 * fraction).round() as usize).min(c.saturating_sub(1)))
+        .collect();
+    let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+    groups.shuffle(&mut StdRng::seed_from_u64(seed ^ SPLIT_SALT));
+
+    // How well a group fits the remaining quotas: (drawings filling a quota, the others).
+    let fit = |group: &[usize], quota: &[usize]| -> (usize, usize) {
+        let mut per_class = vec![0usize; num_classes];
+        for &i in group {
+            per_class[dataset.samples[i].label] += 1;
+        }
+        let filling: usize = per_class.iter().zip(quota).map(|(&n, &q)| n.min(q)).sum();
+        (filling, group.len() - filling)
+    };
+    let mut to_validation = vec![false; groups.len()];
+    for (g, group) in groups.iter().enumerate() {
+        let (filling, excess) = fit(group, &quota);
+        if filling > excess {
+            to_validation[g] = true;
+            for &i in group {
+                let label = dataset.samples[i].label;
+                quota[label] = quota[label].saturating_sub(1);
+            }
+        }
+    }
+    if !to_validation.contains(&true) {
+        let best = (0..groups.len())
+            .max_by_key(|&g| {
+                let (filling, excess) = fit(&groups[g], &quota);
+                (filling as i64 - excess as i64, std::cmp::Reverse(g))
+            })
+            .unwrap_or(0);
+        to_validation[best] = true;
+    }
+    let mut result = Split {
+        train: Vec::new(),
+        validation: Vec::new(),
+    };
+    for (group, validation) in groups.iter().zip(to_validation) {
+        match validation {
+            true => result.validation.extend(group),
+            false => result.train.extend(group),
+        }
+    }
+    if result.train.is_empty() {
+        return Err(DatasetError::Split(
+            "the training set would be empty".into(),
+        ));
+    }
+    result.train.sort_unstable();
+    result.validation.sort_unstable();
+    Ok(result)
+}

@@ -1,0 +1,28 @@
+//! Machine learning for Doodlebox: from strokes to pixels to a trained CNN to answers.
+//!
+//! - [`raster`]: the one rasterizer, shared by training and inference (its version is
+//!   recorded in every model).
+//! - [`augment`]: random but seeded changes to the vectors before rasterizing, for training.
+//! - [`synth`]: procedural doodles of the default shapes, for the starter model and tests.
+//! - [`net`]: the CNN.
+//! - [`dataset`]: labelled drawings, their hash, the split by class and by player.
+//! - [`train`]: the training loop, its configuration, progress and cancellation.
+//! - [`checkpoint`]: a run's state after each epoch, to resume from.
+//! - [`metrics`]: per-epoch records and the final validation measurements.
+//! - [`artifact`]: a model on disk (weights + manifest), written atomically, verified at load.
+//! - [`classifier`]: a loaded model answering classify requests from memory.
+//!
+//! A training job flows `dataset::Dataset` → `train::train` (which uses `raster`, `augment`
+//! and `net`) → `artifact::write`; serving flows `artifact` → `classifier::Classifier::load`
+//! → `Classifier::classify` (which uses `raster`). Nothing here touches the database or HTTP.
+
+pub mod artifact;
+pub mod augment;
+pub mod checkpoint;
+pub mod classifier;
+pub mod dataset;
+pub mod metrics;
+pub mod net;
+pub mod raster;
+pub mod synth;
+pub mod train;

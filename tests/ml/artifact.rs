@@ -1,0 +1,159 @@
+//! Model artifacts: written with a complete manifest, refused when corrupt or unfit.
+
+use std::path::Path;
+
+use doodlebox::ml::artifact::{self, ArtifactError, Manifest, MANIFEST_FILE, WEIGHTS_FILE};
+use doodlebox::ml::net::ARCHITECTURE;
+use doodlebox::ml::raster::PREPROCESSING_VERSION;
+use tch::{Device, Tensor};
+
+use crate::helpers::{scratch_dir, tiny_model};
+
+/// Writes the tiny model into a fresh directory named `name`.
+fn written(name: &str) -> (std::path::PathBuf, Manifest) {
+    let dir = scratch_dir(name);
+    let manifest = artifact::write(&dir, &tiny_model()).expect("written");
+    (dir, manifest)
+}
+
+/// Rewrites the manifest's weight hash to match the file, as a careless tool might.
+fn rehash(dir: &Path, manifest: &Manifest) {
+    let fixed = Manifest {
+        weights_sha256: artifact::sha256_file(&dir.join(WEIGHTS_FILE)).unwrap(),
+        ..manifest.clone()
+    };
+    artifact::write_manifest(dir, &fixed).unwrap();
+}
+
+#[test]
+fn a_written_artifact_has_a_complete_manifest_and_loads() {
+    let (dir, manifest) = written("artifact-complete");
+    assert_eq!(manifest.architecture, ARCHITECTURE);
+    assert_eq!(manifest.preprocessing_version, PREPROCESSING_VERSION);
+    assert_eq!(manifest.classes.len(), 5);
+    assert_eq!(manifest.input_size, 28);
+    assert_eq!(manifest.weights_sha256.len(), 64);
+    assert!(manifest.created_at.ends_with('Z'));
+    assert_eq!(manifest.dataset_size, 50);
+    let loaded = artifact::load(&dir, Device::Cpu).expect("loads");
+    assert_eq!(loaded.manifest, manifest);
+    assert_eq!(artifact::read_manifest(&dir).unwrap(), manifest);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+    for key in [
+        "classes",
+        "input_size",
+        "training",
+        "dataset_hash",
+        "metrics",
+        "device",
+    ] {
+        assert!(json.get(key).is_some(), "manifest has {key}");
+    }
+}
+
+#[test]
+fn a_corrupted_weights_file_is_refused_by_its_hash() {
+    let (dir, _) = written("artifact-corrupt");
+    let path = dir.join(WEIGHTS_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let result = artifact::load(&dir, Device::Cpu);
+    assert!(
+        matches!(result, Err(ArtifactError::HashMismatch { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_truncated_weights_file_with_a_matching_hash_is_refused_as_unreadable() {
+    let (dir, manifest) = written("artifact-truncated");
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    rehash(&dir, &manifest);
+    let result = artifact::load(&dir, Device::Cpu);
+    assert!(
+        matches!(result, Err(ArtifactError::UnreadableWeights(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_nan_weight_is_refused_even_with_a_matching_hash() {
+    let (dir, manifest) = written("artifact-nan");
+    let path = dir.join(WEIGHTS_FILE);
+    let mut tensors = Tensor::read_safetensors(&path).unwrap();
+    let (name, tensor) = tensors.iter_mut().find(|(n, _)| n.contains("fc2")).unwrap();
+    let name = name.clone();
+    *tensor = tensor.fill(f64::NAN);
+    Tensor::write_safetensors(&tensors, &path).unwrap();
+    rehash(&dir, &manifest);
+    match artifact::load(&dir, Device::Cpu) {
+        Err(ArtifactError::NonFiniteWeights(tensor)) => assert_eq!(tensor, name),
+        other => panic!("expected NonFiniteWeights, got {other:?}"),
+    }
+}
+
+#[test]
+fn weights_for_another_number_of_classes_are_refused() {
+    let (dir, manifest) = written("artifact-classes");
+    let mut more = manifest.clone();
+    more.classes.push("star".into());
+    artifact::write_manifest(&dir, &more).unwrap();
+    let result = artifact::load(&dir, Device::Cpu);
+    assert!(
+        matches!(result, Err(ArtifactError::WeightsMismatch(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn another_architecture_or_preprocessing_version_or_input_size_is_refused() {
+    let (dir, manifest) = written("artifact-versions");
+    let cases = [
+        Manifest {
+            architecture: "resnet".into(),
+            ..manifest.clone()
+        },
+        Manifest {
+            preprocessing_version: PREPROCESSING_VERSION + 1,
+            ..manifest.clone()
+        },
+        Manifest {
+            input_size: 4,
+            ..manifest.clone()
+        },
+    ];
+    for case in cases {
+        artifact::write_manifest(&dir, &case).unwrap();
+        let result = artifact::load(&dir, Device::Cpu);
+        assert!(
+            matches!(
+                result,
+                Err(ArtifactError::UnsupportedArchitecture { .. }
+                    | ArtifactError::PreprocessingMismatch { .. }
+                    | ArtifactError::InputShape { .. })
+            ),
+            "{result:?}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_directory_or_a_garbled_manifest_is_refused_clearly() {
+    let nowhere = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-model");
+    assert!(matches!(
+        artifact::load(&nowhere, Device::Cpu),
+        Err(ArtifactError::Missing(_))
+    ));
+    let (dir, _) = written("artifact-garbled");
+    std::fs::write(dir.join(MANIFEST_FILE), "{not json").unwrap();
+    let result = artifact::load(&dir, Device::Cpu);
+    assert!(
+        matches!(result, Err(ArtifactError::InvalidManifest(_))),
+        "{result:?}"
+    );
+}
