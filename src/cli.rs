@@ -23,6 +23,55 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check the installation and the data directory: libtorch, CUDA, stores, free disk.
     Doctor(DataArgs),
+    /// Train a model on the collected drawings, with a progress bar (the server must be
+    /// stopped; while it runs, use POST /api/v1/admin/training-jobs instead).
+    Train(TrainArgs),
+    /// Model versions.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List model versions with their accuracy.
+    List,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Passes over the training set.
+    #[arg(long, env = "DOODLEBOX_TRAIN_EPOCHS")]
+    pub epochs: Option<u32>,
+    /// Drawings per optimisation step.
+    #[arg(long, env = "DOODLEBOX_TRAIN_BATCH_SIZE")]
+    pub batch_size: Option<usize>,
+    /// Adam's learning rate.
+    #[arg(long, env = "DOODLEBOX_TRAIN_LEARNING_RATE")]
+    pub learning_rate: Option<f64>,
+    /// Side of the rasterized input image: 28 or 64.
+    #[arg(long, env = "DOODLEBOX_TRAIN_IMAGE_SIZE")]
+    pub image_size: Option<u32>,
+    /// Train without augmenting the drawings.
+    #[arg(long, env = "DOODLEBOX_TRAIN_NO_AUGMENTATION")]
+    pub no_augmentation: bool,
+    /// Seed for the split, augmentation and initial weights.
+    #[arg(long, env = "DOODLEBOX_TRAIN_SEED")]
+    pub seed: Option<u64>,
+    /// Only these shapes (comma-separated; at least two).
+    #[arg(long, env = "DOODLEBOX_TRAIN_SHAPES", value_delimiter = ',')]
+    pub shapes: Option<Vec<String>>,
+    /// Leave out drawings with a quality score below this (0 to 1).
+    #[arg(long, env = "DOODLEBOX_TRAIN_MIN_QUALITY")]
+    pub min_quality: Option<f64>,
+    /// Also train on flagged drawings.
+    #[arg(long, env = "DOODLEBOX_TRAIN_INCLUDE_FLAGGED")]
+    pub include_flagged: bool,
 }
 
 /// Where the data lives.

@@ -30,4 +30,5 @@ pub mod ml;
 pub mod net;
 pub mod store;
 pub mod time;
+pub mod train_cli;
 pub mod transfer;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use doodlebox::app::{shutdown_signal, App};
-use doodlebox::cli::{Cli, Command, DataArgs};
+use doodlebox::cli::{Cli, Command, DataArgs, ModelsCommand};
 use doodlebox::config::Config;
 
 fn main() -> ExitCode {
@@ -22,6 +22,11 @@ fn main() -> ExitCode {
     let result = match cli.command() {
         Command::Serve(args) => serve(Config::from(args)),
         Command::Doctor(args) => doctor(&args),
+        Command::Train(args) => doodlebox::train_cli::train(args),
+        Command::Models {
+            command: ModelsCommand::List,
+            data,
+        } => doodlebox::train_cli::list_models(&data.data_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,9 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::{json, Value};
 
+#[path = "common/synthetic.rs"]
+mod synthetic;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_doodlebox");
 /// Kill cycles in the crash test.
 const CYCLES: usize = 20;
@@ -245,4 +248,134 @@ fn a_bad_bind_address_exits_non_zero_with_a_clear_message() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bind"));
+}
+
+async fn job_state(client: &reqwest::Client, base: &str, id: i64) -> Value {
+    client
+        .get(format!("{base}/api/v1/admin/training-jobs/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls the job until `done` holds, at most `limit`.
+async fn wait_for_job(
+    client: &reqwest::Client,
+    base: &str,
+    id: i64,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let job = job_state(client, base, id).await;
+        if done(&job) {
+            return job;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "job {id} did not get there in {limit:?}: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_training_job_killed_mid_run_resumes_after_restart_and_the_cli_trains_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || Server::start(&path)
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    for i in 0..20u64 {
+        let cookie = format!("doodlebox_player={:032x}", 1 + i % 10);
+        for shape in doodlebox::ml::synth::Shape::ALL {
+            let response = client
+                .post(format!("{}/api/v1/drawings", server.base))
+                .header("cookie", &cookie)
+                .json(&synthetic::doodle_json(shape, i * 5 + shape as u64))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    }
+    let created: Value = client
+        .post(format!("{}/api/v1/admin/training-jobs", server.base))
+        .json(&json!({"epochs": 400, "batch_size": 8}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["job"]["id"].as_i64().unwrap();
+    // Past the second epoch, so a checkpoint exists.
+    let before = wait_for_job(&client, &server.base, id, Duration::from_secs(120), |job| {
+        job["progress"]["epoch"].as_u64().is_some_and(|e| e >= 3)
+    })
+    .await;
+    server.kill_9();
+
+    let server = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || Server::start(&path)
+    })
+    .await
+    .unwrap();
+    let resumed = wait_for_job(&client, &server.base, id, Duration::from_secs(120), |job| {
+        job["status"] == "running"
+            && job["attempt"] == 2
+            && job["progress"]["epoch"].as_u64().is_some()
+    })
+    .await;
+    let epoch_before = before["progress"]["epoch"].as_u64().unwrap();
+    let epoch_after = resumed["progress"]["epoch"].as_u64().unwrap();
+    assert!(
+        epoch_after + 1 >= epoch_before,
+        "resumed at epoch {epoch_after}, was at {epoch_before}"
+    );
+    client
+        .post(format!(
+            "{}/api/v1/admin/training-jobs/{id}/cancel",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    wait_for_job(&client, &server.base, id, Duration::from_secs(60), |job| {
+        job["status"] == "cancelled"
+    })
+    .await;
+    drop(server);
+
+    let trained = Command::new(BINARY)
+        .args(["train", "--epochs", "2", "--data-dir"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&trained.stdout);
+    assert!(
+        trained.status.success(),
+        "train failed: {}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    assert!(stdout.contains("model v1 trained"), "{stdout}");
+    let listed = Command::new(BINARY)
+        .args(["models", "list", "--data-dir"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("v1"),
+        "{}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
 }

@@ -6,4 +6,6 @@ mod drawings;
 mod helpers;
 mod reconcile;
 mod shapes;
+#[path = "../common/synthetic.rs"]
+mod synthetic;
 mod training;

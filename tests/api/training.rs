@@ -3,31 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use doodlebox::ml::synth::{self, Shape};
+use doodlebox::ml::synth::Shape;
+
+use crate::synthetic::doodle_json;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{error_code, TestApp};
-
-/// A synthetic doodle as the API's drawing JSON, fitted into a 256-pixel canvas.
-fn doodle_json(shape: Shape, seed: u64) -> Value {
-    let strokes = synth::doodle(shape, seed);
-    let points = || strokes.iter().flatten();
-    let (min_x, max_x) = points().fold((f32::MAX, f32::MIN), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
-    let (min_y, max_y) = points().fold((f32::MAX, f32::MIN), |(lo, hi), p| (lo.min(p[1]), hi.max(p[1])));
-    let scale = 230.0 / (max_x - min_x).max(max_y - min_y).max(1e-3);
-    let strokes: Vec<Value> = strokes
-        .iter()
-        .map(|s| {
-            let points: Vec<Value> = s
-                .iter()
-                .map(|p| json!({"x": ((p[0] - min_x) * scale + 13.0).round(), "y": ((p[1] - min_y) * scale + 13.0).round()}))
-                .collect();
-            json!({"points": points})
-        })
-        .collect();
-    json!({"shape": shape.name(), "canvas": {"width": 256, "height": 256}, "strokes": strokes})
-}
 
 /// Submits `per_shape` doodles of each default shape from `players` different players.
 async fn seed_drawings(app: &TestApp, per_shape: u64, players: u64) {
@@ -50,11 +32,20 @@ async fn seed_drawings(app: &TestApp, per_shape: u64, players: u64) {
 async fn wait_for_status(app: &TestApp, id: i64, wanted: &[&str], limit: Duration) -> Value {
     let started = Instant::now();
     loop {
-        let job: Value = reqwest::get(app.url(&format!("/api/v1/admin/training-jobs/{id}"))).await.unwrap().json().await.unwrap();
+        let job: Value = reqwest::get(app.url(&format!("/api/v1/admin/training-jobs/{id}")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         if wanted.contains(&job["status"].as_str().unwrap_or("")) {
             return job;
         }
-        assert!(started.elapsed() < limit, "job {id} still {} after {limit:?}: {job}", job["status"]);
+        assert!(
+            started.elapsed() < limit,
+            "job {id} still {} after {limit:?}: {job}",
+            job["status"]
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -65,12 +56,24 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
     seed_drawings(&app, 120, 24).await;
     let client = reqwest::Client::new();
     let config = json!({"epochs": 4, "batch_size": 64, "image_size": 28, "seed": 3});
-    let response = client.post(app.url("/api/v1/admin/training-jobs")).json(&config).send().await.unwrap();
+    let response = client
+        .post(app.url("/api/v1/admin/training-jobs"))
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let id = response.json::<Value>().await.unwrap()["job"]["id"].as_i64().unwrap();
+    let id = response.json::<Value>().await.unwrap()["job"]["id"]
+        .as_i64()
+        .unwrap();
 
     // The same configuration again, while the first is still waiting or running.
-    let again = client.post(app.url("/api/v1/admin/training-jobs")).json(&config).send().await.unwrap();
+    let again = client
+        .post(app.url("/api/v1/admin/training-jobs"))
+        .json(&config)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::OK);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["status"], "already_exists");
@@ -84,13 +87,32 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
     assert_eq!(job["model_version"], "v1");
     assert_eq!(job["attempt"], 1);
 
-    let models: Value = reqwest::get(app.url("/api/v1/admin/models")).await.unwrap().json().await.unwrap();
+    let models: Value = reqwest::get(app.url("/api/v1/admin/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(models["items"][0]["version"], "v1");
-    assert_eq!(models["items"][0]["manifest"]["classes"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        models["items"][0]["manifest"]["classes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
 
     // A finished job's event stream gives its final state and ends.
-    let events = reqwest::get(app.url(&format!("/api/v1/admin/training-jobs/{id}/events"))).await.unwrap().text().await.unwrap();
-    assert!(events.contains("event: job") && events.contains("completed"), "{events}");
+    let events = reqwest::get(app.url(&format!("/api/v1/admin/training-jobs/{id}/events")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        events.contains("event: job") && events.contains("completed"),
+        "{events}"
+    );
 }
 
 #[tokio::test]
@@ -109,10 +131,21 @@ async fn a_running_job_can_be_cancelled_and_a_finished_one_cannot() {
         .unwrap();
     let id = created["job"]["id"].as_i64().unwrap();
     wait_for_status(&app, id, &["running"], Duration::from_secs(30)).await;
-    let cancel = client.post(app.url(&format!("/api/v1/admin/training-jobs/{id}/cancel"))).send().await.unwrap();
-    assert!(matches!(cancel.status(), StatusCode::ACCEPTED | StatusCode::OK));
+    let cancel = client
+        .post(app.url(&format!("/api/v1/admin/training-jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        cancel.status(),
+        StatusCode::ACCEPTED | StatusCode::OK
+    ));
     wait_for_status(&app, id, &["cancelled"], Duration::from_secs(30)).await;
-    let again = client.post(app.url(&format!("/api/v1/admin/training-jobs/{id}/cancel"))).send().await.unwrap();
+    let again = client
+        .post(app.url(&format!("/api/v1/admin/training-jobs/{id}/cancel")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(again).await, "job_finished");
 }
@@ -121,11 +154,25 @@ async fn a_running_job_can_be_cancelled_and_a_finished_one_cannot() {
 async fn a_job_without_enough_shapes_fails_with_the_reason() {
     let app = TestApp::spawn().await;
     let client = reqwest::Client::new();
-    let created: Value = client.post(app.url("/api/v1/admin/training-jobs")).json(&json!({"epochs": 1})).send().await.unwrap().json().await.unwrap();
+    let created: Value = client
+        .post(app.url("/api/v1/admin/training-jobs"))
+        .json(&json!({"epochs": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = created["job"]["id"].as_i64().unwrap();
     let job = wait_for_status(&app, id, &["failed", "completed"], Duration::from_secs(30)).await;
     assert_eq!(job["status"], "failed");
-    assert!(job["error"].as_str().unwrap().contains("at least two shapes"), "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("at least two shapes"),
+        "{job}"
+    );
 }
 
 #[tokio::test]
@@ -140,12 +187,28 @@ async fn bad_training_configurations_get_422_and_create_nothing() {
         (json!({"epochs": "many"}), "invalid_body"),
         (json!({"layers": 3}), "invalid_body"),
     ] {
-        let response = client.post(app.url("/api/v1/admin/training-jobs")).json(&config).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{config}");
+        let response = client
+            .post(app.url("/api/v1/admin/training-jobs"))
+            .json(&config)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{config}"
+        );
         assert_eq!(error_code(response).await, code, "{config}");
     }
-    let jobs: Value = reqwest::get(app.url("/api/v1/admin/training-jobs")).await.unwrap().json().await.unwrap();
+    let jobs: Value = reqwest::get(app.url("/api/v1/admin/training-jobs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(jobs["items"].as_array().unwrap().len(), 0);
-    let missing = reqwest::get(app.url("/api/v1/admin/training-jobs/999")).await.unwrap();
+    let missing = reqwest::get(app.url("/api/v1/admin/training-jobs/999"))
+        .await
+        .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }

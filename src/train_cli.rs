@@ -1,0 +1,153 @@
+//! `doodlebox train` and `doodlebox models list`: the training queue's code path, run in the
+//! foreground with a progress line, for scripts and for people without a browser.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+
+use crate::cli::TrainArgs;
+use crate::jobs::{self, event_channel, not_stopping, JobConfig, JobConfigInput, JobContext};
+use crate::store::{JobStatus, Stores};
+
+/// Width of the progress bar, in characters.
+const BAR_WIDTH: usize = 30;
+
+fn open_stores(data_dir: &Path) -> anyhow::Result<Arc<Stores>> {
+    Stores::open(data_dir).map(Arc::new).with_context(|| {
+        format!(
+            "cannot open {} (if the server is running, start training from the admin API: \
+             POST /api/v1/admin/training-jobs)",
+            data_dir.display()
+        )
+    })
+}
+
+/// Queues a job with these settings and runs the queue until it has finished.
+pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let config = JobConfig::parse(JobConfigInput {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        image_size: args.image_size,
+        augmentation: Some(!args.no_augmentation),
+        seed: args.seed,
+        shapes: args.shapes,
+        min_quality: args.min_quality,
+        exclude_flagged: Some(!args.include_flagged),
+    })?;
+    let stores = open_stores(&args.data.data_dir)?;
+    let context = JobContext {
+        stores: stores.clone(),
+        models_dir: args.data.data_dir.join("models"),
+        work_dir: args.data.data_dir.join("jobs"),
+        events: event_channel(),
+        stopping: not_stopping(),
+    };
+    stores.jobs.recover_interrupted_jobs(jobs::MAX_ATTEMPTS)?;
+    let (job, existed) = stores.jobs.enqueue_job(&config.to_json(), &config.hash())?;
+    eprintln!(
+        "training job {}{}",
+        job.id,
+        if existed {
+            " (already queued; running it)"
+        } else {
+            ""
+        }
+    );
+    let mut events = context.events.subscribe();
+    let printer = std::thread::spawn(move || {
+        while let Ok(event) = events.blocking_recv() {
+            if let Some(progress) = &event.progress {
+                print_progress(progress);
+            }
+        }
+    });
+    loop {
+        let ran = jobs::tick(&context)?;
+        let current = stores.jobs.job(job.id)?.context("the job vanished")?;
+        if current.status.is_finished() {
+            drop(context);
+            let _ = printer.join();
+            eprintln!();
+            return match current.status {
+                JobStatus::Completed => {
+                    let accuracy = current
+                        .metrics
+                        .as_ref()
+                        .and_then(|m| m["accuracy"].as_f64())
+                        .unwrap_or(0.0);
+                    println!(
+                        "model {} trained: validation accuracy {:.1} %",
+                        current.model_version.unwrap_or_default(),
+                        accuracy * 100.0
+                    );
+                    Ok(())
+                }
+                other => bail!(
+                    "job {} {:?}: {}",
+                    job.id,
+                    other,
+                    current.error.unwrap_or_default()
+                ),
+            };
+        }
+        if !ran {
+            // Waiting for a retry time: the job is pending.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+}
+
+fn print_progress(p: &serde_json::Value) {
+    let (epoch, epochs) = (
+        p["epoch"].as_u64().unwrap_or(0),
+        p["epochs"].as_u64().unwrap_or(1).max(1),
+    );
+    let (step, steps) = (
+        p["step"].as_u64().unwrap_or(0),
+        p["steps_per_epoch"].as_u64().unwrap_or(1).max(1),
+    );
+    let done = ((epoch.saturating_sub(1)) as f64 + step as f64 / steps as f64) / epochs as f64;
+    let filled = ((done * BAR_WIDTH as f64) as usize).min(BAR_WIDTH);
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r epoch {epoch}/{epochs} [{}{}] {:>3.0}%  loss {:.3}  acc {:.3}  {:.0} samples/s  ETA {:.0}s   ",
+        "#".repeat(filled),
+        ".".repeat(BAR_WIDTH - filled),
+        done * 100.0,
+        p["loss"].as_f64().unwrap_or(0.0),
+        p["accuracy"].as_f64().unwrap_or(0.0),
+        p["samples_per_sec"].as_f64().unwrap_or(0.0),
+        p["eta_secs"].as_f64().unwrap_or(0.0),
+    );
+    let _ = err.flush();
+}
+
+/// Prints every model version, newest first.
+pub fn list_models(data_dir: &Path) -> anyhow::Result<()> {
+    let stores = open_stores(data_dir)?;
+    let models = stores.models.models()?;
+    if models.is_empty() {
+        println!("no models yet: run `doodlebox train`");
+    }
+    println!(
+        "{:<8} {:<8} {:>9} {:>7} {:>8}  created",
+        "version", "active", "accuracy", "top-3", "drawings"
+    );
+    for m in models {
+        let metrics = &m.manifest["metrics"];
+        println!(
+            "{:<8} {:<8} {:>8.1}% {:>6.1}% {:>8}  {}",
+            m.version,
+            if m.is_active { "yes" } else { "" },
+            metrics["accuracy"].as_f64().unwrap_or(0.0) * 100.0,
+            metrics["top3_accuracy"].as_f64().unwrap_or(0.0) * 100.0,
+            m.manifest["dataset_size"].as_u64().unwrap_or(0),
+            m.manifest["created_at"].as_str().unwrap_or(""),
+        );
+    }
+    Ok(())
+}
