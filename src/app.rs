@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::http::{router, AppState};
 use crate::jobs::{event_channel, not_stopping, JobContext, Scheduler};
+use crate::serving::ModelServer;
 use crate::store::reconcile::{last_id, reconcile, ReconcileReport};
 use crate::store::{now_ms, Ingest, StoreError, Stores};
 
@@ -72,6 +73,12 @@ impl App {
             stopping: not_stopping(),
         };
         let scheduler = Arc::new(Scheduler::start(context)?);
+        let models = {
+            let stores = stores.clone();
+            tokio::task::spawn_blocking(move || ModelServer::start(stores))
+                .await
+                .map_err(std::io::Error::other)??
+        };
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|source| AppError::Bind {
@@ -84,6 +91,7 @@ impl App {
             ingest,
             lan_urls: Arc::new(crate::net::lan_urls(bound)),
             scheduler,
+            models: Arc::new(models),
         };
         Ok(Self {
             listener,

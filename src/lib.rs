@@ -28,6 +28,7 @@ pub mod http;
 pub mod jobs;
 pub mod ml;
 pub mod net;
+pub mod serving;
 pub mod store;
 pub mod time;
 pub mod train_cli;

@@ -109,12 +109,75 @@ pub async fn get_own(
     })))
 }
 
-/// `POST /api/v1/classify`: answered by the active model. Until the model registry lands
-/// no model can be active, so this says so with a 503 the game knows how to handle.
-pub async fn classify(body: JsonBody<DrawingInput>) -> Result<Response, ApiError> {
-    Drawing::parse(body.value)?;
-    Err(ApiError::unavailable(
-        "no_active_model",
-        "no model is active yet; train one and activate it",
-    ))
+/// Most drawings in one `POST /api/v1/classify/batch`.
+pub const MAX_CLASSIFY_BATCH: usize = 64;
+
+fn strokes_of(drawing: &Drawing) -> Vec<Vec<[f32; 2]>> {
+    drawing
+        .strokes()
+        .iter()
+        .map(|s| s.points.iter().map(|p| [p.x as f32, p.y as f32]).collect())
+        .collect()
+}
+
+/// `POST /api/v1/classify`: the active model's guesses for one drawing, from memory.
+pub async fn classify(
+    State(state): State<AppState>,
+    body: JsonBody<DrawingInput>,
+) -> Result<Response, ApiError> {
+    let drawing = Drawing::parse(body.value)?;
+    let mut answers = state.models.classify(vec![strokes_of(&drawing)]).await?;
+    let answer = answers
+        .pop()
+        .ok_or_else(|| ApiError::internal("the classifier returned no answer"))?;
+    let version = HeaderValue::from_str(&answer.model_version).map_err(ApiError::internal)?;
+    Ok((
+        [(HeaderName::from_static("x-model-version"), version)],
+        Json(answer),
+    )
+        .into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchInput {
+    drawings: Vec<DrawingInput>,
+}
+
+/// `POST /api/v1/classify/batch`: `{"drawings":[...]}` (at most [`MAX_CLASSIFY_BATCH`]) →
+/// `{"items":[...]}` in the same order, in one forward pass.
+pub async fn classify_batch(
+    State(state): State<AppState>,
+    body: JsonBody<BatchInput>,
+) -> Result<Response, ApiError> {
+    let count = body.value.drawings.len();
+    if count == 0 || count > MAX_CLASSIFY_BATCH {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_batch",
+            format!("send 1 to {MAX_CLASSIFY_BATCH} drawings"),
+        ));
+    }
+    let mut strokes = Vec::with_capacity(count);
+    for (index, input) in body.value.drawings.into_iter().enumerate() {
+        let drawing = Drawing::parse(input).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_drawing",
+                format!("drawing {index}: {e}"),
+            )
+        })?;
+        strokes.push(strokes_of(&drawing));
+    }
+    let answers = state.models.classify(strokes).await?;
+    let version = answers
+        .first()
+        .map(|a| a.model_version.clone())
+        .unwrap_or_default();
+    let version = HeaderValue::from_str(&version).map_err(ApiError::internal)?;
+    Ok((
+        [(HeaderName::from_static("x-model-version"), version)],
+        Json(serde_json::json!({"items": answers})),
+    )
+        .into_response())
 }

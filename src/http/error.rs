@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::domain::{DrawingError, IdError};
+use crate::serving::ServingError;
 use crate::store::{IngestError, StoreError};
 
 /// Seconds a client is asked to wait before retrying a 503.
@@ -127,5 +128,35 @@ impl From<StoreError> for ApiError {
             "storage_unavailable",
             "storage is unavailable; please retry",
         )
+    }
+}
+
+impl From<ServingError> for ApiError {
+    fn from(e: ServingError) -> Self {
+        match e {
+            ServingError::NoModel => Self::unavailable("no_active_model", e.to_string()),
+            ServingError::Busy | ServingError::Stopped => {
+                Self::unavailable("classifier_busy", e.to_string())
+            }
+            ServingError::Drawing(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_drawing",
+                e.to_string(),
+            ),
+            ServingError::UnknownVersion(_) => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            ServingError::InvalidModel { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_model",
+                e.to_string(),
+            ),
+            ServingError::NothingToRollBackTo => Self::new(
+                StatusCode::CONFLICT,
+                "nothing_to_roll_back_to",
+                e.to_string(),
+            ),
+            ServingError::Store(e) => e.into(),
+        }
     }
 }

@@ -23,6 +23,7 @@ use axum::Router;
 pub use error::ApiError;
 
 use crate::jobs::Scheduler;
+use crate::serving::ModelServer;
 use crate::store::{Ingest, Stores};
 
 /// Largest request body accepted, in bytes (a drawing at the point limit fits well).
@@ -37,6 +38,8 @@ pub struct AppState {
     pub lan_urls: Arc<Vec<String>>,
     /// The training queue.
     pub scheduler: Arc<Scheduler>,
+    /// The active model, in memory.
+    pub models: Arc<ModelServer>,
 }
 
 /// The whole router; tests and the server both build it here.
@@ -48,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/drawings/{id}", get(drawings::get_own))
         .route("/player", put(player::update))
         .route("/classify", post(drawings::classify))
+        .route("/classify/batch", post(drawings::classify_batch))
         .route("/join", get(join::info))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::player_session));
@@ -57,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/training-jobs/{id}/cancel", post(training::cancel))
         .route("/training-jobs/{id}/events", get(training::events))
         .route("/models", get(training::models))
+        .route("/models/rollback", post(training::rollback))
+        .route("/models/{version}/activate", post(training::activate))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::loopback_only));
     Router::new()

@@ -153,3 +153,23 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<serde_json::Va
     let models = run_blocking(move || Ok(stores.models.models()?)).await?;
     Ok(Json(serde_json::json!({"items": models})))
 }
+
+/// `POST /api/v1/admin/models/{version}/activate`: verifies and loads the model, then makes
+/// it the one active model; a model that fails verification is refused (`422`) and the old
+/// one keeps serving.
+pub async fn activate(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let models = state.models.clone();
+    let active = version.clone();
+    run_blocking(move || Ok(models.activate(&active)?)).await?;
+    Ok(Json(serde_json::json!({"active": version})))
+}
+
+/// `POST /api/v1/admin/models/rollback`: back to the previously active model.
+pub async fn rollback(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let models = state.models.clone();
+    let version = run_blocking(move || Ok(models.rollback()?)).await?;
+    Ok(Json(serde_json::json!({"active": version})))
+}

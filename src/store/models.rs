@@ -2,7 +2,7 @@
 //! enforces a single active model (a unique partial index); activation and rollback land with
 //! the model registry.
 
-use rusqlite::{params, Row};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::metadata::SqliteMetadataStore;
@@ -47,7 +47,15 @@ pub trait ModelStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Newest first.
     fn models(&self) -> Result<Vec<ModelRow>, StoreError>;
+    fn model(&self, version: &str) -> Result<Option<ModelRow>, StoreError>;
+    fn active_model(&self) -> Result<Option<ModelRow>, StoreError>;
+    /// Makes `version` the one active model in one transaction. `false` if it does not exist.
+    fn activate_model(&self, version: &str) -> Result<bool, StoreError>;
+    /// The most recently active model other than the current one: where a rollback goes.
+    fn previous_model(&self) -> Result<Option<ModelRow>, StoreError>;
 }
+
+const MODEL_COLUMNS: &str = "version, job_id, path, manifest, is_active, created_at, activated_at";
 
 impl ModelStore for SqliteMetadataStore {
     fn next_model_version(&self) -> Result<String, StoreError> {
@@ -74,6 +82,60 @@ impl ModelStore for SqliteMetadataStore {
                 params![version, job_id, path, manifest.to_string(), now_ms() as i64],
             )?;
             Ok(())
+        })
+    }
+
+    fn model(&self, version: &str) -> Result<Option<ModelRow>, StoreError> {
+        self.write(|conn| {
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {MODEL_COLUMNS} FROM models WHERE version = ?1"),
+                    [version],
+                    model_from_row,
+                )
+                .optional()?)
+        })
+    }
+
+    fn active_model(&self) -> Result<Option<ModelRow>, StoreError> {
+        self.write(|conn| {
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {MODEL_COLUMNS} FROM models WHERE is_active = 1"),
+                    [],
+                    model_from_row,
+                )
+                .optional()?)
+        })
+    }
+
+    fn activate_model(&self, version: &str) -> Result<bool, StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            tx.execute("UPDATE models SET is_active = 0 WHERE is_active = 1", [])?;
+            let changed = tx.execute(
+                "UPDATE models SET is_active = 1, activated_at = ?2 WHERE version = ?1",
+                params![version, now_ms() as i64],
+            )?;
+            if changed == 1 {
+                tx.commit()?;
+            }
+            Ok(changed == 1)
+        })
+    }
+
+    fn previous_model(&self) -> Result<Option<ModelRow>, StoreError> {
+        self.write(|conn| {
+            Ok(conn
+                .query_row(
+                    &format!(
+                        "SELECT {MODEL_COLUMNS} FROM models WHERE is_active = 0 AND activated_at IS NOT NULL
+                         ORDER BY activated_at DESC LIMIT 1"
+                    ),
+                    [],
+                    model_from_row,
+                )
+                .optional()?)
         })
     }
 

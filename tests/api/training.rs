@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::helpers::{error_code, TestApp};
 
 /// Submits `per_shape` doodles of each default shape from `players` different players.
-async fn seed_drawings(app: &TestApp, per_shape: u64, players: u64) {
+pub(crate) async fn seed_drawings(app: &TestApp, per_shape: u64, players: u64) {
     let client = reqwest::Client::new();
     for i in 0..per_shape {
         let cookie = format!("doodlebox_player={:032x}", 1 + i % players);
@@ -29,7 +29,12 @@ async fn seed_drawings(app: &TestApp, per_shape: u64, players: u64) {
     }
 }
 
-async fn wait_for_status(app: &TestApp, id: i64, wanted: &[&str], limit: Duration) -> Value {
+pub(crate) async fn wait_for_status(
+    app: &TestApp,
+    id: i64,
+    wanted: &[&str],
+    limit: Duration,
+) -> Value {
     let started = Instant::now();
     loop {
         let job: Value = reqwest::get(app.url(&format!("/api/v1/admin/training-jobs/{id}")))

@@ -1,0 +1,201 @@
+//! Serving the active model from memory.
+//!
+//! A tch model is `Send` but not `Sync`, so one inference thread owns it; requests arrive
+//! over a channel and are answered over a oneshot, which keeps the async runtime free.
+//! Activation loads and verifies the new model first (a broken one is refused and the old
+//! one keeps serving), switches the database in one transaction, then hands the model to the
+//! inference thread: requests queued before the swap get the old model, later ones the new,
+//! and every answer names the version that produced it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use serde::Serialize;
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+use crate::ml::artifact::ArtifactError;
+use crate::ml::classifier::{Classifier, ClassifyError};
+use crate::store::{StoreError, Stores};
+
+/// Classify requests waiting for the inference thread; beyond this, callers get `Busy`.
+const QUEUE_CAPACITY: usize = 1024;
+/// Guesses returned per drawing.
+pub const TOP_K: usize = 3;
+
+/// One guess.
+#[derive(Debug, Clone, Serialize)]
+pub struct Guess {
+    pub shape: String,
+    pub confidence: f32,
+}
+
+/// The answer for one drawing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Classification {
+    pub shape: String,
+    pub confidence: f32,
+    pub top_k: Vec<Guess>,
+    pub model_version: String,
+    pub latency_ms: f64,
+}
+
+#[derive(Debug, Error)]
+pub enum ServingError {
+    #[error("no model is active yet; train one and activate it")]
+    NoModel,
+    #[error("the classifier is busy; retry shortly")]
+    Busy,
+    #[error("the drawing cannot be classified: {0}")]
+    Drawing(String),
+    #[error("model {0} does not exist")]
+    UnknownVersion(String),
+    #[error("model {version} cannot be served: {source}")]
+    InvalidModel {
+        version: String,
+        source: ArtifactError,
+    },
+    #[error("there is no previously active model to roll back to")]
+    NothingToRollBackTo,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the inference thread stopped")]
+    Stopped,
+}
+
+type Strokes = Vec<Vec<[f32; 2]>>;
+
+enum Message {
+    Classify(
+        Vec<Strokes>,
+        oneshot::Sender<Result<Vec<Classification>, ServingError>>,
+    ),
+    Swap(Option<(String, Box<Classifier>)>),
+}
+
+/// The handle the HTTP layer holds.
+pub struct ModelServer {
+    sender: Sender<Message>,
+    stores: Arc<Stores>,
+}
+
+impl ModelServer {
+    /// Starts the inference thread with the model the database names as active, if it
+    /// loads; a model that no longer verifies is logged and not served.
+    pub fn start(stores: Arc<Stores>) -> Result<Self, StoreError> {
+        let (sender, receiver) = bounded(QUEUE_CAPACITY);
+        std::thread::Builder::new()
+            .name("inference".into())
+            .spawn(move || inference_loop(&receiver))?;
+        let server = Self { sender, stores };
+        if let Some(active) = server.stores.models.active_model()? {
+            match Classifier::load(Path::new(&active.path)) {
+                Ok(classifier) => server.swap(Some((active.version.clone(), classifier))),
+                Err(e) => {
+                    tracing::error!(version = %active.version, error = %e, "the active model does not load; serving none")
+                }
+            }
+        }
+        Ok(server)
+    }
+
+    fn swap(&self, model: Option<(String, Classifier)>) {
+        let _ = self
+            .sender
+            .send(Message::Swap(model.map(|(v, c)| (v, Box::new(c)))));
+    }
+
+    /// Classifies drawings with the active model.
+    pub async fn classify(
+        &self,
+        drawings: Vec<Strokes>,
+    ) -> Result<Vec<Classification>, ServingError> {
+        let (reply, answer) = oneshot::channel();
+        match self.sender.try_send(Message::Classify(drawings, reply)) {
+            Ok(()) => answer.await.unwrap_or(Err(ServingError::Stopped)),
+            Err(TrySendError::Full(_)) => Err(ServingError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(ServingError::Stopped),
+        }
+    }
+
+    /// Verifies and loads `version`, records it as active, then serves it. Blocking.
+    pub fn activate(&self, version: &str) -> Result<(), ServingError> {
+        let row = self
+            .stores
+            .models
+            .model(version)?
+            .ok_or_else(|| ServingError::UnknownVersion(version.into()))?;
+        let classifier = Classifier::load(Path::new(&row.path)).map_err(|source| {
+            ServingError::InvalidModel {
+                version: version.into(),
+                source,
+            }
+        })?;
+        if !self.stores.models.activate_model(version)? {
+            return Err(ServingError::UnknownVersion(version.into()));
+        }
+        self.swap(Some((version.to_owned(), classifier)));
+        tracing::info!(%version, "model activated");
+        Ok(())
+    }
+
+    /// Activates the previously active model. Blocking. Returns its version.
+    pub fn rollback(&self) -> Result<String, ServingError> {
+        let previous = self
+            .stores
+            .models
+            .previous_model()?
+            .ok_or(ServingError::NothingToRollBackTo)?;
+        self.activate(&previous.version)?;
+        Ok(previous.version)
+    }
+}
+
+fn inference_loop(receiver: &Receiver<Message>) {
+    let mut active: Option<(String, Box<Classifier>)> = None;
+    while let Ok(message) = receiver.recv() {
+        match message {
+            Message::Swap(model) => active = model,
+            Message::Classify(drawings, reply) => {
+                let started = Instant::now();
+                let result = match &active {
+                    None => Err(ServingError::NoModel),
+                    Some((version, classifier)) => classifier
+                        .classify_batch(&drawings)
+                        .map_err(|e| match e {
+                            ClassifyError::Raster { .. } => ServingError::Drawing(e.to_string()),
+                            ClassifyError::Torch(_) => ServingError::Drawing(e.to_string()),
+                        })
+                        .map(|all| {
+                            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+                            all.into_iter()
+                                .map(|ranked| answer(ranked, version, latency_ms))
+                                .collect()
+                        }),
+                };
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+fn answer(ranked: Vec<(String, f32)>, version: &str, latency_ms: f64) -> Classification {
+    let top_k: Vec<Guess> = ranked
+        .into_iter()
+        .take(TOP_K)
+        .map(|(shape, confidence)| Guess { shape, confidence })
+        .collect();
+    let best = top_k.first().cloned().unwrap_or(Guess {
+        shape: String::new(),
+        confidence: 0.0,
+    });
+    Classification {
+        shape: best.shape,
+        confidence: best.confidence,
+        top_k,
+        model_version: version.to_owned(),
+        latency_ms,
+    }
+}

@@ -1,0 +1,202 @@
+//! Model activation, rollback and classification from memory.
+
+use std::time::Duration;
+
+use doodlebox::ml::synth::Shape;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{error_code, TestApp};
+use crate::synthetic::doodle_json;
+use crate::training::{seed_drawings, wait_for_status};
+
+async fn train(app: &TestApp, seed: u64) -> String {
+    let created: Value = reqwest::Client::new()
+        .post(app.url("/api/v1/admin/training-jobs"))
+        .json(&json!({"epochs": 4, "seed": seed}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["job"]["id"].as_i64().unwrap();
+    let job = wait_for_status(app, id, &["completed", "failed"], Duration::from_secs(240)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    job["model_version"].as_str().unwrap().to_owned()
+}
+
+async fn post(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory() {
+    let app = TestApp::spawn().await;
+    let circle = doodle_json(Shape::Circle, 424_242);
+    let before = post(&app, "/api/v1/classify", &circle).await;
+    assert_eq!(before.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_code(before).await, "no_active_model");
+
+    seed_drawings(&app, 120, 24).await;
+    let v1 = train(&app, 3).await;
+    let v2 = train(&app, 4).await;
+    assert_eq!((v1.as_str(), v2.as_str()), ("v1", "v2"));
+
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/admin/models/{v1}/activate"),
+            &json!({})
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    // Clear synthetic doodles of every shape are recognised.
+    let mut right = 0;
+    for shape in Shape::ALL {
+        for seed in 0..4 {
+            let response = post(
+                &app,
+                "/api/v1/classify",
+                &doodle_json(shape, 900_000 + seed),
+            )
+            .await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.headers()["x-model-version"], "v1");
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(answer["top_k"].as_array().unwrap().len(), 3);
+            right += usize::from(answer["shape"] == shape.name());
+        }
+    }
+    assert!(right >= 18, "{right}/20 synthetic doodles recognised");
+
+    // Activation and rollback.
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/admin/models/{v2}/activate"),
+            &json!({})
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    let answer: Value = post(&app, "/api/v1/classify", &circle)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["model_version"], "v2");
+    let rolled: Value = post(&app, "/api/v1/admin/models/rollback", &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rolled["active"], "v1");
+    let answer: Value = post(&app, "/api/v1/classify", &circle)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["model_version"], "v1");
+
+    // Ten activations while a client classifies without pause: no failed request, and
+    // every answer names one of the two versions.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let looper = {
+        let (url, stop, circle) = (app.url("/api/v1/classify"), stop.clone(), circle.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut answers = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let response = client.post(&url).json(&circle).send().await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                let answer: Value = response.json().await.unwrap();
+                assert!(
+                    answer["model_version"] == "v1" || answer["model_version"] == "v2",
+                    "{answer}"
+                );
+                answers += 1;
+            }
+            answers
+        })
+    };
+    for i in 0..10 {
+        let version = if i % 2 == 0 { &v2 } else { &v1 };
+        assert_eq!(
+            post(
+                &app,
+                &format!("/api/v1/admin/models/{version}/activate"),
+                &json!({})
+            )
+            .await
+            .status(),
+            StatusCode::OK
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(looper.await.unwrap() > 0);
+
+    // A corrupt model file is refused and the active model keeps answering.
+    let models: Value = reqwest::get(app.url("/api/v1/admin/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let v2_path = models["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["version"] == "v2")
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let weights = std::path::Path::new(&v2_path).join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&weights, bytes).unwrap();
+    let refused = post(&app, "/api/v1/admin/models/v2/activate", &json!({})).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(refused).await, "invalid_model");
+    let answer: Value = post(&app, "/api/v1/classify", &circle)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["model_version"], "v1");
+
+    let unknown = post(&app, "/api/v1/admin/models/v9/activate", &json!({})).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_classify_input_gets_4xx() {
+    let app = TestApp::spawn().await;
+    let empty = post(
+        &app,
+        "/api/v1/classify",
+        &json!({"shape": "circle", "canvas": {"width": 10, "height": 10}, "strokes": []}),
+    )
+    .await;
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let batch = post(&app, "/api/v1/classify/batch", &json!({"drawings": []})).await;
+    assert_eq!(batch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error_code(batch).await, "invalid_batch");
+    let too_many = json!({"drawings": vec![doodle_json(Shape::Line, 1); 65]});
+    assert_eq!(
+        post(&app, "/api/v1/classify/batch", &too_many)
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
