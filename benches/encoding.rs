@@ -44,6 +44,7 @@ fn main() {
                 player: PlayerId::random(),
                 created_at_ms: 1_700_000_000_000,
                 idempotency: None,
+                judgement: None,
                 drawing,
             };
             raw_bytes += line.len() + 1;

@@ -67,6 +67,7 @@ async fn naive(State(conn): State<Arc<Mutex<rusqlite::Connection>>>, body: Bytes
             player: PlayerId::random(),
             created_at_ms: 0,
             idempotency: None,
+            judgement: None,
             drawing,
         };
         let conn = conn.lock().expect("bench lock");

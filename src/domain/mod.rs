@@ -12,5 +12,5 @@ pub mod shape;
 
 pub use drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};
 pub use ids::{DrawingId, IdError, IdempotencyKey, PlayerId};
-pub use record::{Record, RecordError};
+pub use record::{Judgement, Record, RecordError};
 pub use shape::{ShapeError, ShapeName};

@@ -37,6 +37,7 @@ const FLAG_PRESSURE: u8 = 1 << 1;
 const FLAG_TIMESTAMPS: u8 = 1 << 2;
 const FLAG_DURATION: u8 = 1 << 3;
 const FLAG_DEVICE: u8 = 1 << 4;
+const FLAG_JUDGEMENT: u8 = 1 << 5;
 
 const STYLE_COLOR_HEX6: u8 = 1;
 const STYLE_COLOR_TEXT: u8 = 1 << 1;
@@ -66,6 +67,14 @@ pub struct Idempotency {
     pub body_digest: [u8; 16],
 }
 
+/// What the active model made of a drawing when it was submitted, as Quick, Draw!'s
+/// `recognized` flag: whether its top guess was the prompted shape, and which model judged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Judgement {
+    pub recognized: bool,
+    pub model_version: String,
+}
+
 /// One stored drawing and who made it when.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -73,19 +82,29 @@ pub struct Record {
     pub player: PlayerId,
     pub created_at_ms: u64,
     pub idempotency: Option<Idempotency>,
+    /// `None` when no model was active at submission.
+    pub judgement: Option<Judgement>,
     pub drawing: Drawing,
 }
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        let body = encode_body(self.idempotency.as_ref(), &self.drawing);
+        let body = encode_body(
+            self.idempotency.as_ref(),
+            self.judgement.as_ref(),
+            &self.drawing,
+        );
         assemble(self.id, self.player, self.created_at_ms, &body)
     }
 }
 
 /// The compressed part of a record: everything but id, player and time, which are only
 /// known in the group-commit writer. Callers encode in parallel; the writer just assembles.
-pub fn encode_body(idempotency: Option<&Idempotency>, d: &Drawing) -> Vec<u8> {
+pub fn encode_body(
+    idempotency: Option<&Idempotency>,
+    judgement: Option<&Judgement>,
+    d: &Drawing,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + d.point_count() * 4);
     let mut flags = 0;
     flags |= if idempotency.is_some() {
@@ -105,6 +124,11 @@ pub fn encode_body(idempotency: Option<&Idempotency>, d: &Drawing) -> Vec<u8> {
         0
     };
     flags |= if d.device().is_some() { FLAG_DEVICE } else { 0 };
+    flags |= if judgement.is_some() {
+        FLAG_JUDGEMENT
+    } else {
+        0
+    };
     out.push(flags);
     if let Some(idem) = idempotency {
         put_bytes(&mut out, idem.key.as_str().as_bytes());
@@ -118,6 +142,10 @@ pub fn encode_body(idempotency: Option<&Idempotency>, d: &Drawing) -> Vec<u8> {
     }
     if let Some(device) = d.device() {
         out.push(device.code());
+    }
+    if let Some(j) = judgement {
+        out.push(u8::from(j.recognized));
+        put_bytes(&mut out, j.model_version.as_bytes());
     }
     put_varint(&mut out, d.strokes().len() as u64);
     for stroke in d.strokes() {
@@ -226,6 +254,17 @@ impl Record {
         } else {
             None
         };
+        let judgement = if flags & FLAG_JUDGEMENT != 0 {
+            let recognized = r.byte()? != 0;
+            let version = std::str::from_utf8(r.bytes()?)
+                .map_err(|_| RecordError::Corrupt("model version"))?;
+            Some(Judgement {
+                recognized,
+                model_version: version.to_owned(),
+            })
+        } else {
+            None
+        };
         let stroke_count = r.small(crate::domain::drawing::MAX_STROKES as u64)?;
         let mut shapes_of_strokes = Vec::with_capacity(stroke_count);
         let mut total = 0usize;
@@ -285,6 +324,7 @@ impl Record {
             player,
             created_at_ms,
             idempotency,
+            judgement,
             drawing,
         })
     }
@@ -492,6 +532,10 @@ mod tests {
             idempotency: Some(Idempotency {
                 key: IdempotencyKey::parse(b"k-1").unwrap(),
                 body_digest: [7; 16],
+            }),
+            judgement: Some(Judgement {
+                recognized: true,
+                model_version: "v3".into(),
             }),
             drawing,
         }

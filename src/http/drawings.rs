@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::extract::{JsonBody, Player};
 use super::{run_blocking, AppState};
 use crate::domain::drawing::DrawingInput;
-use crate::domain::{Drawing, DrawingId, IdempotencyKey, Record};
+use crate::domain::{Drawing, DrawingId, IdempotencyKey, Judgement, Record};
 use crate::store::{Submission, SubmitOutcome};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -47,7 +47,15 @@ pub async fn submit(
         )
     })?;
     let idempotency = key.map(|k| (k, body_digest(&body.raw)));
-    let submission = Submission::new(player, &drawing, shape.id, idempotency);
+    // Like Quick, Draw!'s `recognized`: what the active model made of it, if one is active.
+    let judgement = match state.models.classify(vec![strokes_of(&drawing)]).await {
+        Ok(mut answers) => answers.pop().map(|a| Judgement {
+            recognized: a.shape == drawing.shape().as_str(),
+            model_version: a.model_version,
+        }),
+        Err(_) => None,
+    };
+    let submission = Submission::new(player, &drawing, shape.id, idempotency, judgement.as_ref());
     let outcome = state.ingest.submit(submission).await?;
     Ok(match outcome {
         SubmitOutcome::Created(id) => {
@@ -56,7 +64,12 @@ pub async fn submit(
             (
                 StatusCode::CREATED,
                 [(header::LOCATION, location)],
-                Json(serde_json::json!({"id": id.to_string(), "status": "created"})),
+                Json(serde_json::json!({
+                    "id": id.to_string(),
+                    "status": "created",
+                    "recognized": judgement.as_ref().map(|j| j.recognized),
+                    "model_version": judgement.as_ref().map(|j| &j.model_version),
+                })),
             )
                 .into_response()
         }
@@ -105,6 +118,8 @@ pub async fn get_own(
     Ok(Json(serde_json::json!({
         "id": row.id,
         "created_at": crate::time::rfc3339(record.created_at_ms),
+        "recognized": record.judgement.as_ref().map(|j| j.recognized),
+        "model_version": record.judgement.as_ref().map(|j| &j.model_version),
         "drawing": record.drawing.to_json(),
     })))
 }

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use super::metadata::NewDrawingRow;
 use super::{now_ms, Stores};
 use crate::domain::record::{assemble, encode_body, Idempotency};
-use crate::domain::{Drawing, DrawingId, IdempotencyKey, PlayerId};
+use crate::domain::{Drawing, DrawingId, IdempotencyKey, Judgement, PlayerId};
 
 /// Most submissions waiting for the writer; beyond this, submit answers `Overloaded`.
 const QUEUE_CAPACITY: usize = 8_192;
@@ -49,17 +49,18 @@ impl Submission {
         drawing: &Drawing,
         shape_id: i64,
         idempotency: Option<(IdempotencyKey, [u8; 16])>,
+        judgement: Option<&Judgement>,
     ) -> Self {
         let idem = idempotency
             .clone()
             .map(|(key, body_digest)| Idempotency { key, body_digest });
-        let body = encode_body(idem.as_ref(), drawing);
+        let body = encode_body(idem.as_ref(), judgement, drawing);
         Self {
             player,
             shape_id,
             idempotency,
             body,
-            metadata: drawing_metadata(drawing),
+            metadata: drawing_metadata(drawing, judgement),
         }
     }
 }
@@ -310,12 +311,14 @@ fn store_both(
 
 /// The metadata column of a drawing's row. Used by the writer and by reconciliation, so both
 /// build the same row.
-pub(crate) fn drawing_metadata(d: &Drawing) -> serde_json::Value {
+pub(crate) fn drawing_metadata(d: &Drawing, judgement: Option<&Judgement>) -> serde_json::Value {
     serde_json::json!({
         "canvas": d.canvas(),
         "device": d.device(),
         "duration_ms": d.duration_ms(),
         "strokes": d.strokes().len(),
         "points": d.point_count(),
+        "recognized": judgement.map(|j| j.recognized),
+        "model_version": judgement.map(|j| &j.model_version),
     })
 }

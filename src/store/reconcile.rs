@@ -53,7 +53,7 @@ pub fn reconcile(stores: &Stores) -> Result<ReconcileReport, StoreError> {
                 id: record.id,
                 player: record.player,
                 shape_id: shape.id,
-                metadata: drawing_metadata(&record.drawing),
+                metadata: drawing_metadata(&record.drawing, record.judgement.as_ref()),
                 created_at_ms: record.created_at_ms,
                 idempotency: record.idempotency.map(|i| (i.key, i.body_digest)),
             }),

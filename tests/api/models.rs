@@ -77,6 +77,32 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     }
     assert!(right >= 18, "{right}/20 synthetic doodles recognised");
 
+    // A submitted drawing records what the active model made of it.
+    let submitted = app.submit(&app.client, &circle, None).await;
+    assert_eq!(submitted.status(), StatusCode::CREATED);
+    let submitted: Value = submitted.json().await.unwrap();
+    assert_eq!(submitted["model_version"], "v1");
+    assert_eq!(submitted["recognized"], true);
+    let stored: Value = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/drawings/{}",
+            submitted["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            stored["recognized"].clone(),
+            stored["model_version"].clone()
+        ),
+        (json!(true), json!("v1"))
+    );
+
     // Activation and rollback.
     assert_eq!(
         post(

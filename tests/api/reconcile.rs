@@ -31,6 +31,7 @@ async fn a_stroke_record_without_a_row_gets_its_row_rebuilt_at_start() {
             player,
             created_at_ms: doodlebox::store::now_ms(),
             idempotency: None,
+            judgement: None,
             drawing: Drawing::parse(input).unwrap(),
         };
         stores
