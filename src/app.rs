@@ -86,12 +86,16 @@ impl App {
                 source,
             })?;
         let bound = listener.local_addr()?;
+        if config.starter_model {
+            start_starter_model(&scheduler, &models)?;
+        }
+        let models = Arc::new(models);
         let state = AppState {
             stores,
             ingest,
             lan_urls: Arc::new(crate::net::lan_urls(bound)),
             scheduler,
-            models: Arc::new(models),
+            models,
         };
         Ok(Self {
             listener,
@@ -142,6 +146,51 @@ impl App {
         .map_err(std::io::Error::other)?;
         Ok(served?)
     }
+}
+
+/// On a data directory with no model and no training job at all, queues a starter model
+/// (synthetic doodles of the five default shapes) and activates it when it is ready, unless
+/// someone activated another model first. A fresh install thus guesses within a minute.
+fn start_starter_model(scheduler: &Arc<Scheduler>, models: &ModelServer) -> Result<(), StoreError> {
+    let stores = &scheduler.context().stores;
+    if !stores.models.models()?.is_empty() || !stores.jobs.jobs(1)?.is_empty() {
+        return Ok(());
+    }
+    let mut events = scheduler.subscribe();
+    let (job, _) = scheduler.enqueue(&crate::jobs::JobConfig::starter())?;
+    tracing::info!(
+        job = job.id,
+        "training a starter model on synthetic doodles"
+    );
+    let stores = stores.clone();
+    let activate = models.activator();
+    tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            if event.id != job.id || !event.status.is_finished() {
+                continue;
+            }
+            let stores = stores.clone();
+            let activate = activate.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let finished = stores.jobs.job(job.id).ok().flatten();
+                let version = finished.and_then(|j| j.model_version);
+                let nothing_active = matches!(stores.models.active_model(), Ok(None));
+                if let (Some(version), true) = (version, nothing_active) {
+                    match activate(&version) {
+                        Ok(()) => {
+                            tracing::info!(%version, "starter model active: the game now guesses")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not activate the starter model")
+                        }
+                    }
+                }
+            })
+            .await;
+            break;
+        }
+    });
+    Ok(())
 }
 
 async fn purge_idempotency_forever(state: AppState) {

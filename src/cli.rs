@@ -94,6 +94,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port. The default serves the whole LAN.
     #[arg(long, env = "DOODLEBOX_BIND", default_value = "0.0.0.0:8080")]
     pub bind: SocketAddr,
+    /// Do not train and activate a starter model (synthetic doodles of the default shapes)
+    /// when the data directory has no model yet.
+    #[arg(long, env = "DOODLEBOX_NO_STARTER_MODEL")]
+    pub no_starter_model: bool,
 }
 
 impl Cli {

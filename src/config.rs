@@ -13,14 +13,17 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Address to bind; port 0 asks the OS for a free port.
     pub bind: SocketAddr,
+    /// Train and activate a starter model when there is no model at all.
+    pub starter_model: bool,
 }
 
 impl Config {
-    /// A configuration for tests and benchmarks: loopback, a free port.
+    /// A configuration for tests and benchmarks: loopback, a free port, no starter model.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            starter_model: false,
         }
     }
 }
@@ -30,6 +33,7 @@ impl From<ServeArgs> for Config {
         Self {
             data_dir: args.data.data_dir,
             bind: args.bind,
+            starter_model: !args.no_starter_model,
         }
     }
 }

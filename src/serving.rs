@@ -75,11 +75,15 @@ enum Message {
     Swap(Option<(String, Box<Classifier>)>),
 }
 
-/// The handle the HTTP layer holds.
+/// The handle the HTTP layer holds. Cloning it is cheap; all clones feed one thread.
+#[derive(Clone)]
 pub struct ModelServer {
     sender: Sender<Message>,
     stores: Arc<Stores>,
 }
+
+/// Activates a model version (blocking); see [`ModelServer::activator`].
+pub type Activator = Arc<dyn Fn(&str) -> Result<(), ServingError> + Send + Sync>;
 
 impl ModelServer {
     /// Starts the inference thread with the model the database names as active, if it
@@ -139,6 +143,12 @@ impl ModelServer {
         self.swap(Some((version.to_owned(), classifier)));
         tracing::info!(%version, "model activated");
         Ok(())
+    }
+
+    /// A handle that activates versions, for background tasks.
+    pub fn activator(&self) -> Activator {
+        let server = self.clone();
+        Arc::new(move |version| server.activate(version))
     }
 
     /// Activates the previously active model. Blocking. Returns its version.

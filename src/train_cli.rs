@@ -36,6 +36,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         shapes: args.shapes,
         min_quality: args.min_quality,
         exclude_flagged: Some(!args.include_flagged),
+        source: None,
     })?;
     let stores = open_stores(&args.data.data_dir)?;
     let context = JobContext {

@@ -32,6 +32,7 @@ impl Server {
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("DOODLEBOX_LOG", "warn")
+            .env("DOODLEBOX_NO_STARTER_MODEL", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -19,6 +19,17 @@ pub enum JobConfigError {
     Invalid(String),
 }
 
+/// Where a job's drawings come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSource {
+    /// The collected drawings (the filter applies).
+    #[default]
+    Drawings,
+    /// Generated doodles of the five default shapes: the starter model of a fresh install.
+    Synthetic,
+}
+
 /// What a client may send; every field is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +43,7 @@ pub struct JobConfigInput {
     pub shapes: Option<Vec<String>>,
     pub min_quality: Option<f64>,
     pub exclude_flagged: Option<bool>,
+    pub source: Option<DataSource>,
 }
 
 /// A complete, validated job configuration. Stored as JSON with the job.
@@ -47,9 +59,23 @@ pub struct JobConfig {
     pub shapes: Option<Vec<String>>,
     pub min_quality: Option<f64>,
     pub exclude_flagged: bool,
+    #[serde(default)]
+    pub source: DataSource,
 }
 
 impl JobConfig {
+    /// The starter model's configuration: synthetic doodles, trained in well under a minute
+    /// on two CPU cores.
+    pub fn starter() -> Self {
+        Self::parse(JobConfigInput {
+            epochs: Some(4),
+            source: Some(DataSource::Synthetic),
+            seed: Some(1),
+            ..JobConfigInput::default()
+        })
+        .expect("the starter configuration is valid")
+    }
+
     pub fn parse(input: JobConfigInput) -> Result<Self, JobConfigError> {
         let mut shapes = input.shapes;
         if let Some(list) = shapes.as_mut() {
@@ -76,6 +102,7 @@ impl JobConfig {
             shapes,
             min_quality: input.min_quality,
             exclude_flagged: input.exclude_flagged.unwrap_or(true),
+            source: input.source.unwrap_or_default(),
         };
         if !IMAGE_SIZES.contains(&config.image_size) {
             return Err(JobConfigError::Invalid(format!(

@@ -21,7 +21,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-pub use config::{JobConfig, JobConfigError, JobConfigInput};
+pub use config::{DataSource, JobConfig, JobConfigError, JobConfigInput};
 pub use runner::{JobContext, RunOutcome};
 
 use crate::store::{now_ms, JobRow, JobStatus, StoreError};

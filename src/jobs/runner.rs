@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
-use super::config::JobConfig;
+use super::config::{DataSource, JobConfig};
 use super::JobEvent;
 use crate::domain::Record;
-use crate::ml::artifact;
 use crate::ml::dataset::{Dataset, Sample};
 use crate::ml::train::{self, Control, Hooks, Progress, TrainError};
+use crate::ml::{artifact, synth};
 use crate::store::{JobRow, JobStatus, StoreError, Stores};
 
+/// Synthetic doodles per shape in a starter dataset.
+const STARTER_PER_CLASS: usize = 300;
 /// How often progress is written to the database between epochs.
 const PROGRESS_SAVE_EVERY: Duration = Duration::from_secs(2);
 /// How often a running job looks for a cancel request.
@@ -132,6 +134,16 @@ fn snapshot(
     config: &JobConfig,
     dir: &Path,
 ) -> Result<Dataset, SnapshotError> {
+    if config.source == DataSource::Synthetic {
+        let dataset = synth::starter_dataset(STARTER_PER_CLASS, config.seed);
+        let summary = serde_json::json!({
+            "size": dataset.samples.len(),
+            "hash": dataset.hash(),
+            "source": "synthetic",
+        });
+        ctx.stores.jobs.record_dataset(job_id, &summary)?;
+        return Ok(dataset);
+    }
     let drawings = ctx.stores.metadata.training_drawings(&config.filter())?;
     let mut classes: Vec<String> = drawings.iter().map(|d| d.shape.clone()).collect();
     classes.sort();

@@ -28,9 +28,13 @@ impl TestApp {
 
     /// A server on an existing data directory (for restart tests).
     pub async fn spawn_on(data_dir: PathBuf) -> Self {
-        let app = App::build(Config::for_data_dir(&data_dir))
-            .await
-            .expect("app builds");
+        Self::spawn_with(Config::for_data_dir(&data_dir)).await
+    }
+
+    /// A server with this configuration (its data directory is the caller's).
+    pub async fn spawn_with(config: Config) -> Self {
+        let data_dir = config.data_dir.clone();
+        let app = App::build(config).await.expect("app builds");
         let base = format!("http://{}", app.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {

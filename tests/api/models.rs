@@ -226,3 +226,45 @@ async fn bad_classify_input_gets_4xx() {
         StatusCode::UNPROCESSABLE_ENTITY
     );
 }
+
+#[tokio::test]
+async fn a_fresh_install_trains_and_activates_a_starter_model_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = doodlebox::config::Config::for_data_dir(dir.path());
+    config.starter_model = true;
+    let app = TestApp::spawn_with(config).await;
+    let started = std::time::Instant::now();
+    let answer = loop {
+        let response = post(&app, "/api/v1/classify", &doodle_json(Shape::Triangle, 77)).await;
+        if response.status() == StatusCode::OK {
+            break response.json::<Value>().await.unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "no starter model after 240 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(answer["model_version"], "v1");
+    assert_eq!(answer["shape"], "triangle");
+    println!(
+        "starter model answering after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    app.stop().await;
+    // A restart neither trains another starter model nor loses the active one.
+    let app = TestApp::spawn_on(dir.path().to_owned()).await;
+    let answer: Value = post(&app, "/api/v1/classify", &doodle_json(Shape::Triangle, 77))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["model_version"], "v1");
+    let jobs: Value = reqwest::get(app.url("/api/v1/admin/training-jobs"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["items"].as_array().unwrap().len(), 1);
+}
