@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 
 /// Doodlebox: collect drawings, train a classifier, serve it. One binary, no services.
@@ -58,7 +59,7 @@ pub struct TrainArgs {
     #[arg(long, env = "DOODLEBOX_TRAIN_IMAGE_SIZE")]
     pub image_size: Option<u32>,
     /// Train without augmenting the drawings.
-    #[arg(long, env = "DOODLEBOX_TRAIN_NO_AUGMENTATION")]
+    #[arg(long, env = "DOODLEBOX_TRAIN_NO_AUGMENTATION", value_parser = BoolishValueParser::new())]
     pub no_augmentation: bool,
     /// Seed for the split, augmentation and initial weights.
     #[arg(long, env = "DOODLEBOX_TRAIN_SEED")]
@@ -70,7 +71,7 @@ pub struct TrainArgs {
     #[arg(long, env = "DOODLEBOX_TRAIN_MIN_QUALITY")]
     pub min_quality: Option<f64>,
     /// Also train on flagged drawings.
-    #[arg(long, env = "DOODLEBOX_TRAIN_INCLUDE_FLAGGED")]
+    #[arg(long, env = "DOODLEBOX_TRAIN_INCLUDE_FLAGGED", value_parser = BoolishValueParser::new())]
     pub include_flagged: bool,
 }
 
@@ -96,7 +97,7 @@ pub struct ServeArgs {
     pub bind: SocketAddr,
     /// Do not train and activate a starter model (synthetic doodles of the default shapes)
     /// when the data directory has no model yet.
-    #[arg(long, env = "DOODLEBOX_NO_STARTER_MODEL")]
+    #[arg(long, env = "DOODLEBOX_NO_STARTER_MODEL", value_parser = BoolishValueParser::new())]
     pub no_starter_model: bool,
 }
 

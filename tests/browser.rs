@@ -25,7 +25,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_doodlebox");
 const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 const DEFAULT_CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The WebDriver spec's key for an element reference.
-const ELEMENT_KEY: &str = "element-6066-11e4-a6e0-29f7e1f8f6a1";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long any single wait in these tests may take before it fails.
 const WAIT: Duration = Duration::from_secs(10);
 /// How often a wait looks again.
@@ -57,6 +57,7 @@ impl Server {
             .args(["serve", "--bind", bind, "--data-dir"])
             .arg(data_dir)
             .env("DOODLEBOX_LOG", "warn")
+            .env("DOODLEBOX_NO_STARTER_MODEL", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -64,7 +65,9 @@ impl Server {
         let stdout = child.stdout.take().context("piped stdout")?;
         let mut reader = BufReader::new(stdout);
         let mut first = String::new();
-        reader.read_line(&mut first).context("reading its first line")?;
+        reader
+            .read_line(&mut first)
+            .context("reading its first line")?;
         let Some(base) = first.trim().strip_prefix("listening on ") else {
             let _ = child.kill();
             let _ = child.wait();
@@ -344,7 +347,9 @@ impl Browser {
                 Some(json!({"using": "css selector", "value": css})),
             )
             .await?;
-        let id = found[ELEMENT_KEY].as_str().context("no element id")?;
+        let id = found[ELEMENT_KEY]
+            .as_str()
+            .with_context(|| format!("no element id for {css} in {found}"))?;
         self.session_command(
             reqwest::Method::POST,
             &format!("/element/{id}/click"),
@@ -365,13 +370,20 @@ impl Browser {
             )
         };
         let points: Vec<(i64, i64)> = path.iter().map(to_viewport).collect();
-        let mut steps = vec![json!({"type": "pointerMove", "duration": 0, "origin": "viewport",
-                                    "x": points[0].0, "y": points[0].1})];
-        steps.push(json!({"type": "pointerDown", "button": 0}));
+        let (x, y) = points[0];
+        let mut steps = vec![
+            json!({"type": "pointerMove", "duration": 0, "origin": "viewport", "x": x, "y": y}),
+            json!({"type": "pointerDown", "button": 0}),
+        ];
+        // About one move per frame, as a hand makes them.
         for &(x, y) in &points[1..] {
-            steps.push(json!({"type": "pointerMove", "duration": 16, "origin": "viewport",
-                              "x": x, "y": y}));
+            steps.push(json!({
+                "type": "pointerMove", "duration": 16, "origin": "viewport", "x": x, "y": y,
+            }));
         }
+        // Rest before lifting, as a hand does: a touch lifted while moving starts a fling, and
+        // Chromium then swallows the next tap (on the Submit button, say).
+        steps.push(json!({"type": "pause", "duration": 300}));
         steps.push(json!({"type": "pointerUp", "button": 0}));
         self.session_command(
             reqwest::Method::POST,
@@ -405,15 +417,18 @@ impl Browser {
                          width: c.clientWidth, height: c.clientHeight,
                          viewportWidth: window.innerWidth, viewportHeight: window.innerHeight};")
             .await?;
-        let get = |k: &str| rect[k].as_f64().with_context(|| format!("board {k}: {rect}"));
+        let get = |k: &str| {
+            rect[k]
+                .as_f64()
+                .with_context(|| format!("board {k}: {rect}"))
+        };
         Ok(Board {
             left: get("left")?,
             top: get("top")?,
             width: get("width")?,
             height: get("height")?,
             visible_width: get("viewportWidth")?.min(get("left")? + get("width")?) - get("left")?,
-            visible_height: get("viewportHeight")?.min(get("top")? + get("height")?)
-                - get("top")?,
+            visible_height: get("viewportHeight")?.min(get("top")? + get("height")?) - get("top")?,
         })
     }
 
@@ -442,9 +457,16 @@ impl Browser {
             "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
             self.session, self.port
         )?;
-        // The answer comes once Chromium has quit.
+        // The answer comes once Chromium has quit; chromedriver may keep the connection open
+        // after it, so read only up to the end of its headers.
         let mut answer = Vec::new();
-        stream.read_to_end(&mut answer)?;
+        let mut chunk = [0; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut chunk)? {
+                0 => break,
+                n => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
         Ok(())
     }
 }
@@ -526,7 +548,11 @@ fn check_drawing(drawing: &Value, device: &str, drawn: &Drawn, started: f64, end
     assert_eq!(drawing["device"], device, "{drawing}");
     let width = drawing["canvas"]["width"].as_f64().expect("canvas width");
     let height = drawing["canvas"]["height"].as_f64().expect("canvas height");
-    assert_eq!((width, height), drawn.canvas, "the canvas size is the board's");
+    assert_eq!(
+        (width, height),
+        drawn.canvas,
+        "the canvas size is the board's"
+    );
     let path = &drawn.path;
     let strokes = drawing["strokes"].as_array().expect("strokes");
     assert_eq!(strokes.len(), 1, "one stroke was drawn: {drawing}");
@@ -641,7 +667,10 @@ async fn draw_submit_and_check(tools: &Tools, screen: Screen, device: &str) -> R
 
     let cookie = browser.player_cookie().await?;
     let drawing = fetch_drawing(&server.base, &cookie, &ids[0]).await;
-    let shape = drawing["shape"].as_str().context("shape")?.replace('_', " ");
+    let shape = drawing["shape"]
+        .as_str()
+        .context("shape")?
+        .replace('_', " ");
     assert_eq!(prompted, json!(shape), "the prompted shape was stored");
     check_drawing(&drawing, device, &drawn, started, ended);
     assert_eq!(drawings_stored(&server.base).await, 1);
@@ -694,7 +723,11 @@ async fn a_drawing_submitted_while_the_server_is_down_is_stored_exactly_once_aft
         )
         .await;
     let sent = browser.js("return window.doodlebox.savedIds()").await?;
-    assert_eq!(sent, json!([]), "nothing can be saved while the server is down");
+    assert_eq!(
+        sent,
+        json!([]),
+        "nothing can be saved while the server is down"
+    );
 
     let server = Server::start_at(dir.path(), addr)?;
     let ids = wait_until_saved(&browser, 1).await;
@@ -705,9 +738,7 @@ async fn a_drawing_submitted_while_the_server_is_down_is_stored_exactly_once_aft
     // A reload neither resends it nor finds it still waiting.
     browser.refresh().await?;
     browser.wait_until_ready().await;
-    let queued = browser
-        .js("return window.doodlebox.queueLength()")
-        .await?;
+    let queued = browser.js("return window.doodlebox.queueLength()").await?;
     assert_eq!(queued, 0);
     assert_eq!(drawings_stored(&base).await, 1, "still stored exactly once");
     drop(server);
