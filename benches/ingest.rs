@@ -6,7 +6,8 @@
 //! Targets (issue #2): Doodlebox ≥ 5× naive at 64 clients, ≥ 0.5× parse-only, p99 ≤ 10 ms
 //! at 64 clients. Prints figures; asserts nothing (machines are shared and noisy).
 //!
-//! Run: `cargo bench --bench ingest` (DOODLEBOX_BENCH_SECS sets seconds per cell, default 3).
+//! Run: `cargo bench --bench ingest` (DOODLEBOX_BENCH_SECS sets seconds per cell, default 3;
+//! DOODLEBOX_BENCH_PROFILE=1 runs only Doodlebox at 64 clients, to profile it).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -172,6 +173,12 @@ fn main() {
         let body_bytes = bodies[0].len();
         println!("ingest benchmark: {secs} s per cell, {body_bytes}-byte drawings (120 points), {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
         println!("{:>8} | {:>22} | {:>22} | {:>22} | {:>8} | {:>8}", "clients", "doodlebox/s p50 p99", "naive/s p50 p99", "parse-only/s p50 p99", "vs naive", "vs parse");
+        if std::env::var("DOODLEBOX_BENCH_PROFILE").is_ok() {
+            // Only Doodlebox at 64 clients, for a profiler.
+            let d = load(&doodlebox_url, 64, duration, bodies.clone()).await;
+            println!("profile run: {:.0}/s", d.per_sec);
+            return;
+        }
         for clients in CONCURRENCY {
             let d = load(&doodlebox_url, clients, duration, bodies.clone()).await;
             let n = load(&format!("http://{naive_addr}/"), clients, duration, bodies.clone()).await;
