@@ -1,0 +1,140 @@
+//! Training throughput: Doodlebox's training loop (`ml::train`, augmentation off, so it
+//! trains on images rasterized once) against the same architecture, batch size, optimiser
+//! and thread count in PyTorch eager from Python (`benches/python/train_pytorch.py`) on the
+//! same pre-rasterized images. Target (issue #4): ratio ≥ 1.0. Also prints what share of a
+//! training step rasterizing would take when augmentation is on.
+//!
+//! Run: `cargo bench --bench train_vs_pytorch`. Needs the Python that carries the libtorch in
+//! use (install.sh's `.venv`); without it, only Doodlebox's figures are printed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use doodlebox::ml::train::{self, Hooks, TrainConfig};
+use doodlebox::ml::{raster, synth};
+
+const PER_CLASS: usize = 400;
+const EPOCHS: u32 = 4;
+const BATCH: usize = 64;
+const SIZE: u32 = 28;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The Python next to the libtorch this build links (`<venv>/lib/python3.X/site-packages/torch`).
+fn python() -> Option<PathBuf> {
+    let libtorch = PathBuf::from(std::env::var("LIBTORCH").ok()?);
+    let venv = libtorch.ancestors().nth(4)?;
+    let python = venv.join("bin/python");
+    python.exists().then_some(python)
+}
+
+fn main() {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let dataset = synth::starter_dataset(PER_CLASS, 5);
+    let config = TrainConfig {
+        epochs: EPOCHS,
+        batch_size: BATCH,
+        image_size: SIZE,
+        augment: false,
+        seed: 1,
+        ..TrainConfig::default()
+    };
+    let model = train::train(
+        &dataset,
+        &config,
+        Hooks {
+            threads: Some(threads),
+            ..Hooks::default()
+        },
+    )
+    .expect("the benchmark dataset trains");
+    // The first epoch warms caches and allocators; compare the rest.
+    let ours = median(
+        model
+            .metrics
+            .history
+            .iter()
+            .skip(1)
+            .map(|r| r.samples_per_sec)
+            .collect(),
+    );
+    let train_samples = model.metrics.train_samples;
+    println!("training benchmark: {train_samples} training images of {SIZE}x{SIZE}, batch {BATCH}, {threads} threads, {EPOCHS} epochs (first dropped)");
+    println!("doodlebox (tch):        {ours:>8.0} samples/s");
+
+    // Rasterizing cost per drawing, against the time a sample spends in a training step.
+    let started = Instant::now();
+    let mut pixels = Vec::with_capacity(dataset.samples.len() * (SIZE * SIZE) as usize);
+    for sample in &dataset.samples {
+        pixels
+            .extend(raster::rasterize(&sample.strokes, SIZE).expect("synthetic doodles rasterize"));
+    }
+    let raster_per_sec = dataset.samples.len() as f64 / started.elapsed().as_secs_f64();
+    let share = (1.0 / raster_per_sec) / (1.0 / raster_per_sec + 1.0 / ours);
+    println!("rasterization:          {raster_per_sec:>8.0} drawings/s, {:.1} % of a training step with augmentation on", share * 100.0);
+
+    let Some(python) = python() else {
+        println!("pytorch comparison skipped: no Python next to LIBTORCH");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let labels: Vec<u8> = dataset
+        .samples
+        .iter()
+        .flat_map(|s| (s.label as i64).to_le_bytes())
+        .collect();
+    let pixel_bytes: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+    // PyTorch trains on the same share of the data as Doodlebox's training split.
+    let keep = train_samples.min(dataset.samples.len());
+    let pixel_path = write(
+        dir.path(),
+        "pixels.f32",
+        &pixel_bytes[..keep * (SIZE * SIZE) as usize * 4],
+    );
+    let label_path = write(dir.path(), "labels.i64", &labels[..keep * 8]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/train_pytorch.py");
+    let output = Command::new(&python)
+        .arg(&script)
+        .args([&pixel_path, &label_path])
+        .args([
+            SIZE.to_string(),
+            dataset.classes.len().to_string(),
+            EPOCHS.to_string(),
+            BATCH.to_string(),
+            threads.to_string(),
+        ])
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let Some(line) = stdout.lines().find(|l| l.starts_with('{')) else {
+        println!(
+            "pytorch comparison failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return;
+    };
+    let parsed: serde_json::Value = serde_json::from_str(line).expect("the script prints JSON");
+    let rates: Vec<f64> = parsed["samples_per_sec"]
+        .as_array()
+        .expect("rates")
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .skip(1)
+        .collect();
+    let theirs = median(rates);
+    println!("pytorch eager (python): {theirs:>8.0} samples/s");
+    println!(
+        "ratio doodlebox / pytorch: {:.2}x (target >= 1.0)",
+        ours / theirs
+    );
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("temp file");
+    path
+}
