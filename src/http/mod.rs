@@ -62,6 +62,11 @@ pub fn router(state: AppState) -> Router {
         .route("/training-jobs/{id}/events", get(training::events))
         .route("/models", get(training::models))
         .route("/models/rollback", post(training::rollback))
+        .route("/models/compare", get(training::compare))
+        .route(
+            "/models/{version}",
+            get(training::model).delete(training::delete),
+        )
         .route("/models/{version}/activate", post(training::activate))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::loopback_only));

@@ -26,7 +26,7 @@ pub use blobs::{BlobStore, SledBlobStore};
 pub use ingest::{Ingest, IngestError, Submission, SubmitOutcome};
 pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
-pub use models::{ModelRow, ModelStore};
+pub use models::{DeleteModel, ModelRow, ModelStore};
 
 /// A failure inside a store. The HTTP layer answers these with 5xx and logs the cause.
 #[derive(Debug, Error)]

@@ -53,6 +53,16 @@ pub trait ModelStore: Send + Sync {
     fn activate_model(&self, version: &str) -> Result<bool, StoreError>;
     /// The most recently active model other than the current one: where a rollback goes.
     fn previous_model(&self) -> Result<Option<ModelRow>, StoreError>;
+    /// Deletes an inactive model's row; returns the row, or why not.
+    fn delete_model(&self, version: &str) -> Result<DeleteModel, StoreError>;
+}
+
+/// What became of a delete request.
+#[derive(Debug)]
+pub enum DeleteModel {
+    Deleted(ModelRow),
+    NotFound,
+    Active,
 }
 
 const MODEL_COLUMNS: &str = "version, job_id, path, manifest, is_active, created_at, activated_at";
@@ -136,6 +146,29 @@ impl ModelStore for SqliteMetadataStore {
                     model_from_row,
                 )
                 .optional()?)
+        })
+    }
+
+    fn delete_model(&self, version: &str) -> Result<DeleteModel, StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let row = tx
+                .query_row(
+                    &format!("SELECT {MODEL_COLUMNS} FROM models WHERE version = ?1"),
+                    [version],
+                    model_from_row,
+                )
+                .optional()?;
+            let outcome = match row {
+                None => DeleteModel::NotFound,
+                Some(row) if row.is_active => DeleteModel::Active,
+                Some(row) => {
+                    tx.execute("DELETE FROM models WHERE version = ?1", [version])?;
+                    DeleteModel::Deleted(row)
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
         })
     }
 

@@ -203,6 +203,49 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
 
     let unknown = post(&app, "/api/v1/admin/models/v9/activate", &json!({})).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    // The registry: one model's manifest, a comparison, and deleting.
+    let one: Value = reqwest::get(app.url("/api/v1/admin/models/v1"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["is_active"], true);
+    assert_eq!(
+        one["manifest"]["metrics"]["per_class"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let compared: Value = reqwest::get(app.url("/api/v1/admin/models/compare?a=v1&b=v2"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(compared["per_class"].as_array().unwrap().len(), 5);
+    assert!(compared["accuracy"]["delta"].is_number(), "{compared}");
+    let client = reqwest::Client::new();
+    let active = client
+        .delete(app.url("/api/v1/admin/models/v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(active.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(active).await, "model_active");
+    let deleted = client
+        .delete(app.url("/api/v1/admin/models/v2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(!std::path::Path::new(&v2_path).exists());
+    let gone = reqwest::get(app.url("/api/v1/admin/models/v2"))
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
