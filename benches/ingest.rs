@@ -24,6 +24,11 @@ use doodlebox::domain::drawing::DrawingInput;
 use doodlebox::domain::{Drawing, DrawingId, PlayerId, Record};
 use serde_json::{json, Value};
 
+#[path = "common/load.rs"]
+mod load;
+
+use load::{load, Cell};
+
 const CONCURRENCY: [usize; 4] = [1, 16, 64, 256];
 
 fn drawing_body(seed: u64) -> Value {
@@ -93,58 +98,6 @@ async fn serve(router: Router) -> SocketAddr {
     addr
 }
 
-struct Cell {
-    per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-/// `clients` concurrent loops POSTing for `duration`; every answer must be 201.
-async fn load(url: &str, clients: usize, duration: Duration, bodies: Arc<Vec<String>>) -> Cell {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()
-        .expect("client");
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
-            let (client, url, bodies) = (client.clone(), url.to_owned(), bodies.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut i = c;
-                while start.elapsed() < duration {
-                    let sent = Instant::now();
-                    let response = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(bodies[i % bodies.len()].clone())
-                        .send()
-                        .await
-                        .expect("request");
-                    assert_eq!(response.status(), 201, "bench request failed");
-                    response.bytes().await.expect("body");
-                    latencies.push(sent.elapsed());
-                    i += clients;
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.expect("client task"));
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    all.sort();
-    let pct =
-        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
-    Cell {
-        per_sec: all.len() as f64 / elapsed,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-    }
-}
-
 fn main() {
     let secs: u64 = std::env::var("DOODLEBOX_BENCH_SECS")
         .ok()
@@ -175,14 +128,14 @@ fn main() {
         println!("{:>8} | {:>22} | {:>22} | {:>22} | {:>8} | {:>8}", "clients", "doodlebox/s p50 p99", "naive/s p50 p99", "parse-only/s p50 p99", "vs naive", "vs parse");
         if std::env::var("DOODLEBOX_BENCH_PROFILE").is_ok() {
             // Only Doodlebox at 64 clients, for a profiler.
-            let d = load(&doodlebox_url, 64, duration, bodies.clone()).await;
+            let d = load(&doodlebox_url, 64, duration, bodies.clone(), 201).await;
             println!("profile run: {:.0}/s", d.per_sec);
             return;
         }
         for clients in CONCURRENCY {
-            let d = load(&doodlebox_url, clients, duration, bodies.clone()).await;
-            let n = load(&format!("http://{naive_addr}/"), clients, duration, bodies.clone()).await;
-            let p = load(&format!("http://{parse_addr}/"), clients, duration, bodies.clone()).await;
+            let d = load(&doodlebox_url, clients, duration, bodies.clone(), 201).await;
+            let n = load(&format!("http://{naive_addr}/"), clients, duration, bodies.clone(), 201).await;
+            let p = load(&format!("http://{parse_addr}/"), clients, duration, bodies.clone(), 201).await;
             let fmt = |c: &Cell| format!("{:>7.0} {:>6.2} {:>6.2}", c.per_sec, c.p50_ms, c.p99_ms);
             println!("{clients:>8} | {} | {} | {} | {:>7.2}x | {:>7.2}x", fmt(&d), fmt(&n), fmt(&p), d.per_sec / n.per_sec, d.per_sec / p.per_sec);
         }

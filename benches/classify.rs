@@ -1,0 +1,127 @@
+//! Classification benchmark (issue #5), in one run:
+//! - in-process single-drawing latency (rasterize + forward, from strokes) of Doodlebox's
+//!   classifier against the same network's forward pass alone in PyTorch eager from Python
+//!   (target ratio ≤ 0.8 at p50);
+//! - HTTP `POST /api/v1/classify` p50/p99 at 1, 16 and 64 concurrent clients (target p99
+//!   ≤ 3 ms at 16);
+//! - batch throughput through `POST /api/v1/classify/batch`.
+//!
+//! The model is the starter model a fresh install trains by itself.
+//! Run: `cargo bench --bench classify` (DOODLEBOX_BENCH_SECS: seconds per cell, default 3).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use doodlebox::app::App;
+use doodlebox::config::Config;
+use doodlebox::ml::classifier::Classifier;
+use doodlebox::ml::synth::{self, Shape};
+use serde_json::{json, Value};
+
+#[path = "common/load.rs"]
+mod load;
+
+const RUNS: usize = 3000;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+/// A synthetic doodle as the API's drawing JSON in a 256-pixel canvas.
+fn doodle_body(shape: Shape, seed: u64) -> Value {
+    let strokes = synth::doodle(shape, seed);
+    let points = || strokes.iter().flatten();
+    let min_x = points().map(|p| p[0]).fold(f32::MAX, f32::min);
+    let min_y = points().map(|p| p[1]).fold(f32::MAX, f32::min);
+    let span = points()
+        .map(|p| (p[0] - min_x).max(p[1] - min_y))
+        .fold(1e-3, f32::max);
+    let strokes: Vec<Value> = strokes
+        .iter()
+        .map(|s| json!({"points": s.iter().map(|p| json!({"x": ((p[0] - min_x) * 230.0 / span + 13.0).round(), "y": ((p[1] - min_y) * 230.0 / span + 13.0).round()})).collect::<Vec<_>>()}))
+        .collect();
+    json!({"shape": shape.name(), "canvas": {"width": 256, "height": 256}, "strokes": strokes})
+}
+
+fn python() -> Option<PathBuf> {
+    let libtorch = PathBuf::from(std::env::var("LIBTORCH").ok()?);
+    let python = libtorch.ancestors().nth(4)?.join("bin/python");
+    python.exists().then_some(python)
+}
+
+fn main() {
+    let secs: u64 = std::env::var("DOODLEBOX_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_data_dir(dir.path());
+        config.starter_model = true;
+        let app = App::build(config).await.expect("app");
+        let base = format!("http://{}", app.local_addr());
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        let client = reqwest::Client::new();
+        let probe = doodle_body(Shape::Circle, 1);
+        let started = Instant::now();
+        while client.post(format!("{base}/api/v1/classify")).json(&probe).send().await.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
+            assert!(started.elapsed() < Duration::from_secs(600), "no starter model");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        println!("classify benchmark: starter model ready after {:.1} s", started.elapsed().as_secs_f64());
+
+        // In process: strokes to probabilities, one drawing per call.
+        let model_dir = dir.path().join("models/v1");
+        let (ours_p50, ours_p99) = tokio::task::spawn_blocking(move || in_process(&model_dir)).await.expect("in-process run");
+        println!("in-process, one drawing (rasterize + forward): p50 {ours_p50:.3} ms, p99 {ours_p99:.3} ms");
+        if let Some(python) = python() {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/classify_pytorch.py");
+            let out = Command::new(python).arg(script).args(["28", "5", &RUNS.to_string()]).output().expect("python runs");
+            let line = String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with('{')).map(str::to_owned);
+            match line.and_then(|l| serde_json::from_str::<Value>(&l).ok()) {
+                Some(v) => {
+                    let (p50, p99) = (v["p50_ms"].as_f64().unwrap_or(f64::NAN), v["p99_ms"].as_f64().unwrap_or(f64::NAN));
+                    println!("pytorch eager, forward only:                   p50 {p50:.3} ms, p99 {p99:.3} ms");
+                    println!("ratio at p50 doodlebox / pytorch: {:.2} (target <= 0.8)", ours_p50 / p50);
+                }
+                None => println!("pytorch comparison failed: {}", String::from_utf8_lossy(&out.stderr)),
+            }
+        } else {
+            println!("pytorch comparison skipped: no Python next to LIBTORCH");
+        }
+
+        let bodies: Arc<Vec<String>> = Arc::new(
+            (0..64u64).map(|i| doodle_body(Shape::ALL[(i % 5) as usize], 100 + i).to_string()).collect(),
+        );
+        println!("{:>8} | {:>10} {:>8} {:>8}", "clients", "classify/s", "p50 ms", "p99 ms");
+        for clients in [1, 16, 64] {
+            let cell = load::load(&format!("{base}/api/v1/classify"), clients, Duration::from_secs(secs), bodies.clone(), 200).await;
+            println!("{clients:>8} | {:>10.0} {:>8.2} {:>8.2}", cell.per_sec, cell.p50_ms, cell.p99_ms);
+        }
+        let batch: Vec<Value> = (0..64u64).map(|i| doodle_body(Shape::ALL[(i % 5) as usize], 500 + i)).collect();
+        let batch = Arc::new(vec![json!({"drawings": batch}).to_string()]);
+        let cell = load::load(&format!("{base}/api/v1/classify/batch"), 4, Duration::from_secs(secs), batch, 200).await;
+        println!("batch of 64 over HTTP, 4 clients: {:.0} drawings/s (p50 {:.1} ms per batch)", cell.per_sec * 64.0, cell.p50_ms);
+    });
+}
+
+fn in_process(model_dir: &Path) -> (f64, f64) {
+    let classifier = Classifier::load(model_dir).expect("the starter model loads");
+    let drawings: Vec<Vec<Vec<[f32; 2]>>> = (0..64u64)
+        .map(|i| synth::doodle(Shape::ALL[(i % 5) as usize], 900 + i))
+        .collect();
+    let mut latencies = Vec::with_capacity(RUNS);
+    for i in 0..RUNS {
+        let started = Instant::now();
+        let answer = classifier
+            .classify(&drawings[i % drawings.len()])
+            .expect("classifies");
+        std::hint::black_box(answer);
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    (percentile(&latencies, 0.5), percentile(&latencies, 0.99))
+}

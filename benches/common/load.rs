@@ -1,0 +1,63 @@
+//! A closed-loop HTTP load generator shared by the benchmarks: `clients` concurrent loops
+//! POSTing for a while, every answer checked, latencies collected.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Cell {
+    pub per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// `clients` concurrent loops POSTing for `duration`; every answer must have `expect` status.
+pub async fn load(
+    url: &str,
+    clients: usize,
+    duration: Duration,
+    bodies: Arc<Vec<String>>,
+    expect: u16,
+) -> Cell {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("client");
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let (client, url, bodies) = (client.clone(), url.to_owned(), bodies.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut i = c;
+                while start.elapsed() < duration {
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(bodies[i % bodies.len()].clone())
+                        .send()
+                        .await
+                        .expect("request");
+                    assert_eq!(response.status(), expect, "bench request failed");
+                    response.bytes().await.expect("body");
+                    latencies.push(sent.elapsed());
+                    i += clients;
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("client task"));
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    Cell {
+        per_sec: all.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    }
+}
