@@ -7,7 +7,8 @@
 //! - batch throughput through `POST /api/v1/classify/batch`.
 //!
 //! The model is the starter model a fresh install trains by itself.
-//! Run: `cargo bench --bench classify` (DOODLEBOX_BENCH_SECS: seconds per cell, default 3).
+//! Run: `cargo bench --bench classify` (DOODLEBOX_BENCH_SECS: seconds per cell, default 3;
+//! DOODLEBOX_CLASSIFY_MICRO_BATCH=1 to measure without micro-batching).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,6 +62,10 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_data_dir(dir.path());
         config.starter_model = true;
+        if let Some(n) = std::env::var("DOODLEBOX_CLASSIFY_MICRO_BATCH").ok().and_then(|v| v.parse().ok()) {
+            config.classify_micro_batch = n;
+        }
+        println!("micro-batch limit: {}", config.classify_micro_batch);
         let app = App::build(config).await.expect("app");
         let base = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until_stopped(std::future::pending()));

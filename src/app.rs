@@ -75,7 +75,8 @@ impl App {
         let scheduler = Arc::new(Scheduler::start(context)?);
         let models = {
             let stores = stores.clone();
-            tokio::task::spawn_blocking(move || ModelServer::start(stores))
+            let micro_batch = config.classify_micro_batch;
+            tokio::task::spawn_blocking(move || ModelServer::start(stores, micro_batch))
                 .await
                 .map_err(std::io::Error::other)??
         };

@@ -99,7 +99,15 @@ pub struct ServeArgs {
     /// when the data directory has no model yet.
     #[arg(long, env = "DOODLEBOX_NO_STARTER_MODEL", value_parser = BoolishValueParser::new())]
     pub no_starter_model: bool,
+    /// Most waiting classify requests' drawings run together in one forward pass (1 turns
+    /// micro-batching off).
+    #[arg(long, env = "DOODLEBOX_CLASSIFY_MICRO_BATCH", default_value_t = DEFAULT_MICRO_BATCH,
+          value_parser = clap::value_parser!(usize))]
+    pub classify_micro_batch: usize,
 }
+
+/// Default for `--classify-micro-batch`.
+pub const DEFAULT_MICRO_BATCH: usize = 32;
 
 impl Cli {
     /// The command to run, `serve` when none was named.

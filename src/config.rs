@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, DEFAULT_MICRO_BATCH};
 
 /// Everything `App::build` needs.
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Train and activate a starter model when there is no model at all.
     pub starter_model: bool,
+    /// Most waiting drawings classified together in one forward pass (1 = no batching).
+    pub classify_micro_batch: usize,
 }
 
 impl Config {
@@ -24,6 +26,7 @@ impl Config {
             data_dir: data_dir.into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             starter_model: false,
+            classify_micro_batch: DEFAULT_MICRO_BATCH,
         }
     }
 }
@@ -34,6 +37,7 @@ impl From<ServeArgs> for Config {
             data_dir: args.data.data_dir,
             bind: args.bind,
             starter_model: !args.no_starter_model,
+            classify_micro_batch: args.classify_micro_batch,
         }
     }
 }

@@ -17,7 +17,7 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::ml::artifact::ArtifactError;
-use crate::ml::classifier::{Classifier, ClassifyError};
+use crate::ml::classifier::Classifier;
 use crate::store::{StoreError, Stores};
 
 /// Classify requests waiting for the inference thread; beyond this, callers get `Busy`.
@@ -86,13 +86,15 @@ pub struct ModelServer {
 pub type Activator = Arc<dyn Fn(&str) -> Result<(), ServingError> + Send + Sync>;
 
 impl ModelServer {
-    /// Starts the inference thread with the model the database names as active, if it
+    /// Starts the inference thread (batching up to `max_micro_batch` waiting drawings into
+    /// one forward pass) with the model the database names as active, if it
     /// loads; a model that no longer verifies is logged and not served.
-    pub fn start(stores: Arc<Stores>) -> Result<Self, StoreError> {
+    pub fn start(stores: Arc<Stores>, max_micro_batch: usize) -> Result<Self, StoreError> {
         let (sender, receiver) = bounded(QUEUE_CAPACITY);
+        let max_batch = max_micro_batch.max(1);
         std::thread::Builder::new()
             .name("inference".into())
-            .spawn(move || inference_loop(&receiver))?;
+            .spawn(move || inference_loop(&receiver, max_batch))?;
         let server = Self { sender, stores };
         if let Some(active) = server.stores.models.active_model()? {
             match Classifier::load(Path::new(&active.path)) {
@@ -163,29 +165,80 @@ impl ModelServer {
     }
 }
 
-fn inference_loop(receiver: &Receiver<Message>) {
+type Reply = oneshot::Sender<Result<Vec<Classification>, ServingError>>;
+
+fn inference_loop(receiver: &Receiver<Message>, max_batch: usize) {
     let mut active: Option<(String, Box<Classifier>)> = None;
+    let mut pending_swap = None;
     while let Ok(message) = receiver.recv() {
-        match message {
-            Message::Swap(model) => active = model,
-            Message::Classify(drawings, reply) => {
-                let started = Instant::now();
-                let result = match &active {
-                    None => Err(ServingError::NoModel),
-                    Some((version, classifier)) => classifier
-                        .classify_batch(&drawings)
-                        .map_err(|e| match e {
-                            ClassifyError::Raster { .. } => ServingError::Drawing(e.to_string()),
-                            ClassifyError::Torch(_) => ServingError::Drawing(e.to_string()),
-                        })
-                        .map(|all| {
-                            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-                            all.into_iter()
-                                .map(|ranked| answer(ranked, version, latency_ms))
-                                .collect()
-                        }),
-                };
-                let _ = reply.send(result);
+        let (drawings, reply) = match message {
+            Message::Swap(model) => {
+                active = model;
+                continue;
+            }
+            Message::Classify(drawings, reply) => (drawings, reply),
+        };
+        // Micro-batching: whatever else is already waiting joins this forward pass, up to
+        // `max_batch` drawings. A swap ends the batch, so requests sent before it get the old
+        // model and later ones the new.
+        let mut batch = vec![(drawings, reply)];
+        let mut total: usize = batch[0].0.len();
+        while total < max_batch {
+            match receiver.try_recv() {
+                Ok(Message::Classify(d, r)) => {
+                    total += d.len();
+                    batch.push((d, r));
+                }
+                Ok(Message::Swap(model)) => {
+                    pending_swap = Some(model);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        run_batch(active.as_ref(), batch);
+        if let Some(model) = pending_swap.take() {
+            active = model;
+        }
+    }
+}
+
+fn run_batch(active: Option<&(String, Box<Classifier>)>, batch: Vec<(Vec<Strokes>, Reply)>) {
+    let started = Instant::now();
+    let Some((version, classifier)) = active else {
+        for (_, reply) in batch {
+            let _ = reply.send(Err(ServingError::NoModel));
+        }
+        return;
+    };
+    let all: Vec<&Strokes> = batch.iter().flat_map(|(d, _)| d.iter()).collect();
+    // A panic inside libtorch must not take the inference thread (and so all guessing) down.
+    let ranked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        classifier.classify_batch(&all)
+    }))
+    .unwrap_or_else(|_| Err(tch::TchError::Torch("inference panicked".into()).into()));
+    match ranked {
+        Ok(mut ranked) => {
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            for (drawings, reply) in batch.into_iter().rev() {
+                let mine = ranked.split_off(ranked.len() - drawings.len());
+                let answers = mine
+                    .into_iter()
+                    .map(|r| answer(r, version, latency_ms))
+                    .collect();
+                let _ = reply.send(Ok(answers));
+            }
+        }
+        // One bad drawing fails a whole forward pass: answer each request on its own, so
+        // only its sender gets the error.
+        Err(_) if batch.len() > 1 => {
+            for one in batch {
+                run_batch(active, vec![one]);
+            }
+        }
+        Err(e) => {
+            for (_, reply) in batch {
+                let _ = reply.send(Err(ServingError::Drawing(e.to_string())));
             }
         }
     }
