@@ -14,6 +14,7 @@
 //! other's dropout masks (not their correctness). Run one training at a time.
 
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -25,7 +26,7 @@ use tch::{Device, Kind, TchError, Tensor};
 
 use super::augment::{augment_with_rng, AugmentParams};
 use super::checkpoint::{Checkpoint, CheckpointError};
-use super::dataset::{self, Dataset, DatasetError};
+use super::dataset::{self, Dataset, DatasetError, Split};
 use super::metrics::{self, EpochRecord, Metrics};
 use super::net::{input_tensor, DoodleNet};
 use super::raster::{self, RasterError};
@@ -56,6 +57,9 @@ const VALIDATION_FRACTION_RANGE: (f64, f64) = (0.01, 0.5);
 
 /// Drawings evaluated per forward pass when measuring the validation set.
 const EVAL_CHUNK: usize = 512;
+
+/// Training batches prepared ahead of the one being trained on.
+const PREFETCH_BATCHES: usize = 2;
 
 /// What to train and how; recorded in checkpoints and model manifests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,7 +291,6 @@ pub fn train(
     let mut optimizer = nn::Adam::default().build(&var_store, config.learning_rate)?;
 
     let steps_per_epoch = split.train.len().div_ceil(config.batch_size);
-    let mut batch_pixels = vec![0.0f32; config.batch_size * pixels];
     for epoch in history.len() as u32..config.epochs {
         let epoch_seed = mix(config.seed, u64::from(epoch));
         tch::manual_seed(epoch_seed as i64);
@@ -297,50 +300,68 @@ pub fn train(
 
         let started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
-        for (step, batch) in order.chunks(config.batch_size).enumerate() {
-            let buffer = &mut batch_pixels[..batch.len() * pixels];
-            for (slot, &i) in batch.iter().enumerate() {
-                let out = &mut buffer[slot * pixels..(slot + 1) * pixels];
-                match &fixed_train {
-                    Some(images) => out.copy_from_slice(images.image(i, pixels)),
-                    None => {
-                        let index = split.train[i];
-                        let strokes = &dataset.samples[index].strokes;
-                        let augmented = augment_with_rng(strokes, &mut rng, &config.augment_params);
-                        raster::rasterize_into(&augmented, size, out)
-                            .map_err(|source| TrainError::Raster { index, source })?;
+        // A second thread prepares (augments and rasterizes) the next batches while this one
+        // trains, so rasterizing hides behind the forward and backward passes. It owns the
+        // epoch's random generator after the shuffle, so results do not depend on timing.
+        let (batches, prepared) =
+            mpsc::sync_channel::<Result<(Vec<usize>, Vec<f32>), TrainError>>(PREFETCH_BATCHES);
+        let trained_epoch = std::thread::scope(|scope| -> Result<(), TrainError> {
+            let (order, fixed_train, split) = (&order, &fixed_train, &split);
+            scope.spawn(move || {
+                for batch in order.chunks(config.batch_size) {
+                    let mut buffer = vec![0.0f32; batch.len() * pixels];
+                    let filled = fill_batch(
+                        dataset,
+                        split,
+                        fixed_train.as_ref(),
+                        config,
+                        &mut rng,
+                        batch,
+                        &mut buffer,
+                    );
+                    if batches
+                        .send(filled.map(|()| (batch.to_vec(), buffer)))
+                        .is_err()
+                    {
+                        return; // the trainer stopped early
+                    }
+                }
+            });
+            for (step, item) in prepared.iter().enumerate() {
+                let (batch, buffer) = item?;
+                let labels: Vec<i64> = batch
+                    .iter()
+                    .map(|&i| dataset.samples[split.train[i]].label as i64)
+                    .collect();
+                let xs = input_tensor(&buffer, batch.len(), size, device);
+                let ys = Tensor::from_slice(&labels).to_device(device);
+                let logits = net.forward_t(&xs, true);
+                let loss = logits.cross_entropy_for_logits(&ys);
+                optimizer.backward_step(&loss);
+
+                let batch_loss = f64::try_from(&loss)?;
+                if !batch_loss.is_finite() {
+                    return Err(TrainError::Diverged { epoch: epoch + 1 });
+                }
+                loss_sum += batch_loss * batch.len() as f64;
+                correct += i64::try_from(logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64))?;
+                seen += batch.len();
+                let report =
+                    step_progress(config, epoch, step + 1, steps_per_epoch, seen, &started);
+                let report = Progress {
+                    loss: loss_sum / seen as f64,
+                    accuracy: correct as f64 / seen as f64,
+                    ..report
+                };
+                if let Some(callback) = progress.as_mut() {
+                    if callback(&report) == Control::Stop {
+                        return Err(TrainError::Cancelled { epochs_done: epoch });
                     }
                 }
             }
-            let labels: Vec<i64> = batch
-                .iter()
-                .map(|&i| dataset.samples[split.train[i]].label as i64)
-                .collect();
-            let xs = input_tensor(buffer, batch.len(), size, device);
-            let ys = Tensor::from_slice(&labels).to_device(device);
-            let logits = net.forward_t(&xs, true);
-            let loss = logits.cross_entropy_for_logits(&ys);
-            optimizer.backward_step(&loss);
-
-            let batch_loss = f64::try_from(&loss)?;
-            if !batch_loss.is_finite() {
-                return Err(TrainError::Diverged { epoch: epoch + 1 });
-            }
-            loss_sum += batch_loss * batch.len() as f64;
-            correct += i64::try_from(logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64))?;
-            seen += batch.len();
-            let report = step_progress(config, epoch, step + 1, steps_per_epoch, seen, &started);
-            let report = Progress {
-                loss: loss_sum / seen as f64,
-                accuracy: correct as f64 / seen as f64,
-                ..report
-            };
-            if let Some(callback) = progress.as_mut() {
-                if callback(&report) == Control::Stop {
-                    return Err(TrainError::Cancelled { epochs_done: epoch });
-                }
-            }
-        }
+            Ok(())
+        });
+        trained_epoch?;
 
         let samples_per_sec = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
         let (validation_loss, logits) = evaluate(&net, &validation, size, device)?;
@@ -497,4 +518,32 @@ fn evaluate(
         let loss = f64::try_from(logits.cross_entropy_for_logits(&labels))?;
         Ok((loss, logits))
     })
+}
+
+/// Fills `buffer` with the batch's images: copies of the fixed ones, or freshly augmented
+/// and rasterized drawings.
+fn fill_batch(
+    dataset: &Dataset,
+    split: &Split,
+    fixed_train: Option<&Images>,
+    config: &TrainConfig,
+    rng: &mut StdRng,
+    batch: &[usize],
+    buffer: &mut [f32],
+) -> Result<(), TrainError> {
+    let pixels = (config.image_size * config.image_size) as usize;
+    for (slot, &i) in batch.iter().enumerate() {
+        let out = &mut buffer[slot * pixels..(slot + 1) * pixels];
+        match fixed_train {
+            Some(images) => out.copy_from_slice(images.image(i, pixels)),
+            None => {
+                let index = split.train[i];
+                let strokes = &dataset.samples[index].strokes;
+                let augmented = augment_with_rng(strokes, rng, &config.augment_params);
+                raster::rasterize_into(&augmented, config.image_size, out)
+                    .map_err(|source| TrainError::Raster { index, source })?;
+            }
+        }
+    }
+    Ok(())
 }
