@@ -10,7 +10,7 @@
 //! Run: `cargo bench --bench classify` (DOODLEBOX_BENCH_SECS: seconds per cell, default 3;
 //! DOODLEBOX_CLASSIFY_MICRO_BATCH=1 to measure without micro-batching).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,33 +23,18 @@ use serde_json::{json, Value};
 
 #[path = "common/load.rs"]
 mod load;
+#[path = "common/python.rs"]
+mod python;
+#[path = "../tests/common/synthetic.rs"]
+mod synthetic;
+
+use python::python;
+use synthetic::doodle_json;
 
 const RUNS: usize = 3000;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-/// A synthetic doodle as the API's drawing JSON in a 256-pixel canvas.
-fn doodle_body(shape: Shape, seed: u64) -> Value {
-    let strokes = synth::doodle(shape, seed);
-    let points = || strokes.iter().flatten();
-    let min_x = points().map(|p| p[0]).fold(f32::MAX, f32::min);
-    let min_y = points().map(|p| p[1]).fold(f32::MAX, f32::min);
-    let span = points()
-        .map(|p| (p[0] - min_x).max(p[1] - min_y))
-        .fold(1e-3, f32::max);
-    let strokes: Vec<Value> = strokes
-        .iter()
-        .map(|s| json!({"points": s.iter().map(|p| json!({"x": ((p[0] - min_x) * 230.0 / span + 13.0).round(), "y": ((p[1] - min_y) * 230.0 / span + 13.0).round()})).collect::<Vec<_>>()}))
-        .collect();
-    json!({"shape": shape.name(), "canvas": {"width": 256, "height": 256}, "strokes": strokes})
-}
-
-fn python() -> Option<PathBuf> {
-    let libtorch = PathBuf::from(std::env::var("LIBTORCH").ok()?);
-    let python = libtorch.ancestors().nth(4)?.join("bin/python");
-    python.exists().then_some(python)
 }
 
 fn main() {
@@ -70,7 +55,7 @@ fn main() {
         let base = format!("http://{}", app.local_addr());
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         let client = reqwest::Client::new();
-        let probe = doodle_body(Shape::Circle, 1);
+        let probe = doodle_json(Shape::Circle, 1);
         let started = Instant::now();
         while client.post(format!("{base}/api/v1/classify")).json(&probe).send().await.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
             assert!(started.elapsed() < Duration::from_secs(600), "no starter model");
@@ -99,14 +84,14 @@ fn main() {
         }
 
         let bodies: Arc<Vec<String>> = Arc::new(
-            (0..64u64).map(|i| doodle_body(Shape::ALL[(i % 5) as usize], 100 + i).to_string()).collect(),
+            (0..64u64).map(|i| doodle_json(Shape::ALL[(i % 5) as usize], 100 + i).to_string()).collect(),
         );
         println!("{:>8} | {:>10} {:>8} {:>8}", "clients", "classify/s", "p50 ms", "p99 ms");
         for clients in [1, 16, 64] {
             let cell = load::load(&format!("{base}/api/v1/classify"), clients, Duration::from_secs(secs), bodies.clone(), 200).await;
             println!("{clients:>8} | {:>10.0} {:>8.2} {:>8.2}", cell.per_sec, cell.p50_ms, cell.p99_ms);
         }
-        let batch: Vec<Value> = (0..64u64).map(|i| doodle_body(Shape::ALL[(i % 5) as usize], 500 + i)).collect();
+        let batch: Vec<Value> = (0..64u64).map(|i| doodle_json(Shape::ALL[(i % 5) as usize], 500 + i)).collect();
         let batch = Arc::new(vec![json!({"drawings": batch}).to_string()]);
         let cell = load::load(&format!("{base}/api/v1/classify/batch"), 4, Duration::from_secs(secs), batch, 200).await;
         println!("batch of 64 over HTTP, 4 clients: {:.0} drawings/s (p50 {:.1} ms per batch)", cell.per_sec * 64.0, cell.p50_ms);

@@ -14,6 +14,11 @@ use std::time::Instant;
 use doodlebox::ml::train::{self, Hooks, TrainConfig};
 use doodlebox::ml::{raster, synth};
 
+#[path = "common/python.rs"]
+mod python;
+
+use python::python;
+
 const PER_CLASS: usize = 400;
 const EPOCHS: u32 = 4;
 const BATCH: usize = 64;
@@ -22,14 +27,6 @@ const SIZE: u32 = 28;
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
-}
-
-/// The Python next to the libtorch this build links (`<venv>/lib/python3.X/site-packages/torch`).
-fn python() -> Option<PathBuf> {
-    let libtorch = PathBuf::from(std::env::var("LIBTORCH").ok()?);
-    let venv = libtorch.ancestors().nth(4)?;
-    let python = venv.join("bin/python");
-    python.exists().then_some(python)
 }
 
 fn main() {
