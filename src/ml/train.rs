@@ -327,7 +327,9 @@ pub fn train(
                     }
                 }
             });
-            for (step, item) in prepared.iter().enumerate() {
+            // `into_iter` moves the receiver in here: returning early (cancel, error) drops it, so
+            // the producer's next send fails and the scope can join it instead of deadlocking.
+            for (step, item) in prepared.into_iter().enumerate() {
                 let (batch, buffer) = item?;
                 let labels: Vec<i64> = batch
                     .iter()

@@ -225,7 +225,13 @@ fn cancelling_during_the_first_epoch_stops_at_once_with_no_epoch_done() {
         progress: Some(&mut stop),
         ..Hooks::default()
     };
-    let result = train::train(&dataset, &TrainConfig::default(), hooks);
+    // Small batches: many are still to be prepared when the trainer stops, so a preparing
+    // thread that is not told to stop would block this call forever.
+    let config = TrainConfig {
+        batch_size: 4,
+        ..TrainConfig::default()
+    };
+    let result = train::train(&dataset, &config, hooks);
     assert!(matches!(
         result,
         Err(TrainError::Cancelled { epochs_done: 0 })
