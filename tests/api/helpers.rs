@@ -82,6 +82,26 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// POSTs JSON as a client without cookies (admin and classify calls).
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// GETs a path and parses its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        reqwest::get(self.url(path))
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
     pub async fn submit_raw(&self, body: &str, content_type: &str) -> reqwest::Response {
         self.client
             .post(self.url("/api/v1/drawings"))

@@ -11,12 +11,12 @@ use crate::synthetic::doodle_json;
 use crate::training::{seed_drawings, wait_for_status};
 
 async fn train(app: &TestApp, seed: u64) -> String {
-    let created: Value = reqwest::Client::new()
-        .post(app.url("/api/v1/admin/training-jobs"))
-        .json(&json!({"epochs": 4, "seed": seed}))
-        .send()
+    let created: Value = app
+        .post(
+            "/api/v1/admin/training-jobs",
+            &json!({"epochs": 4, "seed": seed}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -26,20 +26,11 @@ async fn train(app: &TestApp, seed: u64) -> String {
     job["model_version"].as_str().unwrap().to_owned()
 }
 
-async fn post(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(app.url(path))
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory() {
     let app = TestApp::spawn().await;
     let circle = doodle_json(Shape::Circle, 424_242);
-    let before = post(&app, "/api/v1/classify", &circle).await;
+    let before = app.post("/api/v1/classify", &circle).await;
     assert_eq!(before.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_code(before).await, "no_active_model");
 
@@ -49,25 +40,18 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     assert_eq!((v1.as_str(), v2.as_str()), ("v1", "v2"));
 
     assert_eq!(
-        post(
-            &app,
-            &format!("/api/v1/admin/models/{v1}/activate"),
-            &json!({})
-        )
-        .await
-        .status(),
+        app.post(&format!("/api/v1/admin/models/{v1}/activate"), &json!({}))
+            .await
+            .status(),
         StatusCode::OK
     );
     // Clear synthetic doodles of every shape are recognised.
     let mut right = 0;
     for shape in Shape::ALL {
         for seed in 0..4 {
-            let response = post(
-                &app,
-                "/api/v1/classify",
-                &doodle_json(shape, 900_000 + seed),
-            )
-            .await;
+            let response = app
+                .post("/api/v1/classify", &doodle_json(shape, 900_000 + seed))
+                .await;
             assert_eq!(response.status(), StatusCode::OK);
             assert_eq!(response.headers()["x-model-version"], "v1");
             let answer: Value = response.json().await.unwrap();
@@ -105,28 +89,27 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
 
     // Activation and rollback.
     assert_eq!(
-        post(
-            &app,
-            &format!("/api/v1/admin/models/{v2}/activate"),
-            &json!({})
-        )
-        .await
-        .status(),
+        app.post(&format!("/api/v1/admin/models/{v2}/activate"), &json!({}))
+            .await
+            .status(),
         StatusCode::OK
     );
-    let answer: Value = post(&app, "/api/v1/classify", &circle)
+    let answer: Value = app
+        .post("/api/v1/classify", &circle)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(answer["model_version"], "v2");
-    let rolled: Value = post(&app, "/api/v1/admin/models/rollback", &json!({}))
+    let rolled: Value = app
+        .post("/api/v1/admin/models/rollback", &json!({}))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(rolled["active"], "v1");
-    let answer: Value = post(&app, "/api/v1/classify", &circle)
+    let answer: Value = app
+        .post("/api/v1/classify", &circle)
         .await
         .json()
         .await
@@ -157,8 +140,7 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     for i in 0..10 {
         let version = if i % 2 == 0 { &v2 } else { &v1 };
         assert_eq!(
-            post(
-                &app,
+            app.post(
                 &format!("/api/v1/admin/models/{version}/activate"),
                 &json!({})
             )
@@ -171,12 +153,7 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     assert!(looper.await.unwrap() > 0);
 
     // A corrupt model file is refused and the active model keeps answering.
-    let models: Value = reqwest::get(app.url("/api/v1/admin/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = app.get_json("/api/v1/admin/models").await;
     let v2_path = models["items"]
         .as_array()
         .unwrap()
@@ -191,26 +168,26 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&weights, bytes).unwrap();
-    let refused = post(&app, "/api/v1/admin/models/v2/activate", &json!({})).await;
+    let refused = app
+        .post("/api/v1/admin/models/v2/activate", &json!({}))
+        .await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(refused).await, "invalid_model");
-    let answer: Value = post(&app, "/api/v1/classify", &circle)
+    let answer: Value = app
+        .post("/api/v1/classify", &circle)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(answer["model_version"], "v1");
 
-    let unknown = post(&app, "/api/v1/admin/models/v9/activate", &json!({})).await;
+    let unknown = app
+        .post("/api/v1/admin/models/v9/activate", &json!({}))
+        .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 
     // The registry: one model's manifest, a comparison, and deleting.
-    let one: Value = reqwest::get(app.url("/api/v1/admin/models/v1"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = app.get_json("/api/v1/admin/models/v1").await;
     assert_eq!(one["is_active"], true);
     assert_eq!(
         one["manifest"]["metrics"]["per_class"]
@@ -219,12 +196,7 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
             .len(),
         5
     );
-    let compared: Value = reqwest::get(app.url("/api/v1/admin/models/compare?a=v1&b=v2"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let compared: Value = app.get_json("/api/v1/admin/models/compare?a=v1&b=v2").await;
     assert_eq!(compared["per_class"].as_array().unwrap().len(), 5);
     assert!(compared["accuracy"]["delta"].is_number(), "{compared}");
     let client = reqwest::Client::new();
@@ -251,21 +223,21 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
 #[tokio::test]
 async fn bad_classify_input_gets_4xx() {
     let app = TestApp::spawn().await;
-    let empty = post(
-        &app,
-        "/api/v1/classify",
-        &json!({"shape": "circle", "canvas": {"width": 10, "height": 10}, "strokes": []}),
-    )
-    .await;
+    let empty = app
+        .post(
+            "/api/v1/classify",
+            &json!({"shape": "circle", "canvas": {"width": 10, "height": 10}, "strokes": []}),
+        )
+        .await;
     assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let batch = post(&app, "/api/v1/classify/batch", &json!({"drawings": []})).await;
+    let batch = app
+        .post("/api/v1/classify/batch", &json!({"drawings": []}))
+        .await;
     assert_eq!(batch.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(batch).await, "invalid_batch");
     let too_many = json!({"drawings": vec![doodle_json(Shape::Line, 1); 65]});
     assert_eq!(
-        post(&app, "/api/v1/classify/batch", &too_many)
-            .await
-            .status(),
+        app.post("/api/v1/classify/batch", &too_many).await.status(),
         StatusCode::UNPROCESSABLE_ENTITY
     );
 }
@@ -278,7 +250,9 @@ async fn a_fresh_install_trains_and_activates_a_starter_model_by_itself() {
     let app = TestApp::spawn_with(config).await;
     let started = std::time::Instant::now();
     let answer = loop {
-        let response = post(&app, "/api/v1/classify", &doodle_json(Shape::Triangle, 77)).await;
+        let response = app
+            .post("/api/v1/classify", &doodle_json(Shape::Triangle, 77))
+            .await;
         if response.status() == StatusCode::OK {
             break response.json::<Value>().await.unwrap();
         }
@@ -297,17 +271,13 @@ async fn a_fresh_install_trains_and_activates_a_starter_model_by_itself() {
     app.stop().await;
     // A restart neither trains another starter model nor loses the active one.
     let app = TestApp::spawn_on(dir.path().to_owned()).await;
-    let answer: Value = post(&app, "/api/v1/classify", &doodle_json(Shape::Triangle, 77))
+    let answer: Value = app
+        .post("/api/v1/classify", &doodle_json(Shape::Triangle, 77))
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(answer["model_version"], "v1");
-    let jobs: Value = reqwest::get(app.url("/api/v1/admin/training-jobs"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs: Value = app.get_json("/api/v1/admin/training-jobs").await;
     assert_eq!(jobs["items"].as_array().unwrap().len(), 1);
 }

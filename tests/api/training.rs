@@ -37,12 +37,9 @@ pub(crate) async fn wait_for_status(
 ) -> Value {
     let started = Instant::now();
     loop {
-        let job: Value = reqwest::get(app.url(&format!("/api/v1/admin/training-jobs/{id}")))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value = app
+            .get_json(&format!("/api/v1/admin/training-jobs/{id}"))
+            .await;
         if wanted.contains(&job["status"].as_str().unwrap_or("")) {
             return job;
         }
@@ -59,26 +56,15 @@ pub(crate) async fn wait_for_status(
 async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_model() {
     let app = TestApp::spawn().await;
     seed_drawings(&app, 120, 24).await;
-    let client = reqwest::Client::new();
     let config = json!({"epochs": 4, "batch_size": 64, "image_size": 28, "seed": 3});
-    let response = client
-        .post(app.url("/api/v1/admin/training-jobs"))
-        .json(&config)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post("/api/v1/admin/training-jobs", &config).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let id = response.json::<Value>().await.unwrap()["job"]["id"]
         .as_i64()
         .unwrap();
 
     // The same configuration again, while the first is still waiting or running.
-    let again = client
-        .post(app.url("/api/v1/admin/training-jobs"))
-        .json(&config)
-        .send()
-        .await
-        .unwrap();
+    let again = app.post("/api/v1/admin/training-jobs", &config).await;
     assert_eq!(again.status(), StatusCode::OK);
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["status"], "already_exists");
@@ -92,12 +78,7 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
     assert_eq!(job["model_version"], "v1");
     assert_eq!(job["attempt"], 1);
 
-    let models: Value = reqwest::get(app.url("/api/v1/admin/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models: Value = app.get_json("/api/v1/admin/models").await;
     assert_eq!(models["items"][0]["version"], "v1");
     assert_eq!(
         models["items"][0]["manifest"]["classes"]
@@ -125,12 +106,12 @@ async fn a_running_job_can_be_cancelled_and_a_finished_one_cannot() {
     let app = TestApp::spawn().await;
     seed_drawings(&app, 20, 10).await;
     let client = reqwest::Client::new();
-    let created: Value = client
-        .post(app.url("/api/v1/admin/training-jobs"))
-        .json(&json!({"epochs": 500, "batch_size": 8}))
-        .send()
+    let created: Value = app
+        .post(
+            "/api/v1/admin/training-jobs",
+            &json!({"epochs": 500, "batch_size": 8}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -158,13 +139,9 @@ async fn a_running_job_can_be_cancelled_and_a_finished_one_cannot() {
 #[tokio::test]
 async fn a_job_without_enough_shapes_fails_with_the_reason() {
     let app = TestApp::spawn().await;
-    let client = reqwest::Client::new();
-    let created: Value = client
-        .post(app.url("/api/v1/admin/training-jobs"))
-        .json(&json!({"epochs": 1}))
-        .send()
+    let created: Value = app
+        .post("/api/v1/admin/training-jobs", &json!({"epochs": 1}))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -183,7 +160,6 @@ async fn a_job_without_enough_shapes_fails_with_the_reason() {
 #[tokio::test]
 async fn bad_training_configurations_get_422_and_create_nothing() {
     let app = TestApp::spawn().await;
-    let client = reqwest::Client::new();
     for (config, code) in [
         (json!({"epochs": 0}), "invalid_training_config"),
         (json!({"image_size": 30}), "invalid_training_config"),
@@ -192,12 +168,7 @@ async fn bad_training_configurations_get_422_and_create_nothing() {
         (json!({"epochs": "many"}), "invalid_body"),
         (json!({"layers": 3}), "invalid_body"),
     ] {
-        let response = client
-            .post(app.url("/api/v1/admin/training-jobs"))
-            .json(&config)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post("/api/v1/admin/training-jobs", &config).await;
         assert_eq!(
             response.status(),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -205,12 +176,7 @@ async fn bad_training_configurations_get_422_and_create_nothing() {
         );
         assert_eq!(error_code(response).await, code, "{config}");
     }
-    let jobs: Value = reqwest::get(app.url("/api/v1/admin/training-jobs"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jobs: Value = app.get_json("/api/v1/admin/training-jobs").await;
     assert_eq!(jobs["items"].as_array().unwrap().len(), 0);
     let missing = reqwest::get(app.url("/api/v1/admin/training-jobs/999"))
         .await
