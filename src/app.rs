@@ -10,6 +10,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::control::Control;
 use crate::http::{router, AppState};
 use crate::jobs::{event_channel, not_stopping, JobContext, Scheduler};
 use crate::serving::ModelServer;
@@ -38,6 +39,8 @@ pub enum AppError {
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// Where the data lives (the control file is removed from it on a clean stop).
+    data_dir: std::path::PathBuf,
     /// What start-up reconciliation found, for the banner and tests.
     pub reconcile_report: ReconcileReport,
 }
@@ -91,16 +94,20 @@ impl App {
             start_starter_model(&scheduler, &models)?;
         }
         let models = Arc::new(models);
+        let control = Control::new(bound);
+        control.write(&config.data_dir)?;
         let state = AppState {
             stores,
             ingest,
             lan_urls: Arc::new(crate::net::lan_urls(bound)),
             scheduler,
             models,
+            control: Arc::new(control),
         };
         Ok(Self {
             listener,
             state,
+            data_dir: config.data_dir,
             reconcile_report: report,
         })
     }
@@ -120,6 +127,11 @@ impl App {
         &self.state.lan_urls
     }
 
+    /// The admin bearer token of this run (see [`crate::control`]); tests use it.
+    pub fn control(&self) -> &Control {
+        &self.state.control
+    }
+
     /// The group-commit counters (for benchmarks).
     pub fn ingest_stats(&self) -> Arc<crate::store::ingest::IngestStats> {
         self.state.ingest.stats.clone()
@@ -134,6 +146,8 @@ impl App {
         let purge = tokio::spawn(purge_idempotency_forever(self.state.clone()));
         let ingest = self.state.ingest.clone();
         let scheduler = self.state.scheduler.clone();
+        let control = self.state.control.clone();
+        let data_dir = self.data_dir.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
@@ -142,6 +156,7 @@ impl App {
         tokio::task::spawn_blocking(move || {
             ingest.shutdown();
             scheduler.shutdown();
+            control.remove_if_ours(&data_dir);
         })
         .await
         .map_err(std::io::Error::other)?;

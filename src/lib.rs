@@ -5,6 +5,8 @@
 //! - [`cli`] and [`config`]: the command line, parsed once into a validated [`config::Config`].
 //! - [`app`]: [`app::App::build`] opens the stores, reconciles them, starts the group-commit
 //!   writer and binds; `run_until_stopped` serves until a signal.
+//! - [`control`]: the control file through which commands on this machine reach the running
+//!   server (the stroke store admits one process).
 //! - [`domain`]: pure types and validation (drawings, ids, shape names) and the compact
 //!   binary record a drawing is stored as. No I/O.
 //! - [`store`]: the only module that touches sled (stroke records) or SQLite (metadata),
@@ -23,6 +25,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod domain;
 pub mod http;
 pub mod jobs;

@@ -40,6 +40,8 @@ pub struct AppState {
     pub scheduler: Arc<Scheduler>,
     /// The active model, in memory.
     pub models: Arc<ModelServer>,
+    /// This run's control file: its token admits local commands to admin routes.
+    pub control: Arc<crate::control::Control>,
 }
 
 /// The whole router; tests and the server both build it here.

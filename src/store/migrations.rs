@@ -82,6 +82,59 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE training_jobs ADD COLUMN model_version TEXT;
     CREATE INDEX training_jobs_by_status ON training_jobs(status, id);
     "#,
+    // 3: API keys for implementors. The key itself is shown once; only its SHA-256 is kept
+    // (a key is 32 random bytes, so a fast hash is enough: nothing to brute-force).
+    r#"
+    CREATE TABLE api_keys (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL,
+        prefix        TEXT NOT NULL,            -- the first characters of the key, for lists
+        secret_hash   BLOB NOT NULL UNIQUE,     -- SHA-256 of the whole key
+        rate_per_min  INTEGER NOT NULL,         -- classify requests per minute
+        created_at    INTEGER NOT NULL,
+        last_used_at  INTEGER,
+        revoked_at    INTEGER
+    );
+    "#,
+    // 4: admin accounts, their server-side sessions and the single-use setup links.
+    r#"
+    CREATE TABLE admins (
+        id            INTEGER PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,            -- argon2id, PHC string
+        created_at    INTEGER NOT NULL,
+        password_changed_at INTEGER NOT NULL
+    );
+    CREATE TABLE admin_sessions (
+        token_hash    BLOB PRIMARY KEY,         -- SHA-256 of the cookie value
+        admin_id      INTEGER NOT NULL REFERENCES admins(id) ON DELETE CASCADE,
+        created_at    INTEGER NOT NULL,
+        last_seen_at  INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE setup_tokens (
+        token_hash    BLOB PRIMARY KEY,         -- SHA-256 of the token in the setup link
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        used_at       INTEGER
+    ) WITHOUT ROWID;
+    "#,
+    // 5: review, quality and import: who approved a drawing, the parts of its quality score,
+    // the Quick, Draw! key_id it was imported from (re-imports are skipped), the indexes the
+    // review filters use, and settings an admin changes at run time.
+    r#"
+    ALTER TABLE drawings ADD COLUMN reviewed_at INTEGER;
+    ALTER TABLE drawings ADD COLUMN quality TEXT;               -- JSON: the score's components
+    ALTER TABLE drawings ADD COLUMN source_key TEXT;            -- Quick, Draw! key_id
+    CREATE UNIQUE INDEX drawings_by_source_key ON drawings(source_key) WHERE source_key IS NOT NULL;
+    CREATE INDEX drawings_by_quality ON drawings(quality_score);
+    CREATE INDEX drawings_flagged ON drawings(created_at) WHERE is_flagged = 1;
+    CREATE INDEX drawings_deleted ON drawings(deleted_at) WHERE deleted_at IS NOT NULL;
+    CREATE TABLE settings (
+        key           TEXT PRIMARY KEY,
+        value         TEXT NOT NULL             -- JSON
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this program writes.

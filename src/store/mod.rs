@@ -13,6 +13,7 @@
 pub mod blobs;
 pub mod ingest;
 pub mod jobs;
+pub mod keys;
 pub mod metadata;
 mod migrations;
 pub mod models;
@@ -25,6 +26,7 @@ use thiserror::Error;
 pub use blobs::{BlobStore, SledBlobStore};
 pub use ingest::{Ingest, IngestError, Submission, SubmitOutcome};
 pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
+pub use keys::KeyStore;
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
 pub use models::{DeleteModel, ModelRow, ModelStore};
 
@@ -52,22 +54,30 @@ pub struct Stores {
     pub jobs: std::sync::Arc<dyn JobStore>,
     /// The model versions (the same SQLite database as `metadata`).
     pub models: std::sync::Arc<dyn ModelStore>,
+    /// Implementors' API keys (the same SQLite database as `metadata`).
+    pub keys: std::sync::Arc<dyn KeyStore>,
 }
 
 impl Stores {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let blobs = SledBlobStore::open(&data_dir.join("strokes"))?;
-        let metadata = std::sync::Arc::new(SqliteMetadataStore::open(
-            &data_dir.join("doodlebox.sqlite3"),
-        )?);
+        let metadata = std::sync::Arc::new(SqliteMetadataStore::open(&metadata_path(data_dir))?);
         Ok(Self {
             blobs: std::sync::Arc::new(blobs),
             metadata: metadata.clone(),
             jobs: metadata.clone(),
-            models: metadata,
+            models: metadata.clone(),
+            keys: metadata,
         })
     }
+}
+
+/// Where the metadata database lives in a data directory. SQLite admits several processes,
+/// so commands that touch only metadata (accounts, keys, model activation) open it directly
+/// with [`SqliteMetadataStore::open`], even while a server runs.
+pub fn metadata_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("doodlebox.sqlite3")
 }
 
 /// Milliseconds since the Unix epoch, by the wall clock.

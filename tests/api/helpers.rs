@@ -10,6 +10,9 @@ pub struct TestApp {
     pub base: String,
     /// A player: a client with its own cookie jar.
     pub client: reqwest::Client,
+    /// An admin: a client without cookies that sends this run's control token as
+    /// `Authorization: Bearer` (what local commands use; see `doodlebox::control`).
+    pub admin: reqwest::Client,
     pub data_dir: PathBuf,
     /// Keeps the temporary directory alive as long as the app.
     _dir: Option<tempfile::TempDir>,
@@ -36,6 +39,7 @@ impl TestApp {
         let data_dir = config.data_dir.clone();
         let app = App::build(config).await.expect("app builds");
         let base = format!("http://{}", app.local_addr());
+        let admin = admin_client(&app.control().token);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until_stopped(async {
@@ -47,6 +51,7 @@ impl TestApp {
         Self {
             base,
             client: new_player(),
+            admin,
             data_dir,
             _dir: None,
             stop: Some(stop),
@@ -82,9 +87,9 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
-    /// POSTs JSON as a client without cookies (admin and classify calls).
+    /// POSTs JSON as the admin (admin and classify calls).
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        reqwest::Client::new()
+        self.admin
             .post(self.url(path))
             .json(body)
             .send()
@@ -92,14 +97,18 @@ impl TestApp {
             .expect("request sent")
     }
 
-    /// GETs a path and parses its JSON body.
-    pub async fn get_json(&self, path: &str) -> Value {
-        reqwest::get(self.url(path))
+    /// GETs a path as the admin.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.admin
+            .get(self.url(path))
+            .send()
             .await
             .expect("request sent")
-            .json()
-            .await
-            .expect("JSON body")
+    }
+
+    /// GETs a path as the admin and parses its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("JSON body")
     }
 
     pub async fn submit_raw(&self, body: &str, content_type: &str) -> reqwest::Response {
@@ -129,6 +138,17 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// A client that authenticates every request with the control token.
+pub fn admin_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {token}").parse().expect("token is ASCII");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 /// A new anonymous player.

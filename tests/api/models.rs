@@ -121,8 +121,8 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let looper = {
         let (url, stop, circle) = (app.url("/api/v1/classify"), stop.clone(), circle.clone());
+        let client = app.admin.clone();
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
             let mut answers = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let response = client.post(&url).json(&circle).send().await.unwrap();
@@ -199,7 +199,7 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     let compared: Value = app.get_json("/api/v1/admin/models/compare?a=v1&b=v2").await;
     assert_eq!(compared["per_class"].as_array().unwrap().len(), 5);
     assert!(compared["accuracy"]["delta"].is_number(), "{compared}");
-    let client = reqwest::Client::new();
+    let client = app.admin.clone();
     let active = client
         .delete(app.url("/api/v1/admin/models/v1"))
         .send()
@@ -214,7 +214,10 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert!(!std::path::Path::new(&v2_path).exists());
-    let gone = reqwest::get(app.url("/api/v1/admin/models/v2"))
+    let gone = app
+        .admin
+        .get(app.url("/api/v1/admin/models/v2"))
+        .send()
         .await
         .unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);

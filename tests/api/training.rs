@@ -13,7 +13,7 @@ use crate::helpers::{error_code, TestApp};
 
 /// Submits `per_shape` doodles of each default shape from `players` different players.
 pub(crate) async fn seed_drawings(app: &TestApp, per_shape: u64, players: u64) {
-    let client = reqwest::Client::new();
+    let client = app.admin.clone();
     for i in 0..per_shape {
         let cookie = format!("doodlebox_player={:032x}", 1 + i % players);
         for shape in Shape::ALL {
@@ -89,7 +89,10 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
     );
 
     // A finished job's event stream gives its final state and ends.
-    let events = reqwest::get(app.url(&format!("/api/v1/admin/training-jobs/{id}/events")))
+    let events = app
+        .admin
+        .get(app.url(&format!("/api/v1/admin/training-jobs/{id}/events")))
+        .send()
         .await
         .unwrap()
         .text()
@@ -105,7 +108,7 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
 async fn a_running_job_can_be_cancelled_and_a_finished_one_cannot() {
     let app = TestApp::spawn().await;
     seed_drawings(&app, 20, 10).await;
-    let client = reqwest::Client::new();
+    let client = app.admin.clone();
     let created: Value = app
         .post(
             "/api/v1/admin/training-jobs",
@@ -178,7 +181,10 @@ async fn bad_training_configurations_get_422_and_create_nothing() {
     }
     let jobs: Value = app.get_json("/api/v1/admin/training-jobs").await;
     assert_eq!(jobs["items"].as_array().unwrap().len(), 0);
-    let missing = reqwest::get(app.url("/api/v1/admin/training-jobs/999"))
+    let missing = app
+        .admin
+        .get(app.url("/api/v1/admin/training-jobs/999"))
+        .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);

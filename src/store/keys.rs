@@ -1,0 +1,278 @@
+//! API keys for implementors: created by an admin, shown once, stored as a SHA-256 digest,
+//! named, revocable, with a last-used time and a per-key rate limit.
+//!
+//! A key is `dbx_` followed by 64 hex digits of operating-system randomness (256 bits), so a
+//! fast hash is enough to store it: there is nothing to brute-force, unlike a password.
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{now_ms, SqliteMetadataStore, StoreError};
+
+/// What every key starts with, so that a leaked one is recognisable (and greppable).
+pub const KEY_PREFIX: &str = "dbx_";
+/// How many characters of a key are kept in clear to tell keys apart in lists.
+const SHOWN_PREFIX_LEN: usize = 12;
+/// Classify requests per minute a new key may make unless told otherwise.
+pub const DEFAULT_RATE_PER_MIN: u32 = 600;
+/// The largest rate a key may be given (requests per minute).
+pub const MAX_RATE_PER_MIN: u32 = 600_000;
+/// The longest key name.
+pub const MAX_NAME_LEN: usize = 80;
+
+/// A key as lists show it (never the secret).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the key, e.g. `dbx_3fa94c1e`.
+    pub prefix: String,
+    pub rate_per_min: u32,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A key just created: the only moment its secret exists outside its holder.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub row: ApiKeyRow,
+    pub key: String,
+}
+
+/// Why a key cannot be created.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyInputError {
+    #[error("a key needs a name of 1 to {MAX_NAME_LEN} printable characters")]
+    Name,
+    #[error("rate_per_min must be between 1 and {MAX_RATE_PER_MIN}")]
+    Rate,
+}
+
+/// A checked name and rate for a new key.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    name: String,
+    rate_per_min: u32,
+}
+
+impl NewApiKey {
+    pub fn parse(name: &str, rate_per_min: Option<u32>) -> Result<Self, KeyInputError> {
+        let name = name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_LEN
+            || name.chars().any(char::is_control)
+        {
+            return Err(KeyInputError::Name);
+        }
+        let rate_per_min = rate_per_min.unwrap_or(DEFAULT_RATE_PER_MIN);
+        if !(1..=MAX_RATE_PER_MIN).contains(&rate_per_min) {
+            return Err(KeyInputError::Rate);
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            rate_per_min,
+        })
+    }
+}
+
+/// The API keys table.
+pub trait KeyStore: Send + Sync {
+    /// Creates a key and returns it with its secret (which is not stored).
+    fn create_key(&self, new: &NewApiKey) -> Result<CreatedApiKey, StoreError>;
+    /// Every key, newest first, revoked ones included.
+    fn keys(&self) -> Result<Vec<ApiKeyRow>, StoreError>;
+    /// Revokes a key; `None` when there is no such key. Revoking twice keeps the first time.
+    fn revoke_key(&self, id: i64) -> Result<Option<ApiKeyRow>, StoreError>;
+    /// The live (not revoked) key with this secret.
+    fn key_by_secret(&self, secret: &str) -> Result<Option<ApiKeyRow>, StoreError>;
+    /// Records when keys were last used (batched by the caller: one write for many requests).
+    fn touch_keys(&self, used: &[(i64, i64)]) -> Result<(), StoreError>;
+}
+
+/// The stored digest of a key.
+pub fn key_digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    crate::control::fill_random(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{KEY_PREFIX}{hex}")
+}
+
+const COLUMNS: &str = "id, name, prefix, rate_per_min, created_at, last_used_at, revoked_at";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        prefix: r.get(2)?,
+        rate_per_min: r.get(3)?,
+        created_at: r.get(4)?,
+        last_used_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+    })
+}
+
+impl KeyStore for SqliteMetadataStore {
+    fn create_key(&self, new: &NewApiKey) -> Result<CreatedApiKey, StoreError> {
+        let key = new_secret();
+        let prefix: String = key.chars().take(SHOWN_PREFIX_LEN).collect();
+        let now = now_ms() as i64;
+        let id = self.write(|conn| {
+            conn.execute(
+                "INSERT INTO api_keys (name, prefix, secret_hash, rate_per_min, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    new.name,
+                    prefix,
+                    &key_digest(&key)[..],
+                    new.rate_per_min,
+                    now
+                ],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })?;
+        Ok(CreatedApiKey {
+            row: ApiKeyRow {
+                id,
+                name: new.name.clone(),
+                prefix,
+                rate_per_min: new.rate_per_min,
+                created_at: now,
+                last_used_at: None,
+                revoked_at: None,
+            },
+            key,
+        })
+    }
+
+    fn keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare(&format!("SELECT {COLUMNS} FROM api_keys ORDER BY id DESC"))?;
+            let rows = statement.query_map([], row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoke_key(&self, id: i64) -> Result<Option<ApiKeyRow>, StoreError> {
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now_ms() as i64],
+            )?;
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
+                    [id],
+                    row,
+                )
+                .optional()?)
+        })
+    }
+
+    fn key_by_secret(&self, secret: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let digest = key_digest(secret);
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    &format!(
+                        "SELECT {COLUMNS} FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL"
+                    ),
+                    [&digest[..]],
+                    row,
+                )
+                .optional()?)
+        })
+    }
+
+    fn touch_keys(&self, used: &[(i64, i64)]) -> Result<(), StoreError> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut update = tx.prepare(
+                    "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?2) WHERE id = ?1",
+                )?;
+                for (id, at) in used {
+                    update.execute(params![id, at])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteMetadataStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetadataStore::open(&dir.path().join("m.sqlite3")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_created_key_authenticates_until_it_is_revoked() {
+        let (_dir, store) = store();
+        let created = store
+            .create_key(&NewApiKey::parse("lab", None).unwrap())
+            .unwrap();
+        assert!(created.key.starts_with(KEY_PREFIX));
+        assert_eq!(created.key.len(), KEY_PREFIX.len() + 64);
+        assert!(created.key.starts_with(&created.row.prefix));
+        let found = store.key_by_secret(&created.key).unwrap().unwrap();
+        assert_eq!(found.id, created.row.id);
+        assert_eq!(found.rate_per_min, DEFAULT_RATE_PER_MIN);
+        assert!(store.key_by_secret("dbx_wrong").unwrap().is_none());
+        let revoked = store.revoke_key(created.row.id).unwrap().unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert!(store.key_by_secret(&created.key).unwrap().is_none());
+        assert!(store.revoke_key(9999).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_secret_itself_is_never_stored() {
+        let (dir, store) = store();
+        let created = store
+            .create_key(&NewApiKey::parse("lab", Some(60)).unwrap())
+            .unwrap();
+        drop(store);
+        let file = std::fs::read(dir.path().join("m.sqlite3")).unwrap();
+        let wal = std::fs::read(dir.path().join("m.sqlite3-wal")).unwrap_or_default();
+        let secret = &created.key.as_bytes()[KEY_PREFIX.len()..];
+        for bytes in [file, wal] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret));
+        }
+    }
+
+    #[test]
+    fn last_use_only_moves_forward() {
+        let (_dir, store) = store();
+        let created = store
+            .create_key(&NewApiKey::parse("lab", None).unwrap())
+            .unwrap();
+        let id = created.row.id;
+        store.touch_keys(&[(id, 2000), (id, 1000)]).unwrap();
+        assert_eq!(store.keys().unwrap()[0].last_used_at, Some(2000));
+    }
+
+    #[test]
+    fn bad_names_and_rates_are_refused() {
+        assert!(NewApiKey::parse("  ", None).is_err());
+        assert!(NewApiKey::parse(&"x".repeat(81), None).is_err());
+        assert!(NewApiKey::parse("a\nb", None).is_err());
+        assert!(NewApiKey::parse("ok", Some(0)).is_err());
+        assert!(NewApiKey::parse("ok", Some(MAX_RATE_PER_MIN + 1)).is_err());
+        assert!(NewApiKey::parse("ok", Some(1)).is_ok());
+    }
+}
