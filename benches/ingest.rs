@@ -107,7 +107,9 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
-        let app = App::build(Config::for_data_dir(dir.path().join("doodlebox"))).await.expect("app");
+        let mut config = Config::for_data_dir(dir.path().join("doodlebox"));
+        config.rate_limits = doodlebox::limits::RateLimits::OFF;
+        let app = App::build(config).await.expect("app");
         let stats = app.ingest_stats();
         let doodlebox_url = format!("http://{}/api/v1/drawings", app.local_addr());
         tokio::spawn(app.run_until_stopped(std::future::pending()));

@@ -13,12 +13,17 @@ use crate::config::Config;
 use crate::control::Control;
 use crate::http::{router, AppState};
 use crate::jobs::{event_channel, not_stopping, JobContext, Scheduler};
+use crate::limits::Limiters;
+use crate::metrics::Metrics;
 use crate::serving::ModelServer;
+use crate::store::keys::KeyAuthenticator;
 use crate::store::reconcile::{last_id, reconcile, ReconcileReport};
 use crate::store::{now_ms, Ingest, StoreError, Stores};
 
 /// Idempotency records are kept at least this long (the API promises 24 h).
 const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
+/// How often API keys' last-use times are written.
+const KEY_USE_FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// How often old idempotency records are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -96,6 +101,7 @@ impl App {
         let models = Arc::new(models);
         let control = Control::new(bound);
         control.write(&config.data_dir)?;
+        let key_auth = Arc::new(KeyAuthenticator::new(stores.keys.clone()));
         let state = AppState {
             stores,
             ingest,
@@ -103,6 +109,10 @@ impl App {
             scheduler,
             models,
             control: Arc::new(control),
+            limits: Arc::new(Limiters::new(config.rate_limits)),
+            key_auth,
+            metrics: Arc::new(Metrics::new()),
+            data_dir: Arc::new(config.data_dir.clone()),
         };
         Ok(Self {
             listener,
@@ -144,19 +154,25 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let purge = tokio::spawn(purge_idempotency_forever(self.state.clone()));
+        let key_uses = tokio::spawn(flush_key_uses_forever(self.state.key_auth.clone()));
         let ingest = self.state.ingest.clone();
         let scheduler = self.state.scheduler.clone();
         let control = self.state.control.clone();
+        let key_auth = self.state.key_auth.clone();
         let data_dir = self.data_dir.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         purge.abort();
+        key_uses.abort();
         tokio::task::spawn_blocking(move || {
             ingest.shutdown();
             scheduler.shutdown();
             control.remove_if_ours(&data_dir);
+            if let Err(e) = key_auth.flush_last_used() {
+                tracing::warn!(error = %e, "could not record when API keys were last used");
+            }
         })
         .await
         .map_err(std::io::Error::other)?;
@@ -219,6 +235,18 @@ async fn purge_idempotency_forever(state: AppState) {
             Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "forgot old idempotency keys"),
             Ok(Err(e)) => tracing::warn!(error = %e, "purging idempotency keys failed"),
             _ => {}
+        }
+    }
+}
+
+/// Writes API keys' last-use times every few seconds (one write for many requests).
+async fn flush_key_uses_forever(key_auth: Arc<KeyAuthenticator>) {
+    let mut tick = tokio::time::interval(KEY_USE_FLUSH_EVERY);
+    loop {
+        tick.tick().await;
+        let key_auth = key_auth.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || key_auth.flush_last_used()).await {
+            tracing::warn!(error = %e, "could not record when API keys were last used");
         }
     }
 }

@@ -27,10 +27,17 @@ pub enum Command {
     /// Train a model on the collected drawings, with a progress bar (the server must be
     /// stopped; while it runs, use POST /api/v1/admin/training-jobs instead).
     Train(TrainArgs),
-    /// Model versions.
+    /// Model versions: list, activate, roll back (through the running server when one runs).
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// API keys for implementors (works while the server runs).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -40,6 +47,32 @@ pub enum Command {
 pub enum ModelsCommand {
     /// List model versions with their accuracy.
     List,
+    /// Verify a model version and make it the one that answers classify requests.
+    Activate {
+        /// The version, e.g. v3 (`doodlebox models list` shows them).
+        version: String,
+    },
+    /// Go back to the model that was active before the current one.
+    Rollback,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once, alone on the last line.
+    Create {
+        /// What the key is for, e.g. the lab or app that uses it.
+        name: String,
+        /// Classify requests a minute this key may make.
+        #[arg(long)]
+        rate_per_min: Option<u32>,
+    },
+    /// List keys (never their secrets) with their last use.
+    List,
+    /// Revoke a key by its id; it stops working at once.
+    Revoke {
+        /// The key's id (`doodlebox keys list` shows them).
+        id: i64,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -104,6 +137,17 @@ pub struct ServeArgs {
     #[arg(long, env = "DOODLEBOX_CLASSIFY_MICRO_BATCH", default_value_t = DEFAULT_MICRO_BATCH,
           value_parser = clap::value_parser!(usize))]
     pub classify_micro_batch: usize,
+    /// Rate limits on submitting and classifying (per player session, per client address and
+    /// per API key; a 429 with Retry-After when exceeded). `off` is for benchmarks.
+    #[arg(long, env = "DOODLEBOX_RATE_LIMIT", value_enum, default_value_t = Switch::On)]
+    pub rate_limit: Switch,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// Default for `--classify-micro-batch`.

@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::cli::{ServeArgs, DEFAULT_MICRO_BATCH};
+use crate::cli::{ServeArgs, Switch, DEFAULT_MICRO_BATCH};
+use crate::limits::RateLimits;
 
 /// Everything `App::build` needs.
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct Config {
     pub starter_model: bool,
     /// Most waiting drawings classified together in one forward pass (1 = no batching).
     pub classify_micro_batch: usize,
+    /// Rate limits on submit and classify (`RateLimits::OFF` for benchmarks).
+    pub rate_limits: RateLimits,
 }
 
 impl Config {
@@ -27,6 +30,7 @@ impl Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             starter_model: false,
             classify_micro_batch: DEFAULT_MICRO_BATCH,
+            rate_limits: RateLimits::DEFAULT,
         }
     }
 }
@@ -38,6 +42,10 @@ impl From<ServeArgs> for Config {
             bind: args.bind,
             starter_model: !args.no_starter_model,
             classify_micro_batch: args.classify_micro_batch,
+            rate_limits: match args.rate_limit {
+                Switch::On => RateLimits::DEFAULT,
+                Switch::Off => RateLimits::OFF,
+            },
         }
     }
 }

@@ -13,6 +13,10 @@
 //!   behind the `BlobStore` and `MetadataStore` interfaces, plus the group-commit writer and
 //!   start-up reconciliation.
 //! - [`http`]: axum routes, the one error mapping, extractors and the embedded web UI.
+//! - [`limits`]: token-bucket rate limits per player session, client address and API key.
+//! - [`metrics`]: the Prometheus metrics served at `/metrics`.
+//! - [`manage_cli`]: `doodlebox keys ...` and `doodlebox models activate|rollback`, which work
+//!   whether or not a server runs.
 //!
 //! # How a drawing flows
 //! `POST /api/v1/drawings` → `http::drawings::submit` parses the body into a
@@ -29,6 +33,9 @@ pub mod control;
 pub mod domain;
 pub mod http;
 pub mod jobs;
+pub mod limits;
+pub mod manage_cli;
+pub mod metrics;
 pub mod ml;
 pub mod net;
 pub mod serving;

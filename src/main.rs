@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use doodlebox::app::{shutdown_signal, App};
-use doodlebox::cli::{Cli, Command, DataArgs, ModelsCommand};
+use doodlebox::cli::{Cli, Command, DataArgs, KeysCommand, ModelsCommand};
 use doodlebox::config::Config;
+use doodlebox::manage_cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,10 +24,20 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(Config::from(args)),
         Command::Doctor(args) => doctor(&args),
         Command::Train(args) => doodlebox::train_cli::train(args),
-        Command::Models {
-            command: ModelsCommand::List,
-            data,
-        } => doodlebox::train_cli::list_models(&data.data_dir),
+        Command::Models { command, data } => match command {
+            ModelsCommand::List => doodlebox::train_cli::list_models(&data.data_dir),
+            ModelsCommand::Activate { version } => {
+                manage_cli::activate_model(&data.data_dir, &version)
+            }
+            ModelsCommand::Rollback => manage_cli::rollback_model(&data.data_dir),
+        },
+        Command::Keys { command, data } => match command {
+            KeysCommand::Create { name, rate_per_min } => {
+                manage_cli::create_key(&data.data_dir, &name, rate_per_min)
+            }
+            KeysCommand::List => manage_cli::list_keys(&data.data_dir),
+            KeysCommand::Revoke { id } => manage_cli::revoke_key(&data.data_dir, id),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

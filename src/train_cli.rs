@@ -129,8 +129,15 @@ fn print_progress(p: &serde_json::Value) {
 
 /// Prints every model version, newest first.
 pub fn list_models(data_dir: &Path) -> anyhow::Result<()> {
-    let stores = open_stores(data_dir)?;
-    let models = stores.models.models()?;
+    // SQLite admits several processes: this works while a server runs.
+    let path = crate::store::metadata_path(data_dir);
+    anyhow::ensure!(
+        path.exists(),
+        "{} holds no Doodlebox data yet",
+        data_dir.display()
+    );
+    let store = crate::store::SqliteMetadataStore::open(&path)?;
+    let models = crate::store::ModelStore::models(&store)?;
     if models.is_empty() {
         println!("no models yet: run `doodlebox train`");
     }

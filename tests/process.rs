@@ -33,6 +33,8 @@ impl Server {
             .arg(data_dir)
             .env("DOODLEBOX_LOG", "warn")
             .env("DOODLEBOX_NO_STARTER_MODEL", "1")
+            // The kill -9 storm submits from 100 clients as fast as it can.
+            .env("DOODLEBOX_RATE_LIMIT", "off")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -379,4 +381,79 @@ async fn a_training_job_killed_mid_run_resumes_after_restart_and_the_cli_trains_
         "{}",
         String::from_utf8_lossy(&listed.stdout)
     );
+}
+
+#[test]
+fn keys_create_works_while_the_server_runs_and_prints_the_key_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let out = Command::new(BINARY)
+        .args([
+            "keys",
+            "create",
+            "ci robot",
+            "--rate-per-min",
+            "120",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().trim().to_owned();
+    assert!(key.starts_with("dbx_") && key.len() == 68, "{stdout}");
+    let classify = |key: &str| {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(format!("{}/api/v1/classify", server.base))
+            .header("Authorization", &format!("Bearer {key}"))
+            .send_json(serde_json::json!({"drawing": [[[0, 50, 100], [0, 50, 100]]]}))
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // The running server accepts the new key at once (503: no model is active yet).
+    assert_eq!(classify(&key), 503);
+    assert_eq!(classify("dbx_unknown"), 401);
+    let listed = Command::new(BINARY)
+        .args(["keys", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains("ci robot") && listed.contains("live"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key[4..]), "{listed}");
+    let revoked = Command::new(BINARY)
+        .args(["keys", "revoke", "1", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(revoked.status.success());
+    // Revoked from another process: refused within the cache time (5 s).
+    let started = std::time::Instant::now();
+    while classify(&key) != 401 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "still accepted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let bad = Command::new(BINARY)
+        .args(["keys", "create", "", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("name"));
+    drop(server);
 }

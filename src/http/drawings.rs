@@ -6,9 +6,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sha2::{Digest, Sha256};
 
+use super::caller::{Caller, ClientAddress};
 use super::error::ApiError;
 use super::extract::{JsonBody, Player};
 use super::{run_blocking, AppState};
+use crate::domain::classify_input::{parse_classify_input, ClassifyInputError};
 use crate::domain::drawing::DrawingInput;
 use crate::domain::{Drawing, DrawingId, IdempotencyKey, Judgement, Record};
 use crate::store::{Submission, SubmitOutcome};
@@ -21,9 +23,16 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
 pub async fn submit(
     State(state): State<AppState>,
     Player(player): Player,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: JsonBody<DrawingInput>,
 ) -> Result<Response, ApiError> {
+    if !state.is_local_admin(&headers) {
+        state
+            .limits
+            .submit(player, address)
+            .map_err(|l| state.too_many(l))?;
+    }
     let key = headers
         .get(IDEMPOTENCY_KEY)
         .map(|v| IdempotencyKey::parse(v.as_bytes()))
@@ -136,15 +145,24 @@ fn strokes_of(drawing: &Drawing) -> Vec<Vec<[f32; 2]>> {
 }
 
 /// `POST /api/v1/classify`: the active model's guesses for one drawing, from memory.
+/// Authenticated by an API key, or the game's player session; both rate-limited.
 pub async fn classify(
     State(state): State<AppState>,
-    body: JsonBody<DrawingInput>,
+    caller: Caller,
+    body: JsonBody<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let drawing = Drawing::parse(body.value)?;
-    let mut answers = state.models.classify(vec![strokes_of(&drawing)]).await?;
+    let strokes = parse_classify_input(body.value).map_err(classify_input_error)?;
+    let started = std::time::Instant::now();
+    let mut answers = state.models.classify(vec![strokes]).await?;
     let answer = answers
         .pop()
         .ok_or_else(|| ApiError::internal("the classifier returned no answer"))?;
+    state.metrics.record_classify(
+        &answer.model_version,
+        caller.kind(),
+        1,
+        started.elapsed().as_secs_f64(),
+    );
     let version = HeaderValue::from_str(&answer.model_version).map_err(ApiError::internal)?;
     Ok((
         [(HeaderName::from_static("x-model-version"), version)],
@@ -156,13 +174,14 @@ pub async fn classify(
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchInput {
-    drawings: Vec<DrawingInput>,
+    drawings: Vec<serde_json::Value>,
 }
 
 /// `POST /api/v1/classify/batch`: `{"drawings":[...]}` (at most [`MAX_CLASSIFY_BATCH`]) →
-/// `{"items":[...]}` in the same order, in one forward pass.
+/// `{"items":[...]}` in the same order, in one forward pass. One rate-limit token per request.
 pub async fn classify_batch(
     State(state): State<AppState>,
+    caller: Caller,
     body: JsonBody<BatchInput>,
 ) -> Result<Response, ApiError> {
     let count = body.value.drawings.len();
@@ -175,24 +194,47 @@ pub async fn classify_batch(
     }
     let mut strokes = Vec::with_capacity(count);
     for (index, input) in body.value.drawings.into_iter().enumerate() {
-        let drawing = Drawing::parse(input).map_err(|e| {
+        let parsed = parse_classify_input(input).map_err(|e| {
+            let error = classify_input_error(e);
             ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                error.status(),
                 "invalid_drawing",
-                format!("drawing {index}: {e}"),
+                format!("drawing {index}: {}", error.message()),
             )
         })?;
-        strokes.push(strokes_of(&drawing));
+        strokes.push(parsed);
     }
+    let started = std::time::Instant::now();
     let answers = state.models.classify(strokes).await?;
     let version = answers
         .first()
         .map(|a| a.model_version.clone())
         .unwrap_or_default();
+    state.metrics.record_classify(
+        &version,
+        caller.kind(),
+        count,
+        started.elapsed().as_secs_f64(),
+    );
     let version = HeaderValue::from_str(&version).map_err(ApiError::internal)?;
     Ok((
         [(HeaderName::from_static("x-model-version"), version)],
         Json(serde_json::json!({"items": answers})),
     )
         .into_response())
+}
+
+fn classify_input_error(e: ClassifyInputError) -> ApiError {
+    match e {
+        ClassifyInputError::Body(e) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            e.to_string(),
+        ),
+        other => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_drawing",
+            other.to_string(),
+        ),
+    }
 }

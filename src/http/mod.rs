@@ -4,11 +4,14 @@
 //! [`run_blocking`]) and maps the error with [`ApiError`]. No SQL or sled here.
 
 mod assets;
+pub mod caller;
 mod drawings;
 pub mod error;
 pub mod extract;
 mod health;
 mod join;
+mod keys;
+mod metrics;
 mod player;
 mod shapes;
 mod training;
@@ -42,6 +45,14 @@ pub struct AppState {
     pub models: Arc<ModelServer>,
     /// This run's control file: its token admits local commands to admin routes.
     pub control: Arc<crate::control::Control>,
+    /// Rate limits for submit and classify.
+    pub limits: Arc<crate::limits::Limiters>,
+    /// API keys, looked up from memory.
+    pub key_auth: Arc<crate::store::keys::KeyAuthenticator>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The data directory (free space, storage size).
+    pub data_dir: Arc<std::path::PathBuf>,
 }
 
 /// The whole router; tests and the server both build it here.
@@ -70,6 +81,8 @@ pub fn router(state: AppState) -> Router {
             get(training::model).delete(training::delete),
         )
         .route("/models/{version}/activate", post(training::activate))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}", axum::routing::delete(keys::revoke))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::loopback_only));
     Router::new()
@@ -79,7 +92,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", get(api_not_found).post(api_not_found))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .fallback(assets::serve)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -128,6 +128,8 @@ pub trait JobStore: Send + Sync {
     /// Takes the oldest runnable job (queued, or pending whose time has come), marking it
     /// running with one more attempt.
     fn start_next_job(&self) -> Result<Option<JobRow>, StoreError>;
+    /// How many jobs are in each status (for metrics: queue depth).
+    fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
     fn record_progress(&self, id: i64, progress: &serde_json::Value) -> Result<(), StoreError>;
     fn record_dataset(&self, id: i64, dataset: &serde_json::Value) -> Result<(), StoreError>;
     fn complete_job(
@@ -236,6 +238,15 @@ impl JobStore for SqliteMetadataStore {
             Some(id) => self.job(id),
             None => Ok(None),
         }
+    }
+
+    fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare("SELECT status, count(*) FROM training_jobs GROUP BY status")?;
+            let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     fn record_progress(&self, id: i64, progress: &serde_json::Value) -> Result<(), StoreError> {

@@ -211,6 +211,74 @@ impl KeyStore for SqliteMetadataStore {
     }
 }
 
+/// How long a looked-up key is trusted before the database is asked again; a key revoked
+/// by another process (the CLI) stops working within this time, one revoked through this
+/// server at once.
+const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Cached lookups kept before the cache is emptied (wrong keys are cached too).
+const KEY_CACHE_MAX: usize = 10_000;
+
+/// Authenticates API keys from memory, asking the database only on a cache miss, and
+/// batches last-used times into one write every few seconds instead of one per request.
+pub struct KeyAuthenticator {
+    keys: std::sync::Arc<dyn KeyStore>,
+    cache: std::sync::Mutex<
+        std::collections::HashMap<[u8; 32], (Option<ApiKeyRow>, std::time::Instant)>,
+    >,
+    /// Key id → last use (ms since the epoch) not yet written.
+    used: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
+}
+
+impl KeyAuthenticator {
+    pub fn new(keys: std::sync::Arc<dyn KeyStore>) -> Self {
+        Self {
+            keys,
+            cache: Default::default(),
+            used: Default::default(),
+        }
+    }
+
+    /// The cached answer for `secret`, when it is fresh.
+    pub fn cached(&self, secret: &str) -> Option<Option<ApiKeyRow>> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(&key_digest(secret))
+            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
+            .map(|(row, _)| row.clone())
+    }
+
+    /// Looks `secret` up in the database (blocking) and caches the answer.
+    pub fn lookup(&self, secret: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let row = self.keys.key_by_secret(secret)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= KEY_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(key_digest(secret), (row.clone(), std::time::Instant::now()));
+        Ok(row)
+    }
+
+    /// Forgets every cached lookup (after a revocation through this server).
+    pub fn forget_all(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Notes that key `id` was used now.
+    pub fn note_use(&self, id: i64) {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        used.insert(id, now_ms() as i64);
+    }
+
+    /// Writes the noted last-use times (blocking).
+    pub fn flush_last_used(&self) -> Result<(), StoreError> {
+        let used: Vec<(i64, i64)> =
+            std::mem::take(&mut *self.used.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_iter()
+                .collect();
+        self.keys.touch_keys(&used)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +332,33 @@ mod tests {
         let id = created.row.id;
         store.touch_keys(&[(id, 2000), (id, 1000)]).unwrap();
         assert_eq!(store.keys().unwrap()[0].last_used_at, Some(2000));
+    }
+
+    #[test]
+    fn the_authenticator_caches_lookups_and_writes_last_use_in_one_go() {
+        let (_dir, store) = store();
+        let store: std::sync::Arc<SqliteMetadataStore> = std::sync::Arc::new(store);
+        let created = store
+            .create_key(&NewApiKey::parse("lab", None).unwrap())
+            .unwrap();
+        let auth = KeyAuthenticator::new(store.clone());
+        assert!(auth.cached(&created.key).is_none());
+        assert_eq!(
+            auth.lookup(&created.key).unwrap().unwrap().id,
+            created.row.id
+        );
+        assert_eq!(
+            auth.cached(&created.key).unwrap().unwrap().id,
+            created.row.id
+        );
+        assert_eq!(auth.lookup("dbx_nope").unwrap(), None);
+        assert_eq!(auth.cached("dbx_nope"), Some(None));
+        auth.note_use(created.row.id);
+        assert_eq!(store.keys().unwrap()[0].last_used_at, None);
+        auth.flush_last_used().unwrap();
+        assert!(store.keys().unwrap()[0].last_used_at.is_some());
+        auth.forget_all();
+        assert!(auth.cached(&created.key).is_none());
     }
 
     #[test]

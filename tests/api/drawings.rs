@@ -87,7 +87,12 @@ async fn the_same_idempotency_key_with_a_different_body_is_refused_and_stores_no
 
 #[tokio::test]
 async fn concurrent_requests_with_one_key_store_exactly_one_drawing() {
-    let app = TestApp::spawn().await;
+    // 32 requests at once from one player exceed the session's burst; this test is about
+    // idempotency, so the limits are off (tests/api/keys.rs covers them).
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = doodlebox::config::Config::for_data_dir(dir.path());
+    config.rate_limits = doodlebox::limits::RateLimits::OFF;
+    let app = TestApp::spawn_with(config).await;
     // Give the client its cookie first, so all requests come from one player.
     app.client
         .get(app.url("/api/v1/prompt"))

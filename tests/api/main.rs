@@ -4,6 +4,7 @@
 mod assets;
 mod drawings;
 mod helpers;
+mod keys;
 mod models;
 mod reconcile;
 mod shapes;

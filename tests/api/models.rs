@@ -116,6 +116,48 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
         .unwrap();
     assert_eq!(answer["model_version"], "v1");
 
+    // The command line activates and rolls back through the running server.
+    let data_dir = app.data_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        doodlebox::manage_cli::activate_model(&data_dir, "v2").unwrap();
+        doodlebox::manage_cli::rollback_model(&data_dir).unwrap();
+        assert!(doodlebox::manage_cli::activate_model(&data_dir, "v9").is_err());
+    })
+    .await
+    .unwrap();
+    let answer: Value = app
+        .post("/api/v1/classify", &circle)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["model_version"], "v1");
+    // Quick, Draw! strokes are classified too; metrics count answers per model version.
+    let quickdraw = json!({"word": "line", "drawing": [[[10, 60, 120, 200], [20, 60, 110, 180]]]});
+    let answer: Value = app
+        .post("/api/v1/classify", &quickdraw)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["model_version"], "v1", "{answer}");
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"doodlebox_classify_requests_total{model_version="v1",caller="admin"}"#,
+        r#"doodlebox_classify_requests_total{model_version="v2",caller="admin"}"#,
+        r#"doodlebox_inference_duration_seconds_count{model_version="v1"}"#,
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "missing {expected} in\n{metrics}"
+        );
+    }
+
     // Ten activations while a client classifies without pause: no failed request, and
     // every answer names one of the two versions.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

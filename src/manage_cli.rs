@@ -1,0 +1,186 @@
+//! Maintenance commands that work whether or not a server runs on the data directory:
+//! `doodlebox keys create|list|revoke` and `doodlebox models list|activate|rollback`.
+//!
+//! Keys live only in SQLite, which admits several processes, so key commands write it
+//! directly (a running server sees a new key at once and a revoked one within seconds).
+//! Activating a model must also swap the model in the running server's memory, so
+//! `models activate|rollback` go through the server when one answers on the address in its
+//! control file (see [`crate::control`]), and write the database directly otherwise (the
+//! next start serves what the database names).
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::control::Control;
+use crate::ml::classifier::Classifier;
+use crate::store::keys::{KeyStore, NewApiKey};
+use crate::store::{metadata_path, ModelStore, SqliteMetadataStore};
+
+/// How long a command waits for the running server.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadataStore> {
+    if !metadata_path(data_dir).exists() {
+        bail!(
+            "{} holds no Doodlebox data yet (start the server once, or pass --data-dir)",
+            data_dir.display()
+        );
+    }
+    SqliteMetadataStore::open(&metadata_path(data_dir))
+        .with_context(|| format!("opening the metadata database in {}", data_dir.display()))
+}
+
+/// `doodlebox keys create NAME`: the key is printed alone on the last line.
+pub fn create_key(data_dir: &Path, name: &str, rate_per_min: Option<u32>) -> anyhow::Result<()> {
+    let new = NewApiKey::parse(name, rate_per_min)?;
+    let created = metadata(data_dir)?.create_key(&new)?;
+    println!(
+        "created API key {} {:?} ({} classify requests a minute). It is shown only now; send it as",
+        created.row.id, created.row.name, created.row.rate_per_min
+    );
+    println!("`Authorization: Bearer <key>`. The key:");
+    println!("{}", created.key);
+    Ok(())
+}
+
+/// `doodlebox keys list`.
+pub fn list_keys(data_dir: &Path) -> anyhow::Result<()> {
+    let keys = metadata(data_dir)?.keys()?;
+    if keys.is_empty() {
+        println!("no API keys yet: `doodlebox keys create NAME` makes one");
+        return Ok(());
+    }
+    println!(
+        "{:>4}  {:<14} {:<24} {:>8}  {:<20} state",
+        "id", "prefix", "name", "per min", "last used"
+    );
+    for k in keys {
+        println!(
+            "{:>4}  {:<14} {:<24} {:>8}  {:<20} {}",
+            k.id,
+            k.prefix,
+            k.name,
+            k.rate_per_min,
+            k.last_used_at
+                .map(format_ms)
+                .unwrap_or_else(|| "never".into()),
+            if k.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "live"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `doodlebox keys revoke ID`.
+pub fn revoke_key(data_dir: &Path, id: i64) -> anyhow::Result<()> {
+    match metadata(data_dir)?.revoke_key(id)? {
+        Some(k) => {
+            println!(
+                "revoked API key {} {:?} (a running server refuses it within seconds)",
+                k.id, k.name
+            );
+            Ok(())
+        }
+        None => bail!("there is no API key {id} (`doodlebox keys list` shows them)"),
+    }
+}
+
+/// `doodlebox models activate VERSION`.
+pub fn activate_model(data_dir: &Path, version: &str) -> anyhow::Result<()> {
+    if let Some(server) = running_server(data_dir) {
+        let answer = server.post(&format!("/api/v1/admin/models/{version}/activate"))?;
+        println!("{version} is active on the running server ({})", server.url);
+        drop(answer);
+        return Ok(());
+    }
+    let store = metadata(data_dir)?;
+    let row = store
+        .model(version)?
+        .with_context(|| format!("there is no model {version} (`doodlebox models list`)"))?;
+    Classifier::load(Path::new(&row.path))
+        .with_context(|| format!("{version} does not load; the active model is unchanged"))?;
+    if !store.activate_model(version)? {
+        bail!("there is no model {version}");
+    }
+    println!("{version} is active (no server is running: it serves from the next start)");
+    Ok(())
+}
+
+/// `doodlebox models rollback`.
+pub fn rollback_model(data_dir: &Path) -> anyhow::Result<()> {
+    if let Some(server) = running_server(data_dir) {
+        let answer = server.post("/api/v1/admin/models/rollback")?;
+        let version = answer["active"].as_str().unwrap_or("the previous model");
+        println!("rolled back: {version} is active on the running server");
+        return Ok(());
+    }
+    let previous = metadata(data_dir)?
+        .previous_model()?
+        .context("there is no previously active model to roll back to")?;
+    activate_model(data_dir, &previous.version)
+}
+
+/// A server that answers on the address its control file names.
+struct RunningServer {
+    url: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+fn running_server(data_dir: &Path) -> Option<RunningServer> {
+    let control = Control::read(data_dir).ok().flatten()?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(SERVER_TIMEOUT))
+        .build()
+        .into();
+    // A stale file (the server was killed) points at nobody: fall back to the database.
+    let alive = agent
+        .get(format!("{}/healthz", control.url))
+        .call()
+        .is_ok_and(|r| r.status().is_success());
+    alive.then_some(RunningServer {
+        url: control.url,
+        token: control.token,
+        agent,
+    })
+}
+
+impl RunningServer {
+    /// POSTs to an admin route; an error answer becomes an error with the server's message.
+    fn post(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let mut response = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .send_empty()
+            .with_context(|| format!("calling the running server at {}", self.url))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .body_mut()
+            .read_json()
+            .unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            let message = body["error"]["message"].as_str().unwrap_or("no message");
+            bail!("the server refused ({status}): {message}");
+        }
+        Ok(body)
+    }
+}
+
+fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}

@@ -1,0 +1,336 @@
+//! Prometheus metrics, served at `GET /metrics` in the text format.
+//!
+//! Counters and histograms are updated where things happen (the HTTP middleware, the classify
+//! handlers); values that already live elsewhere (group-commit counters, free disk, the job
+//! queue) are read when a scrape comes, so nothing is counted twice.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Latency buckets in seconds: 100 µs doubling to about 3.3 s.
+const LATENCY_BUCKETS: (f64, f64, u16) = (0.0001, 2.0, 16);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    /// The route's template (`/api/v1/drawings/{id}`), never the raw path, to bound cardinality.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassifyLabels {
+    pub model_version: String,
+    /// `api_key`, `session` or `admin`.
+    pub caller: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    pub model_version: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    pub scope: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
+fn latency_histogram() -> Histogram {
+    let (start, factor, count) = LATENCY_BUCKETS;
+    Histogram::new(exponential_buckets(start, factor, count))
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_seconds: HistogramFamily<RouteLabels>,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub classify_requests: Family<ClassifyLabels, Counter>,
+    pub classified_drawings: Family<VersionLabels, Counter>,
+    pub inference_seconds: HistogramFamily<VersionLabels>,
+    pub rate_limited: Family<ScopeLabels, Counter>,
+    // Read at scrape time:
+    ingest_batches: Counter<u64, AtomicU64>,
+    ingest_drawings: Counter<u64, AtomicU64>,
+    ingest_syncs: Counter<u64, AtomicU64>,
+    drawings_per_commit: Gauge<f64, AtomicU64>,
+    disk_free_bytes: Gauge<i64>,
+    jobs: Family<StatusLabels, Gauge<i64>>,
+    running_job_progress: Gauge<f64, AtomicU64>,
+}
+
+/// What a scrape reads from the rest of the server.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub ingest_batches: u64,
+    pub ingest_drawings: u64,
+    pub ingest_syncs: u64,
+    pub disk_free_bytes: Option<u64>,
+    /// Training jobs by status.
+    pub jobs: Vec<(String, i64)>,
+    /// Fraction done of the running training job, if one runs.
+    pub running_job_progress: Option<f64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("doodlebox");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            requests.clone(),
+        );
+        let request_seconds: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route (ingest: POST /api/v1/drawings)",
+            request_seconds.clone(),
+        );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "errors",
+            "Error responses by their error code",
+            errors.clone(),
+        );
+        let classify_requests = Family::<ClassifyLabels, Counter>::default();
+        registry.register(
+            "classify_requests",
+            "Answered classify requests by model version and kind of caller",
+            classify_requests.clone(),
+        );
+        let classified_drawings = Family::<VersionLabels, Counter>::default();
+        registry.register(
+            "classified_drawings",
+            "Drawings classified, by model version (a batch request counts each drawing)",
+            classified_drawings.clone(),
+        );
+        let inference_seconds: HistogramFamily<VersionLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "inference_duration_seconds",
+            "Rasterizing and running the model for one request, by model version",
+            inference_seconds.clone(),
+        );
+        let rate_limited = Family::<ScopeLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429, by the limit that refused them",
+            rate_limited.clone(),
+        );
+        let ingest_batches = Counter::<u64, AtomicU64>::default();
+        registry.register(
+            "ingest_group_commits",
+            "Group commits of the drawing writer",
+            ingest_batches.clone(),
+        );
+        let ingest_drawings = Counter::<u64, AtomicU64>::default();
+        registry.register(
+            "ingest_drawings",
+            "Drawings durably stored by the group-commit writer",
+            ingest_drawings.clone(),
+        );
+        let ingest_syncs = Counter::<u64, AtomicU64>::default();
+        registry.register(
+            "ingest_syncs",
+            "Syncs to stable storage issued by the drawing writer",
+            ingest_syncs.clone(),
+        );
+        let drawings_per_commit = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "ingest_drawings_per_group_commit",
+            "Mean drawings per group commit since start",
+            drawings_per_commit.clone(),
+        );
+        let disk_free_bytes = Gauge::<i64>::default();
+        registry.register(
+            "disk_free_bytes",
+            "Free space on the data directory's file system",
+            disk_free_bytes.clone(),
+        );
+        let jobs = Family::<StatusLabels, Gauge<i64>>::default();
+        registry.register(
+            "training_jobs",
+            "Training jobs by status (queue depth: pending and queued)",
+            jobs.clone(),
+        );
+        let running_job_progress = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "training_job_progress",
+            "Fraction done of the running training job (0 when none runs)",
+            running_job_progress.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_seconds,
+            errors,
+            classify_requests,
+            classified_drawings,
+            inference_seconds,
+            rate_limited,
+            ingest_batches,
+            ingest_drawings,
+            ingest_syncs,
+            drawings_per_commit,
+            disk_free_bytes,
+            jobs,
+            running_job_progress,
+        }
+    }
+
+    /// One answered HTTP request.
+    pub fn record_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// One answered classify request of `drawings` drawings.
+    pub fn record_classify(&self, version: &str, caller: &str, drawings: usize, seconds: f64) {
+        self.classify_requests
+            .get_or_create(&ClassifyLabels {
+                model_version: version.to_owned(),
+                caller: caller.to_owned(),
+            })
+            .inc();
+        let version = VersionLabels {
+            model_version: version.to_owned(),
+        };
+        self.classified_drawings
+            .get_or_create(&version)
+            .inc_by(drawings as u64);
+        self.inference_seconds
+            .get_or_create(&version)
+            .observe(seconds);
+    }
+
+    /// The Prometheus text exposition, with `snapshot`'s values.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        set_counter(&self.ingest_batches, snapshot.ingest_batches);
+        set_counter(&self.ingest_drawings, snapshot.ingest_drawings);
+        set_counter(&self.ingest_syncs, snapshot.ingest_syncs);
+        let per_commit = if snapshot.ingest_batches == 0 {
+            0.0
+        } else {
+            snapshot.ingest_drawings as f64 / snapshot.ingest_batches as f64
+        };
+        self.drawings_per_commit.set(per_commit);
+        if let Some(free) = snapshot.disk_free_bytes {
+            self.disk_free_bytes
+                .set(i64::try_from(free).unwrap_or(i64::MAX));
+        }
+        self.jobs.clear();
+        for (status, count) in &snapshot.jobs {
+            self.jobs
+                .get_or_create(&StatusLabels {
+                    status: status.clone(),
+                })
+                .set(*count);
+        }
+        self.running_job_progress
+            .set(snapshot.running_job_progress.unwrap_or(0.0));
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Moves a monotonic counter up to `value` (values read from elsewhere only grow).
+fn set_counter(counter: &Counter<u64, AtomicU64>, value: u64) {
+    let current = counter.inner().load(Ordering::Relaxed);
+    if value > current {
+        counter.inc_by(value - current);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scrape_shows_requests_classifications_and_snapshot_values() {
+        let metrics = Metrics::new();
+        metrics.record_request("POST", "/api/v1/classify", 200, 0.002);
+        metrics.record_classify("v3", "api_key", 4, 0.0015);
+        metrics.record_classify("v3", "session", 1, 0.0008);
+        let text = metrics.render(&Snapshot {
+            ingest_batches: 4,
+            ingest_drawings: 10,
+            ingest_syncs: 8,
+            disk_free_bytes: Some(1 << 30),
+            jobs: vec![("queued".into(), 2)],
+            running_job_progress: Some(0.25),
+        });
+        for expected in [
+            r#"doodlebox_http_requests_total{method="POST",route="/api/v1/classify",status="200"} 1"#,
+            r#"doodlebox_classify_requests_total{model_version="v3",caller="api_key"} 1"#,
+            r#"doodlebox_classified_drawings_total{model_version="v3"} 5"#,
+            r#"doodlebox_inference_duration_seconds_count{model_version="v3"} 2"#,
+            "doodlebox_ingest_drawings_total 10",
+            "doodlebox_ingest_drawings_per_group_commit 2.5",
+            "doodlebox_disk_free_bytes 1073741824",
+            r#"doodlebox_training_jobs{status="queued"} 2"#,
+            "doodlebox_training_job_progress 0.25",
+        ] {
+            assert!(text.contains(expected), "missing {expected} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn counters_read_from_elsewhere_never_go_back() {
+        let metrics = Metrics::new();
+        let mut snapshot = Snapshot {
+            ingest_drawings: 10,
+            ..Snapshot::default()
+        };
+        metrics.render(&snapshot);
+        snapshot.ingest_drawings = 7;
+        let text = metrics.render(&snapshot);
+        assert!(
+            text.contains("doodlebox_ingest_drawings_total 10"),
+            "{text}"
+        );
+    }
+}
