@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod domain;
+pub mod fuzz;
 pub mod http;
 pub mod jobs;
 pub mod limits;

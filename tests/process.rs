@@ -14,9 +14,9 @@ mod synthetic;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_doodlebox");
 /// Kill cycles in the crash test.
-const CYCLES: usize = 20;
+const CYCLES: usize = 50;
 /// Clients submitting concurrently during each cycle.
-const CLIENTS: usize = 100;
+const CLIENTS: usize = 200;
 const SHAPES: [&str; 5] = ["line", "circle", "square", "triangle", "heart"];
 
 /// The real server as a child process, killed (SIGKILL) when dropped.
@@ -33,7 +33,7 @@ impl Server {
             .arg(data_dir)
             .env("DOODLEBOX_LOG", "warn")
             .env("DOODLEBOX_NO_STARTER_MODEL", "1")
-            // The kill -9 storm submits from 100 clients as fast as it can.
+            // The kill -9 storm submits from 200 clients as fast as it can.
             .env("DOODLEBOX_RATE_LIMIT", "off")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -137,16 +137,17 @@ async fn submit_until_refused(base: String, acked: Arc<Mutex<Vec<Acked>>>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_while_100_clients_submit_loses_no_acknowledged_drawing() {
+async fn kill_9_while_200_clients_submit_loses_no_acknowledged_drawing() {
     let dir = tempfile::tempdir().unwrap();
     let acked = Arc::new(Mutex::new(Vec::new()));
     let mut per_cycle = Vec::new();
     for cycle in 0..CYCLES {
-        if cycle % 5 == 4 {
-            // Also kill a server in the middle of its start-up.
+        if cycle % 2 == 1 {
+            // Also kill a server in the middle of its start-up (every other cycle).
             let mut child = Command::new(BINARY)
                 .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
                 .arg(dir.path())
+                .env("DOODLEBOX_NO_STARTER_MODEL", "1")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

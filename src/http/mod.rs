@@ -13,7 +13,9 @@ mod join;
 mod keys;
 mod metrics;
 mod player;
+pub mod request_id;
 mod shapes;
+mod timeout;
 mod training;
 
 use std::sync::Arc;
@@ -67,7 +69,8 @@ pub fn router(state: AppState) -> Router {
         .route("/classify/batch", post(drawings::classify_batch))
         .route("/join", get(join::info))
         .fallback(api_not_found)
-        .layer(axum::middleware::from_fn(extract::player_session));
+        .layer(axum::middleware::from_fn(extract::player_session))
+        .layer(axum::middleware::from_fn(timeout::deadline));
     let admin = Router::new()
         .route("/training-jobs", get(training::list).post(training::create))
         .route("/training-jobs/{id}", get(training::get))
@@ -98,6 +101,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

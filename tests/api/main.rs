@@ -6,6 +6,7 @@ mod drawings;
 mod helpers;
 mod keys;
 mod models;
+mod ops;
 mod reconcile;
 mod shapes;
 #[path = "../common/synthetic.rs"]
