@@ -77,6 +77,7 @@ fn main() {
                     let (p50, p99) = (v["p50_ms"].as_f64().unwrap_or(f64::NAN), v["p99_ms"].as_f64().unwrap_or(f64::NAN));
                     println!("pytorch eager, forward only:                   p50 {p50:.3} ms, p99 {p99:.3} ms");
                     println!("ratio at p50 doodlebox / pytorch: {:.2} (target <= 0.8)", ours_p50 / p50);
+                    println!("FIGURE classify_in_process doodlebox_p50_ms={ours_p50:.3} doodlebox_p99_ms={ours_p99:.3} pytorch_p50_ms={p50:.3} pytorch_p99_ms={p99:.3} ratio_p50={:.2}", ours_p50 / p50);
                 }
                 None => println!("pytorch comparison failed: {}", String::from_utf8_lossy(&out.stderr)),
             }
@@ -91,11 +92,13 @@ fn main() {
         for clients in [1, 16, 64] {
             let cell = load::load(&format!("{base}/api/v1/classify"), clients, Duration::from_secs(secs), bodies.clone(), 200).await;
             println!("{clients:>8} | {:>10.0} {:>8.2} {:>8.2}", cell.per_sec, cell.p50_ms, cell.p99_ms);
+            println!("FIGURE classify_http clients={clients} per_sec={:.0} p50_ms={:.3} p99_ms={:.3}", cell.per_sec, cell.p50_ms, cell.p99_ms);
         }
         let batch: Vec<Value> = (0..64u64).map(|i| doodle_json(Shape::ALL[(i % 5) as usize], 500 + i)).collect();
         let batch = Arc::new(vec![json!({"drawings": batch}).to_string()]);
         let cell = load::load(&format!("{base}/api/v1/classify/batch"), 4, Duration::from_secs(secs), batch, 200).await;
         println!("batch of 64 over HTTP, 4 clients: {:.0} drawings/s (p50 {:.1} ms per batch)", cell.per_sec * 64.0, cell.p50_ms);
+        println!("FIGURE classify_batch drawings_per_sec={:.0} p50_ms_per_batch={:.2}", cell.per_sec * 64.0, cell.p50_ms);
     });
 }
 

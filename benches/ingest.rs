@@ -140,6 +140,10 @@ fn main() {
             let p = load(&format!("http://{parse_addr}/"), clients, duration, bodies.clone(), 201).await;
             let fmt = |c: &Cell| format!("{:>7.0} {:>6.2} {:>6.2}", c.per_sec, c.p50_ms, c.p99_ms);
             println!("{clients:>8} | {} | {} | {} | {:>7.2}x | {:>7.2}x", fmt(&d), fmt(&n), fmt(&p), d.per_sec / n.per_sec, d.per_sec / p.per_sec);
+            println!(
+                "FIGURE ingest clients={clients} doodlebox_per_sec={:.0} doodlebox_p99_ms={:.2} naive_per_sec={:.0} parse_only_per_sec={:.0} vs_naive={:.2} vs_parse_only={:.2}",
+                d.per_sec, d.p99_ms, n.per_sec, p.per_sec, d.per_sec / n.per_sec, d.per_sec / p.per_sec
+            );
         }
         let drawings = stats.drawings.load(std::sync::atomic::Ordering::Relaxed);
         let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
