@@ -72,7 +72,7 @@ impl App {
         for problem in report.unreadable.iter().chain(&report.missing_strokes) {
             tracing::error!(%problem, "reconciliation found a problem it cannot repair");
         }
-        let ingest = Arc::new(Ingest::start(stores.clone(), last)?);
+        let ingest = Arc::new(Ingest::start_with(stores.clone(), last, config.crash)?);
         let context = JobContext {
             stores: stores.clone(),
             models_dir: config.data_dir.join("models"),
@@ -113,6 +113,7 @@ impl App {
             key_auth,
             metrics: Arc::new(Metrics::new()),
             data_dir: Arc::new(config.data_dir.clone()),
+            reconcile_report: Arc::new(report.clone()),
         };
         Ok(Self {
             listener,

@@ -141,6 +141,10 @@ pub struct ServeArgs {
     /// per API key; a 429 with Retry-After when exceeded). `off` is for benchmarks.
     #[arg(long, env = "DOODLEBOX_RATE_LIMIT", value_enum, default_value_t = Switch::On)]
     pub rate_limit: Switch,
+    /// Fault tests only: abort at a point of the write path (before-strokes, after-strokes,
+    /// after-metadata) in the Nth group commit, e.g. `after-strokes:5`.
+    #[arg(long, env = "DOODLEBOX_CRASH_AT", hide = true)]
+    pub crash_at: Option<crate::store::ingest::CrashPlan>,
 }
 
 /// On or off.

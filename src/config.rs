@@ -20,6 +20,8 @@ pub struct Config {
     pub classify_micro_batch: usize,
     /// Rate limits on submit and classify (`RateLimits::OFF` for benchmarks).
     pub rate_limits: RateLimits,
+    /// A crash planned in the write path (fault tests only).
+    pub crash: Option<crate::store::ingest::CrashPlan>,
 }
 
 impl Config {
@@ -31,6 +33,7 @@ impl Config {
             starter_model: false,
             classify_micro_batch: DEFAULT_MICRO_BATCH,
             rate_limits: RateLimits::DEFAULT,
+            crash: None,
         }
     }
 }
@@ -46,6 +49,7 @@ impl From<ServeArgs> for Config {
                 Switch::On => RateLimits::DEFAULT,
                 Switch::Off => RateLimits::OFF,
             },
+            crash: args.crash_at,
         }
     }
 }

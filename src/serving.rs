@@ -80,6 +80,8 @@ enum Message {
 pub struct ModelServer {
     sender: Sender<Message>,
     stores: Arc<Stores>,
+    /// The version the inference thread was last given (for `/readyz`).
+    serving: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Activates a model version (blocking); see [`ModelServer::activator`].
@@ -95,7 +97,11 @@ impl ModelServer {
         std::thread::Builder::new()
             .name("inference".into())
             .spawn(move || inference_loop(&receiver, max_batch))?;
-        let server = Self { sender, stores };
+        let server = Self {
+            sender,
+            stores,
+            serving: Arc::default(),
+        };
         if let Some(active) = server.stores.models.active_model()? {
             match Classifier::load(Path::new(&active.path)) {
                 Ok(classifier) => server.swap(Some((active.version.clone(), classifier))),
@@ -107,7 +113,17 @@ impl ModelServer {
         Ok(server)
     }
 
+    /// The version being served, if any.
+    pub fn serving_version(&self) -> Option<String> {
+        self.serving
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn swap(&self, model: Option<(String, Classifier)>) {
+        *self.serving.lock().unwrap_or_else(|p| p.into_inner()) =
+            model.as_ref().map(|(v, _)| v.clone());
         let _ = self
             .sender
             .send(Message::Swap(model.map(|(v, c)| (v, Box::new(c)))));

@@ -55,6 +55,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The data directory (free space, storage size).
     pub data_dir: Arc<std::path::PathBuf>,
+    /// What start-up reconciliation found (for `/readyz`).
+    pub reconcile_report: Arc<crate::store::reconcile::ReconcileReport>,
 }
 
 /// The whole router; tests and the server both build it here.

@@ -111,16 +111,78 @@ pub struct Ingest {
     pub stats: Arc<IngestStats>,
 }
 
+/// A point of the durable write path where the process can be made to crash (abort, like
+/// `kill -9`), for the fault tests: `--crash-at POINT:N` crashes at POINT in the Nth group
+/// commit. Never set in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// Before any stroke record of the batch is written.
+    BeforeStrokes,
+    /// Stroke records written and synced; metadata rows not yet committed.
+    AfterStrokes,
+    /// Rows committed; nobody answered yet.
+    AfterMetadata,
+}
+
+/// Where and in which group commit to crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashPlan {
+    pub point: CrashPoint,
+    /// 1-based number of the group commit to crash in.
+    pub batch: u64,
+}
+
+impl std::str::FromStr for CrashPlan {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (point, batch) = text.split_once(':').unwrap_or((text, "1"));
+        let point = match point {
+            "before-strokes" => CrashPoint::BeforeStrokes,
+            "after-strokes" => CrashPoint::AfterStrokes,
+            "after-metadata" => CrashPoint::AfterMetadata,
+            other => {
+                return Err(format!(
+                    "unknown crash point {other:?} (before-strokes, after-strokes, after-metadata)"
+                ))
+            }
+        };
+        let batch = batch
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("bad group-commit number {batch:?}"))?;
+        Ok(Self { point, batch })
+    }
+}
+
+/// Aborts the process when the plan says so.
+fn crash_point(plan: Option<CrashPlan>, point: CrashPoint, batch: u64) {
+    if plan == Some(CrashPlan { point, batch }) {
+        eprintln!("doodlebox: crashing on purpose at {point:?} in group commit {batch}");
+        std::process::abort();
+    }
+}
+
 impl Ingest {
     /// Starts the writer. `last_id` is the greatest id either store holds, so new ids sort
     /// after every existing one even if the clock went backwards.
     pub fn start(stores: Arc<Stores>, last_id: Option<DrawingId>) -> std::io::Result<Self> {
+        Self::start_with(stores, last_id, None)
+    }
+
+    /// [`Ingest::start`] with a crash planned (fault tests).
+    pub fn start_with(
+        stores: Arc<Stores>,
+        last_id: Option<DrawingId>,
+        crash: Option<CrashPlan>,
+    ) -> std::io::Result<Self> {
         let (sender, receiver) = bounded(QUEUE_CAPACITY);
         let stats = Arc::new(IngestStats::default());
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("group-commit".into())
-            .spawn(move || writer_loop(&stores, &receiver, last_id, &thread_stats))?;
+            .spawn(move || writer_loop(&stores, &receiver, last_id, &thread_stats, crash))?;
         Ok(Self {
             sender,
             thread: std::sync::Mutex::new(Some(thread)),
@@ -155,8 +217,11 @@ fn writer_loop(
     receiver: &Receiver<Message>,
     mut last_id: Option<DrawingId>,
     stats: &IngestStats,
+    crash: Option<CrashPlan>,
 ) {
+    let mut batch_number = 0u64;
     while let Ok(Message::Submit(first, reply)) = receiver.recv() {
+        batch_number += 1;
         let mut batch = vec![(first, reply)];
         let mut stop = false;
         while batch.len() < MAX_BATCH {
@@ -172,7 +237,9 @@ fn writer_loop(
         // A panic in one batch must not stop the writer: its callers get `Stopped` (their
         // reply senders are dropped) and the next batch starts clean.
         let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            commit_batch(stores, &mut last_id, batch, stats)
+            commit_batch(stores, &mut last_id, batch, stats, |point| {
+                crash_point(crash, point, batch_number)
+            })
         }));
         if committed.is_err() {
             tracing::error!("a group commit panicked; its submissions were answered with an error");
@@ -200,6 +267,7 @@ fn commit_batch(
         oneshot::Sender<Result<SubmitOutcome, IngestError>>,
     )>,
     stats: &IngestStats,
+    crash_point: impl Fn(CrashPoint),
 ) {
     let now = now_ms();
     let mut keys_in_batch: HashMap<(PlayerId, String), ([u8; 16], usize)> = HashMap::new();
@@ -255,7 +323,8 @@ fn commit_batch(
         plans.push(Plan::New(records.len() - 1));
     }
 
-    let stored = store_both(stores, &records, &rows, stats);
+    let stored = store_both(stores, &records, &rows, stats, &crash_point);
+    crash_point(CrashPoint::AfterMetadata);
     let outcome_of_new = |index: usize| match &stored {
         Ok(()) => Ok(SubmitOutcome::Created(records[index].0)),
         Err(e) => Err(e.clone()),
@@ -288,15 +357,18 @@ fn store_both(
     records: &[(DrawingId, Vec<u8>)],
     rows: &[NewDrawingRow],
     stats: &IngestStats,
+    crash_point: &impl Fn(CrashPoint),
 ) -> Result<(), IngestError> {
     if records.is_empty() {
         return Ok(());
     }
+    crash_point(CrashPoint::BeforeStrokes);
     stores
         .blobs
         .put_durably(records)
         .map_err(|e| IngestError::Storage(e.to_string()))?;
     stats.syncs.fetch_add(1, Ordering::Relaxed);
+    crash_point(CrashPoint::AfterStrokes);
     if let Err(e) = stores.metadata.insert_drawings(rows) {
         // Take the records back so a refused submission does not reappear after a restart.
         let ids: Vec<DrawingId> = records.iter().map(|(id, _)| *id).collect();

@@ -218,13 +218,14 @@ const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Cached lookups kept before the cache is emptied (wrong keys are cached too).
 const KEY_CACHE_MAX: usize = 10_000;
 
+/// Key digest → what the database said and when it was asked.
+type KeyCache = std::collections::HashMap<[u8; 32], (Option<ApiKeyRow>, std::time::Instant)>;
+
 /// Authenticates API keys from memory, asking the database only on a cache miss, and
 /// batches last-used times into one write every few seconds instead of one per request.
 pub struct KeyAuthenticator {
     keys: std::sync::Arc<dyn KeyStore>,
-    cache: std::sync::Mutex<
-        std::collections::HashMap<[u8; 32], (Option<ApiKeyRow>, std::time::Instant)>,
-    >,
+    cache: std::sync::Mutex<KeyCache>,
     /// Key id → last use (ms since the epoch) not yet written.
     used: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
 }

@@ -19,7 +19,7 @@ const REBUILD_CHUNK: usize = 1_000;
 const RECENT_ROWS_CHECKED: usize = 1_000;
 
 /// What reconciliation found and did.
-#[derive(Debug, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct ReconcileReport {
     /// Rows rebuilt from stroke records that had none.
     pub rebuilt: usize,
