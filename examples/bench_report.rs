@@ -65,12 +65,12 @@ fn line_chart(
     let (width, height, left, right, top, bottom) = (640.0, 360.0, 70.0, 170.0, 40.0, 50.0);
     let plot_w = width - left - right;
     let plot_h = height - top - bottom;
-    let max = series
-        .iter()
-        .flat_map(|(_, _, v)| v.iter().copied())
-        .fold(0.0f64, f64::max)
-        .max(1e-9)
-        * 1.1;
+    let max = nice_ceiling(
+        series
+            .iter()
+            .flat_map(|(_, _, v)| v.iter().copied())
+            .fold(0.0f64, f64::max),
+    );
     let x_at = |i: usize| left + plot_w * (i as f64 + 0.5) / xs.len().max(1) as f64;
     let y_at = |v: f64| top + plot_h * (1.0 - v / max);
     let mut svg = format!(
@@ -139,7 +139,23 @@ fn line_chart(
     svg
 }
 
+/// The smallest of 1, 2, 2.5, 5 times a power of ten at or above `v`, so ticks are round.
+fn nice_ceiling(v: f64) -> f64 {
+    if v <= 0.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * power)
+}
+
 fn short(v: f64) -> String {
+    if v.fract() == 0.0 && v < 10_000.0 {
+        return format!("{v:.0}");
+    }
     if v >= 10_000.0 {
         format!("{:.0}k", v / 1000.0)
     } else if v >= 100.0 {
