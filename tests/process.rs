@@ -162,12 +162,7 @@ async fn kill_9_while_200_clients_submit_loses_no_acknowledged_drawing() {
             child.kill().unwrap();
             child.wait().unwrap();
         }
-        let server = tokio::task::spawn_blocking({
-            let path = dir.path().to_owned();
-            move || Server::start(&path)
-        })
-        .await
-        .unwrap();
+        let server = start_server(dir.path()).await;
         let before = acked.lock().unwrap().len();
         let clients: Vec<_> = (0..CLIENTS)
             .map(|_| tokio::spawn(submit_until_refused(server.base.clone(), acked.clone())))
@@ -181,39 +176,10 @@ async fn kill_9_while_200_clients_submit_loses_no_acknowledged_drawing() {
         per_cycle.push(acked.lock().unwrap().len() - before);
     }
 
-    let server = tokio::task::spawn_blocking({
-        let path = dir.path().to_owned();
-        move || Server::start(&path)
-    })
-    .await
-    .unwrap();
-    let client = reqwest::Client::new();
+    let server = start_server(dir.path()).await;
     let acked = std::mem::take(&mut *acked.lock().unwrap());
-    let mut lost = Vec::new();
-    for a in &acked {
-        let response = client
-            .get(format!("{}/api/v1/drawings/{}", server.base, a.id))
-            .header("cookie", &a.cookie)
-            .send()
-            .await
-            .unwrap();
-        if response.status() != 200 {
-            lost.push(format!("{} ({})", a.id, response.status()));
-            continue;
-        }
-        let got: Value = response.json().await.unwrap();
-        if numbers_as_f64(&got["drawing"]) != numbers_as_f64(&a.body) {
-            lost.push(format!("{} (changed)", a.id));
-        }
-    }
-    let count: Value = client
-        .get(format!("{}/readyz", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lost = missing_or_changed(&server.base, &acked).await;
+    let count = readyz(&server.base).await;
     drop(server);
     println!(
         "kill -9 cycles: {CYCLES}, acknowledged drawings: {}, per cycle: {per_cycle:?}, lost: {}",
@@ -231,10 +197,65 @@ async fn kill_9_while_200_clients_submit_loses_no_acknowledged_drawing() {
         "every cycle must acknowledge drawings: {per_cycle:?}"
     );
     assert!(count["drawings"].as_u64().unwrap() >= acked.len() as u64);
+    assert_integrity_ok(dir.path());
+}
 
+/// Starts the server off the async runtime (it blocks reading the child's first line).
+async fn start_server(data_dir: &Path) -> Server {
+    start_server_with(data_dir, &[]).await
+}
+
+async fn start_server_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+    let path = data_dir.to_owned();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Server::start_with(&path, &env)
+    })
+    .await
+    .unwrap()
+}
+
+async fn readyz(base: &str) -> Value {
+    reqwest::get(format!("{base}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The acknowledged drawings that do not read back exactly as sent, with the reason.
+async fn missing_or_changed(base: &str, acked: &[Acked]) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut lost = Vec::new();
+    for a in acked {
+        let response = client
+            .get(format!("{base}/api/v1/drawings/{}", a.id))
+            .header("cookie", &a.cookie)
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 200 {
+            lost.push(format!("{} ({})", a.id, response.status()));
+            continue;
+        }
+        let got: Value = response.json().await.unwrap();
+        if numbers_as_f64(&got["drawing"]) != numbers_as_f64(&a.body) {
+            lost.push(format!("{} (changed)", a.id));
+        }
+    }
+    lost
+}
+
+/// `doodlebox doctor` finds the SQLite database intact (run with the server stopped).
+fn assert_integrity_ok(data_dir: &Path) {
     let doctor = Command::new(BINARY)
         .args(["doctor", "--data-dir"])
-        .arg(dir.path())
+        .arg(data_dir)
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&doctor.stdout);
@@ -476,12 +497,7 @@ async fn a_crash_before_or_after_each_durability_step_loses_no_acknowledged_draw
         let dir = tempfile::tempdir().unwrap();
         let batch = rand::rng().random_range(5..40);
         let plan = format!("{point}:{batch}");
-        let mut server = tokio::task::spawn_blocking({
-            let (path, plan) = (dir.path().to_owned(), plan.clone());
-            move || Server::start_with(&path, &[("DOODLEBOX_CRASH_AT", plan.as_str())])
-        })
-        .await
-        .unwrap();
+        let mut server = start_server_with(dir.path(), &[("DOODLEBOX_CRASH_AT", &plan)]).await;
         let acked = Arc::new(Mutex::new(Vec::new()));
         let clients: Vec<_> = (0..50)
             .map(|_| tokio::spawn(submit_until_refused(server.base.clone(), acked.clone())))
@@ -496,39 +512,14 @@ async fn a_crash_before_or_after_each_durability_step_loses_no_acknowledged_draw
         );
         let acked = std::mem::take(&mut *acked.lock().unwrap());
 
-        let server = tokio::task::spawn_blocking({
-            let path = dir.path().to_owned();
-            move || Server::start(&path)
-        })
-        .await
-        .unwrap();
-        let client = reqwest::Client::new();
-        let ready: Value = client
-            .get(format!("{}/readyz", server.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let server = start_server(dir.path()).await;
+        let ready = readyz(&server.base).await;
         let report = &ready["reconciled_at_start"];
         assert_eq!(report["missing_strokes"], json!([]), "{plan}: {ready}");
         assert_eq!(report["unreadable"], json!([]), "{plan}: {ready}");
         let rebuilt = report["rebuilt"].as_u64().unwrap();
         assert_eq!(rebuilt > 0, rebuilds, "{plan}: rebuilt {rebuilt} rows");
-        let mut lost = 0;
-        for a in &acked {
-            let response = client
-                .get(format!("{}/api/v1/drawings/{}", server.base, a.id))
-                .header("cookie", &a.cookie)
-                .send()
-                .await
-                .unwrap();
-            let same = response.status() == 200
-                && numbers_as_f64(&response.json::<Value>().await.unwrap()["drawing"])
-                    == numbers_as_f64(&a.body);
-            lost += usize::from(!same);
-        }
+        let lost = missing_or_changed(&server.base, &acked).await.len();
         println!(
             "crash at {plan}: {} acknowledged before the crash, {lost} lost, {rebuilt} rows rebuilt at restart",
             acked.len()
@@ -536,28 +527,14 @@ async fn a_crash_before_or_after_each_durability_step_loses_no_acknowledged_draw
         assert_eq!(lost, 0, "{plan}");
         assert!(ready["drawings"].as_u64().unwrap() >= acked.len() as u64);
         drop(server);
-        let doctor = Command::new(BINARY)
-            .args(["doctor", "--data-dir"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        let doctor = String::from_utf8_lossy(&doctor.stdout);
-        assert!(
-            doctor.contains("metadata integrity: ok"),
-            "{plan}: {doctor}"
-        );
+        assert_integrity_ok(dir.path());
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_drains_in_flight_submissions_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = tokio::task::spawn_blocking({
-        let path = dir.path().to_owned();
-        move || Server::start(&path)
-    })
-    .await
-    .unwrap();
+    let mut server = start_server(dir.path()).await;
     assert!(dir.path().join("control.json").exists());
     let acked = Arc::new(Mutex::new(Vec::new()));
     let clients: Vec<_> = (0..50)
@@ -591,31 +568,13 @@ async fn sigterm_drains_in_flight_submissions_and_stops_cleanly() {
     );
     drop(status);
     let acked = std::mem::take(&mut *acked.lock().unwrap());
-    let server = tokio::task::spawn_blocking({
-        let path = dir.path().to_owned();
-        move || Server::start(&path)
-    })
-    .await
-    .unwrap();
-    let ready: Value = reqwest::get(format!("{}/readyz", server.base))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let server = start_server(dir.path()).await;
+    let ready = readyz(&server.base).await;
     // The last group commit finished: nothing needed repair.
     assert_eq!(ready["reconciled_at_start"]["rebuilt"], 0, "{ready}");
     assert!(ready["drawings"].as_u64().unwrap() >= acked.len() as u64);
-    let client = reqwest::Client::new();
-    for a in &acked {
-        let response = client
-            .get(format!("{}/api/v1/drawings/{}", server.base, a.id))
-            .header("cookie", &a.cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "acknowledged {} is missing", a.id);
-    }
+    let lost = missing_or_changed(&server.base, &acked).await;
+    assert!(lost.is_empty(), "{lost:?}");
     println!(
         "SIGTERM under 50 submitters: stopped in {} ms, {} acknowledged, all present",
         stopped_in.as_millis(),

@@ -97,10 +97,24 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// POSTs JSON as the admin and parses the JSON answer (whatever its status).
+    pub async fn post_json(&self, path: &str, body: &Value) -> Value {
+        self.post(path, body).await.json().await.expect("JSON body")
+    }
+
     /// GETs a path as the admin.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.admin
             .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// DELETEs a path as the admin.
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.admin
+            .delete(self.url(path))
             .send()
             .await
             .expect("request sent")

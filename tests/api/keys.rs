@@ -51,22 +51,12 @@ async fn a_key_is_shown_once_authenticates_and_stops_working_when_revoked() {
     assert!(listed["keys"][0]["last_used_at"].is_i64(), "{listed}");
 
     let id = created["id"].as_i64().unwrap();
-    let revoked = app
-        .admin
-        .delete(app.url(&format!("/api/v1/admin/keys/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let revoked = app.delete(&format!("/api/v1/admin/keys/{id}")).await;
     assert_eq!(revoked.status(), StatusCode::OK);
     let refused = classify_with(&app, &key).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_code(refused).await, "invalid_api_key");
-    let again = app
-        .admin
-        .delete(app.url("/api/v1/admin/keys/999"))
-        .send()
-        .await
-        .unwrap();
+    let again = app.delete("/api/v1/admin/keys/999").await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
 

@@ -12,14 +12,11 @@ use crate::training::{seed_drawings, wait_for_status};
 
 async fn train(app: &TestApp, seed: u64) -> String {
     let created: Value = app
-        .post(
+        .post_json(
             "/api/v1/admin/training-jobs",
             &json!({"epochs": 4, "seed": seed}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let id = created["job"]["id"].as_i64().unwrap();
     let job = wait_for_status(app, id, &["completed", "failed"], Duration::from_secs(240)).await;
     assert_eq!(job["status"], "completed", "{job}");
@@ -94,26 +91,13 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
             .status(),
         StatusCode::OK
     );
-    let answer: Value = app
-        .post("/api/v1/classify", &circle)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = app.post_json("/api/v1/classify", &circle).await;
     assert_eq!(answer["model_version"], "v2");
     let rolled: Value = app
-        .post("/api/v1/admin/models/rollback", &json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .post_json("/api/v1/admin/models/rollback", &json!({}))
+        .await;
     assert_eq!(rolled["active"], "v1");
-    let answer: Value = app
-        .post("/api/v1/classify", &circle)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = app.post_json("/api/v1/classify", &circle).await;
     assert_eq!(answer["model_version"], "v1");
 
     // The command line activates and rolls back through the running server.
@@ -125,21 +109,11 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     })
     .await
     .unwrap();
-    let answer: Value = app
-        .post("/api/v1/classify", &circle)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = app.post_json("/api/v1/classify", &circle).await;
     assert_eq!(answer["model_version"], "v1");
     // Quick, Draw! strokes are classified too; metrics count answers per model version.
     let quickdraw = json!({"word": "line", "drawing": [[[10, 60, 120, 200], [20, 60, 110, 180]]]});
-    let answer: Value = app
-        .post("/api/v1/classify", &quickdraw)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = app.post_json("/api/v1/classify", &quickdraw).await;
     assert_eq!(answer["model_version"], "v1", "{answer}");
     let metrics = reqwest::get(app.url("/metrics"))
         .await
@@ -215,12 +189,7 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
         .await;
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(error_code(refused).await, "invalid_model");
-    let answer: Value = app
-        .post("/api/v1/classify", &circle)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = app.post_json("/api/v1/classify", &circle).await;
     assert_eq!(answer["model_version"], "v1");
 
     let unknown = app
@@ -241,27 +210,13 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     let compared: Value = app.get_json("/api/v1/admin/models/compare?a=v1&b=v2").await;
     assert_eq!(compared["per_class"].as_array().unwrap().len(), 5);
     assert!(compared["accuracy"]["delta"].is_number(), "{compared}");
-    let client = app.admin.clone();
-    let active = client
-        .delete(app.url("/api/v1/admin/models/v1"))
-        .send()
-        .await
-        .unwrap();
+    let active = app.delete("/api/v1/admin/models/v1").await;
     assert_eq!(active.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(active).await, "model_active");
-    let deleted = client
-        .delete(app.url("/api/v1/admin/models/v2"))
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete("/api/v1/admin/models/v2").await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert!(!std::path::Path::new(&v2_path).exists());
-    let gone = app
-        .admin
-        .get(app.url("/api/v1/admin/models/v2"))
-        .send()
-        .await
-        .unwrap();
+    let gone = app.get("/api/v1/admin/models/v2").await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 
@@ -317,11 +272,8 @@ async fn a_fresh_install_trains_and_activates_a_starter_model_by_itself() {
     // A restart neither trains another starter model nor loses the active one.
     let app = TestApp::spawn_on(dir.path().to_owned()).await;
     let answer: Value = app
-        .post("/api/v1/classify", &doodle_json(Shape::Triangle, 77))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .post_json("/api/v1/classify", &doodle_json(Shape::Triangle, 77))
+        .await;
     assert_eq!(answer["model_version"], "v1");
     let jobs: Value = app.get_json("/api/v1/admin/training-jobs").await;
     assert_eq!(jobs["items"].as_array().unwrap().len(), 1);

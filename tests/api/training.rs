@@ -90,11 +90,8 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
 
     // A finished job's event stream gives its final state and ends.
     let events = app
-        .admin
-        .get(app.url(&format!("/api/v1/admin/training-jobs/{id}/events")))
-        .send()
+        .get(&format!("/api/v1/admin/training-jobs/{id}/events"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -110,14 +107,11 @@ async fn a_running_job_can_be_cancelled_and_a_finished_one_cannot() {
     seed_drawings(&app, 20, 10).await;
     let client = app.admin.clone();
     let created: Value = app
-        .post(
+        .post_json(
             "/api/v1/admin/training-jobs",
             &json!({"epochs": 500, "batch_size": 8}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let id = created["job"]["id"].as_i64().unwrap();
     wait_for_status(&app, id, &["running"], Duration::from_secs(30)).await;
     let cancel = client
@@ -143,11 +137,8 @@ async fn a_running_job_can_be_cancelled_and_a_finished_one_cannot() {
 async fn a_job_without_enough_shapes_fails_with_the_reason() {
     let app = TestApp::spawn().await;
     let created: Value = app
-        .post("/api/v1/admin/training-jobs", &json!({"epochs": 1}))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .post_json("/api/v1/admin/training-jobs", &json!({"epochs": 1}))
+        .await;
     let id = created["job"]["id"].as_i64().unwrap();
     let job = wait_for_status(&app, id, &["failed", "completed"], Duration::from_secs(30)).await;
     assert_eq!(job["status"], "failed");
@@ -181,11 +172,6 @@ async fn bad_training_configurations_get_422_and_create_nothing() {
     }
     let jobs: Value = app.get_json("/api/v1/admin/training-jobs").await;
     assert_eq!(jobs["items"].as_array().unwrap().len(), 0);
-    let missing = app
-        .admin
-        .get(app.url("/api/v1/admin/training-jobs/999"))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.get("/api/v1/admin/training-jobs/999").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
