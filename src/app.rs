@@ -9,6 +9,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
+use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::control::Control;
 use crate::http::{router, AppState};
@@ -48,6 +49,8 @@ pub struct App {
     data_dir: std::path::PathBuf,
     /// What start-up reconciliation found, for the banner and tests.
     pub reconcile_report: ReconcileReport,
+    /// The single-use link that creates the first admin, when no admin exists yet.
+    setup_link: Option<String>,
 }
 
 impl App {
@@ -102,10 +105,26 @@ impl App {
         let control = Control::new(bound);
         control.write(&config.data_dir)?;
         let key_auth = Arc::new(KeyAuthenticator::new(stores.keys.clone()));
+        let accounts = Arc::new(Accounts::new(stores.admins.clone()));
+        let setup_token = {
+            let accounts = accounts.clone();
+            tokio::task::spawn_blocking(move || accounts.issue_setup_token())
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(std::io::Error::other)?
+        };
+        let lan_urls = crate::net::lan_urls(bound);
+        let setup_link = setup_token.map(|token| {
+            let base = lan_urls
+                .first()
+                .cloned()
+                .unwrap_or_else(|| control.url.clone());
+            format!("{}/admin/setup?token={token}", base.trim_end_matches('/'))
+        });
         let state = AppState {
             stores,
             ingest,
-            lan_urls: Arc::new(crate::net::lan_urls(bound)),
+            lan_urls: Arc::new(lan_urls),
             scheduler,
             models,
             control: Arc::new(control),
@@ -114,12 +133,14 @@ impl App {
             metrics: Arc::new(Metrics::new()),
             data_dir: Arc::new(config.data_dir.clone()),
             reconcile_report: Arc::new(report.clone()),
+            accounts,
         };
         Ok(Self {
             listener,
             state,
             data_dir: config.data_dir,
             reconcile_report: report,
+            setup_link,
         })
     }
 
@@ -141,6 +162,12 @@ impl App {
     /// The admin bearer token of this run (see [`crate::control`]); tests use it.
     pub fn control(&self) -> &Control {
         &self.state.control
+    }
+
+    /// The link that creates the first admin account (single use, 30 minutes), when the data
+    /// directory has no admin yet.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_deref()
     }
 
     /// The group-commit counters (for benchmarks).
@@ -236,6 +263,10 @@ async fn purge_idempotency_forever(state: AppState) {
             Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "forgot old idempotency keys"),
             Ok(Err(e)) => tracing::warn!(error = %e, "purging idempotency keys failed"),
             _ => {}
+        }
+        let accounts = state.accounts.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || accounts.purge_sessions()).await {
+            tracing::warn!(error = %e, "purging expired admin sessions failed");
         }
     }
 }

@@ -34,6 +34,13 @@ pub enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Admin accounts for the portal (works while the server runs).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// API keys for implementors (works while the server runs).
     Keys {
         #[command(subcommand)]
@@ -54,6 +61,29 @@ pub enum ModelsCommand {
     },
     /// Go back to the model that was active before the current one.
     Rollback,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account.
+    Create {
+        /// Letters, digits, '.', '_' or '-'.
+        username: String,
+        /// Read the password from the first line of standard input (for scripts); without
+        /// it a strong password is generated and printed.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password for an account and end all its sessions.
+    ResetPassword {
+        username: String,
+        /// Read the new password from the first line of standard input; without it a strong
+        /// password is generated and printed.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List admin accounts.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,8 @@
 //! - [`cli`] and [`config`]: the command line, parsed once into a validated [`config::Config`].
 //! - [`app`]: [`app::App::build`] opens the stores, reconciles them, starts the group-commit
 //!   writer and binds; `run_until_stopped` serves until a signal.
+//! - [`accounts`]: admin accounts (argon2id passwords, server-side sessions, the first-admin
+//!   setup link); [`http::auth`] guards every admin route with them.
 //! - [`control`]: the control file through which commands on this machine reach the running
 //!   server (the stroke store admits one process).
 //! - [`domain`]: pure types and validation (drawings, ids, shape names) and the compact
@@ -26,6 +28,7 @@
 //! only then does the handler answer `201`. After a crash, `store::reconcile` rebuilds rows
 //! for records that have none.
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;

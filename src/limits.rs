@@ -123,7 +123,15 @@ pub struct Limiters {
     classify_sessions: Limiter<PlayerId>,
     classify_addresses: Limiter<IpAddr>,
     keys: Limiter<i64>,
+    login_addresses: Limiter<IpAddr>,
+    login_names: Limiter<String>,
 }
+
+/// Admin sign-in attempts per client address: bursts of 10, then one every 6 s. Always on,
+/// whatever `--rate-limit` says: this limit is what makes guessing passwords slow.
+const LOGIN_PER_ADDRESS: Rate = Rate::new(1.0 / 6.0, 10.0);
+/// Sign-in attempts per username, from anywhere: bursts of 10, then one every 10 s.
+const LOGIN_PER_USERNAME: Rate = Rate::new(0.1, 10.0);
 
 /// Which limit refused a request, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,7 +149,31 @@ impl Limiters {
             classify_sessions: Limiter::default(),
             classify_addresses: Limiter::default(),
             keys: Limiter::default(),
+            login_addresses: Limiter::default(),
+            login_names: Limiter::default(),
         }
+    }
+
+    /// An admin sign-in attempt for `username` from an address.
+    pub fn login(&self, address: Option<IpAddr>, username: &str) -> Result<(), Limited> {
+        let now = Instant::now();
+        if let Some(ip) = address {
+            check(
+                &self.login_addresses,
+                &ip,
+                LOGIN_PER_ADDRESS,
+                now,
+                "address",
+            )?;
+        }
+        let name = username.trim().to_lowercase();
+        check(
+            &self.login_names,
+            &name,
+            LOGIN_PER_USERNAME,
+            now,
+            "username",
+        )
     }
 
     /// A drawing submission by a player session from an address.

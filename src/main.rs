@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use doodlebox::app::{shutdown_signal, App};
-use doodlebox::cli::{Cli, Command, DataArgs, KeysCommand, ModelsCommand};
+use doodlebox::cli::{AdminCommand, Cli, Command, DataArgs, KeysCommand, ModelsCommand};
 use doodlebox::config::Config;
 use doodlebox::manage_cli;
 
@@ -30,6 +30,17 @@ fn main() -> ExitCode {
                 manage_cli::activate_model(&data.data_dir, &version)
             }
             ModelsCommand::Rollback => manage_cli::rollback_model(&data.data_dir),
+        },
+        Command::Admin { command, data } => match command {
+            AdminCommand::Create {
+                username,
+                password_stdin,
+            } => manage_cli::create_admin(&data.data_dir, &username, password_stdin),
+            AdminCommand::ResetPassword {
+                username,
+                password_stdin,
+            } => manage_cli::reset_admin_password(&data.data_dir, &username, password_stdin),
+            AdminCommand::List => manage_cli::list_admins(&data.data_dir),
         },
         Command::Keys { command, data } => match command {
             KeysCommand::Create { name, rate_per_min } => {
@@ -66,6 +77,13 @@ fn print_banner(app: &App) {
     let _ = writeln!(out, "listening on http://{}", app.local_addr());
     for url in app.lan_urls() {
         let _ = writeln!(out, "players open: {url}");
+    }
+    if let Some(link) = app.setup_link() {
+        let _ = writeln!(
+            out,
+            "no admin account yet: open this link within 30 minutes to create one (it works once):"
+        );
+        let _ = writeln!(out, "admin setup: {link}");
     }
     if let Some(url) = app.lan_urls().first() {
         if let Ok(qr) = qrcode::QrCode::new(url.as_bytes()) {

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+use crate::accounts::Accounts;
 use crate::control::Control;
+use crate::domain::admin::{Password, Username};
 use crate::ml::classifier::Classifier;
 use crate::store::keys::{KeyStore, NewApiKey};
 use crate::store::{metadata_path, ModelStore, SqliteMetadataStore};
@@ -30,6 +32,73 @@ fn metadata(data_dir: &Path) -> anyhow::Result<SqliteMetadataStore> {
     }
     SqliteMetadataStore::open(&metadata_path(data_dir))
         .with_context(|| format!("opening the metadata database in {}", data_dir.display()))
+}
+
+fn accounts(data_dir: &Path) -> anyhow::Result<Accounts> {
+    Ok(Accounts::new(std::sync::Arc::new(metadata(data_dir)?)))
+}
+
+/// The password for `admin create|reset-password`: the first line of stdin, or a generated
+/// one (printed, since it exists nowhere else).
+fn new_password(from_stdin: bool) -> anyhow::Result<(Password, bool)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        let line = line.trim_end_matches(['\n', '\r']);
+        return Ok((Password::parse_new(line)?, false));
+    }
+    let mut bytes = [0u8; 15];
+    crate::control::fill_random(&mut bytes);
+    // 15 random bytes as 30 hex digits: 120 bits, and easy to type.
+    Ok((Password::parse_new(&hex::encode(bytes))?, true))
+}
+
+/// `doodlebox admin create USER [--password-stdin]`.
+pub fn create_admin(data_dir: &Path, username: &str, password_stdin: bool) -> anyhow::Result<()> {
+    let username = Username::parse(username)?;
+    let (password, generated) = new_password(password_stdin)?;
+    let admin = accounts(data_dir)?.create_admin(&username, &password)?;
+    println!("created admin {} (id {})", admin.username, admin.id);
+    if generated {
+        println!("password (shown only now): {}", password.expose());
+    }
+    Ok(())
+}
+
+/// `doodlebox admin reset-password USER [--password-stdin]`: also signs the account out
+/// everywhere (a running server checks sessions in the database on every request).
+pub fn reset_admin_password(
+    data_dir: &Path,
+    username: &str,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let username = Username::parse(username)?;
+    let (password, generated) = new_password(password_stdin)?;
+    accounts(data_dir)?.reset_password(&username, &password)?;
+    println!("new password set for {username}; its sessions have ended");
+    if generated {
+        println!("password (shown only now): {}", password.expose());
+    }
+    Ok(())
+}
+
+/// `doodlebox admin list`.
+pub fn list_admins(data_dir: &Path) -> anyhow::Result<()> {
+    let admins = accounts(data_dir)?.admins()?;
+    if admins.is_empty() {
+        println!("no admin accounts yet: `doodlebox admin create USER` makes one (or use the setup link the server prints)");
+    }
+    for admin in admins {
+        println!(
+            "{:>4}  {:<24} created {}",
+            admin.id,
+            admin.username,
+            format_ms(admin.created_at)
+        );
+    }
+    Ok(())
 }
 
 /// `doodlebox keys create NAME`: the key is printed alone on the last line.

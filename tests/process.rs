@@ -23,6 +23,8 @@ const SHAPES: [&str; 5] = ["line", "circle", "square", "triangle", "heart"];
 struct Server {
     child: Child,
     base: String,
+    /// What the server printed after its first line (read continuously, so it never blocks).
+    output: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -50,13 +52,41 @@ impl Server {
         let mut first = String::new();
         reader.read_line(&mut first).expect("first line");
         // Keep draining stdout so the server never writes into a full or closed pipe.
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let lines = output.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
         let base = first
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
-        Server { child, base }
+        Server {
+            child,
+            base,
+            output,
+        }
+    }
+
+    /// The first printed line that starts with `prefix`, waiting up to 10 s for it.
+    fn printed(&self, prefix: &str) -> Option<String> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            let found = self
+                .output
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix).map(str::to_owned));
+            if found.is_some() {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     fn kill_9(mut self) {
@@ -580,4 +610,77 @@ async fn sigterm_drains_in_flight_submissions_and_stops_cleanly() {
         stopped_in.as_millis(),
         acked.len()
     );
+}
+
+#[test]
+fn the_server_prints_a_setup_link_and_admin_commands_work_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let link = server
+        .printed("admin setup: ")
+        .expect("a fresh server prints the setup link");
+    assert!(link.contains("/admin/setup?token="), "{link}");
+    let admin = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(BINARY)
+            .arg("admin")
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let created = admin(
+        &["create", "lab-lead", "--password-stdin"],
+        "a long passphrase\n",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let login = |password: &str| {
+        agent
+            .post(format!("{}/api/v1/admin/login", server.base))
+            .send_json(json!({"username": "lab-lead", "password": password}))
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        login("a long passphrase"),
+        200,
+        "the running server sees the new admin"
+    );
+    let taken = admin(
+        &["create", "lab-lead", "--password-stdin"],
+        "another long one\n",
+    );
+    assert!(!taken.status.success());
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("taken"));
+    let weak = admin(&["create", "someone", "--password-stdin"], "short\n");
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 10"));
+
+    let reset = admin(&["reset-password", "lab-lead"], "");
+    assert!(reset.status.success());
+    let printed = String::from_utf8(reset.stdout).unwrap();
+    let password = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown only now): "))
+        .expect("a generated password is printed")
+        .to_owned();
+    assert_eq!(login("a long passphrase"), 401);
+    assert_eq!(login(&password), 200);
+    let listed = admin(&["list"], "");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("lab-lead"));
+    drop(server);
 }

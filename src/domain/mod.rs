@@ -5,6 +5,7 @@
 //! (`Drawing::parse`, `ShapeName::parse`, `IdempotencyKey::parse`), so the layers above
 //! never see a drawing that breaks an invariant.
 
+pub mod admin;
 pub mod classify_input;
 pub mod drawing;
 pub mod ids;

@@ -15,16 +15,23 @@ const ASSET_MAX_AGE_SECS: u32 = 3600;
 #[folder = "web/"]
 struct WebAssets;
 
-/// Serves `web/` files; `/` and unknown extension-less paths get `index.html`.
+/// Serves `web/` files; `/` gets `index.html`, `/x` gets `x.html` or `x/index.html`.
 pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     let (path, file) = match WebAssets::get(path) {
         Some(file) => (path.to_owned(), file),
-        None => match WebAssets::get(&format!("{path}.html")) {
-            Some(file) => (format!("{path}.html"), file),
-            None => return ApiError::not_found("page").into_response(),
-        },
+        None => {
+            let page = format!("{path}.html");
+            let index = format!("{}/index.html", path.trim_end_matches('/'));
+            match WebAssets::get(&page) {
+                Some(file) => (page, file),
+                None => match WebAssets::get(&index) {
+                    Some(file) => (index, file),
+                    None => return ApiError::not_found("page").into_response(),
+                },
+            }
+        }
     };
     let etag = format!("\"{}\"", hex::encode(&file.metadata.sha256_hash()[..16]));
     if headers

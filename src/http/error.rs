@@ -8,6 +8,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::accounts::AccountError;
+use crate::domain::admin::CredentialError;
 use crate::domain::{DrawingError, IdError};
 use crate::serving::ServingError;
 use crate::store::{IngestError, StoreError};
@@ -183,6 +185,40 @@ impl From<ServingError> for ApiError {
                 e.to_string(),
             ),
             ServingError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(e: CredentialError) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_credentials",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        let message = e.to_string();
+        match e {
+            AccountError::Credentials(e) => e.into(),
+            AccountError::WrongPassword => {
+                Self::new(StatusCode::UNAUTHORIZED, "wrong_credentials", message)
+            }
+            AccountError::BadSetupToken => {
+                Self::new(StatusCode::FORBIDDEN, "invalid_setup_token", message)
+            }
+            AccountError::AlreadySetUp => {
+                Self::new(StatusCode::CONFLICT, "already_set_up", message)
+            }
+            AccountError::UsernameTaken(_) => {
+                Self::new(StatusCode::CONFLICT, "username_taken", message)
+            }
+            AccountError::NoSuchAdmin(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            AccountError::Hash(cause) => Self::internal(cause),
+            AccountError::Store(e) => e.into(),
         }
     }
 }

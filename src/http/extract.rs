@@ -67,23 +67,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Middleware for admin routes until admin accounts exist: only this machine may call them.
-pub async fn loopback_only(req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    if peer.is_some_and(|ip| ip.is_loopback()) {
-        next.run(req).await
-    } else {
-        axum::response::IntoResponse::into_response(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "admin_loopback_only",
-            "admin routes answer only on this machine (127.0.0.1) until admin accounts exist",
-        ))
-    }
-}
-
 /// The anonymous player making the request, from the session cookie (or a new one).
 #[derive(Debug, Clone, Copy)]
 pub struct Player(pub PlayerId);

@@ -4,6 +4,7 @@
 //! [`run_blocking`]) and maps the error with [`ApiError`]. No SQL or sled here.
 
 mod assets;
+pub mod auth;
 pub mod caller;
 mod drawings;
 pub mod error;
@@ -22,9 +23,10 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 
+pub use auth::Policy;
 pub use error::ApiError;
 
 use crate::jobs::Scheduler;
@@ -57,6 +59,77 @@ pub struct AppState {
     pub data_dir: Arc<std::path::PathBuf>,
     /// What start-up reconciliation found (for `/readyz`).
     pub reconcile_report: Arc<crate::store::reconcile::ReconcileReport>,
+    /// Admin accounts and sessions.
+    pub accounts: Arc<crate::accounts::Accounts>,
+}
+
+/// One route of the admin API with the policy that guards it.
+pub struct AdminRoute {
+    /// The path under `/api/v1/admin`, in axum's syntax (`/models/{version}`).
+    pub path: &'static str,
+    pub policy: Policy,
+    methods: MethodRouter<AppState>,
+}
+
+impl AdminRoute {
+    fn admin(path: &'static str, methods: MethodRouter<AppState>) -> Self {
+        Self {
+            path,
+            policy: Policy::Admin,
+            methods,
+        }
+    }
+
+    fn public(path: &'static str, methods: MethodRouter<AppState>) -> Self {
+        Self {
+            path,
+            policy: Policy::Public,
+            methods,
+        }
+    }
+}
+
+/// Every route of the admin API. The admin router is built from this list alone, so a route
+/// cannot be added without saying who may call it (deny by default), and the authorization
+/// test walks this same list.
+pub fn admin_routes() -> Vec<AdminRoute> {
+    use AdminRoute as R;
+    vec![
+        R::public("/login", post(auth::login)),
+        R::public("/logout", post(auth::logout)),
+        R::public("/setup", get(auth::setup_status).post(auth::set_up)),
+        R::admin("/me", get(auth::me)),
+        R::admin("/training-jobs", get(training::list).post(training::create)),
+        R::admin("/training-jobs/{id}", get(training::get)),
+        R::admin("/training-jobs/{id}/cancel", post(training::cancel)),
+        R::admin("/training-jobs/{id}/events", get(training::events)),
+        R::admin("/models", get(training::models)),
+        R::admin("/models/rollback", post(training::rollback)),
+        R::admin("/models/compare", get(training::compare)),
+        R::admin(
+            "/models/{version}",
+            get(training::model).delete(training::delete),
+        ),
+        R::admin("/models/{version}/activate", post(training::activate)),
+        R::admin("/keys", get(keys::list).post(keys::create)),
+        R::admin("/keys/{id}", delete(keys::revoke)),
+    ]
+}
+
+fn admin_router(state: &AppState) -> Router<AppState> {
+    let guard = axum::middleware::from_fn_with_state(state.clone(), auth::require_admin);
+    admin_routes()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            let methods = match route.policy {
+                Policy::Public => route.methods,
+                Policy::Admin => route.methods.layer(guard.clone()),
+            };
+            router.route(route.path, methods)
+        })
+        // Unknown admin paths: explicit, or `/api/{*rest}` below would answer them first.
+        .route("/{*rest}", axum::routing::any(auth::admin_fallback))
+        .fallback(auth::admin_fallback)
 }
 
 /// The whole router; tests and the server both build it here.
@@ -73,23 +146,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::player_session))
         .layer(axum::middleware::from_fn(timeout::deadline));
-    let admin = Router::new()
-        .route("/training-jobs", get(training::list).post(training::create))
-        .route("/training-jobs/{id}", get(training::get))
-        .route("/training-jobs/{id}/cancel", post(training::cancel))
-        .route("/training-jobs/{id}/events", get(training::events))
-        .route("/models", get(training::models))
-        .route("/models/rollback", post(training::rollback))
-        .route("/models/compare", get(training::compare))
-        .route(
-            "/models/{version}",
-            get(training::model).delete(training::delete),
-        )
-        .route("/models/{version}/activate", post(training::activate))
-        .route("/keys", get(keys::list).post(keys::create))
-        .route("/keys/{id}", axum::routing::delete(keys::revoke))
-        .fallback(api_not_found)
-        .layer(axum::middleware::from_fn(extract::loopback_only));
+    let admin = admin_router(&state);
     Router::new()
         .nest("/api/v1/admin", admin)
         .nest("/api/v1", api)

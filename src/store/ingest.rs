@@ -325,6 +325,14 @@ fn commit_batch(
 
     let stored = store_both(stores, &records, &rows, stats, &crash_point);
     crash_point(CrashPoint::AfterMetadata);
+    // Counted before anyone is answered, so a client that reads the metrics after its 201
+    // sees its drawing counted.
+    if stored.is_ok() {
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats
+            .drawings
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+    }
     let outcome_of_new = |index: usize| match &stored {
         Ok(()) => Ok(SubmitOutcome::Created(records[index].0)),
         Err(e) => Err(e.clone()),
@@ -341,12 +349,6 @@ fn commit_batch(
         };
         // The caller may have gone away (client disconnected); the drawing is stored anyway.
         let _ = reply.send(outcome);
-    }
-    if stored.is_ok() {
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats
-            .drawings
-            .fetch_add(records.len() as u64, Ordering::Relaxed);
     }
 }
 

@@ -10,6 +10,7 @@
 //! stores have it on stable storage. [`reconcile`] repairs the metadata store from the
 //! stroke store at start.
 
+pub mod admins;
 pub mod blobs;
 pub mod ingest;
 pub mod jobs;
@@ -56,6 +57,8 @@ pub struct Stores {
     pub models: std::sync::Arc<dyn ModelStore>,
     /// Implementors' API keys (the same SQLite database as `metadata`).
     pub keys: std::sync::Arc<dyn KeyStore>,
+    /// Admin accounts and sessions (the same SQLite database as `metadata`).
+    pub admins: std::sync::Arc<dyn admins::AdminStore>,
 }
 
 impl Stores {
@@ -68,7 +71,8 @@ impl Stores {
             metadata: metadata.clone(),
             jobs: metadata.clone(),
             models: metadata.clone(),
-            keys: metadata,
+            keys: metadata.clone(),
+            admins: metadata,
         })
     }
 }

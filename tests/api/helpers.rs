@@ -14,6 +14,8 @@ pub struct TestApp {
     /// `Authorization: Bearer` (what local commands use; see `doodlebox::control`).
     pub admin: reqwest::Client,
     pub data_dir: PathBuf,
+    /// The first-admin setup link the server printed (no admin exists at start).
+    pub setup_link: Option<String>,
     /// Keeps the temporary directory alive as long as the app.
     _dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -40,6 +42,7 @@ impl TestApp {
         let app = App::build(config).await.expect("app builds");
         let base = format!("http://{}", app.local_addr());
         let admin = admin_client(&app.control().token);
+        let setup_link = app.setup_link().map(str::to_owned);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until_stopped(async {
@@ -53,6 +56,7 @@ impl TestApp {
             client: new_player(),
             admin,
             data_dir,
+            setup_link,
             _dir: None,
             stop: Some(stop),
             server: Some(server),
@@ -68,6 +72,40 @@ impl TestApp {
             server.await.expect("server task");
         }
         self._dir.take()
+    }
+
+    /// A browser-like client (cookie jar, `Origin` of this server) signed in as the first
+    /// admin, created through the setup link.
+    pub async fn first_admin_session(&self) -> reqwest::Client {
+        let browser = self.browser();
+        let token = self
+            .setup_link
+            .as_deref()
+            .and_then(|link| link.split("token=").nth(1))
+            .expect("a fresh server prints a setup link");
+        let response = browser
+            .post(self.url("/api/v1/admin/setup"))
+            .json(&json!({"token": token, "username": "teacher", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 201, "setup succeeds");
+        browser
+    }
+
+    /// A client with a cookie jar that sends this server's `Origin`, as a browser on one of
+    /// its pages does.
+    pub fn browser(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::ORIGIN,
+            self.base.parse().expect("the base URL is ASCII"),
+        );
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .default_headers(headers)
+            .build()
+            .expect("client")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -153,6 +191,9 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// The first admin's password in tests.
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
 
 /// A client that authenticates every request with the control token.
 pub fn admin_client(token: &str) -> reqwest::Client {

@@ -179,6 +179,7 @@ async fn a_player_submitting_too_fast_gets_429_and_the_refused_drawing_is_not_st
     let player = new_player();
     let mut created = 0;
     let mut limited = 0;
+    let started = std::time::Instant::now();
     for i in 0..25 {
         let response = app
             .submit(&player, &doodle_json(Shape::Square, i), None)
@@ -192,8 +193,16 @@ async fn a_player_submitting_too_fast_gets_429_and_the_refused_drawing_is_not_st
             other => panic!("unexpected {other}"),
         }
     }
-    assert_eq!((created, limited), (20, 5));
-    assert_eq!(app.drawing_count().await, 20);
+    // A burst of 20, plus the one a second the bucket refills while the loop runs (a loaded
+    // machine may take more than a second for 25 requests).
+    let refilled = started.elapsed().as_secs_f64().floor() as usize;
+    assert!(limited >= 1, "created {created}, limited {limited}");
+    assert!(
+        (20..=20 + refilled).contains(&created),
+        "created {created} in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.drawing_count().await, created as u64);
     // A classmate behind the same address still gets in.
     let classmate = new_player();
     assert_eq!(

@@ -2,6 +2,7 @@
 //! temporary data directory.
 
 mod assets;
+mod auth;
 mod drawings;
 mod helpers;
 mod keys;
