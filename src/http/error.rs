@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::backup::BackupError;
 use crate::domain::{DrawingError, IdError};
 use crate::serving::ServingError;
 use crate::store::{IngestError, StoreError};
@@ -183,6 +184,25 @@ impl From<ServingError> for ApiError {
                 e.to_string(),
             ),
             ServingError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::DestinationNotEmpty(_) => Self::new(
+                StatusCode::CONFLICT,
+                "backup_destination_not_empty",
+                e.to_string(),
+            ),
+            BackupError::RelativeDestination(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_backup_destination",
+                e.to_string(),
+            ),
+            BackupError::Store(e) => e.into(),
+            other => Self::internal(other),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! [`run_blocking`]) and maps the error with [`ApiError`]. No SQL or sled here.
 
 mod assets;
+mod backup;
 pub mod caller;
 mod drawings;
 pub mod error;
@@ -88,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .route("/models/{version}/activate", post(training::activate))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
+        .route("/backup", post(backup::create))
+        .route("/verify", get(backup::verify))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::loopback_only));
     Router::new()

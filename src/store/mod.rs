@@ -10,6 +10,7 @@
 //! stores have it on stable storage. [`reconcile`] repairs the metadata store from the
 //! stroke store at start.
 
+pub mod backup;
 pub mod blobs;
 pub mod ingest;
 pub mod jobs;
