@@ -2,6 +2,7 @@
 //! temporary data directory.
 
 mod assets;
+mod backup;
 mod drawings;
 mod helpers;
 mod keys;
