@@ -559,3 +559,54 @@ pub fn restore(
         reconcile: reconciled,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backed_up(root: &Path) -> PathBuf {
+        let data = root.join("data");
+        let stores = Stores::open(&data).unwrap();
+        let dest = root.join("backup");
+        let manifest = backup(&*stores.blobs, &data, &dest, &mut |_| {}).unwrap();
+        assert_eq!(manifest.drawings, 0);
+        dest
+    }
+
+    #[test]
+    fn restore_refuses_a_damaged_backup_and_creates_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = backed_up(root.path());
+        let mut db = File::options()
+            .append(true)
+            .open(metadata_path(&dest))
+            .unwrap();
+        db.write_all(b"x").unwrap();
+        let target = root.path().join("restored");
+        let refused = restore(&dest, &target, false, &mut |_| {});
+        assert!(
+            matches!(&refused, Err(BackupError::Damaged(p)) if p[0].starts_with("doodlebox.sqlite3")),
+            "{refused:?}"
+        );
+        assert!(!target.exists());
+        assert!(!verify_dir(&dest).unwrap().is_ok());
+    }
+
+    #[test]
+    fn restore_into_a_non_empty_directory_needs_force_and_then_keeps_the_old_data_aside() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = backed_up(root.path());
+        let target = root.path().join("restored");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("old.txt"), "old").unwrap();
+        let refused = restore(&dest, &target, false, &mut |_| {});
+        assert!(matches!(refused, Err(BackupError::DataDirNotEmpty(_))));
+        let report = restore(&dest, &target, true, &mut |_| {}).unwrap();
+        let aside = report.moved_aside.expect("the old data moved aside");
+        assert_eq!(
+            std::fs::read_to_string(aside.join("old.txt")).unwrap(),
+            "old"
+        );
+        assert!(verify_dir(&target).unwrap().is_ok());
+    }
+}
