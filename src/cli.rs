@@ -41,6 +41,29 @@ pub enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Write a consistent backup of the drawings, metadata and models into a new directory
+    /// (through the running server when one runs; submissions go on meanwhile).
+    Backup {
+        /// A new or empty directory for the backup.
+        dest: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Restore a backup into the data directory (the server must be stopped).
+    Restore {
+        /// A directory written by `doodlebox backup`.
+        src: PathBuf,
+        /// Restore even if the data directory is not empty: its content is moved aside to
+        /// `<data-dir>.before-restore-<time>`, never deleted.
+        #[arg(long, env = "DOODLEBOX_RESTORE_FORCE", value_parser = BoolishValueParser::new())]
+        force: bool,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Check a data directory or a backup: SQLite integrity and foreign keys, every stroke
+    /// record readable, rows and records matching, model files matching their hashes.
+    /// Exits non-zero when something is wrong.
+    Verify(DataArgs),
     /// API keys for implementors (works while the server runs).
     Keys {
         #[command(subcommand)]

@@ -17,6 +17,8 @@
 //! - [`http`]: axum routes, the one error mapping, extractors and the embedded web UI.
 //! - [`limits`]: token-bucket rate limits per player session, client address and API key.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
+//! - [`backup`] and [`backup_cli`]: `doodlebox backup|restore|verify`, an online consistent
+//!   snapshot of both stores and the models, the way back, and the cross-store checks.
 //! - [`manage_cli`]: `doodlebox keys ...` and `doodlebox models activate|rollback`, which work
 //!   whether or not a server runs.
 //!
@@ -30,6 +32,8 @@
 
 pub mod accounts;
 pub mod app;
+pub mod backup;
+pub mod backup_cli;
 pub mod cli;
 pub mod config;
 pub mod control;

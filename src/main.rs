@@ -9,7 +9,7 @@ use clap::Parser;
 use doodlebox::app::{shutdown_signal, App};
 use doodlebox::cli::{AdminCommand, Cli, Command, DataArgs, KeysCommand, ModelsCommand};
 use doodlebox::config::Config;
-use doodlebox::manage_cli;
+use doodlebox::{backup_cli, manage_cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,6 +42,9 @@ fn main() -> ExitCode {
             } => manage_cli::reset_admin_password(&data.data_dir, &username, password_stdin),
             AdminCommand::List => manage_cli::list_admins(&data.data_dir),
         },
+        Command::Backup { dest, data } => backup_cli::backup(&data.data_dir, &dest),
+        Command::Restore { src, force, data } => backup_cli::restore(&src, &data.data_dir, force),
+        Command::Verify(data) => backup_cli::verify(&data.data_dir),
         Command::Keys { command, data } => match command {
             KeysCommand::Create { name, rate_per_min } => {
                 manage_cli::create_key(&data.data_dir, &name, rate_per_min)

@@ -25,6 +25,8 @@ struct Server {
     base: String,
     /// What the server printed after its first line (read continuously, so it never blocks).
     output: Arc<Mutex<Vec<String>>>,
+    /// This run's control token (from `control.json`): the admin credential of local tools.
+    token: String,
 }
 
 impl Server {
@@ -64,11 +66,31 @@ impl Server {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
+        let control: Value = serde_json::from_slice(
+            &std::fs::read(data_dir.join("control.json"))
+                .expect("the control file is written before the banner"),
+        )
+        .expect("control.json is JSON");
+        let token = control["token"].as_str().expect("token").to_owned();
         Server {
             child,
             base,
             output,
+            token,
         }
+    }
+
+    /// A client that calls admin routes as a local command does (the control token).
+    fn admin(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("Bearer {}", self.token)
+            .parse()
+            .expect("token is ASCII");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client")
     }
 
     /// The first printed line that starts with `prefix`, waiting up to 10 s for it.
@@ -368,7 +390,8 @@ async fn a_training_job_killed_mid_run_resumes_after_restart_and_the_cli_trains_
             assert_eq!(response.status(), 201);
         }
     }
-    let created: Value = client
+    let created: Value = server
+        .admin()
         .post(format!("{}/api/v1/admin/training-jobs", server.base))
         .json(&json!({"epochs": 400, "batch_size": 8}))
         .send()
@@ -379,9 +402,13 @@ async fn a_training_job_killed_mid_run_resumes_after_restart_and_the_cli_trains_
         .unwrap();
     let id = created["job"]["id"].as_i64().unwrap();
     // Past the second epoch, so a checkpoint exists.
-    let before = wait_for_job(&client, &server.base, id, Duration::from_secs(120), |job| {
-        job["progress"]["epoch"].as_u64().is_some_and(|e| e >= 3)
-    })
+    let before = wait_for_job(
+        &server.admin(),
+        &server.base,
+        id,
+        Duration::from_secs(120),
+        |job| job["progress"]["epoch"].as_u64().is_some_and(|e| e >= 3),
+    )
     .await;
     server.kill_9();
 
@@ -391,11 +418,17 @@ async fn a_training_job_killed_mid_run_resumes_after_restart_and_the_cli_trains_
     })
     .await
     .unwrap();
-    let resumed = wait_for_job(&client, &server.base, id, Duration::from_secs(120), |job| {
-        job["status"] == "running"
-            && job["attempt"] == 2
-            && job["progress"]["epoch"].as_u64().is_some()
-    })
+    let resumed = wait_for_job(
+        &server.admin(),
+        &server.base,
+        id,
+        Duration::from_secs(120),
+        |job| {
+            job["status"] == "running"
+                && job["attempt"] == 2
+                && job["progress"]["epoch"].as_u64().is_some()
+        },
+    )
     .await;
     let epoch_before = before["progress"]["epoch"].as_u64().unwrap();
     let epoch_after = resumed["progress"]["epoch"].as_u64().unwrap();
@@ -403,7 +436,8 @@ async fn a_training_job_killed_mid_run_resumes_after_restart_and_the_cli_trains_
         epoch_after + 1 >= epoch_before,
         "resumed at epoch {epoch_after}, was at {epoch_before}"
     );
-    client
+    server
+        .admin()
         .post(format!(
             "{}/api/v1/admin/training-jobs/{id}/cancel",
             server.base
@@ -411,9 +445,13 @@ async fn a_training_job_killed_mid_run_resumes_after_restart_and_the_cli_trains_
         .send()
         .await
         .unwrap();
-    wait_for_job(&client, &server.base, id, Duration::from_secs(60), |job| {
-        job["status"] == "cancelled"
-    })
+    wait_for_job(
+        &server.admin(),
+        &server.base,
+        id,
+        Duration::from_secs(60),
+        |job| job["status"] == "cancelled",
+    )
     .await;
     drop(server);
 
@@ -683,4 +721,209 @@ fn the_server_prints_a_setup_link_and_admin_commands_work_while_it_runs() {
     let listed = admin(&["list"], "");
     assert!(String::from_utf8_lossy(&listed.stdout).contains("lab-lead"));
     drop(server);
+}
+
+/// Submits random drawings until `stop` is set; records every acknowledgement.
+async fn submit_until_stopped(
+    base: String,
+    acked: Arc<Mutex<Vec<Acked>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
+    let client = reqwest::Client::new();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let body = random_drawing(&mut rand::rng());
+        let response = client
+            .post(format!("{base}/api/v1/drawings"))
+            .header("cookie", &cookie)
+            .json(&body)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        let reply: Value = response.json().await.expect("a JSON answer");
+        if status == 201 {
+            let id = reply["id"].as_str().expect("id in a 201").to_owned();
+            acked.lock().unwrap().push(Acked {
+                cookie: cookie.clone(),
+                id,
+                body,
+            });
+        } else {
+            assert!(status == 503, "unexpected status {status}: {reply}");
+        }
+    }
+}
+
+/// Runs `doodlebox ARGS` off the async runtime; returns (success, stdout, stderr).
+async fn doodlebox(args: Vec<std::ffi::OsString>) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(BINARY)
+            .args(&args)
+            .env("DOODLEBOX_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn args(items: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<std::ffi::OsString> {
+    items.iter().map(|a| a.as_ref().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_taken_while_20_clients_submit_restores_every_drawing_acknowledged_before_it() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let dest = root.path().join("backup");
+    let restored = root.path().join("restored");
+    let server = start_server(&data).await;
+    let client = reqwest::Client::new();
+    // A model, so that the backup has model files to carry.
+    for i in 0..10u64 {
+        for shape in doodlebox::ml::synth::Shape::ALL {
+            let response = client
+                .post(format!("{}/api/v1/drawings", server.base))
+                .json(&synthetic::doodle_json(shape, i * 5 + shape as u64))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    }
+    let created: Value = server
+        .admin()
+        .post(format!("{}/api/v1/admin/training-jobs", server.base))
+        .json(&json!({"epochs": 1, "batch_size": 8}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job = created["job"]["id"].as_i64().unwrap();
+    wait_for_job(
+        &server.admin(),
+        &server.base,
+        job,
+        Duration::from_secs(300),
+        |j| j["status"] == "completed",
+    )
+    .await;
+
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            tokio::spawn(submit_until_stopped(
+                server.base.clone(),
+                acked.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    while acked.lock().unwrap().len() < 300 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before: Vec<Acked> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| Acked {
+            cookie: a.cookie.clone(),
+            id: a.id.clone(),
+            body: a.body.clone(),
+        })
+        .collect();
+    let (ok, stdout, stderr) = doodlebox(args(&[&"backup", &dest, &"--data-dir", &data])).await;
+    let during = acked.lock().unwrap().len() - before.len();
+    assert!(ok, "backup failed: {stdout}\n{stderr}");
+    assert!(stdout.contains("backup written"), "{stdout}");
+    let (again, _, stderr) = doodlebox(args(&[&"backup", &dest, &"--data-dir", &data])).await;
+    assert!(
+        !again,
+        "a backup into a non-empty directory must be refused"
+    );
+    assert!(stderr.contains("not empty"), "{stderr}");
+    let (refused, _, stderr) = doodlebox(args(&[&"restore", &dest, &"--data-dir", &data])).await;
+    assert!(!refused, "a restore onto a running server must be refused");
+    assert!(stderr.contains("is running on"), "{stderr}");
+    let (live_ok, live, stderr) = doodlebox(args(&[&"verify", &"--data-dir", &data])).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        c.await.expect("client task");
+    }
+    assert!(live_ok, "verify through the server: {live}\n{stderr}");
+    drop(server);
+
+    let (ok, report, stderr) = doodlebox(args(&[&"verify", &"--data-dir", &dest])).await;
+    assert!(ok, "verify of the backup: {report}\n{stderr}");
+    assert!(report.contains("models checked: v1"), "{report}");
+    let (ok, stdout, stderr) =
+        doodlebox(args(&[&"restore", &dest, &"--data-dir", &restored])).await;
+    assert!(ok, "restore: {stdout}\n{stderr}");
+    let (again, _, stderr) = doodlebox(args(&[&"restore", &dest, &"--data-dir", &restored])).await;
+    assert!(!again && stderr.contains("--force"), "{stderr}");
+    let (ok, stdout, stderr) = doodlebox(args(&[
+        &"restore",
+        &dest,
+        &"--force",
+        &"--data-dir",
+        &restored,
+    ]))
+    .await;
+    assert!(ok, "restore --force: {stdout}\n{stderr}");
+    let aside = std::fs::read_dir(root.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("restored.before-restore-")
+        })
+        .count();
+    assert_eq!(aside, 1, "--force keeps the old data aside");
+    let (ok, report, stderr) = doodlebox(args(&[&"verify", &"--data-dir", &restored])).await;
+    assert!(ok, "verify of the restored directory: {report}\n{stderr}");
+
+    let server = start_server(&restored).await;
+    let lost = missing_or_changed(&server.base, &before).await;
+    println!(
+        "backup under 20 submitters: {} acknowledged before it, {during} during it, lost {}",
+        before.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "{lost:?}");
+    drop(server);
+
+    // Damage: a truncated database in a copy of the backup, a model file gone after restore.
+    let damaged = root.path().join("damaged");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(&dest)
+        .arg(&damaged)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let db = damaged.join("doodlebox.sqlite3");
+    let len = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let (ok, report, _) = doodlebox(args(&[&"verify", &"--data-dir", &damaged])).await;
+    assert!(!ok, "a truncated database must fail verification: {report}");
+    assert!(report.contains("PROBLEM: doodlebox.sqlite3"), "{report}");
+    std::fs::remove_file(restored.join("models/v1/model.safetensors")).unwrap();
+    let (ok, report, _) = doodlebox(args(&[&"verify", &"--data-dir", &restored])).await;
+    assert!(!ok, "a missing model file must fail verification: {report}");
+    assert!(report.contains("PROBLEM: model v1"), "{report}");
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::accounts::AccountError;
+use crate::backup::BackupError;
 use crate::domain::admin::CredentialError;
 use crate::domain::{DrawingError, IdError};
 use crate::serving::ServingError;
@@ -219,6 +220,25 @@ impl From<AccountError> for ApiError {
             AccountError::NoSuchAdmin(_) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
             AccountError::Hash(cause) => Self::internal(cause),
             AccountError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<BackupError> for ApiError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::DestinationNotEmpty(_) => Self::new(
+                StatusCode::CONFLICT,
+                "backup_destination_not_empty",
+                e.to_string(),
+            ),
+            BackupError::RelativeDestination(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_backup_destination",
+                e.to_string(),
+            ),
+            BackupError::Store(e) => e.into(),
+            other => Self::internal(other),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod assets;
 pub mod auth;
+mod backup;
 pub mod caller;
 mod drawings;
 pub mod error;
@@ -113,6 +114,8 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         R::admin("/models/{version}/activate", post(training::activate)),
         R::admin("/keys", get(keys::list).post(keys::create)),
         R::admin("/keys/{id}", delete(keys::revoke)),
+        R::admin("/backup", post(backup::create)),
+        R::admin("/verify", get(backup::verify)),
     ]
 }
 

@@ -11,6 +11,7 @@
 //! stroke store at start.
 
 pub mod admins;
+pub mod backup;
 pub mod blobs;
 pub mod ingest;
 pub mod jobs;

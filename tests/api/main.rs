@@ -3,6 +3,7 @@
 
 mod assets;
 mod auth;
+mod backup;
 mod drawings;
 mod helpers;
 mod keys;

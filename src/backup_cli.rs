@@ -1,0 +1,215 @@
+//! `doodlebox backup DEST`, `doodlebox restore SRC` and `doodlebox verify`: the command-line
+//! side of [`crate::backup`].
+//!
+//! The stroke store admits one process, so while a server holds the data directory, backup
+//! and verify ask it over HTTP (`POST /api/v1/admin/backup`, `GET /api/v1/admin/verify`),
+//! found through its control file ([`crate::control`]); otherwise they open the stores
+//! themselves. Restore refuses to run while a server answers on the target directory.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::backup::{self, BackupManifest, VerifyReport};
+use crate::control::Control;
+use crate::store::{metadata_path, SledBlobStore};
+
+/// How long a command waits for the running server to answer `/healthz`.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a command waits for the running server to finish a backup or a verification.
+const WORK_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+
+/// `doodlebox backup DEST`.
+pub fn backup(data_dir: &Path, dest: &Path) -> anyhow::Result<()> {
+    let dest = std::path::absolute(dest).context("resolving the destination")?;
+    let manifest: BackupManifest = match running_server(data_dir) {
+        Some(server) => {
+            println!(
+                "a server runs on {} (pid {}); asking it to write the backup",
+                data_dir.display(),
+                server.pid
+            );
+            let answer = server.call(
+                "POST",
+                "/api/v1/admin/backup",
+                Some(serde_json::json!({"dest": dest})),
+            )?;
+            serde_json::from_value(answer).context("reading the server's answer")?
+        }
+        None => {
+            if !metadata_path(data_dir).is_file() {
+                bail!("{} holds no Doodlebox data", data_dir.display());
+            }
+            let blobs = open_strokes(data_dir)?;
+            backup::backup(&blobs, data_dir, &dest, &mut |line| println!("{line}"))?
+        }
+    };
+    println!(
+        "backup written to {}: {} drawings, {} stroke records, {} models, {} bytes in {} files, {:.1} s",
+        dest.display(),
+        manifest.drawings,
+        manifest.records,
+        manifest.models.len(),
+        manifest.bytes,
+        manifest.files.len(),
+        manifest.seconds
+    );
+    if !manifest.missing_models.is_empty() {
+        println!(
+            "warning: the files of {} were missing and are not in the backup",
+            manifest.missing_models.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `doodlebox restore SRC`.
+pub fn restore(src: &Path, data_dir: &Path, force: bool) -> anyhow::Result<()> {
+    if let Some(server) = running_server(data_dir) {
+        bail!(
+            "a Doodlebox server (pid {}) is running on {} at {}; stop it before restoring",
+            server.pid,
+            data_dir.display(),
+            server.url
+        );
+    }
+    let report = backup::restore(src, data_dir, force, &mut |line| println!("{line}"))?;
+    println!(
+        "restored {} into {}: {} drawings, {} stroke records, models: {}",
+        src.display(),
+        data_dir.display(),
+        report.drawings,
+        report.records,
+        if report.models.is_empty() {
+            "none".to_owned()
+        } else {
+            report.models.join(", ")
+        }
+    );
+    if let Some(aside) = &report.moved_aside {
+        println!("the previous data is kept in {}", aside.display());
+    }
+    let r = &report.reconcile;
+    println!(
+        "reconciled: {} rows rebuilt, {} unreadable records, {} rows without strokes",
+        r.rebuilt,
+        r.unreadable.len(),
+        r.missing_strokes.len()
+    );
+    Ok(())
+}
+
+/// `doodlebox verify`: prints the report; an error (non-zero exit) when anything is wrong.
+pub fn verify(dir: &Path) -> anyhow::Result<()> {
+    let report: VerifyReport = match running_server(dir) {
+        Some(server) => {
+            let answer = server.call("GET", "/api/v1/admin/verify", None)?;
+            serde_json::from_value(answer).context("reading the server's answer")?
+        }
+        None => backup::verify_dir(dir)?,
+    };
+    println!("verifying the {} {}", report.kind, report.path);
+    if report.files_checked > 0 {
+        println!(
+            "files checked against backup.json: {}",
+            report.files_checked
+        );
+    }
+    println!(
+        "drawing rows: {}, stroke records: {} ({} newer than the newest row)",
+        report.rows, report.records, report.records_after_last_row
+    );
+    println!(
+        "models checked: {}",
+        if report.models_checked.is_empty() {
+            "none".to_owned()
+        } else {
+            report.models_checked.join(", ")
+        }
+    );
+    if report.is_ok() {
+        println!("ok: no problems found");
+        return Ok(());
+    }
+    for problem in &report.problems {
+        println!("PROBLEM: {problem}");
+    }
+    bail!(
+        "verification found {} problem(s) in {}",
+        report.problems.len(),
+        report.path
+    )
+}
+
+fn open_strokes(data_dir: &Path) -> anyhow::Result<SledBlobStore> {
+    SledBlobStore::open(&data_dir.join("strokes")).with_context(|| {
+        format!(
+            "opening the stroke store in {} (is a server running on it without a control file?)",
+            data_dir.display()
+        )
+    })
+}
+
+/// A server that answers on the address its control file names.
+struct RunningServer {
+    url: String,
+    token: String,
+    pid: u32,
+}
+
+fn running_server(data_dir: &Path) -> Option<RunningServer> {
+    let control = Control::read(data_dir).ok().flatten()?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(HEALTH_TIMEOUT))
+        .build()
+        .into();
+    // A stale file (the server was killed) points at nobody.
+    let alive = agent
+        .get(format!("{}/healthz", control.url))
+        .call()
+        .is_ok_and(|r| r.status().is_success());
+    alive.then_some(RunningServer {
+        url: control.url,
+        token: control.token,
+        pid: control.pid,
+    })
+}
+
+impl RunningServer {
+    /// Calls an admin route; an error answer becomes an error with the server's message.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(WORK_TIMEOUT))
+            .build()
+            .into();
+        let url = format!("{}{path}", self.url);
+        let auth = format!("Bearer {}", self.token);
+        let sent = match (method, body) {
+            ("POST", Some(body)) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(body),
+            _ => agent.get(&url).header("Authorization", &auth).call(),
+        };
+        let mut response = sent.with_context(|| format!("calling the running server at {url}"))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_json()
+            .unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            let message = body["error"]["message"].as_str().unwrap_or("no message");
+            bail!("the server refused ({status}): {message}");
+        }
+        Ok(body)
+    }
+}
