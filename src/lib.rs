@@ -15,6 +15,7 @@
 //! - [`http`]: axum routes, the one error mapping, extractors and the embedded web UI.
 //! - [`limits`]: token-bucket rate limits per player session, client address and API key.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
+//! - [`thumbnail`]: PNG thumbnails of drawings for the admin review screens, cached.
 //! - [`manage_cli`]: `doodlebox keys ...` and `doodlebox models activate|rollback`, which work
 //!   whether or not a server runs.
 //!
@@ -41,6 +42,7 @@ pub mod ml;
 pub mod net;
 pub mod serving;
 pub mod store;
+pub mod thumbnail;
 pub mod time;
 pub mod train_cli;
 pub mod transfer;
