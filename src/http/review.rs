@@ -311,7 +311,7 @@ pub async fn purge(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     Ok(Json(json!({ "purged": purged })))
 }
 
-/// Drawings soft-deleted before this instant are purged.
+/// Drawings soft-deleted at or before this instant are purged.
 pub fn purge_cutoff(after_days: u32) -> u64 {
     now_ms().saturating_sub(u64::from(after_days) * DAY_MS)
 }

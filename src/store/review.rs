@@ -142,7 +142,7 @@ pub trait ReviewStore: Send + Sync {
     fn set_blocked(&self, id: PlayerId, blocked: bool, now_ms: u64) -> Result<bool, StoreError>;
     /// Whether a player is blocked, from memory: the submit path asks on every drawing.
     fn is_blocked(&self, id: PlayerId) -> bool;
-    /// Up to `limit` ids of drawings soft-deleted before `cutoff_ms`.
+    /// Up to `limit` ids of drawings soft-deleted at or before `cutoff_ms`.
     fn deleted_before(&self, cutoff_ms: u64, limit: usize) -> Result<Vec<DrawingId>, StoreError>;
     /// Deletes the rows (and their idempotency records) of these drawings for good.
     fn remove_rows(&self, ids: &[DrawingId]) -> Result<usize, StoreError>;
@@ -643,7 +643,7 @@ impl ReviewStore for SqliteReviewStore {
     fn deleted_before(&self, cutoff_ms: u64, limit: usize) -> Result<Vec<DrawingId>, StoreError> {
         let ids: Vec<String> = self.db.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id FROM drawings WHERE deleted_at IS NOT NULL AND deleted_at < ?1 LIMIT ?2",
+                "SELECT id FROM drawings WHERE deleted_at IS NOT NULL AND deleted_at <= ?1 LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![cutoff_ms as i64, limit as i64], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -729,7 +729,7 @@ impl ReviewStore for SqliteReviewStore {
     }
 }
 
-/// Purges, for good, the drawings soft-deleted before `cutoff_ms`: stroke records first
+/// Purges, for good, the drawings soft-deleted at or before `cutoff_ms`: stroke records first
 /// (durably), then rows. A crash in between leaves rows without strokes that the next purge
 /// finishes; the other order could leave records that start-up reconciliation brings back.
 pub fn purge_deleted(stores: &Stores, cutoff_ms: u64) -> Result<usize, StoreError> {
@@ -760,4 +760,136 @@ pub fn dir_size(dir: &Path) -> Result<u64, StoreError> {
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::metadata::{NewDrawingRow, TrainingFilter};
+
+    fn stores() -> (tempfile::TempDir, Stores) {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = Stores::open(dir.path()).unwrap();
+        (dir, stores)
+    }
+
+    /// Inserts `n` rows straight into the metadata store (no strokes), created at 1000 + i ms.
+    fn insert(stores: &Stores, n: usize) -> Vec<DrawingId> {
+        let shapes = stores.metadata.shapes().unwrap();
+        let player = PlayerId::random();
+        let mut last = None;
+        let rows: Vec<NewDrawingRow> = (0..n)
+            .map(|i| {
+                let id = DrawingId::next(1000 + i as u64, last);
+                last = Some(id);
+                NewDrawingRow {
+                    id,
+                    player,
+                    shape_id: shapes[i % shapes.len()].id,
+                    metadata: serde_json::json!({}),
+                    created_at_ms: 1000 + i as u64,
+                    idempotency: None,
+                }
+            })
+            .collect();
+        stores.metadata.insert_drawings(&rows).unwrap();
+        rows.iter().map(|r| r.id).collect()
+    }
+
+    fn filter(query: &[(&str, &str)]) -> DrawingFilter {
+        DrawingFilter::parse(query.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn quality_range_totals_from_the_counters_equal_a_plain_count() {
+        let (_dir, stores) = stores();
+        let ids = insert(&stores, 400);
+        let db = SqliteMetadataStore::open(&stores_path(&_dir)).unwrap();
+        db.write(|conn| {
+            // Scores on and around bucket edges, a few unscored, some flagged or deleted.
+            for (i, id) in ids.iter().enumerate() {
+                let score = if i % 13 == 0 {
+                    None
+                } else {
+                    Some((i % 101) as f64 / 100.0 + [0.0, 0.004, -0.0001][i % 3])
+                };
+                conn.execute(
+                    "UPDATE drawings SET quality_score = ?2, is_flagged = ?3, deleted_at = ?4 WHERE id = ?1",
+                    params![id.to_string(), score.map(|s: f64| s.clamp(0.0, 1.0)), i % 5 == 0, (i % 7 == 0).then_some(5)],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        for query in [
+            vec![("min_quality", "0.2")],
+            vec![("max_quality", "0.9")],
+            vec![("min_quality", "0.2"), ("max_quality", "0.9")],
+            vec![("min_quality", "0.29"), ("max_quality", "0.29")],
+            vec![
+                ("min_quality", "0.333"),
+                ("max_quality", "0.5"),
+                ("flagged", "true"),
+            ],
+            vec![
+                ("min_quality", "0"),
+                ("max_quality", "1"),
+                ("deleted", "any"),
+            ],
+            vec![
+                ("max_quality", "0.004"),
+                ("shape", "circle"),
+                ("deleted", "true"),
+            ],
+        ] {
+            let f = filter(&query);
+            let fast = stores.review.count_matching(&f).unwrap();
+            let slow = stores
+                .review
+                .count_matching(&f.clone().with_player(PlayerId::random()))
+                .unwrap();
+            assert_eq!(slow, 0);
+            // The same filter through COUNT: a time range that takes every row.
+            let mut with_time = query.clone();
+            with_time.push(("from", "0"));
+            let counted = stores.review.count_matching(&filter(&with_time)).unwrap();
+            assert_eq!(fast, counted, "{query:?}");
+            let listed = stores
+                .review
+                .list_drawings(&f, Page::new(500, None))
+                .unwrap();
+            assert_eq!(listed.items.len() as u64, counted, "{query:?}");
+        }
+    }
+
+    fn stores_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        crate::store::metadata_path(dir.path())
+    }
+
+    #[test]
+    fn soft_deleted_drawings_never_reach_training_and_purge_honours_its_cutoff() {
+        let (_dir, stores) = stores();
+        let ids = insert(&stores, 4);
+        stores
+            .review
+            .apply(&ids[..1], ReviewAction::Delete, 100)
+            .unwrap();
+        stores
+            .review
+            .apply(&ids[1..2], ReviewAction::Delete, 200)
+            .unwrap();
+        let training = stores
+            .metadata
+            .training_drawings(&TrainingFilter::default())
+            .unwrap();
+        let trained: Vec<DrawingId> = training.iter().map(|t| t.id).collect();
+        assert_eq!(trained, ids[2..].to_vec());
+
+        assert_eq!(purge_deleted(&stores, 99).unwrap(), 0);
+        assert_eq!(purge_deleted(&stores, 150).unwrap(), 1);
+        assert!(stores.review.review_item(ids[0]).unwrap().is_none());
+        assert!(stores.review.review_item(ids[1]).unwrap().is_some());
+        let all = filter(&[("deleted", "any")]);
+        assert_eq!(stores.review.count_matching(&all).unwrap(), 3);
+    }
 }
