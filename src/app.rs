@@ -25,7 +25,7 @@ use crate::store::{now_ms, Ingest, StoreError, Stores};
 const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
 /// How often API keys' last-use times are written.
 const KEY_USE_FLUSH_EVERY: Duration = Duration::from_secs(5);
-/// How often old idempotency records are purged.
+/// How often old idempotency records, and drawings deleted long ago, are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Error)]
@@ -134,6 +134,10 @@ impl App {
             data_dir: Arc::new(config.data_dir.clone()),
             reconcile_report: Arc::new(report.clone()),
             accounts,
+            thumbnails: Arc::new(crate::thumbnail::ThumbnailCache::new(
+                crate::thumbnail::CACHE_BYTES,
+            )),
+            purge_after_days: config.purge_after_days,
         };
         Ok(Self {
             listener,
@@ -182,6 +186,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let purge = tokio::spawn(purge_idempotency_forever(self.state.clone()));
+        let purge_deleted = tokio::spawn(purge_deleted_forever(self.state.clone()));
         let key_uses = tokio::spawn(flush_key_uses_forever(self.state.key_auth.clone()));
         let ingest = self.state.ingest.clone();
         let scheduler = self.state.scheduler.clone();
@@ -193,6 +198,7 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await;
         purge.abort();
+        purge_deleted.abort();
         key_uses.abort();
         tokio::task::spawn_blocking(move || {
             ingest.shutdown();
@@ -267,6 +273,25 @@ async fn purge_idempotency_forever(state: AppState) {
         let accounts = state.accounts.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || accounts.purge_sessions()).await {
             tracing::warn!(error = %e, "purging expired admin sessions failed");
+        }
+    }
+}
+
+/// Purges, every hour, drawings soft-deleted longer ago than `--purge-after-days`.
+async fn purge_deleted_forever(state: AppState) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tick.tick().await;
+        let stores = state.stores.clone();
+        let cutoff = crate::http::purge_cutoff(state.purge_after_days);
+        match tokio::task::spawn_blocking(move || {
+            crate::store::review::purge_deleted(&stores, cutoff)
+        })
+        .await
+        {
+            Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "purged long-deleted drawings"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging deleted drawings failed"),
+            _ => {}
         }
     }
 }

@@ -19,6 +19,7 @@
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`backup`] and [`backup_cli`]: `doodlebox backup|restore|verify`, an online consistent
 //!   snapshot of both stores and the models, the way back, and the cross-store checks.
+//! - [`thumbnail`]: PNG thumbnails of drawings for the admin review screens, cached.
 //! - [`manage_cli`]: `doodlebox keys ...` and `doodlebox models activate|rollback`, which work
 //!   whether or not a server runs.
 //!
@@ -48,6 +49,7 @@ pub mod ml;
 pub mod net;
 pub mod serving;
 pub mod store;
+pub mod thumbnail;
 pub mod time;
 pub mod train_cli;
 pub mod transfer;

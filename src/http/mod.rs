@@ -16,6 +16,7 @@ mod keys;
 mod metrics;
 mod player;
 pub mod request_id;
+mod review;
 mod shapes;
 mod timeout;
 mod training;
@@ -26,6 +27,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
+pub use review::purge_cutoff;
 
 pub use auth::Policy;
 pub use error::ApiError;
@@ -60,6 +62,10 @@ pub struct AppState {
     pub data_dir: Arc<std::path::PathBuf>,
     /// What start-up reconciliation found (for `/readyz`).
     pub reconcile_report: Arc<crate::store::reconcile::ReconcileReport>,
+    /// Review thumbnails already rendered.
+    pub thumbnails: Arc<crate::thumbnail::ThumbnailCache>,
+    /// Soft-deleted drawings are purged for good this many days after their deletion.
+    pub purge_after_days: u32,
     /// Admin accounts and sessions.
     pub accounts: Arc<crate::accounts::Accounts>,
 }
@@ -116,6 +122,19 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         R::admin("/keys/{id}", delete(keys::revoke)),
         R::admin("/backup", post(backup::create)),
         R::admin("/verify", get(backup::verify)),
+        R::admin("/drawings", get(review::list)),
+        R::admin("/drawings/bulk", post(review::bulk)),
+        R::admin("/drawings/purge", post(review::purge)),
+        R::admin("/drawings/{id}", get(review::detail).delete(review::delete)),
+        R::admin("/drawings/{id}/thumbnail.png", get(review::thumbnail)),
+        R::admin("/drawings/{id}/approve", post(review::approve)),
+        R::admin("/drawings/{id}/flag", post(review::flag)),
+        R::admin("/drawings/{id}/unflag", post(review::unflag)),
+        R::admin("/drawings/{id}/restore", post(review::restore)),
+        R::admin("/players", get(review::players)),
+        R::admin("/players/{id}/block", post(review::block)),
+        R::admin("/players/{id}/unblock", post(review::unblock)),
+        R::admin("/stats", get(review::stats)),
     ]
 }
 
