@@ -5,6 +5,7 @@ mod assets;
 mod drawings;
 mod helpers;
 mod keys;
+mod model_card;
 mod models;
 mod ops;
 mod reconcile;
