@@ -14,6 +14,7 @@ mod health;
 mod join;
 mod keys;
 mod metrics;
+mod model_card;
 mod player;
 pub mod request_id;
 mod review;
@@ -165,6 +166,12 @@ pub fn router(state: AppState) -> Router {
         .route("/classify", post(drawings::classify))
         .route("/classify/batch", post(drawings::classify_batch))
         .route("/join", get(join::info))
+        .route("/model", get(model_card::card))
+        .route(
+            "/model/confusion.png",
+            get(model_card::confusion).layer(axum::Extension(model_card::PictureCache::new())),
+        )
+        .route("/openapi.json", get(model_card::openapi))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::player_session))
         .layer(axum::middleware::from_fn(timeout::deadline));

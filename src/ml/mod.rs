@@ -9,6 +9,7 @@
 //! - [`train`]: the training loop, its configuration, progress and cancellation.
 //! - [`checkpoint`]: a run's state after each epoch, to resume from.
 //! - [`metrics`]: per-epoch records and the final validation measurements.
+//! - [`confusion_picture`]: the confusion matrix drawn as a PNG heat map.
 //! - [`artifact`]: a model on disk (weights + manifest), written atomically, verified at load.
 //! - [`classifier`]: a loaded model answering classify requests from memory.
 //!
@@ -20,6 +21,7 @@ pub mod artifact;
 pub mod augment;
 pub mod checkpoint;
 pub mod classifier;
+pub mod confusion_picture;
 pub mod dataset;
 pub mod metrics;
 pub mod net;

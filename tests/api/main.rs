@@ -7,6 +7,7 @@ mod backup;
 mod drawings;
 mod helpers;
 mod keys;
+mod model_card;
 mod models;
 mod ops;
 mod reconcile;

@@ -94,3 +94,9 @@ export const getJoin = () => call('GET', '/api/v1/join');
 
 /** Sets the player's optional nickname (1 to 40 characters). */
 export const putPlayer = (nickname) => call('PUT', '/api/v1/player', { body: { nickname } });
+
+/** The active model's card; 503 no_active_model without one. */
+export const getModel = () => call('GET', '/api/v1/model');
+
+/** The OpenAPI 3.1 document of the public API. */
+export const getOpenApi = () => call('GET', '/api/v1/openapi.json');

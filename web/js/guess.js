@@ -2,6 +2,7 @@
 // It asks POST /api/v1/classify after each stroke and at most every MIN_INTERVAL_MS while
 // drawing. Without an active model the server answers 503 no_active_model: the guess box is
 // hidden and asked again at most once per round, so a model activated mid-game shows up.
+// The implementor page reuses it with its own `render` (bars rather than words) and no prompt.
 
 import { classify } from './api.js';
 
@@ -18,7 +19,11 @@ const SHOW_COUNT = 3;
 const pointsIn = (body) => body.strokes.reduce((n, s) => n + s.points.length, 0);
 const label = (shape) => shape.replace(/_/g, ' ');
 
-export function createGuesser(el) {
+/**
+ * `el` shows the guess. Options: `render(el, result)` draws a classify answer into `el` in place
+ * of the game's sentence.
+ */
+export function createGuesser(el, { render = null } = {}) {
   let available = null;     // null: not known yet; false: the server has no active model
   let checkedThisRound = false;
   let round = 0;
@@ -42,6 +47,11 @@ export function createGuesser(el) {
   }
 
   function show(result) {
+    if (render) {
+      render(el, result);
+      el.hidden = false;
+      return;
+    }
     const top = (result.top_k && result.top_k.length ? result.top_k : [{ shape: result.shape, confidence: result.confidence }])
       .slice()
       .sort((a, b) => b.confidence - a.confidence);
@@ -90,7 +100,8 @@ export function createGuesser(el) {
       if (!timer) timer = setTimeout(() => { timer = null; flush(); }, wait);
       return;
     }
-    const body = { shape: prompt, ...wanted() };
+    // Without a prompt (the implementor page) the drawing is sent as it is: `shape` is optional.
+    const body = prompt ? { shape: prompt, ...wanted() } : wanted();
     wanted = null;
     if (!body.strokes.length) return;
     inFlight = true;
