@@ -141,6 +141,14 @@ pub struct ServeArgs {
     /// per API key; a 429 with Retry-After when exceeded). `off` is for benchmarks.
     #[arg(long, env = "DOODLEBOX_RATE_LIMIT", value_enum, default_value_t = Switch::On)]
     pub rate_limit: Switch,
+    /// Refuse new drawings (507) while the data directory's disk has less than this many
+    /// MiB free; they are accepted again once space returns. Default: 5 % of the disk, at
+    /// most 256 MiB.
+    #[arg(long, env = "DOODLEBOX_MIN_FREE_MB")]
+    pub min_free_mb: Option<u64>,
+    /// Fault tests only: make the SQLite commit of the first N group commits fail.
+    #[arg(long, env = "DOODLEBOX_FAIL_WRITES", hide = true, default_value_t = 0)]
+    pub fail_writes: u64,
     /// Fault tests only: abort at a point of the write path (before-strokes, after-strokes,
     /// after-metadata) in the Nth group commit, e.g. `after-strokes:5`.
     #[arg(long, env = "DOODLEBOX_CRASH_AT", hide = true)]

@@ -22,6 +22,11 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// A crash planned in the write path (fault tests only).
     pub crash: Option<crate::store::ingest::CrashPlan>,
+    /// Free space below which submissions are refused; `None`: 5 % of the disk, at most
+    /// 256 MiB.
+    pub min_free: Option<crate::store::disk::Watermark>,
+    /// Group commits to fail on purpose (fault tests only).
+    pub fail_writes: u64,
 }
 
 impl Config {
@@ -34,6 +39,8 @@ impl Config {
             classify_micro_batch: DEFAULT_MICRO_BATCH,
             rate_limits: RateLimits::DEFAULT,
             crash: None,
+            min_free: None,
+            fail_writes: 0,
         }
     }
 }
@@ -50,6 +57,10 @@ impl From<ServeArgs> for Config {
                 Switch::Off => RateLimits::OFF,
             },
             crash: args.crash_at,
+            min_free: args
+                .min_free_mb
+                .map(|mb| crate::store::disk::Watermark::bytes(mb.saturating_mul(1024 * 1024))),
+            fail_writes: args.fail_writes,
         }
     }
 }

@@ -48,6 +48,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         ingest_syncs: stats.syncs.load(ordering),
         ..Snapshot::default()
     };
+    let (breaker, opened) = state.ingest.breaker_status();
+    snapshot.breakers = vec![("storage".to_owned(), breaker, opened)];
+    if let Some(disk) = state.ingest.disk_status() {
+        snapshot.disk_watermark_bytes = Some(disk.watermark_bytes);
+        snapshot.disk_low = Some(disk.state == "low");
+    }
     let (stores, data_dir) = (state.stores.clone(), state.data_dir.clone());
     let read = tokio::task::spawn_blocking(move || {
         let free = fs4::available_space(data_dir.as_path()).ok();
