@@ -375,23 +375,24 @@ fn writer_loop(
                     |point| crash_point(crash, point, batch_number),
                 )
             }));
-            match committed {
-                Ok(Written::Nothing) => {}
-                Ok(Written::Ok) => lock(&guards.breaker).record_success(),
-                Ok(Written::Failed) => {
-                    guards.fail_writes = guards.fail_writes.saturating_sub(1);
-                    let mut breaker = lock(&guards.breaker);
-                    breaker.record_failure(Instant::now());
-                    if let Some(wait) = breaker.would_refuse(Instant::now()) {
-                        tracing::error!(
-                            cool_down_ms = wait.as_millis() as u64,
-                            "storage keeps failing: the circuit breaker is open, refusing drawings"
-                        );
-                    }
+            // The breaker learns the outcome before anyone is answered, so that a client
+            // that got its 201 sees the breaker closed.
+            let answers = match committed {
+                Ok((written, answers)) => {
+                    record_outcome(&mut guards, written);
+                    answers
                 }
-                Err(_) => tracing::error!(
-                    "a group commit panicked; its submissions were answered with an error"
-                ),
+                Err(_) => {
+                    tracing::error!(
+                        "a group commit panicked; its submissions were answered with an error"
+                    );
+                    Vec::new()
+                }
+            };
+            for (reply, outcome) in answers {
+                // The caller may have gone away (client disconnected); the drawing is stored
+                // anyway.
+                let _ = reply.send(outcome);
             }
             if let Some(disk) = &guards.disk {
                 disk.sample();
@@ -399,6 +400,25 @@ fn writer_loop(
         }
         if stop {
             break;
+        }
+    }
+}
+
+/// Tells the breaker how a batch that reached the disk went.
+fn record_outcome(guards: &mut Guards, written: Written) {
+    match written {
+        Written::Nothing => {}
+        Written::Ok => lock(&guards.breaker).record_success(),
+        Written::Failed => {
+            guards.fail_writes = guards.fail_writes.saturating_sub(1);
+            let mut breaker = lock(&guards.breaker);
+            breaker.record_failure(Instant::now());
+            if let Some(wait) = breaker.would_refuse(Instant::now()) {
+                tracing::error!(
+                    cool_down_ms = wait.as_millis() as u64,
+                    "storage keeps failing: the circuit breaker is open, refusing drawings"
+                );
+            }
         }
     }
 }
@@ -413,6 +433,8 @@ fn refuse_all(batch: Vec<(Submission, Reply)>, error: IngestError) {
 
 /// Where a submission's outcome is sent.
 type Reply = oneshot::Sender<Result<SubmitOutcome, IngestError>>;
+/// A submission's outcome, ready to be sent once the breaker has recorded the batch.
+type Answer = (Reply, Result<SubmitOutcome, IngestError>);
 
 /// How one submission of a batch is to be answered.
 enum Plan {
@@ -430,7 +452,7 @@ fn commit_batch(
     stats: &IngestStats,
     inject_failure: bool,
     crash_point: impl Fn(CrashPoint),
-) -> Written {
+) -> (Written, Vec<Answer>) {
     let now = now_ms();
     let mut keys_in_batch: HashMap<(PlayerId, String), ([u8; 16], usize)> = HashMap::new();
     let mut plans = Vec::with_capacity(batch.len());
@@ -491,6 +513,7 @@ fn commit_batch(
         Ok(()) => Ok(SubmitOutcome::Created(records[index].0)),
         Err(e) => Err(e.clone()),
     };
+    let mut answers = Vec::with_capacity(plans.len());
     for (plan, reply) in plans.into_iter().zip(replies) {
         let outcome = match plan {
             Plan::Done(outcome) => outcome,
@@ -501,20 +524,20 @@ fn commit_batch(
                 }
             }),
         };
-        // The caller may have gone away (client disconnected); the drawing is stored anyway.
-        let _ = reply.send(outcome);
+        answers.push((reply, outcome));
     }
-    if records.is_empty() {
-        return Written::Nothing;
-    }
-    if stored.is_err() {
-        return Written::Failed;
-    }
-    stats.batches.fetch_add(1, Ordering::Relaxed);
-    stats
-        .drawings
-        .fetch_add(records.len() as u64, Ordering::Relaxed);
-    Written::Ok
+    let written = if records.is_empty() {
+        Written::Nothing
+    } else if stored.is_err() {
+        Written::Failed
+    } else {
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats
+            .drawings
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        Written::Ok
+    };
+    (written, answers)
 }
 
 /// Stroke records first, synced; then the rows. A crash between the two leaves records
