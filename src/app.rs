@@ -1,5 +1,10 @@
 //! The running application: opens the stores, reconciles them, starts the group-commit
 //! writer, binds the listener, and serves until told to stop.
+//!
+//! On a full disk it still comes up, degraded: it releases the emergency reserve (see
+//! [`crate::store::disk`]) so that the stores can open, and the free-space watch refuses
+//! new drawings (`507`) while reads, classify and the admin portal keep working. Writes
+//! resume by themselves once space returns; no restart, no crash loop.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,9 +22,11 @@ use crate::jobs::{event_channel, not_stopping, JobContext, Scheduler};
 use crate::limits::Limiters;
 use crate::metrics::Metrics;
 use crate::serving::ModelServer;
+use crate::store::disk::DiskWatch;
 use crate::store::keys::KeyAuthenticator;
 use crate::store::reconcile::{last_id, reconcile, ReconcileReport};
-use crate::store::{now_ms, Ingest, StoreError, Stores};
+use crate::store::retry::retry_idempotent;
+use crate::store::{now_ms, Ingest, IngestOptions, StoreError, Stores};
 
 /// Idempotency records are kept at least this long (the API promises 24 h).
 const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
@@ -56,13 +63,32 @@ pub struct App {
 impl App {
     pub async fn build(config: Config) -> Result<Self, AppError> {
         let data_dir = config.data_dir.clone();
-        let (stores, report, last) =
+        let min_free = config.min_free;
+        let (stores, report, last, disk) =
             tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-                let stores = Arc::new(Stores::open(&data_dir)?);
+                std::fs::create_dir_all(&data_dir)?;
+                let disk = Arc::new(DiskWatch::start(&data_dir, min_free)?);
+                if disk.is_low() {
+                    let status = disk.status();
+                    tracing::warn!(
+                        free_bytes = status.free_bytes,
+                        watermark_bytes = status.watermark_bytes,
+                        "starting on a nearly full disk: degraded, new drawings are refused until space is freed"
+                    );
+                    disk.release_reserve()?;
+                }
+                let stores = match Stores::open(&data_dir) {
+                    Err(e) if e.is_disk_full() && disk.release_reserve()? > 0 => {
+                        Stores::open(&data_dir)?
+                    }
+                    opened => opened?,
+                };
+                let stores = Arc::new(stores);
                 let report = reconcile(&stores)?;
                 let last = last_id(&stores)?;
                 stores.metadata.shapes()?; // warm the shape cache
-                Ok((stores, report, last))
+                disk.sample();
+                Ok((stores, report, last, disk))
             })
             .await
             .map_err(std::io::Error::other)??;
@@ -75,7 +101,15 @@ impl App {
         for problem in report.unreadable.iter().chain(&report.missing_strokes) {
             tracing::error!(%problem, "reconciliation found a problem it cannot repair");
         }
-        let ingest = Arc::new(Ingest::start_with(stores.clone(), last, config.crash)?);
+        let ingest = Arc::new(Ingest::start_with(
+            stores.clone(),
+            last,
+            IngestOptions {
+                disk: Some(disk.clone()),
+                crash: config.crash,
+                fail_writes: config.fail_writes,
+            },
+        )?);
         let context = JobContext {
             stores: stores.clone(),
             models_dir: config.data_dir.join("models"),
@@ -103,7 +137,14 @@ impl App {
         }
         let models = Arc::new(models);
         let control = Control::new(bound);
-        control.write(&config.data_dir)?;
+        match control.write(&config.data_dir) {
+            // Degraded on a full disk: serve anyway; only local commands cannot find us.
+            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => tracing::warn!(
+                error = %e,
+                "could not write the control file: local commands cannot reach this server until space is freed"
+            ),
+            written => written?,
+        }
         let key_auth = Arc::new(KeyAuthenticator::new(stores.keys.clone()));
         let accounts = Arc::new(Accounts::new(stores.admins.clone()));
         let setup_token = {
@@ -265,7 +306,8 @@ async fn purge_idempotency_forever(state: AppState) {
         tick.tick().await;
         let metadata = state.stores.metadata.clone();
         let cutoff = now_ms().saturating_sub(IDEMPOTENCY_RETENTION.as_millis() as u64);
-        match tokio::task::spawn_blocking(move || metadata.purge_idempotency(cutoff)).await {
+        let purge = move || retry_idempotent(|| metadata.purge_idempotency(cutoff));
+        match tokio::task::spawn_blocking(purge).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "forgot old idempotency keys"),
             Ok(Err(e)) => tracing::warn!(error = %e, "purging idempotency keys failed"),
             _ => {}

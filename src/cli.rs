@@ -198,6 +198,14 @@ pub struct ServeArgs {
     /// hourly task or `POST /api/v1/admin/drawings/purge`.
     #[arg(long, env = "DOODLEBOX_PURGE_AFTER_DAYS", default_value_t = DEFAULT_PURGE_AFTER_DAYS)]
     pub purge_after_days: u32,
+    /// Refuse new drawings (507) while the data directory's disk has less than this many
+    /// MiB free; they are accepted again once space returns. Default: 5 % of the disk, at
+    /// most 256 MiB.
+    #[arg(long, env = "DOODLEBOX_MIN_FREE_MB")]
+    pub min_free_mb: Option<u64>,
+    /// Fault tests only: make the SQLite commit of the first N group commits fail.
+    #[arg(long, env = "DOODLEBOX_FAIL_WRITES", hide = true, default_value_t = 0)]
+    pub fail_writes: u64,
     /// Fault tests only: abort at a point of the write path (before-strokes, after-strokes,
     /// after-metadata) in the Nth group commit, e.g. `after-strokes:5`.
     #[arg(long, env = "DOODLEBOX_CRASH_AT", hide = true)]

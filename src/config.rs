@@ -24,6 +24,11 @@ pub struct Config {
     pub crash: Option<crate::store::ingest::CrashPlan>,
     /// Days soft-deleted drawings are kept before they are purged for good.
     pub purge_after_days: u32,
+    /// Free space below which submissions are refused; `None`: 5 % of the disk, at most
+    /// 256 MiB.
+    pub min_free: Option<crate::store::disk::Watermark>,
+    /// Group commits to fail on purpose (fault tests only).
+    pub fail_writes: u64,
 }
 
 impl Config {
@@ -37,6 +42,8 @@ impl Config {
             rate_limits: RateLimits::DEFAULT,
             crash: None,
             purge_after_days: DEFAULT_PURGE_AFTER_DAYS,
+            min_free: None,
+            fail_writes: 0,
         }
     }
 }
@@ -54,6 +61,10 @@ impl From<ServeArgs> for Config {
             },
             crash: args.crash_at,
             purge_after_days: args.purge_after_days,
+            min_free: args
+                .min_free_mb
+                .map(|mb| crate::store::disk::Watermark::bytes(mb.saturating_mul(1024 * 1024))),
+            fail_writes: args.fail_writes,
         }
     }
 }

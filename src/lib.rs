@@ -29,7 +29,9 @@
 //! the group-commit thread batches it with its neighbours, writes and syncs the stroke
 //! records in sled, then inserts the rows in one SQLite transaction (`synchronous=FULL`) →
 //! only then does the handler answer `201`. After a crash, `store::reconcile` rebuilds rows
-//! for records that have none.
+//! for records that have none. Two guards stand before the writer: below the free-space
+//! watermark (`store::disk`) a submission gets `507` at once; after repeated storage
+//! failures the circuit breaker (`store::breaker`) answers `503` with `Retry-After`.
 
 pub mod accounts;
 pub mod app;

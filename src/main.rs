@@ -107,7 +107,8 @@ fn doctor(args: &DataArgs) -> anyhow::Result<()> {
         .sum(tch::Kind::Float)
         .double_value(&[]);
     println!(
-        "libtorch: loaded (tensor check {}), CUDA available: {cuda}, GPUs: {}",
+        "libtorch {}: loaded (tensor check {}), CUDA available: {cuda}, GPUs: {}",
+        env!("DOODLEBOX_LIBTORCH_VERSION"),
         if sum == 6.0 { "ok" } else { "FAILED" },
         tch::Cuda::device_count()
     );

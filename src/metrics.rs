@@ -52,6 +52,19 @@ pub struct ScopeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BreakerLabels {
+    /// Which breaker (`storage`).
+    pub breaker: String,
+    /// `closed`, `open` or `half_open`.
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BreakerNameLabels {
+    pub breaker: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
     pub status: String,
 }
@@ -78,7 +91,12 @@ pub struct Metrics {
     ingest_drawings: Counter<u64, AtomicU64>,
     ingest_syncs: Counter<u64, AtomicU64>,
     drawings_per_commit: Gauge<f64, AtomicU64>,
+    queue_depth: Gauge<i64>,
     disk_free_bytes: Gauge<i64>,
+    disk_watermark_bytes: Gauge<i64>,
+    disk_low: Gauge<i64>,
+    breaker_state: Family<BreakerLabels, Gauge<i64>>,
+    breaker_opened: Family<BreakerNameLabels, Counter<u64, AtomicU64>>,
     jobs: Family<StatusLabels, Gauge<i64>>,
     running_job_progress: Gauge<f64, AtomicU64>,
 }
@@ -89,7 +107,15 @@ pub struct Snapshot {
     pub ingest_batches: u64,
     pub ingest_drawings: u64,
     pub ingest_syncs: u64,
+    /// Submissions waiting for the group-commit writer right now.
+    pub ingest_queue_depth: u64,
     pub disk_free_bytes: Option<u64>,
+    /// The free-space watermark below which submissions are refused.
+    pub disk_watermark_bytes: Option<u64>,
+    /// Whether submissions are being refused for lack of space.
+    pub disk_low: Option<bool>,
+    /// Circuit breakers: (name, state name, times opened since start).
+    pub breakers: Vec<(String, &'static str, u64)>,
     /// Training jobs by status.
     pub jobs: Vec<(String, i64)>,
     /// Fraction done of the running training job, if one runs.
@@ -173,11 +199,41 @@ impl Metrics {
             "Mean drawings per group commit since start",
             drawings_per_commit.clone(),
         );
+        let queue_depth = Gauge::<i64>::default();
+        registry.register(
+            "ingest_queue_depth",
+            "Submissions waiting for the group-commit writer",
+            queue_depth.clone(),
+        );
         let disk_free_bytes = Gauge::<i64>::default();
         registry.register(
             "disk_free_bytes",
             "Free space on the data directory's file system",
             disk_free_bytes.clone(),
+        );
+        let disk_watermark_bytes = Gauge::<i64>::default();
+        registry.register(
+            "disk_watermark_bytes",
+            "Free space below which new drawings are refused with 507",
+            disk_watermark_bytes.clone(),
+        );
+        let disk_low = Gauge::<i64>::default();
+        registry.register(
+            "disk_low",
+            "1 while free space is below the watermark and drawings are refused, else 0",
+            disk_low.clone(),
+        );
+        let breaker_state = Family::<BreakerLabels, Gauge<i64>>::default();
+        registry.register(
+            "circuit_breaker_state",
+            "1 for the state each circuit breaker is in (closed, open, half_open), 0 for the others",
+            breaker_state.clone(),
+        );
+        let breaker_opened = Family::<BreakerNameLabels, Counter<u64, AtomicU64>>::default();
+        registry.register(
+            "circuit_breaker_opened",
+            "Times each circuit breaker has opened since start",
+            breaker_opened.clone(),
         );
         let jobs = Family::<StatusLabels, Gauge<i64>>::default();
         registry.register(
@@ -203,8 +259,13 @@ impl Metrics {
             ingest_batches,
             ingest_drawings,
             ingest_syncs,
+            queue_depth,
             drawings_per_commit,
             disk_free_bytes,
+            disk_watermark_bytes,
+            disk_low,
+            breaker_state,
+            breaker_opened,
             jobs,
             running_job_progress,
         }
@@ -250,6 +311,7 @@ impl Metrics {
         set_counter(&self.ingest_batches, snapshot.ingest_batches);
         set_counter(&self.ingest_drawings, snapshot.ingest_drawings);
         set_counter(&self.ingest_syncs, snapshot.ingest_syncs);
+        self.queue_depth.set(snapshot.ingest_queue_depth as i64);
         let per_commit = if snapshot.ingest_batches == 0 {
             0.0
         } else {
@@ -259,6 +321,27 @@ impl Metrics {
         if let Some(free) = snapshot.disk_free_bytes {
             self.disk_free_bytes
                 .set(i64::try_from(free).unwrap_or(i64::MAX));
+        }
+        if let Some(watermark) = snapshot.disk_watermark_bytes {
+            self.disk_watermark_bytes
+                .set(i64::try_from(watermark).unwrap_or(i64::MAX));
+        }
+        if let Some(low) = snapshot.disk_low {
+            self.disk_low.set(i64::from(low));
+        }
+        for (name, current, opened) in &snapshot.breakers {
+            for state in ["closed", "open", "half_open"] {
+                self.breaker_state
+                    .get_or_create(&BreakerLabels {
+                        breaker: name.clone(),
+                        state: state.to_owned(),
+                    })
+                    .set(i64::from(state == *current));
+            }
+            let counter = self.breaker_opened.get_or_create(&BreakerNameLabels {
+                breaker: name.clone(),
+            });
+            set_counter(&counter, *opened);
         }
         self.jobs.clear();
         for (status, count) in &snapshot.jobs {
@@ -299,7 +382,11 @@ mod tests {
             ingest_batches: 4,
             ingest_drawings: 10,
             ingest_syncs: 8,
+            ingest_queue_depth: 3,
             disk_free_bytes: Some(1 << 30),
+            disk_watermark_bytes: Some(1 << 20),
+            disk_low: Some(true),
+            breakers: vec![("storage".into(), "half_open", 2)],
             jobs: vec![("queued".into(), 2)],
             running_job_progress: Some(0.25),
         });
@@ -310,7 +397,13 @@ mod tests {
             r#"doodlebox_inference_duration_seconds_count{model_version="v3"} 2"#,
             "doodlebox_ingest_drawings_total 10",
             "doodlebox_ingest_drawings_per_group_commit 2.5",
+            "doodlebox_ingest_queue_depth 3",
             "doodlebox_disk_free_bytes 1073741824",
+            "doodlebox_disk_watermark_bytes 1048576",
+            "doodlebox_disk_low 1",
+            r#"doodlebox_circuit_breaker_state{breaker="storage",state="half_open"} 1"#,
+            r#"doodlebox_circuit_breaker_state{breaker="storage",state="open"} 0"#,
+            r#"doodlebox_circuit_breaker_opened_total{breaker="storage"} 2"#,
             r#"doodlebox_training_jobs{status="queued"} 2"#,
             "doodlebox_training_job_progress 0.25",
         ] {

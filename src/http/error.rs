@@ -139,6 +139,19 @@ impl From<IngestError> for ApiError {
             ),
             IngestError::Overloaded => Self::unavailable("overloaded", e.to_string()),
             IngestError::Stopped => Self::unavailable("shutting_down", e.to_string()),
+            IngestError::DiskFull { .. } => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                e.to_string(),
+            ),
+            IngestError::BreakerOpen { retry_after_secs } => Self {
+                retry_after: Some(retry_after_secs),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    format!("{e}; please retry later"),
+                )
+            },
             IngestError::Storage(cause) => {
                 tracing::error!(%cause, "storing a drawing failed");
                 Self::unavailable(

@@ -46,8 +46,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         ingest_batches: stats.batches.load(ordering),
         ingest_drawings: stats.drawings.load(ordering),
         ingest_syncs: stats.syncs.load(ordering),
+        ingest_queue_depth: state.ingest.queue_depth() as u64,
         ..Snapshot::default()
     };
+    let (breaker, opened) = state.ingest.breaker_status();
+    snapshot.breakers = vec![("storage".to_owned(), breaker, opened)];
+    if let Some(disk) = state.ingest.disk_status() {
+        snapshot.disk_watermark_bytes = Some(disk.watermark_bytes);
+        snapshot.disk_low = Some(disk.state == "low");
+    }
     let (stores, data_dir) = (state.stores.clone(), state.data_dir.clone());
     let read = tokio::task::spawn_blocking(move || {
         let free = fs4::available_space(data_dir.as_path()).ok();

@@ -8,17 +8,34 @@
 //!
 //! Ids come from this thread, strictly increasing, which is what lets
 //! [`reconcile`](super::reconcile) find records without rows by looking only at the tail.
+//!
+//! Two guards stand in front of the disk. The [`DiskWatch`] refuses submissions (`507`)
+//! while free space is below its watermark, before the stores meet a full disk. The
+//! [`Breaker`] opens after repeated failed group commits and then refuses submissions
+//! (`503` with `Retry-After`) without touching the disk until a probe batch succeeds.
+//!
+//! A failed batch is never acknowledged: when the stroke store's write or sync (fsync) fails,
+//! or the SQLite commit does, every submission of the batch is answered with an error. Its
+//! stroke records may have reached sled before the SQLite commit failed; the writer takes
+//! them back, and if even that fails, reconciliation gives them rows at the next start. The
+//! client was told the drawing was not stored and may send it again, so that drawing can
+//! then exist twice (once with its idempotency key, if it sent one, which makes the retry a
+//! duplicate instead). We accept that: an unacknowledged drawing that survives is harmless;
+//! an acknowledged drawing that is lost is not.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
+use super::breaker::{Admission, Breaker};
+use super::disk::{DiskStatus, DiskWatch};
 use super::metadata::NewDrawingRow;
 use super::{now_ms, Stores};
 use crate::domain::record::{assemble, encode_body, Idempotency};
@@ -28,6 +45,8 @@ use crate::domain::{Drawing, DrawingId, IdempotencyKey, Judgement, PlayerId};
 const QUEUE_CAPACITY: usize = 8_192;
 /// Most submissions committed together.
 const MAX_BATCH: usize = 1_024;
+/// Bytes in a mebibyte, for messages.
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// A validated drawing on its way to storage, already encoded by the caller so that the
 /// one writer thread does as little per drawing as possible.
@@ -82,6 +101,20 @@ pub enum IngestError {
     Overloaded,
     #[error("storage failed: {0}")]
     Storage(String),
+    /// Free space is below the watermark ([`DiskWatch`]); nothing was written.
+    #[error(
+        "the server's disk is nearly full ({:.1} MiB free, below the {:.1} MiB watermark); \
+         new drawings are refused until space is freed",
+        *.free_bytes as f64 / MIB,
+        *.watermark_bytes as f64 / MIB
+    )]
+    DiskFull {
+        free_bytes: u64,
+        watermark_bytes: u64,
+    },
+    /// The circuit breaker is open after repeated storage failures; nothing was written.
+    #[error("storage is failing; writes are paused for {retry_after_secs} s")]
+    BreakerOpen { retry_after_secs: u64 },
     #[error("the server is shutting down")]
     Stopped,
 }
@@ -109,6 +142,22 @@ pub struct Ingest {
     /// Joined on shutdown so the last batch finishes before the process exits.
     thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     pub stats: Arc<IngestStats>,
+    /// The free-space watch, when there is one (the server always has one).
+    disk: Option<Arc<DiskWatch>>,
+    /// Shared with the writer, which records each batch's outcome in it.
+    breaker: Arc<Mutex<Breaker>>,
+}
+
+/// What the writer starts with besides the stores.
+#[derive(Default)]
+pub struct IngestOptions {
+    /// Refuse submissions while this watch says the disk is low.
+    pub disk: Option<Arc<DiskWatch>>,
+    /// A crash planned in the write path (fault tests only).
+    pub crash: Option<CrashPlan>,
+    /// Fault tests only: the SQLite commit of this many group commits fails (after their
+    /// stroke records were synced), as an I/O error would.
+    pub fail_writes: u64,
 }
 
 /// A point of the durable write path where the process can be made to crash (abort, like
@@ -165,33 +214,66 @@ fn crash_point(plan: Option<CrashPlan>, point: CrashPoint, batch: u64) {
 }
 
 impl Ingest {
+    /// Submissions waiting for the writer thread right now (for `/metrics`).
+    pub fn queue_depth(&self) -> usize {
+        self.sender.len()
+    }
+
     /// Starts the writer. `last_id` is the greatest id either store holds, so new ids sort
     /// after every existing one even if the clock went backwards.
     pub fn start(stores: Arc<Stores>, last_id: Option<DrawingId>) -> std::io::Result<Self> {
-        Self::start_with(stores, last_id, None)
+        Self::start_with(stores, last_id, IngestOptions::default())
     }
 
-    /// [`Ingest::start`] with a crash planned (fault tests).
+    /// [`Ingest::start`] with a free-space watch, or faults planned (fault tests).
     pub fn start_with(
         stores: Arc<Stores>,
         last_id: Option<DrawingId>,
-        crash: Option<CrashPlan>,
+        options: IngestOptions,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = bounded(QUEUE_CAPACITY);
         let stats = Arc::new(IngestStats::default());
+        let breaker = Arc::new(Mutex::new(Breaker::new()));
+        let guards = Guards {
+            disk: options.disk.clone(),
+            breaker: breaker.clone(),
+            crash: options.crash,
+            fail_writes: options.fail_writes,
+        };
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name("group-commit".into())
-            .spawn(move || writer_loop(&stores, &receiver, last_id, &thread_stats, crash))?;
+            .spawn(move || writer_loop(&stores, &receiver, last_id, &thread_stats, guards))?;
         Ok(Self {
             sender,
             thread: std::sync::Mutex::new(Some(thread)),
             stats,
+            disk: options.disk,
+            breaker,
         })
     }
 
-    /// Queues a submission and waits until it is durably stored (or refused).
+    /// The disk's state, when a free-space watch runs.
+    pub fn disk_status(&self) -> Option<DiskStatus> {
+        self.disk.as_ref().map(|d| d.status())
+    }
+
+    /// The circuit breaker's state name (`closed`, `open`, `half_open`) and how often it
+    /// has opened since start.
+    pub fn breaker_status(&self) -> (&'static str, u64) {
+        let breaker = lock(&self.breaker);
+        (breaker.state().name(), breaker.times_opened())
+    }
+
+    /// Queues a submission and waits until it is durably stored (or refused). A low disk
+    /// or an open breaker refuses at once, without queueing.
     pub async fn submit(&self, submission: Submission) -> Result<SubmitOutcome, IngestError> {
+        if let Some(disk) = self.disk.as_deref().filter(|d| d.is_low()) {
+            return Err(disk_full(disk));
+        }
+        if let Some(wait) = lock(&self.breaker).would_refuse(Instant::now()) {
+            return Err(breaker_open(wait));
+        }
         let (reply, answer) = oneshot::channel();
         match self.sender.try_send(Message::Submit(submission, reply)) {
             Ok(()) => {}
@@ -212,13 +294,51 @@ impl Ingest {
     }
 }
 
+/// The breaker's lock; poisoning only means a holder panicked between two plain field
+/// writes, which leaves a valid state.
+fn lock(breaker: &Mutex<Breaker>) -> std::sync::MutexGuard<'_, Breaker> {
+    breaker.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn disk_full(disk: &DiskWatch) -> IngestError {
+    let status = disk.status();
+    IngestError::DiskFull {
+        free_bytes: status.free_bytes,
+        watermark_bytes: status.watermark_bytes,
+    }
+}
+
+fn breaker_open(wait: std::time::Duration) -> IngestError {
+    IngestError::BreakerOpen {
+        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+    }
+}
+
+/// What the writer thread checks around each batch.
+struct Guards {
+    disk: Option<Arc<DiskWatch>>,
+    breaker: Arc<Mutex<Breaker>>,
+    crash: Option<CrashPlan>,
+    /// Group commits still to fail on purpose (fault tests).
+    fail_writes: u64,
+}
+
+/// Whether a batch reached the disk, and how that went (for the breaker).
+enum Written {
+    /// Nothing to write (only duplicates or refusals).
+    Nothing,
+    Ok,
+    Failed,
+}
+
 fn writer_loop(
     stores: &Stores,
     receiver: &Receiver<Message>,
     mut last_id: Option<DrawingId>,
     stats: &IngestStats,
-    crash: Option<CrashPlan>,
+    mut guards: Guards,
 ) {
+    let crash = guards.crash;
     let mut batch_number = 0u64;
     while let Ok(Message::Submit(first, reply)) = receiver.recv() {
         batch_number += 1;
@@ -234,21 +354,92 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        // A panic in one batch must not stop the writer: its callers get `Stopped` (their
-        // reply senders are dropped) and the next batch starts clean.
-        let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            commit_batch(stores, &mut last_id, batch, stats, |point| {
-                crash_point(crash, point, batch_number)
-            })
-        }));
-        if committed.is_err() {
-            tracing::error!("a group commit panicked; its submissions were answered with an error");
+        // Submissions queued before the disk turned low or the breaker opened: refuse them
+        // here, before anything touches the disk. (The breaker's guard is dropped at the end
+        // of this statement, before the batch records its outcome in it.)
+        let low_disk = guards.disk.as_deref().filter(|d| d.is_low());
+        let admission = match low_disk {
+            Some(_) => Admission::Allow,
+            None => lock(&guards.breaker).admit(Instant::now()),
+        };
+        if let Some(disk) = low_disk {
+            refuse_all(batch, disk_full(disk));
+        } else if let Admission::Refuse { retry_after } = admission {
+            refuse_all(batch, breaker_open(retry_after));
+        } else {
+            let inject_failure = guards.fail_writes > 0;
+            // A panic in one batch must not stop the writer: its callers get `Stopped` (their
+            // reply senders are dropped) and the next batch starts clean.
+            let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                commit_batch(
+                    stores,
+                    &mut last_id,
+                    batch,
+                    stats,
+                    inject_failure,
+                    |point| crash_point(crash, point, batch_number),
+                )
+            }));
+            // The breaker learns the outcome before anyone is answered, so that a client
+            // that got its 201 sees the breaker closed.
+            let answers = match committed {
+                Ok((written, answers)) => {
+                    record_outcome(&mut guards, written);
+                    answers
+                }
+                Err(_) => {
+                    tracing::error!(
+                        "a group commit panicked; its submissions were answered with an error"
+                    );
+                    Vec::new()
+                }
+            };
+            for (reply, outcome) in answers {
+                // The caller may have gone away (client disconnected); the drawing is stored
+                // anyway.
+                let _ = reply.send(outcome);
+            }
+            if let Some(disk) = &guards.disk {
+                disk.sample();
+            }
         }
         if stop {
             break;
         }
     }
 }
+
+/// Tells the breaker how a batch that reached the disk went.
+fn record_outcome(guards: &mut Guards, written: Written) {
+    match written {
+        Written::Nothing => {}
+        Written::Ok => lock(&guards.breaker).record_success(),
+        Written::Failed => {
+            guards.fail_writes = guards.fail_writes.saturating_sub(1);
+            let mut breaker = lock(&guards.breaker);
+            breaker.record_failure(Instant::now());
+            if let Some(wait) = breaker.would_refuse(Instant::now()) {
+                tracing::error!(
+                    cool_down_ms = wait.as_millis() as u64,
+                    "storage keeps failing: the circuit breaker is open, refusing drawings"
+                );
+            }
+        }
+    }
+}
+
+/// Answers every submission of a batch with the same error.
+fn refuse_all(batch: Vec<(Submission, Reply)>, error: IngestError) {
+    for (_, reply) in batch {
+        // The caller may have gone away; nothing was stored either way.
+        let _ = reply.send(Err(error.clone()));
+    }
+}
+
+/// Where a submission's outcome is sent.
+type Reply = oneshot::Sender<Result<SubmitOutcome, IngestError>>;
+/// A submission's outcome, ready to be sent once the breaker has recorded the batch.
+type Answer = (Reply, Result<SubmitOutcome, IngestError>);
 
 /// How one submission of a batch is to be answered.
 enum Plan {
@@ -262,13 +453,11 @@ enum Plan {
 fn commit_batch(
     stores: &Stores,
     last_id: &mut Option<DrawingId>,
-    batch: Vec<(
-        Submission,
-        oneshot::Sender<Result<SubmitOutcome, IngestError>>,
-    )>,
+    batch: Vec<(Submission, Reply)>,
     stats: &IngestStats,
+    inject_failure: bool,
     crash_point: impl Fn(CrashPoint),
-) {
+) -> (Written, Vec<Answer>) {
     let now = now_ms();
     let mut keys_in_batch: HashMap<(PlayerId, String), ([u8; 16], usize)> = HashMap::new();
     let mut plans = Vec::with_capacity(batch.len());
@@ -323,20 +512,13 @@ fn commit_batch(
         plans.push(Plan::New(records.len() - 1));
     }
 
-    let stored = store_both(stores, &records, &rows, stats, &crash_point);
+    let stored = store_both(stores, &records, &rows, stats, inject_failure, &crash_point);
     crash_point(CrashPoint::AfterMetadata);
-    // Counted before anyone is answered, so a client that reads the metrics after its 201
-    // sees its drawing counted.
-    if stored.is_ok() {
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats
-            .drawings
-            .fetch_add(records.len() as u64, Ordering::Relaxed);
-    }
     let outcome_of_new = |index: usize| match &stored {
         Ok(()) => Ok(SubmitOutcome::Created(records[index].0)),
         Err(e) => Err(e.clone()),
     };
+    let mut answers = Vec::with_capacity(plans.len());
     for (plan, reply) in plans.into_iter().zip(replies) {
         let outcome = match plan {
             Plan::Done(outcome) => outcome,
@@ -347,9 +529,22 @@ fn commit_batch(
                 }
             }),
         };
-        // The caller may have gone away (client disconnected); the drawing is stored anyway.
-        let _ = reply.send(outcome);
+        answers.push((reply, outcome));
     }
+    // Counted before anyone is answered (the caller answers), so a client that reads the
+    // metrics after its 201 sees its drawing counted.
+    let written = if records.is_empty() {
+        Written::Nothing
+    } else if stored.is_err() {
+        Written::Failed
+    } else {
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats
+            .drawings
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        Written::Ok
+    };
+    (written, answers)
 }
 
 /// Stroke records first, synced; then the rows. A crash between the two leaves records
@@ -359,6 +554,7 @@ fn store_both(
     records: &[(DrawingId, Vec<u8>)],
     rows: &[NewDrawingRow],
     stats: &IngestStats,
+    inject_failure: bool,
     crash_point: &impl Fn(CrashPoint),
 ) -> Result<(), IngestError> {
     if records.is_empty() {
@@ -371,7 +567,14 @@ fn store_both(
         .map_err(|e| IngestError::Storage(e.to_string()))?;
     stats.syncs.fetch_add(1, Ordering::Relaxed);
     crash_point(CrashPoint::AfterStrokes);
-    if let Err(e) = stores.metadata.insert_drawings(rows) {
+    let inserted = if inject_failure {
+        Err(super::StoreError::Io(std::io::Error::other(
+            "injected write failure (--fail-writes)",
+        )))
+    } else {
+        stores.metadata.insert_drawings(rows)
+    };
+    if let Err(e) = inserted {
         // Take the records back so a refused submission does not reappear after a restart.
         let ids: Vec<DrawingId> = records.iter().map(|(id, _)| *id).collect();
         if let Err(undo) = stores.blobs.remove_durably(&ids) {

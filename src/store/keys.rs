@@ -276,7 +276,8 @@ impl KeyAuthenticator {
             std::mem::take(&mut *self.used.lock().unwrap_or_else(|p| p.into_inner()))
                 .into_iter()
                 .collect();
-        self.keys.touch_keys(&used)
+        // Setting last-use times is idempotent: safe to retry on a busy database.
+        super::retry::retry_idempotent(|| self.keys.touch_keys(&used))
     }
 }
 

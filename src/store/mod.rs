@@ -8,11 +8,14 @@
 //! Drawings come in through [`ingest`], the group-commit writer: many concurrent
 //! submissions share one flush of each store, and nothing is acknowledged before both
 //! stores have it on stable storage. [`reconcile`] repairs the metadata store from the
-//! stroke store at start.
+//! stroke store at start. [`disk`] (the free-space watermark) and [`breaker`] (the circuit
+//! breaker) guard that write path; [`retry`] retries idempotent work on a busy database.
 
 pub mod admins;
 pub mod backup;
 pub mod blobs;
+pub mod breaker;
+pub mod disk;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;
@@ -20,6 +23,7 @@ pub mod metadata;
 mod migrations;
 pub mod models;
 pub mod reconcile;
+pub mod retry;
 pub mod review;
 
 use std::path::Path;
@@ -27,7 +31,7 @@ use std::path::Path;
 use thiserror::Error;
 
 pub use blobs::{BlobStore, SledBlobStore};
-pub use ingest::{Ingest, IngestError, Submission, SubmitOutcome};
+pub use ingest::{Ingest, IngestError, IngestOptions, Submission, SubmitOutcome};
 pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
 pub use keys::KeyStore;
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
@@ -47,6 +51,20 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the metadata schema is version {found}, newer than this program knows ({known}); upgrade Doodlebox")]
     SchemaTooNew { found: i64, known: i64 },
+}
+
+impl StoreError {
+    /// Whether the error says the disk is full (`ENOSPC`, `SQLITE_FULL`).
+    pub fn is_disk_full(&self) -> bool {
+        let io_full = |e: &std::io::Error| e.kind() == std::io::ErrorKind::StorageFull;
+        match self {
+            Self::Io(e) | Self::Sled(sled::Error::Io(e)) => io_full(e),
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Both stores, opened from the data directory's fixed layout:

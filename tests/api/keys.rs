@@ -254,6 +254,7 @@ async fn metrics_count_requests_errors_and_ingest() {
         "doodlebox_ingest_drawings_total 1",
         r#"doodlebox_http_request_duration_seconds_count{route="/api/v1/drawings"} 2"#,
         "doodlebox_disk_free_bytes ",
+        "doodlebox_ingest_queue_depth 0",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
