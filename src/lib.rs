@@ -15,6 +15,9 @@
 //! - [`http`]: axum routes, the one error mapping, extractors and the embedded web UI.
 //! - [`limits`]: token-bucket rate limits per player session, client address and API key.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
+//! - [`quality`]: the background scorer (quality score of each new drawing, auto-flag) and
+//!   the resumable rescore walk after a model is activated; [`prompter`] picks prompts
+//!   favouring shapes with few good drawings or a weak class in the active model.
 //! - [`manage_cli`]: `doodlebox keys ...` and `doodlebox models activate|rollback`, which work
 //!   whether or not a server runs.
 //!
@@ -24,7 +27,8 @@
 //! the group-commit thread batches it with its neighbours, writes and syncs the stroke
 //! records in sled, then inserts the rows in one SQLite transaction (`synchronous=FULL`) →
 //! only then does the handler answer `201`. After a crash, `store::reconcile` rebuilds rows
-//! for records that have none.
+//! for records that have none. After the `201` the drawing goes to the `quality` thread,
+//! which scores it (and flags it when the score is below the threshold) in a later batch.
 
 pub mod app;
 pub mod cli;
@@ -39,6 +43,8 @@ pub mod manage_cli;
 pub mod metrics;
 pub mod ml;
 pub mod net;
+pub mod prompter;
+pub mod quality;
 pub mod serving;
 pub mod store;
 pub mod time;

@@ -8,10 +8,13 @@
 pub mod classify_input;
 pub mod drawing;
 pub mod ids;
+pub mod prompt;
+pub mod quality;
 pub mod record;
 pub mod shape;
 
 pub use drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};
 pub use ids::{DrawingId, IdError, IdempotencyKey, PlayerId};
+pub use quality::{Agreement, QualityError, QualityScore, QualitySettings};
 pub use record::{Judgement, Record, RecordError};
 pub use shape::{ShapeError, ShapeName};

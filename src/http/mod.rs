@@ -13,8 +13,10 @@ mod join;
 mod keys;
 mod metrics;
 mod player;
+mod quality;
 pub mod request_id;
 mod shapes;
+mod shapes_admin;
 mod timeout;
 mod training;
 
@@ -57,6 +59,10 @@ pub struct AppState {
     pub data_dir: Arc<std::path::PathBuf>,
     /// What start-up reconciliation found (for `/readyz`).
     pub reconcile_report: Arc<crate::store::reconcile::ReconcileReport>,
+    /// The background scorer and the rescore walk.
+    pub quality: Arc<crate::quality::QualityService>,
+    /// Chooses prompts (cached per-shape stats).
+    pub prompter: Arc<crate::prompter::Prompter>,
 }
 
 /// The whole router; tests and the server both build it here.
@@ -88,6 +94,23 @@ pub fn router(state: AppState) -> Router {
         .route("/models/{version}/activate", post(training::activate))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
+        .route(
+            "/settings/quality",
+            get(quality::settings).put(quality::update_settings),
+        )
+        .route("/quality/histogram", get(quality::histogram))
+        .route(
+            "/quality/rescore",
+            get(quality::rescore_progress).post(quality::rescore),
+        )
+        .route(
+            "/shapes",
+            get(shapes_admin::list).post(shapes_admin::create),
+        )
+        .route(
+            "/shapes/{name}",
+            axum::routing::patch(shapes_admin::change).delete(shapes_admin::retire),
+        )
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::loopback_only));
     Router::new()

@@ -17,7 +17,9 @@ pub mod keys;
 pub mod metadata;
 mod migrations;
 pub mod models;
+pub mod quality;
 pub mod reconcile;
+pub mod shapes;
 
 use std::path::Path;
 
@@ -29,6 +31,8 @@ pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
 pub use keys::KeyStore;
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
 pub use models::{DeleteModel, ModelRow, ModelStore};
+pub use quality::QualityStore;
+pub use shapes::ShapeStore;
 
 /// A failure inside a store. The HTTP layer answers these with 5xx and logs the cause.
 #[derive(Debug, Error)]
@@ -56,6 +60,10 @@ pub struct Stores {
     pub models: std::sync::Arc<dyn ModelStore>,
     /// Implementors' API keys (the same SQLite database as `metadata`).
     pub keys: std::sync::Arc<dyn KeyStore>,
+    /// Quality scores and their settings (the same SQLite database as `metadata`).
+    pub quality: std::sync::Arc<dyn QualityStore>,
+    /// Shape management (the same SQLite database as `metadata`).
+    pub shapes: std::sync::Arc<dyn ShapeStore>,
 }
 
 impl Stores {
@@ -68,7 +76,9 @@ impl Stores {
             metadata: metadata.clone(),
             jobs: metadata.clone(),
             models: metadata.clone(),
-            keys: metadata,
+            keys: metadata.clone(),
+            quality: metadata.clone(),
+            shapes: metadata,
         })
     }
 }
