@@ -159,8 +159,12 @@ impl QualityService {
                 service.start_rescore()?;
             }
         }
-        let (shared, wake) = (service.shared.clone(), service.sender.clone());
+        // Weak: the shared state holds the model server, which holds this listener.
+        let (shared, wake) = (Arc::downgrade(&service.shared), service.sender.clone());
         models.on_activate(Box::new(move |_version| {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
             match start_walk(&shared) {
                 // A full queue is drained soon, and the thread looks at the walk then.
                 Ok(_) => {

@@ -7,8 +7,10 @@ mod helpers;
 mod keys;
 mod models;
 mod ops;
+mod quality;
 mod reconcile;
 mod shapes;
+mod shapes_admin;
 #[path = "../common/synthetic.rs"]
 mod synthetic;
 mod training;
