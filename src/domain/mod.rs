@@ -1,5 +1,6 @@
 //! Pure types and validation, no I/O: a drawing as players submit it, the ids that name
-//! things, shape names, and the compact binary record a drawing is stored as.
+//! things, shape names, the compact binary record a drawing is stored as, a drawing's
+//! quality score and the weighting that chooses prompts.
 //!
 //! Untrusted input enters here and leaves as a validated type with private fields
 //! (`Drawing::parse`, `ShapeName::parse`, `IdempotencyKey::parse`), so the layers above
