@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use doodlebox::ml::synth::Shape;
 use doodlebox::store::quality::{QualityStore, RescoreState, RescoreStatus};
-use doodlebox::store::SqliteMetadataStore;
+use doodlebox::store::{ModelStore, SqliteMetadataStore};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -344,6 +344,38 @@ async fn an_interrupted_rescore_continues_after_the_last_drawing_it_saved() {
     let rows = scores(&app);
     assert!(rows[..3].iter().all(|r| r.score.is_none()), "{rows:?}");
     assert!(rows[3..].iter().all(|r| r.score.is_some()), "{rows:?}");
+    app.stop().await;
+    drop(dir);
+}
+
+#[tokio::test]
+async fn a_model_activated_while_no_server_ran_is_rescored_with_at_the_next_start() {
+    let app = TestApp::spawn().await;
+    seed_drawings(&app, 30, 6).await;
+    let created = app
+        .post_json(
+            "/api/v1/admin/training-jobs",
+            &json!({"epochs": 1, "seed": 6}),
+        )
+        .await;
+    let id = created["job"]["id"].as_i64().unwrap();
+    let job = wait_for_status(&app, id, &["completed", "failed"], Duration::from_secs(240)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let version = job["model_version"].as_str().unwrap().to_owned();
+    wait_until_scored(&app, 150).await;
+    let dir = app.stop().await.unwrap();
+
+    // What `doodlebox models activate` does when no server answers.
+    let store = SqliteMetadataStore::open(&dir.path().join("doodlebox.sqlite3")).unwrap();
+    assert!(store.activate_model(&version).unwrap());
+    drop(store);
+
+    let app = TestApp::spawn_on(dir.path().to_owned()).await;
+    let progress = wait_for_rescore(&app, Some(&version)).await;
+    assert_eq!(progress["done"], 150);
+    assert!(scores(&app)
+        .iter()
+        .all(|r| r.quality.as_ref().unwrap()["model_version"] == version.as_str()));
     app.stop().await;
     drop(dir);
 }
