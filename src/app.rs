@@ -21,6 +21,8 @@ use crate::http::{router, AppState};
 use crate::jobs::{event_channel, not_stopping, JobContext, Scheduler};
 use crate::limits::Limiters;
 use crate::metrics::Metrics;
+use crate::prompter::Prompter;
+use crate::quality::QualityService;
 use crate::serving::ModelServer;
 use crate::store::disk::DiskWatch;
 use crate::store::keys::KeyAuthenticator;
@@ -135,6 +137,19 @@ impl App {
         if config.starter_model {
             start_starter_model(&scheduler, &models)?;
         }
+        let quality = {
+            let stores = stores.clone();
+            let models = models.clone();
+            tokio::task::spawn_blocking(move || QualityService::start(stores, models))
+                .await
+                .map_err(std::io::Error::other)??
+        };
+        let prompter = Arc::new(Prompter::new(stores.clone()));
+        {
+            // A new model changes the per-class accuracies the prompts weigh.
+            let prompter = prompter.clone();
+            models.on_activate(Box::new(move |_| prompter.forget()));
+        }
         let models = Arc::new(models);
         let control = Control::new(bound);
         match control.write(&config.data_dir) {
@@ -179,6 +194,8 @@ impl App {
                 crate::thumbnail::CACHE_BYTES,
             )),
             purge_after_days: config.purge_after_days,
+            quality,
+            prompter,
         };
         Ok(Self {
             listener,
@@ -231,6 +248,7 @@ impl App {
         let key_uses = tokio::spawn(flush_key_uses_forever(self.state.key_auth.clone()));
         let ingest = self.state.ingest.clone();
         let scheduler = self.state.scheduler.clone();
+        let quality = self.state.quality.clone();
         let control = self.state.control.clone();
         let key_auth = self.state.key_auth.clone();
         let data_dir = self.data_dir.clone();
@@ -243,6 +261,7 @@ impl App {
         key_uses.abort();
         tokio::task::spawn_blocking(move || {
             ingest.shutdown();
+            quality.shutdown();
             scheduler.shutdown();
             control.remove_if_ours(&data_dir);
             if let Err(e) = key_auth.flush_last_used() {

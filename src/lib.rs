@@ -20,6 +20,9 @@
 //! - [`backup`] and [`backup_cli`]: `doodlebox backup|restore|verify`, an online consistent
 //!   snapshot of both stores and the models, the way back, and the cross-store checks.
 //! - [`thumbnail`]: PNG thumbnails of drawings for the admin review screens, cached.
+//! - [`quality`]: the background scorer (quality score of each new drawing, auto-flag) and
+//!   the resumable rescore walk after a model is activated; [`prompter`] picks prompts
+//!   favouring shapes with few good drawings or a weak class in the active model.
 //! - [`manage_cli`]: `doodlebox keys ...` and `doodlebox models activate|rollback`, which work
 //!   whether or not a server runs.
 //!
@@ -32,6 +35,8 @@
 //! for records that have none. Two guards stand before the writer: below the free-space
 //! watermark (`store::disk`) a submission gets `507` at once; after repeated storage
 //! failures the circuit breaker (`store::breaker`) answers `503` with `Retry-After`.
+//! for records that have none. After the `201` the drawing goes to the `quality` thread,
+//! which scores it (and flags it when the score is below the threshold) in a later batch.
 
 pub mod accounts;
 pub mod app;
@@ -49,6 +54,8 @@ pub mod manage_cli;
 pub mod metrics;
 pub mod ml;
 pub mod net;
+pub mod prompter;
+pub mod quality;
 pub mod serving;
 pub mod store;
 pub mod thumbnail;

@@ -40,6 +40,19 @@ pub struct Classification {
     pub top_k: Vec<Guess>,
     pub model_version: String,
     pub latency_ms: f64,
+    /// Every class with its probability, most likely first (for quality scoring; not sent).
+    #[serde(skip)]
+    pub ranked: Vec<(String, f32)>,
+}
+
+impl Classification {
+    /// The probability the model gave `shape`; `None` when the model does not know it.
+    pub fn probability_of(&self, shape: &str) -> Option<f32> {
+        self.ranked
+            .iter()
+            .find(|(s, _)| s == shape)
+            .map(|(_, p)| *p)
+    }
 }
 
 #[derive(Debug, Error)]
@@ -75,6 +88,9 @@ enum Message {
     Swap(Option<(String, Box<Classifier>)>),
 }
 
+/// Called with the version after each successful activation (rollback included).
+pub type ActivationListener = Box<dyn Fn(&str) + Send + Sync>;
+
 /// The handle the HTTP layer holds. Cloning it is cheap; all clones feed one thread.
 #[derive(Clone)]
 pub struct ModelServer {
@@ -82,6 +98,8 @@ pub struct ModelServer {
     stores: Arc<Stores>,
     /// The version the inference thread was last given (for `/readyz`).
     serving: Arc<std::sync::Mutex<Option<String>>>,
+    /// Who wants to hear of activations (the quality rescore, the prompt weighting).
+    listeners: Arc<std::sync::Mutex<Vec<ActivationListener>>>,
 }
 
 /// Activates a model version (blocking); see [`ModelServer::activator`].
@@ -101,6 +119,7 @@ impl ModelServer {
             sender,
             stores,
             serving: Arc::default(),
+            listeners: Arc::default(),
         };
         if let Some(active) = server.stores.models.active_model()? {
             match Classifier::load(Path::new(&active.path)) {
@@ -142,6 +161,28 @@ impl ModelServer {
         }
     }
 
+    /// [`ModelServer::classify`] from a thread that may block (not the async runtime): waits
+    /// for room in the queue instead of answering `Busy`, so a background walk feeds the
+    /// inference thread one request at a time, behind the live ones already waiting.
+    pub fn classify_blocking(
+        &self,
+        drawings: Vec<Strokes>,
+    ) -> Result<Vec<Classification>, ServingError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Message::Classify(drawings, reply))
+            .map_err(|_| ServingError::Stopped)?;
+        answer.blocking_recv().unwrap_or(Err(ServingError::Stopped))
+    }
+
+    /// Calls `listener` with the version after every later successful activation.
+    pub fn on_activate(&self, listener: ActivationListener) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
     /// Verifies and loads `version`, records it as active, then serves it. Blocking.
     pub fn activate(&self, version: &str) -> Result<(), ServingError> {
         let row = self
@@ -160,6 +201,14 @@ impl ModelServer {
         }
         self.swap(Some((version.to_owned(), classifier)));
         tracing::info!(%version, "model activated");
+        for listener in self
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            listener(version);
+        }
         Ok(())
     }
 
@@ -262,9 +311,12 @@ fn run_batch(active: Option<&(String, Box<Classifier>)>, batch: Vec<(Vec<Strokes
 
 fn answer(ranked: Vec<(String, f32)>, version: &str, latency_ms: f64) -> Classification {
     let top_k: Vec<Guess> = ranked
-        .into_iter()
+        .iter()
         .take(TOP_K)
-        .map(|(shape, confidence)| Guess { shape, confidence })
+        .map(|(shape, confidence)| Guess {
+            shape: shape.clone(),
+            confidence: *confidence,
+        })
         .collect();
     let best = top_k.first().cloned().unwrap_or(Guess {
         shape: String::new(),
@@ -276,5 +328,6 @@ fn answer(ranked: Vec<(String, f32)>, version: &str, latency_ms: f64) -> Classif
         top_k,
         model_version: version.to_owned(),
         latency_ms,
+        ranked,
     }
 }

@@ -6,11 +6,44 @@ use thiserror::Error;
 
 /// The longest shape name accepted.
 pub const MAX_SHAPE_NAME_LEN: usize = 64;
+/// The longest shape description accepted, in characters.
+pub const MAX_DESCRIPTION_LEN: usize = 200;
+/// The easiest difficulty.
+pub const MIN_DIFFICULTY: i64 = 1;
+/// The hardest difficulty.
+pub const MAX_DIFFICULTY: i64 = 5;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ShapeError {
     #[error("a shape name must be 1 to {MAX_SHAPE_NAME_LEN} characters of a-z, 0-9, space, '_' or '-', starting with a letter or digit")]
     InvalidName,
+    #[error(
+        "a description must be 1 to {MAX_DESCRIPTION_LEN} characters, without control characters"
+    )]
+    InvalidDescription,
+    #[error("difficulty must be a whole number from {MIN_DIFFICULTY} to {MAX_DIFFICULTY}")]
+    InvalidDifficulty,
+}
+
+/// Validates a shape's description (what players read under the prompt); trims it.
+pub fn parse_description(raw: &str) -> Result<String, ShapeError> {
+    let text = raw.trim();
+    if text.is_empty()
+        || text.chars().count() > MAX_DESCRIPTION_LEN
+        || text.chars().any(char::is_control)
+    {
+        return Err(ShapeError::InvalidDescription);
+    }
+    Ok(text.to_owned())
+}
+
+/// Validates a shape's difficulty.
+pub fn parse_difficulty(raw: i64) -> Result<i64, ShapeError> {
+    if (MIN_DIFFICULTY..=MAX_DIFFICULTY).contains(&raw) {
+        Ok(raw)
+    } else {
+        Err(ShapeError::InvalidDifficulty)
+    }
 }
 
 /// A validated shape name such as `circle` or `smiley face`.
@@ -54,5 +87,29 @@ mod tests {
         assert!(ShapeName::parse("Circle").is_err());
         assert!(ShapeName::parse(" circle").is_err());
         assert!(ShapeName::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn descriptions_are_trimmed_text_and_difficulties_run_from_1_to_5() {
+        assert_eq!(
+            parse_description("  a round shape "),
+            Ok("a round shape".into())
+        );
+        assert_eq!(
+            parse_description("   "),
+            Err(ShapeError::InvalidDescription)
+        );
+        assert_eq!(
+            parse_description("a\nb"),
+            Err(ShapeError::InvalidDescription)
+        );
+        assert_eq!(
+            parse_description(&"x".repeat(MAX_DESCRIPTION_LEN + 1)),
+            Err(ShapeError::InvalidDescription)
+        );
+        assert_eq!(parse_difficulty(1), Ok(1));
+        assert_eq!(parse_difficulty(5), Ok(5));
+        assert_eq!(parse_difficulty(0), Err(ShapeError::InvalidDifficulty));
+        assert_eq!(parse_difficulty(6), Err(ShapeError::InvalidDifficulty));
     }
 }

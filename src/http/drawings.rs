@@ -12,7 +12,8 @@ use super::extract::{JsonBody, Player};
 use super::{run_blocking, AppState};
 use crate::domain::classify_input::{parse_classify_input, ClassifyInputError};
 use crate::domain::drawing::DrawingInput;
-use crate::domain::{Drawing, DrawingId, IdempotencyKey, Judgement, Record};
+use crate::domain::{Agreement, Drawing, DrawingId, IdempotencyKey, Judgement, Record};
+use crate::quality::Arrival;
 use crate::store::{Submission, SubmitOutcome};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -53,27 +54,56 @@ pub async fn submit(
         Some(shapes) => shapes.iter().find(|s| s.name == wanted.as_str()).cloned(),
         None => run_blocking(move || Ok(metadata.shape_by_name(&wanted)?)).await?,
     };
-    let shape = shape.filter(|s| s.active).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_shape",
-            format!(
-                "`{}` is not a shape being collected; GET /api/v1/shapes lists them",
+    let shape = match shape {
+        Some(shape) if shape.active => shape,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "retired_shape",
+                format!(
+                "`{}` is no longer being collected; GET /api/v1/shapes lists the shapes that are",
                 drawing.shape()
             ),
-        )
-    })?;
+            ))
+        }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_shape",
+                format!(
+                    "`{}` is not a shape being collected; GET /api/v1/shapes lists them",
+                    drawing.shape()
+                ),
+            ))
+        }
+    };
     let idempotency = key.map(|k| (k, body_digest(&body.raw)));
     // Like Quick, Draw!'s `recognized`: what the active model made of it, if one is active.
-    let judgement = match state.models.classify(vec![strokes_of(&drawing)]).await {
-        Ok(mut answers) => answers.pop().map(|a| Judgement {
-            recognized: a.shape == drawing.shape().as_str(),
-            model_version: a.model_version,
-        }),
+    let answer = match state.models.classify(vec![strokes_of(&drawing)]).await {
+        Ok(mut answers) => answers.pop(),
         Err(_) => None,
     };
+    let judgement = answer.as_ref().map(|a| Judgement {
+        recognized: a.shape == drawing.shape().as_str(),
+        model_version: a.model_version.clone(),
+    });
+    // For the quality score: how likely the model found the prompted shape.
+    let agreement = answer.as_ref().and_then(|a| {
+        a.probability_of(drawing.shape().as_str())
+            .map(|p| Agreement {
+                model_version: a.model_version.clone(),
+                probability: f64::from(p),
+            })
+    });
     let submission = Submission::new(player, &drawing, shape.id, idempotency, judgement.as_ref());
     let outcome = state.ingest.submit(submission).await?;
+    if let SubmitOutcome::Created(id) = outcome {
+        state.quality.arrived(Arrival {
+            id,
+            drawing,
+            agreement,
+        });
+    }
     Ok(match outcome {
         SubmitOutcome::Created(id) => {
             let location = HeaderValue::from_str(&format!("/api/v1/drawings/{id}"))

@@ -11,7 +11,7 @@ use axum::Json;
 use crate::accounts::AccountError;
 use crate::backup::BackupError;
 use crate::domain::admin::CredentialError;
-use crate::domain::{DrawingError, IdError};
+use crate::domain::{DrawingError, IdError, QualityError, ShapeError};
 use crate::serving::ServingError;
 use crate::store::{IngestError, StoreError};
 
@@ -111,6 +111,26 @@ impl From<DrawingError> for ApiError {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_drawing",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<QualityError> for ApiError {
+    fn from(e: QualityError) -> Self {
+        let code = match e {
+            QualityError::Threshold => "invalid_settings",
+            QualityError::Bins => "invalid_query",
+        };
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+    }
+}
+
+impl From<ShapeError> for ApiError {
+    fn from(e: ShapeError) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_shape",
             e.to_string(),
         )
     }

@@ -16,9 +16,11 @@ mod keys;
 mod metrics;
 mod model_card;
 mod player;
+mod quality;
 pub mod request_id;
 mod review;
 mod shapes;
+mod shapes_admin;
 mod timeout;
 mod training;
 
@@ -63,6 +65,10 @@ pub struct AppState {
     pub data_dir: Arc<std::path::PathBuf>,
     /// What start-up reconciliation found (for `/readyz`).
     pub reconcile_report: Arc<crate::store::reconcile::ReconcileReport>,
+    /// The background scorer and the rescore walk.
+    pub quality: Arc<crate::quality::QualityService>,
+    /// Chooses prompts (cached per-shape stats).
+    pub prompter: Arc<crate::prompter::Prompter>,
     /// Review thumbnails already rendered.
     pub thumbnails: Arc<crate::thumbnail::ThumbnailCache>,
     /// Soft-deleted drawings are purged for good this many days after their deletion.
@@ -136,6 +142,23 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         R::admin("/players/{id}/block", post(review::block)),
         R::admin("/players/{id}/unblock", post(review::unblock)),
         R::admin("/stats", get(review::stats)),
+        R::admin(
+            "/settings/quality",
+            get(quality::settings).put(quality::update_settings),
+        ),
+        R::admin("/quality/histogram", get(quality::histogram)),
+        R::admin(
+            "/quality/rescore",
+            get(quality::rescore_progress).post(quality::rescore),
+        ),
+        R::admin(
+            "/shapes",
+            get(shapes_admin::list).post(shapes_admin::create),
+        ),
+        R::admin(
+            "/shapes/{name}",
+            axum::routing::patch(shapes_admin::change).delete(shapes_admin::retire),
+        ),
     ]
 }
 

@@ -15,13 +15,15 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Valu
     Ok(Json(serde_json::json!({ "shapes": active })))
 }
 
-/// `GET /api/v1/prompt`: the active shape this player has drawn least.
+/// `GET /api/v1/prompt`: among the active shapes this player has drawn least, one chosen
+/// at random, favouring shapes with few good drawings or that the active model recognises
+/// badly (see `domain::prompt`).
 pub async fn prompt(
     State(state): State<AppState>,
     Player(player): Player,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let metadata = state.stores.metadata.clone();
-    let shape = run_blocking(move || Ok(metadata.prompt_for(player)?)).await?;
+    let prompter = state.prompter.clone();
+    let shape = run_blocking(move || Ok(prompter.prompt(player)?)).await?;
     let shape = shape.ok_or_else(|| {
         ApiError::unavailable("no_shapes", "no shape is being collected right now")
     })?;

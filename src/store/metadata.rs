@@ -83,8 +83,6 @@ pub trait MetadataStore: Send + Sync {
             .find(|s| s.name == name.as_str())
             .cloned())
     }
-    /// The active shape this player has drawn least often (ties broken at random).
-    fn prompt_for(&self, player: PlayerId) -> Result<Option<ShapeRow>, StoreError>;
     fn idempotency(
         &self,
         player: PlayerId,
@@ -155,6 +153,11 @@ impl SqliteMetadataStore {
             shape_cache: RwLock::new(None),
         };
         Ok(store)
+    }
+
+    /// Drops the cached shapes after a change; the next [`MetadataStore::shapes`] reloads.
+    pub(crate) fn forget_shapes(&self) {
+        *self.shape_cache.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     pub(crate) fn write<T>(
@@ -262,25 +265,6 @@ impl MetadataStore for SqliteMetadataStore {
         })?);
         *self.shape_cache.write().unwrap_or_else(|p| p.into_inner()) = Some(shapes.clone());
         Ok(shapes)
-    }
-
-    fn prompt_for(&self, player: PlayerId) -> Result<Option<ShapeRow>, StoreError> {
-        let counts: Vec<(i64, i64)> = self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT shape_id, count(*) FROM drawings WHERE player_id = ?1 AND deleted_at IS NULL GROUP BY shape_id",
-            )?;
-            let rows = stmt.query_map([player.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        let shapes = self.shapes()?;
-        let drawn = |id: i64| counts.iter().find(|(s, _)| *s == id).map_or(0, |(_, n)| *n);
-        let active: Vec<&ShapeRow> = shapes.iter().filter(|s| s.active).collect();
-        let Some(fewest) = active.iter().map(|s| drawn(s.id)).min() else {
-            return Ok(None);
-        };
-        let candidates: Vec<&&ShapeRow> = active.iter().filter(|s| drawn(s.id) == fewest).collect();
-        let pick = rand::random_range(0..candidates.len());
-        Ok(Some((*candidates[pick]).clone()))
     }
 
     fn idempotency(

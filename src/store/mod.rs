@@ -22,9 +22,11 @@ pub mod keys;
 pub mod metadata;
 mod migrations;
 pub mod models;
+pub mod quality;
 pub mod reconcile;
 pub mod retry;
 pub mod review;
+pub mod shapes;
 
 use std::path::Path;
 
@@ -36,7 +38,9 @@ pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
 pub use keys::KeyStore;
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
 pub use models::{DeleteModel, ModelRow, ModelStore};
+pub use quality::QualityStore;
 pub use review::{ReviewStore, SqliteReviewStore};
+pub use shapes::ShapeStore;
 
 /// A failure inside a store. The HTTP layer answers these with 5xx and logs the cause.
 #[derive(Debug, Error)]
@@ -82,6 +86,10 @@ pub struct Stores {
     pub admins: std::sync::Arc<dyn admins::AdminStore>,
     /// The admin review screens' queries and actions (the same SQLite database).
     pub review: std::sync::Arc<dyn ReviewStore>,
+    /// Quality scores and their settings (the same SQLite database as `metadata`).
+    pub quality: std::sync::Arc<dyn QualityStore>,
+    /// Shape management (the same SQLite database as `metadata`).
+    pub shapes: std::sync::Arc<dyn ShapeStore>,
 }
 
 impl Stores {
@@ -97,7 +105,9 @@ impl Stores {
             jobs: metadata.clone(),
             models: metadata.clone(),
             keys: metadata.clone(),
-            admins: metadata,
+            admins: metadata.clone(),
+            quality: metadata.clone(),
+            shapes: metadata,
         })
     }
 }

@@ -10,9 +10,11 @@ mod keys;
 mod model_card;
 mod models;
 mod ops;
+mod quality;
 mod reconcile;
 mod review;
 mod shapes;
+mod shapes_admin;
 #[path = "../common/synthetic.rs"]
 mod synthetic;
 mod training;

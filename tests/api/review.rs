@@ -104,7 +104,23 @@ async fn each_filter_narrows_the_listing_and_its_total() {
     check(&app, "?deleted=true", vec![&theirs]).await;
     check(&app, "?reviewed=true", vec![&square, &circle]).await;
     check(&app, "?reviewed=false&deleted=any", vec![&theirs]).await;
-    check(&app, "?min_quality=0&max_quality=1", vec![]).await; // nothing is scored yet
+    // Drawings are scored in the background just after they are stored.
+    let started = std::time::Instant::now();
+    for id in [&square, &circle] {
+        while app.get_json(&format!("/api/v1/admin/drawings/{id}")).await["quality_score"].is_null()
+        {
+            assert!(started.elapsed().as_secs() < 30, "{id} was never scored");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    check(&app, "?min_quality=0&max_quality=1", vec![&square, &circle]).await;
+    let score = app
+        .get_json(&format!("/api/v1/admin/drawings/{circle}"))
+        .await["quality_score"]
+        .as_f64()
+        .unwrap();
+    let narrow = listing(&app, &format!("?min_quality={score}&max_quality={score}")).await;
+    assert!(ids(&narrow).contains(&circle), "{narrow}");
     let player = app
         .get_json(&format!("/api/v1/admin/drawings/{theirs}"))
         .await["player_id"]

@@ -1,0 +1,106 @@
+//! Quality scores (admin): the auto-flag setting, the histogram of scores and the rescore
+//! walk (start and progress).
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::error::ApiError;
+use super::extract::JsonBody;
+use super::{run_blocking, AppState};
+use crate::domain::quality::parse_bins;
+use crate::domain::QualitySettings;
+use crate::quality::RescoreProgress;
+
+/// `GET /api/v1/admin/settings/quality` → `{"auto_flag_below":0.2}`.
+pub async fn settings(State(state): State<AppState>) -> Json<QualitySettings> {
+    Json(state.quality.settings())
+}
+
+/// `PUT /api/v1/admin/settings/quality {"auto_flag_below":0.2}` (0..1, else `422`): saves
+/// it and re-applies it to scored drawings whose flag the scorer set (or would set);
+/// answers the settings and `"reflagged"`, how many flags changed.
+pub async fn update_settings(
+    State(state): State<AppState>,
+    body: JsonBody<QualitySettings>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let settings = QualitySettings::parse(body.value)?;
+    let quality = state.quality.clone();
+    let changed = run_blocking(move || Ok(quality.set_settings(settings)?)).await?;
+    Ok(Json(serde_json::json!({
+        "auto_flag_below": settings.auto_flag_below,
+        "reflagged": changed,
+    })))
+}
+
+/// `GET /api/v1/admin/quality/histogram?bins=20` (1..100) → `{"bins":[{"from","to",
+/// "count"}],"unscored":N,"threshold":0.2}` over live (not soft-deleted) drawings.
+pub async fn histogram(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(unknown) = query.keys().find(|k| k.as_str() != "bins") {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            format!("unknown parameter `{unknown}`; only `bins` is accepted"),
+        ));
+    }
+    let bins = query
+        .get("bins")
+        .map(|b| b.parse::<i64>().unwrap_or(0))
+        .map_or(parse_bins(None), |b| parse_bins(Some(b)))?;
+    let stores = state.stores.clone();
+    let histogram = run_blocking(move || Ok(stores.quality.histogram(bins)?)).await?;
+    let width = 1.0 / bins as f64;
+    let rows: Vec<serde_json::Value> = histogram
+        .counts
+        .iter()
+        .enumerate()
+        .map(|(i, count)| {
+            serde_json::json!({
+                "from": i as f64 * width,
+                "to": (i + 1) as f64 * width,
+                "count": count,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "bins": rows,
+        "unscored": histogram.unscored,
+        "threshold": state.quality.settings().auto_flag_below,
+    })))
+}
+
+/// `GET /api/v1/admin/quality/rescore`: the walk's progress (`idle`, `running`,
+/// `completed`, with `done` of `total`).
+pub async fn rescore_progress(
+    State(state): State<AppState>,
+) -> Result<Json<RescoreProgress>, ApiError> {
+    let quality = state.quality.clone();
+    Ok(Json(run_blocking(move || Ok(quality.progress())).await?))
+}
+
+/// `POST /api/v1/admin/quality/rescore`: `202` with the progress of a new walk from the
+/// first drawing with the model being served; `200` with the progress of the walk that is
+/// already running.
+pub async fn rescore(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let quality = state.quality.clone();
+    let (started, progress) = run_blocking(move || {
+        let current = quality.progress();
+        if current.status == "running" {
+            return Ok((false, current));
+        }
+        Ok((true, quality.start_rescore()?))
+    })
+    .await?;
+    let status = if started {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(progress)).into_response())
+}

@@ -1,0 +1,432 @@
+//! The quality scorer: one background thread that scores drawings after they are stored and
+//! walks all live drawings again (the rescore) after a model is activated or on demand.
+//!
+//! # Arrivals
+//! The submit handler, after its `201`, hands the drawing and what the model made of it to
+//! [`QualityService::arrived`] (never blocking: when the queue is full the drawing stays
+//! unscored until the next rescore). The thread takes everything waiting as one batch and
+//! writes the scores in one transaction, so scoring never slows the group commit.
+//!
+//! # The rescore walk
+//! Started by [`QualityService::rescore`] (an activation calls it through
+//! [`ModelServer::on_activate`]), it walks live drawings in id order in chunks of
+//! [`RESCORE_CHUNK`]: reads their stroke records, classifies the chunk in one request to the
+//! inference thread (one request at a time, so live classify requests wait behind at most one
+//! chunk), scores them and writes the scores together with its progress in one
+//! transaction. After a restart a walk that was running continues after the last id it
+//! saved; a walk also starts at boot when the active model is not the one the last walk
+//! scored with (a model activated while no server ran). Arrivals are still scored between
+//! chunks.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use serde::Serialize;
+
+use crate::domain::quality::{score, Features};
+use crate::domain::{Agreement, Drawing, DrawingId, QualityScore, QualitySettings, Record};
+use crate::serving::{ModelServer, ServingError};
+use crate::store::quality::{RescoreState, RescoreStatus};
+use crate::store::{now_ms, StoreError, Stores};
+
+/// Drawings waiting to be scored; beyond this, arrivals are left for the next rescore.
+const QUEUE_CAPACITY: usize = 4_096;
+/// Most arrivals scored in one transaction.
+const ARRIVAL_BATCH: usize = 512;
+/// Drawings per rescore chunk: one read, one forward pass, one transaction.
+pub const RESCORE_CHUNK: usize = 64;
+
+/// A stored drawing on its way to being scored.
+pub struct Arrival {
+    pub id: DrawingId,
+    pub drawing: Drawing,
+    /// The active model's probability for the prompted shape at submit time, if it judged.
+    pub agreement: Option<Agreement>,
+}
+
+enum Message {
+    Arrived(Box<Arrival>),
+    /// A walk was started: look at it.
+    Wake,
+    Stop,
+}
+
+/// A rescore walk's progress as `GET /api/v1/admin/quality/rescore` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RescoreProgress {
+    /// `idle` (never ran), `running` or `completed`.
+    pub status: &'static str,
+    pub model_version: Option<String>,
+    pub done: u64,
+    pub total: u64,
+    pub last_id: Option<String>,
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+}
+
+impl RescoreProgress {
+    fn of(state: Option<&RescoreState>) -> Self {
+        let Some(state) = state else {
+            return Self {
+                status: "idle",
+                model_version: None,
+                done: 0,
+                total: 0,
+                last_id: None,
+                started_at: None,
+                finished_at: None,
+            };
+        };
+        Self {
+            status: match state.status {
+                RescoreStatus::Running => "running",
+                RescoreStatus::Completed => "completed",
+            },
+            model_version: state.model_version.clone(),
+            done: state.done,
+            total: state.total,
+            last_id: state.last_id.clone(),
+            started_at: Some(state.started_at),
+            finished_at: state.finished_at,
+        }
+    }
+}
+
+/// What the scorer thread and its handle share.
+struct Shared {
+    stores: Arc<Stores>,
+    models: ModelServer,
+    /// The auto-flag threshold (`f64` bits), read by the thread for every batch.
+    threshold: AtomicU64,
+    /// The walk's latest state (mirrors the saved one). Held while a chunk is committed, so
+    /// a walk started meanwhile is never overwritten by the old one's progress.
+    rescore: Mutex<Walk>,
+}
+
+/// The current walk and which one it is.
+struct Walk {
+    /// Bumped by every start: a chunk of an older walk is dropped, not committed.
+    generation: u64,
+    state: Option<RescoreState>,
+}
+
+/// The handle the server holds.
+pub struct QualityService {
+    sender: Sender<Message>,
+    shared: Arc<Shared>,
+    /// Joined on shutdown so the last batch is written before the stores close.
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl QualityService {
+    /// Starts the scorer thread; resumes a walk that was running, or starts one when the
+    /// model being served is not the one the last walk used. Blocking (reads settings).
+    pub fn start(stores: Arc<Stores>, models: ModelServer) -> Result<Arc<Self>, StoreError> {
+        let settings = stores.quality.quality_settings()?;
+        let state = stores.quality.rescore_state()?;
+        let (sender, receiver) = bounded(QUEUE_CAPACITY);
+        let serving = models.serving_version();
+        let stale = match &state {
+            Some(s) => s.status == RescoreStatus::Running || s.model_version != serving,
+            None => serving.is_some(),
+        };
+        let shared = Arc::new(Shared {
+            stores,
+            models: models.clone(),
+            threshold: AtomicU64::new(settings.auto_flag_below.to_bits()),
+            rescore: Mutex::new(Walk {
+                generation: 0,
+                state,
+            }),
+        });
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("quality".into())
+            .spawn(move || scorer_loop(&thread_shared, &receiver))?;
+        let service = Arc::new(Self {
+            sender,
+            shared,
+            thread: Mutex::new(Some(thread)),
+        });
+        if stale {
+            if let Some((_, walk)) = service.shared.walk() {
+                tracing::info!(done = walk.done, "continuing the rescore that was running");
+                let _ = service.sender.try_send(Message::Wake);
+            } else {
+                service.start_rescore()?;
+            }
+        }
+        // Weak: the shared state holds the model server, which holds this listener.
+        let (shared, wake) = (Arc::downgrade(&service.shared), service.sender.clone());
+        models.on_activate(Box::new(move |_version| {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            match start_walk(&shared) {
+                // A full queue is drained soon, and the thread looks at the walk then.
+                Ok(_) => {
+                    let _ = wake.try_send(Message::Wake);
+                }
+                Err(e) => tracing::warn!(error = %e, "quality: cannot start a rescore"),
+            }
+        }));
+        Ok(service)
+    }
+
+    /// Queues a stored drawing for scoring; never blocks.
+    pub fn arrived(&self, arrival: Arrival) {
+        if self
+            .sender
+            .try_send(Message::Arrived(Box::new(arrival)))
+            .is_err()
+        {
+            tracing::debug!("quality queue full; the drawing is scored by the next rescore");
+        }
+    }
+
+    /// Starts a rescore walk from the first drawing with the model being served (replacing
+    /// one that runs). Blocking. Returns its progress.
+    pub fn start_rescore(&self) -> Result<RescoreProgress, StoreError> {
+        let progress = start_walk(&self.shared)?;
+        let _ = self.sender.try_send(Message::Wake);
+        Ok(progress)
+    }
+
+    /// The walk's progress, from memory. Blocking: waits while a chunk is committed.
+    pub fn progress(&self) -> RescoreProgress {
+        let walk = self
+            .shared
+            .rescore
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        RescoreProgress::of(walk.state.as_ref())
+    }
+
+    /// Saves new settings (re-applying the threshold to scored drawings) and uses them for
+    /// every later score. Blocking. Returns how many flags changed.
+    pub fn set_settings(&self, settings: QualitySettings) -> Result<usize, StoreError> {
+        let changed = self.shared.stores.quality.set_quality_settings(settings)?;
+        self.shared
+            .threshold
+            .store(settings.auto_flag_below.to_bits(), Ordering::Relaxed);
+        Ok(changed)
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> QualitySettings {
+        QualitySettings {
+            auto_flag_below: self.shared.threshold(),
+        }
+    }
+
+    /// Writes what is queued, then stops the thread. Blocking.
+    pub fn shutdown(&self) {
+        let _ = self.sender.send(Message::Stop);
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Shared {
+    fn threshold(&self) -> f64 {
+        f64::from_bits(self.threshold.load(Ordering::Relaxed))
+    }
+
+    /// The running walk, if any, with its generation.
+    fn walk(&self) -> Option<(u64, RescoreState)> {
+        let walk = self.rescore.lock().unwrap_or_else(|p| p.into_inner());
+        walk.state
+            .clone()
+            .filter(|s| s.status == RescoreStatus::Running)
+            .map(|s| (walk.generation, s))
+    }
+
+    /// Saves `state` as the walk's progress (with `scores`, in one transaction) unless another
+    /// walk started since `generation`.
+    fn commit(
+        &self,
+        generation: u64,
+        scores: &[(DrawingId, QualityScore)],
+        state: RescoreState,
+    ) -> Result<(), StoreError> {
+        let mut walk = self.rescore.lock().unwrap_or_else(|p| p.into_inner());
+        if walk.generation != generation {
+            return Ok(());
+        }
+        self.stores
+            .quality
+            .record_scores(scores, self.threshold(), Some(&state))?;
+        walk.state = Some(state);
+        Ok(())
+    }
+}
+
+fn scorer_loop(shared: &Shared, receiver: &Receiver<Message>) {
+    loop {
+        // While a walk runs, poll for arrivals between chunks; otherwise wait for work.
+        let first = if shared.walk().is_some() {
+            match receiver.try_recv() {
+                Ok(message) => Some(message),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match receiver.recv() {
+                Ok(message) => Some(message),
+                Err(_) => return,
+            }
+        };
+        let mut arrivals = Vec::new();
+        let mut stop = false;
+        let mut next = first;
+        while let Some(message) = next.take() {
+            match message {
+                Message::Arrived(a) => arrivals.push(*a),
+                Message::Wake => {}
+                Message::Stop => stop = true,
+            }
+            if arrivals.len() < ARRIVAL_BATCH && !stop {
+                next = receiver.try_recv().ok();
+            }
+        }
+        if !arrivals.is_empty() {
+            guarded("scoring new drawings", || score_arrivals(shared, arrivals));
+        }
+        if stop {
+            return;
+        }
+        if let Some((generation, walk)) = shared.walk() {
+            guarded("a rescore chunk", || {
+                rescore_chunk(shared, generation, walk)
+            });
+        }
+    }
+}
+
+/// Runs one step, logging (not propagating) a store error or a panic: the thread carries on.
+fn guarded(what: &str, step: impl FnOnce() -> Result<(), StoreError>) {
+    match std::panic::catch_unwind(AssertUnwindSafe(step)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "quality: {what} failed"),
+        Err(_) => tracing::error!("quality: {what} panicked"),
+    }
+}
+
+/// Starts a walk from the first drawing with the model being served.
+fn start_walk(shared: &Shared) -> Result<RescoreProgress, StoreError> {
+    let mut walk = shared.rescore.lock().unwrap_or_else(|p| p.into_inner());
+    let total = shared.stores.quality.count_live_drawings()?;
+    let state = RescoreState {
+        status: RescoreStatus::Running,
+        model_version: shared.models.serving_version(),
+        last_id: None,
+        done: 0,
+        total,
+        started_at: now_ms(),
+        finished_at: None,
+    };
+    shared.stores.quality.save_rescore_state(&state)?;
+    tracing::info!(model = ?state.model_version, total, "rescoring every drawing");
+    let progress = RescoreProgress::of(Some(&state));
+    walk.generation += 1;
+    walk.state = Some(state);
+    Ok(progress)
+}
+
+fn score_arrivals(shared: &Shared, arrivals: Vec<Arrival>) -> Result<(), StoreError> {
+    let scores: Vec<(DrawingId, QualityScore)> = arrivals
+        .iter()
+        .map(|a| (a.id, score(&Features::of(&a.drawing), a.agreement.as_ref())))
+        .collect();
+    shared
+        .stores
+        .quality
+        .record_scores(&scores, shared.threshold(), None)
+}
+
+fn rescore_chunk(
+    shared: &Shared,
+    generation: u64,
+    mut walk: RescoreState,
+) -> Result<(), StoreError> {
+    let after = walk
+        .last_id
+        .as_deref()
+        .map(|id| {
+            id.parse::<DrawingId>()
+                .map_err(|_| StoreError::Corrupt(format!("rescore last_id {id:?}")))
+        })
+        .transpose()?;
+    let ids = shared
+        .stores
+        .quality
+        .live_drawings_after(after, RESCORE_CHUNK)?;
+    let Some(last) = ids.last().copied() else {
+        walk.status = RescoreStatus::Completed;
+        walk.finished_at = Some(now_ms());
+        tracing::info!(done = walk.done, "rescore completed");
+        return shared.commit(generation, &[], walk);
+    };
+    let mut drawings = Vec::with_capacity(ids.len());
+    for id in ids {
+        // A row without a readable record is reported by reconciliation; skip it here.
+        let Some(bytes) = shared.stores.blobs.get(id)? else {
+            continue;
+        };
+        match Record::decode(&bytes) {
+            Ok(record) => drawings.push((id, record.drawing)),
+            Err(e) => tracing::warn!(%id, error = %e, "quality: unreadable stroke record"),
+        }
+    }
+    let agreements = judge(&shared.models, &drawings);
+    let scores: Vec<(DrawingId, QualityScore)> = drawings
+        .iter()
+        .zip(&agreements)
+        .map(|((id, d), a)| (*id, score(&Features::of(d), a.as_ref())))
+        .collect();
+    walk.done += scores.len() as u64;
+    walk.last_id = Some(last.to_string());
+    shared.commit(generation, &scores, walk)
+}
+
+/// What the served model makes of each drawing: one request for the chunk; drawing by
+/// drawing when the chunk fails (one bad drawing fails a forward pass); `None` where there
+/// is no model or it does not know the prompted shape.
+fn judge(models: &ModelServer, drawings: &[(DrawingId, Drawing)]) -> Vec<Option<Agreement>> {
+    let strokes: Vec<_> = drawings.iter().map(|(_, d)| strokes_of(d)).collect();
+    let agreement = |d: &Drawing, c: &crate::serving::Classification| {
+        c.probability_of(d.shape().as_str()).map(|p| Agreement {
+            model_version: c.model_version.clone(),
+            probability: f64::from(p),
+        })
+    };
+    match models.classify_blocking(strokes) {
+        Ok(answers) if answers.len() == drawings.len() => drawings
+            .iter()
+            .zip(&answers)
+            .map(|((_, d), c)| agreement(d, c))
+            .collect(),
+        Err(ServingError::NoModel) => vec![None; drawings.len()],
+        _ => drawings
+            .iter()
+            .map(|(_, d)| {
+                let answer = models.classify_blocking(vec![strokes_of(d)]).ok()?;
+                agreement(d, answer.first()?)
+            })
+            .collect(),
+    }
+}
+
+/// A drawing's strokes as the classifier reads them.
+pub fn strokes_of(drawing: &Drawing) -> Vec<Vec<[f32; 2]>> {
+    drawing
+        .strokes()
+        .iter()
+        .map(|s| s.points.iter().map(|p| [p.x as f32, p.y as f32]).collect())
+        .collect()
+}

@@ -1,0 +1,249 @@
+//! Quality scores in the metadata store: writing a batch of scores (auto-flagging those below
+//! the threshold) in one transaction, the settings that steer it, the rescore walk's chunks
+//! and its resumable progress, and the histogram.
+//!
+//! # Flags the scorer owns
+//! A drawing flagged because its score fell below the threshold carries
+//! `"auto_flagged": true` in its `quality` JSON. Only such flags are lifted again when a later
+//! score (or a lower threshold) clears the drawing; a flag an admin set stays, and a drawing
+//! an admin reviewed (`reviewed_at`) is never flagged or unflagged by the scorer.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::metadata::SqliteMetadataStore;
+use super::StoreError;
+use crate::domain::{DrawingId, QualityScore, QualitySettings};
+
+/// The `settings` key of [`QualitySettings`].
+pub const SETTING_QUALITY: &str = "quality";
+/// The `settings` key of the rescore walk's [`RescoreState`].
+pub const SETTING_RESCORE: &str = "quality_rescore";
+
+/// Writes one score; `?1` id, `?2` score, `?3` components JSON, `?4` threshold. All
+/// right-hand sides see the row as it was, so the old flag decides the new `auto_flagged`.
+const UPDATE_SCORE: &str = "
+UPDATE drawings SET
+  quality_score = ?2,
+  is_flagged = CASE
+    WHEN reviewed_at IS NOT NULL THEN is_flagged
+    WHEN ?2 < ?4 THEN 1
+    WHEN coalesce(json_extract(quality, '$.auto_flagged'), 0) THEN 0
+    ELSE is_flagged END,
+  quality = json_set(?3, '$.auto_flagged', json(CASE
+    WHEN reviewed_at IS NULL AND ?2 < ?4
+         AND (is_flagged = 0 OR coalesce(json_extract(quality, '$.auto_flagged'), 0))
+    THEN 'true' ELSE 'false' END))
+WHERE id = ?1 AND deleted_at IS NULL";
+
+/// Re-applies a new threshold (`?1`) to scored, unreviewed, live drawings whose flag it
+/// changes.
+const REAPPLY_THRESHOLD: &str = "
+UPDATE drawings SET
+  is_flagged = (quality_score < ?1),
+  quality = json_set(quality, '$.auto_flagged', json(CASE WHEN quality_score < ?1 THEN 'true' ELSE 'false' END))
+WHERE deleted_at IS NULL AND reviewed_at IS NULL AND quality_score IS NOT NULL AND quality IS NOT NULL
+  AND ((is_flagged = 0 AND quality_score < ?1)
+    OR (is_flagged = 1 AND coalesce(json_extract(quality, '$.auto_flagged'), 0) AND quality_score >= ?1))";
+
+/// Where a rescore walk stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RescoreStatus {
+    /// Walking; after a restart the walk continues after `last_id`.
+    Running,
+    /// Every live drawing up to the end of the walk was scored.
+    Completed,
+}
+
+/// A rescore walk's progress, saved in the same transaction as each chunk's scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RescoreState {
+    pub status: RescoreStatus,
+    /// The model serving when the walk started (`None`: heuristics only).
+    pub model_version: Option<String>,
+    /// The last drawing id scored; the walk continues after it.
+    pub last_id: Option<String>,
+    /// Drawings scored so far.
+    pub done: u64,
+    /// Live drawings when the walk started (more may arrive; they are scored too).
+    pub total: u64,
+    /// When the walk started, ms since the Unix epoch.
+    pub started_at: u64,
+    /// When it completed.
+    pub finished_at: Option<u64>,
+}
+
+/// Counts of live scores in equal bins over 0..1.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Histogram {
+    /// Drawings per bin, bin `i` covering `i/n .. (i+1)/n` (1.0 falls in the last).
+    pub counts: Vec<u64>,
+    /// Live drawings without a score yet.
+    pub unscored: u64,
+}
+
+/// Quality scores and their settings.
+pub trait QualityStore: Send + Sync {
+    /// The settings, or the defaults when none were saved.
+    fn quality_settings(&self) -> Result<QualitySettings, StoreError>;
+    /// Saves the settings and re-applies the threshold to scored drawings the scorer owns the
+    /// flag of; returns how many flags changed.
+    fn set_quality_settings(&self, settings: QualitySettings) -> Result<usize, StoreError>;
+    /// Writes scores in one transaction, flagging those below `threshold`, and with them the
+    /// rescore walk's progress when given. Soft-deleted drawings are left alone.
+    fn record_scores(
+        &self,
+        scores: &[(DrawingId, QualityScore)],
+        threshold: f64,
+        progress: Option<&RescoreState>,
+    ) -> Result<(), StoreError>;
+    /// Live (non-deleted) drawing ids after `after`, in id order, at most `limit`.
+    fn live_drawings_after(
+        &self,
+        after: Option<DrawingId>,
+        limit: usize,
+    ) -> Result<Vec<DrawingId>, StoreError>;
+    /// Live drawings.
+    fn count_live_drawings(&self) -> Result<u64, StoreError>;
+    fn rescore_state(&self) -> Result<Option<RescoreState>, StoreError>;
+    fn save_rescore_state(&self, state: &RescoreState) -> Result<(), StoreError>;
+    /// Live drawings' scores in `bins` equal bins.
+    fn histogram(&self, bins: usize) -> Result<Histogram, StoreError>;
+}
+
+fn setting<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("setting {key}: {e}")))
+    })
+    .transpose()
+}
+
+fn put_setting(conn: &Connection, key: &str, value: &impl Serialize) -> Result<(), StoreError> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(format!("setting {key}: {e}")))?;
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, text],
+    )?;
+    Ok(())
+}
+
+impl QualityStore for SqliteMetadataStore {
+    fn quality_settings(&self) -> Result<QualitySettings, StoreError> {
+        Ok(self
+            .read(|conn| setting(conn, SETTING_QUALITY))?
+            .unwrap_or_default())
+    }
+
+    fn set_quality_settings(&self, settings: QualitySettings) -> Result<usize, StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            put_setting(&tx, SETTING_QUALITY, &settings)?;
+            let changed = tx.execute(REAPPLY_THRESHOLD, [settings.auto_flag_below])?;
+            tx.commit()?;
+            Ok(changed)
+        })
+    }
+
+    fn record_scores(
+        &self,
+        scores: &[(DrawingId, QualityScore)],
+        threshold: f64,
+        progress: Option<&RescoreState>,
+    ) -> Result<(), StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut update = tx.prepare_cached(UPDATE_SCORE)?;
+                for (id, score) in scores {
+                    let parts = serde_json::to_string(score)
+                        .map_err(|e| StoreError::Corrupt(format!("quality of {id}: {e}")))?;
+                    update.execute(params![id.to_string(), score.score, parts, threshold])?;
+                }
+            }
+            if let Some(state) = progress {
+                put_setting(&tx, SETTING_RESCORE, state)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn live_drawings_after(
+        &self,
+        after: Option<DrawingId>,
+        limit: usize,
+    ) -> Result<Vec<DrawingId>, StoreError> {
+        let ids: Vec<String> = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM drawings WHERE deleted_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let after = after.map(|id| id.to_string()).unwrap_or_default();
+            let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        ids.into_iter()
+            .map(|id| {
+                id.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("drawing id {id:?}")))
+            })
+            .collect()
+    }
+
+    fn count_live_drawings(&self) -> Result<u64, StoreError> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT count(*) FROM drawings WHERE deleted_at IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+    }
+
+    fn rescore_state(&self) -> Result<Option<RescoreState>, StoreError> {
+        self.read(|conn| setting(conn, SETTING_RESCORE))
+    }
+
+    fn save_rescore_state(&self, state: &RescoreState) -> Result<(), StoreError> {
+        self.write(|conn| put_setting(conn, SETTING_RESCORE, state))
+    }
+
+    fn histogram(&self, bins: usize) -> Result<Histogram, StoreError> {
+        self.read(|conn| {
+            let mut counts = vec![0; bins];
+            // Same binning as `domain::quality::bin_of`: truncation, 1.0 in the last bin.
+            let mut stmt = conn.prepare_cached(
+                "SELECT min(CAST(max(quality_score, 0.0) * ?1 AS INTEGER), ?1 - 1), count(*)
+                 FROM drawings WHERE deleted_at IS NULL AND quality_score IS NOT NULL GROUP BY 1",
+            )?;
+            let rows = stmt.query_map([bins as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            for row in rows {
+                let (bin, count) = row?;
+                if let Some(slot) = counts.get_mut(bin as usize) {
+                    *slot = count as u64;
+                }
+            }
+            let unscored: i64 = conn.query_row(
+                "SELECT count(*) FROM drawings WHERE deleted_at IS NULL AND quality_score IS NULL",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(Histogram {
+                counts,
+                unscored: unscored as u64,
+            })
+        })
+    }
+}
