@@ -77,7 +77,10 @@ async function start() {
   try {
     me = await get('/me');
   } catch (error) {
-    if (error.status !== 401) {
+    // 401: nobody signed in (api.js has already gone to the login page). 403: a player's
+    // session, which admin routes refuse: the login page is where an admin signs in.
+    if (error.status === 403) toLogin();
+    else if (error.status !== 401) {
       view.replaceChildren(h('p', { className: 'note error', role: 'alert' }, error.message));
     }
     return;
