@@ -1280,6 +1280,23 @@ async fn an_admin_signs_in_by_the_setup_link_and_reviews_drawings_with_the_keybo
             |v| v == false,
         )
         .await;
+
+    // Every other screen loads without an error (one whose route is missing says so
+    // calmly), and the player who drew shows with their count.
+    for screen in ["players", "shapes", "training", "models", "data", "keys"] {
+        browser.js(&format!("location.hash = '#/{screen}'")).await?;
+        browser.wait_for_screen(screen).await;
+        let alert = browser
+            .js("const a = document.querySelector('#view [role=alert]'); return a && a.textContent")
+            .await?;
+        assert_eq!(alert, Value::Null, "the {screen} screen shows an error");
+    }
+    browser.js("location.hash = '#/players'").await?;
+    browser.wait_for_screen("players").await;
+    let players = browser
+        .js("return [...document.querySelectorAll('#players tbody tr')].map((r) => r.cells[2].textContent)")
+        .await?;
+    assert_eq!(players, json!(["12"]), "one player with 12 drawings");
     Ok(())
 }
 

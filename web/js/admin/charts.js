@@ -16,14 +16,17 @@ function s(tag, attrs = {}, text) {
   return el;
 }
 
-/** A "nice" top of the axis: 1, 2 or 5 times a power of ten, at least `max`. */
-function niceMax(max) {
-  if (max <= 0) return 1;
-  const power = 10 ** Math.floor(Math.log10(max));
-  for (const step of [1, 2, 5, 10]) {
-    if (step * power >= max) return step * power;
-  }
-  return 10 * power;
+/**
+ * The axis: a "nice" step (1, 2 or 5 times a power of ten) for about four gridlines, and
+ * the top, a whole number of steps at or above `max`. Counts get whole steps only.
+ */
+function axis(max, whole) {
+  if (max <= 0) return { top: 1, step: whole ? 1 : 0.25 };
+  const raw = max / 4;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  let step = [1, 2, 5, 10].map((m) => m * power).find((v) => v >= raw);
+  if (whole) step = Math.max(1, Math.round(step));
+  return { top: step * Math.ceil(max / step - 1e-9), step };
 }
 
 function frame(title, summary) {
@@ -38,17 +41,18 @@ function frame(title, summary) {
   return svg;
 }
 
-function yAxis(svg, top, format) {
+function yAxis(svg, { top, step }, format) {
   const plotH = HEIGHT - PAD.top - PAD.bottom;
-  for (let i = 0; i <= 4; i += 1) {
-    const value = (top * i) / 4;
-    const y = PAD.top + plotH - (plotH * i) / 4;
+  for (let value = 0; value <= top + 1e-9; value += step) {
+    const y = PAD.top + plotH - (plotH * value) / top;
     svg.append(s('line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: y, y2: y, class: 'grid' }));
     svg.append(s('text', { x: PAD.left - 6, y: y + 4, 'text-anchor': 'end', class: 'tick' }, format(value)));
   }
 }
 
 const whole = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
+/** Whether every value is a whole number (counts): then the axis steps are whole too. */
+const allWhole = (values) => values.every((v) => Number.isInteger(v));
 
 /**
  * A bar chart. `bars` is [{label, value, parts?: [{value, className}]}]: with `parts`, the
@@ -57,8 +61,9 @@ const whole = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
 export function barChart(title, bars, { format = whole, onSelect } = {}) {
   const summary = bars.map((b) => `${b.label} ${format(b.value)}`).join(', ') || 'no data';
   const svg = frame(title, summary);
-  const top = niceMax(Math.max(0, ...bars.map((b) => b.value)));
-  yAxis(svg, top, format);
+  const scale = axis(Math.max(0, ...bars.map((b) => b.value)), allWhole(bars.map((b) => b.value)));
+  const { top } = scale;
+  yAxis(svg, scale, format);
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const slot = plotW / Math.max(1, bars.length);
@@ -93,8 +98,9 @@ export function barChart(title, bars, { format = whole, onSelect } = {}) {
 export function lineChart(title, points, { format = whole } = {}) {
   const summary = points.map((p) => `${p.label} ${format(p.value)}`).join(', ') || 'no data';
   const svg = frame(title, summary);
-  const top = niceMax(Math.max(0, ...points.map((p) => p.value)));
-  yAxis(svg, top, format);
+  const scale = axis(Math.max(0, ...points.map((p) => p.value)), allWhole(points.map((p) => p.value)));
+  const { top } = scale;
+  yAxis(svg, scale, format);
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const xAt = (i) => PAD.left + (points.length <= 1 ? plotW / 2 : (plotW * i) / (points.length - 1));

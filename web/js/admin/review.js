@@ -186,8 +186,8 @@ export async function render(view, params) {
   }
 
   function refreshSelection() {
-    selection.textContent = selected.size ? `${num(selected.size)} selected` : 'Select with x for bulk actions';
-    for (const button of bulkBar.querySelectorAll('[data-bulk]')) button.setAttribute('aria-disabled', selected.size ? 'false' : 'true');
+    selection.textContent = selected.size ? `${num(selected.size)} selected:` : 'Press x on drawings to select them for a bulk action.';
+    for (const button of bulkBar.querySelectorAll('button')) button.hidden = selected.size === 0;
     items.forEach((item, i) => {
       const li = grid.children[i];
       if (!li) return;
