@@ -1272,6 +1272,14 @@ async fn an_admin_signs_in_by_the_setup_link_and_reviews_drawings_with_the_keybo
         .js("return document.getElementById('detail').open")
         .await?;
     assert_eq!(open, true);
+    browser
+        .wait_for(
+            "the replay to end",
+            "return document.getElementById('detail').dataset.replay",
+            |v| v == "done",
+        )
+        .await;
+    browser.screenshot("admin-detail.png").await?;
     browser.press("\u{E00C}").await?; // Escape
     browser
         .wait_for(

@@ -36,6 +36,10 @@ export function h(tag, attrs = {}, ...children) {
 /** A short message at the bottom of the screen; with `undo`, a button that calls it. */
 export function toast(message, { undo, error = false } = {}) {
   const box = document.getElementById('toasts');
+  // A modal dialog sits in the top layer, above everything else: toasts go inside it while
+  // it is open (so its undo button stays reachable), and back to the page after.
+  const host = document.querySelector('dialog[open]') || document.body;
+  if (box.parentElement !== host) host.append(box);
   const item = h('div', { className: error ? 'toast error' : 'toast' }, h('span', {}, message));
   const close = () => item.remove();
   if (undo) {
