@@ -1,0 +1,149 @@
+// admin/data.js: moving data in and out. Export download links per format (with an
+// optional shape filter), import of an ndjson file streamed to the server with upload
+// progress, a backup of the data directory to a path on the server, a check of the live
+// stores, and the purge of long-deleted drawings.
+
+import { get, post, BASE, withQuery, toLogin } from './api.js';
+import { h, panel, failed, field, num, bytes, toast, toastError, confirmed } from './ui.js';
+
+/** The export formats (issue #6): what each link's query names, and what people call it. */
+const FORMATS = [
+  ['quickdraw-raw', 'Quick, Draw! raw (ndjson)'],
+  ['quickdraw-simplified', 'Quick, Draw! simplified (ndjson)'],
+  ['npy', 'NumPy bitmaps (.npy)'],
+  ['jsonl', 'Doodlebox JSON lines'],
+];
+
+function exportPanel(shapes) {
+  const shape = h('select', { name: 'shape' }, h('option', { value: '' }, 'every shape'), shapes.map((s) => h('option', { value: s }, s)));
+  const flagged = h('input', { type: 'checkbox', checked: true });
+  const links = h('ul', { className: 'plain', id: 'export-links' });
+  const update = () => {
+    links.replaceChildren(...FORMATS.map(([format, label]) => h('li', {},
+      h('a', {
+        className: 'button',
+        href: withQuery(`${BASE}/export`, { format, shape: shape.value, flagged: flagged.checked ? 'false' : '' }),
+        download: '',
+      }, `Download ${label}`))));
+  };
+  shape.addEventListener('change', update);
+  flagged.addEventListener('change', update);
+  update();
+  return panel('Export',
+    h('p', { className: 'note' }, 'Deleted drawings are never exported.'),
+    h('div', { className: 'inline-form' }, field('Shape', shape), h('label', { className: 'check' }, flagged, ' Leave out flagged drawings')),
+    links);
+}
+
+function importPanel() {
+  const file = h('input', { type: 'file', accept: '.ndjson,.jsonl,.json,application/x-ndjson', required: true, id: 'import-file' });
+  const createShapes = h('input', { type: 'checkbox' });
+  const progress = h('progress', { max: 1, value: 0, hidden: true, 'aria-label': 'upload progress' });
+  const report = h('div', { id: 'import-report' });
+  const form = h('form', { className: 'inline-form' },
+    field('ndjson file', file),
+    h('label', { className: 'check' }, createShapes, ' Create shapes the file names that do not exist yet'),
+    h('button', { type: 'submit', className: 'primary' }, 'Import'));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const chosen = file.files[0];
+    if (!chosen) return;
+    // XMLHttpRequest rather than fetch: it reports upload progress. The file is streamed
+    // from disk by the browser, never read into memory here.
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', withQuery(`${BASE}/import`, { create_shapes: createShapes.checked ? 'true' : 'false' }));
+    xhr.setRequestHeader('Content-Type', 'application/x-ndjson');
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) progress.value = e.loaded / e.total;
+    };
+    xhr.onload = () => {
+      progress.hidden = true;
+      if (xhr.status === 401) return toLogin();
+      let answer = null;
+      try { answer = JSON.parse(xhr.responseText); } catch { answer = null; }
+      if (xhr.status === 404) {
+        report.replaceChildren(h('p', { className: 'note unavailable' }, 'Import is not available on this server yet (404).'));
+      } else if (xhr.status >= 400 || !answer) {
+        report.replaceChildren(h('p', { className: 'note error', role: 'alert' },
+          (answer && answer.error && answer.error.message) || `The server answered ${xhr.status}.`));
+      } else {
+        const bad = answer.bad_lines || [];
+        report.replaceChildren(h('p', {}, `Imported ${num(answer.imported)} drawings; ${num(answer.skipped_duplicates)} were already here; `
+          + `${num(answer.bad_line_count ?? bad.length)} lines were not drawings.`
+          + (answer.created_shapes && answer.created_shapes.length ? ` New shapes: ${answer.created_shapes.join(', ')}.` : '')),
+        bad.length ? h('ul', { className: 'plain' }, bad.slice(0, 20).map((b) => h('li', {}, `line ${b.line}: ${b.error}`))) : '');
+      }
+    };
+    xhr.onerror = () => {
+      progress.hidden = true;
+      report.replaceChildren(h('p', { className: 'note error', role: 'alert' }, 'Could not reach the Doodlebox server.'));
+    };
+    progress.hidden = false;
+    progress.value = 0;
+    report.replaceChildren(h('p', { className: 'note' }, `Sending ${bytes(chosen.size)}…`));
+    xhr.send(chosen);
+  });
+  return panel('Import', h('p', { className: 'note' }, 'Quick, Draw! raw or simplified ndjson, or Doodlebox JSON lines. Lines already imported are skipped.'),
+    form, progress, report);
+}
+
+function backupPanel() {
+  const dest = h('input', { type: 'text', name: 'dest', required: true, placeholder: '/media/usb/doodlebox-backup', size: 32 });
+  const out = h('div', { id: 'backup-report' });
+  const verifyOut = h('div', { id: 'verify-report' });
+  return panel('Backup and checks',
+    h('form', {
+      className: 'inline-form',
+      onsubmit: async (event) => {
+        event.preventDefault();
+        out.replaceChildren(h('p', { className: 'note' }, 'Backing up…'));
+        try {
+          const manifest = await post('/backup', { dest: dest.value.trim() });
+          out.replaceChildren(h('p', {}, `Backup written to ${dest.value.trim()}.`),
+            h('pre', { className: 'small' }, JSON.stringify(manifest, null, 2).slice(0, 2000)));
+        } catch (error) {
+          out.replaceChildren(failed(error));
+        }
+      },
+    }, field('New or empty folder on the server', dest), h('button', { type: 'submit' }, 'Back up now')),
+    out,
+    h('div', { className: 'inline-form' },
+      h('button', {
+        type: 'button',
+        onclick: async () => {
+          try {
+            const report = await get('/verify');
+            const problems = report.problems || [];
+            verifyOut.replaceChildren(h('p', {}, problems.length ? `${problems.length} problems found:` : 'The stores are whole: no problems found.'),
+              problems.length ? h('ul', {}, problems.map((p) => h('li', {}, typeof p === 'string' ? p : JSON.stringify(p)))) : '');
+          } catch (error) {
+            verifyOut.replaceChildren(failed(error));
+          }
+        },
+      }, 'Check the stores'),
+      h('button', {
+        type: 'button',
+        onclick: async () => {
+          if (!confirmed('Delete for good the drawings deleted longer ago than the configured days?')) return;
+          try {
+            const answer = await post('/drawings/purge');
+            toast(`Purged ${num(answer.purged)} drawings for good.`);
+          } catch (error) {
+            toastError(error);
+          }
+        },
+      }, 'Purge old deleted drawings')),
+    verifyOut);
+}
+
+export async function render(view) {
+  view.append(h('h1', {}, 'Data'));
+  let shapes = [];
+  try {
+    shapes = (await get('/stats')).per_shape.map((s) => s.shape);
+  } catch {
+    shapes = [];
+  }
+  view.append(h('div', { className: 'columns' }, exportPanel(shapes), importPanel(), backupPanel()));
+  return null;
+}

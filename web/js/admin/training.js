@@ -1,0 +1,121 @@
+// admin/training.js: training jobs. Start one (epochs, batch size, learning rate, data
+// source and filters), list them, and watch one live through its Server-Sent Events stream
+// (GET /training-jobs/{id}/events): a progress bar, loss and accuracy, and a loss chart.
+
+import { get, post, BASE } from './api.js';
+import { lineChart } from './charts.js';
+import { jobLine } from './dashboard.js';
+import { h, panel, failed, field, num, pct, toast, toastError } from './ui.js';
+
+/** Loss samples the live chart keeps. */
+const LOSS_POINTS = 120;
+
+function startForm(onStarted) {
+  const epochs = h('input', { type: 'number', name: 'epochs', min: 1, max: 200, placeholder: 'default' });
+  const batch = h('input', { type: 'number', name: 'batch_size', min: 1, max: 4096, placeholder: 'default' });
+  const rate = h('input', { type: 'number', name: 'learning_rate', min: 0, step: 'any', placeholder: 'default' });
+  const minQuality = h('input', { type: 'number', name: 'min_quality', min: 0, max: 1, step: 0.05, placeholder: 'none' });
+  const source = h('select', { name: 'source' },
+    h('option', { value: 'drawings' }, 'the collected drawings'),
+    h('option', { value: 'synthetic' }, 'generated doodles (a starter model)'));
+  const excludeFlagged = h('input', { type: 'checkbox', name: 'exclude_flagged', checked: true });
+  return h('form', {
+    className: 'inline-form',
+    id: 'start-training',
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const config = { source: source.value, exclude_flagged: excludeFlagged.checked };
+      if (epochs.value) config.epochs = Number(epochs.value);
+      if (batch.value) config.batch_size = Number(batch.value);
+      if (rate.value) config.learning_rate = Number(rate.value);
+      if (minQuality.value) config.min_quality = Number(minQuality.value);
+      try {
+        const answer = await post('/training-jobs', config);
+        toast(answer.status === 'already_exists' ? `The same job is already queued (job ${answer.job.id}).` : `Job ${answer.job.id} started.`);
+        onStarted(answer.job.id);
+      } catch (error) {
+        toastError(error);
+      }
+    },
+  }, field('Train on', source), field('Epochs', epochs), field('Batch size', batch), field('Learning rate', rate),
+  field('Minimum quality', minQuality),
+  h('label', { className: 'check' }, excludeFlagged, ' Leave out flagged drawings'),
+  h('button', { type: 'submit', className: 'primary' }, 'Start training'));
+}
+
+/** The live view of one job; returns {element, stop}. */
+function watch(id) {
+  const status = h('p', { className: 'job-status', id: 'job-status' }, `Job ${id}: connecting…`);
+  const bar = h('progress', { max: 1, value: 0, id: 'job-progress', 'aria-label': `job ${id} progress` });
+  const figures = h('p', { className: 'muted' });
+  const chart = h('div', { className: 'chart-slot' });
+  const cancel = h('button', {
+    type: 'button',
+    onclick: async () => {
+      try {
+        await post(`/training-jobs/${id}/cancel`);
+        toast('Cancel requested.');
+      } catch (error) {
+        toastError(error);
+      }
+    },
+  }, 'Cancel job');
+  const element = panel(`Job ${id}`, status, bar, figures, chart, cancel);
+  const losses = [];
+  const source = new EventSource(`${BASE}/training-jobs/${id}/events`);
+  source.addEventListener('job', (event) => {
+    const job = JSON.parse(event.data);
+    const p = job.progress || {};
+    const finished = ['completed', 'failed', 'cancelled'].includes(job.status);
+    status.textContent = `Job ${id}: ${job.status}${job.model_version ? ` → model ${job.model_version}` : ''}${job.error ? ` (${job.error})` : ''}`;
+    element.dataset.status = job.status;
+    if (p.epochs) {
+      const done = ((p.epoch - 1) + p.step / Math.max(1, p.steps_per_epoch)) / p.epochs;
+      bar.value = finished && job.status === 'completed' ? 1 : done;
+      figures.textContent = `epoch ${p.epoch} of ${p.epochs}, step ${num(p.step)} of ${num(p.steps_per_epoch)} · `
+        + `loss ${p.loss.toFixed(3)} · accuracy ${pct(p.accuracy)} · ${num(Math.round(p.samples_per_sec))} drawings/s`
+        + (finished ? '' : ` · about ${Math.round(p.eta_secs)} s left`);
+      losses.push({ label: `${p.epoch}.${p.step}`, value: p.loss });
+      if (losses.length > LOSS_POINTS) losses.shift();
+      chart.replaceChildren(lineChart('Training loss', losses, { format: (v) => v.toFixed(2) }));
+    } else if (job.status === 'completed') {
+      bar.value = 1;
+    }
+    if (finished) {
+      cancel.hidden = true;
+      source.close();
+    }
+  });
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) status.textContent += ' (stream closed)';
+  };
+  return { element, stop: () => source.close() };
+}
+
+export async function render(view, params) {
+  view.append(h('h1', {}, 'Training'));
+  let watching = null;
+  const live = h('div', { id: 'job-live' });
+  const list = h('ul', { className: 'plain', id: 'jobs' });
+  const show = (id) => { location.hash = `#/training?job=${id}`; };
+  view.append(panel('Start a training job', startForm(show)), live, panel('Jobs', list));
+  if (params.get('job')) {
+    watching = watch(Number(params.get('job')));
+    live.append(watching.element);
+  }
+  try {
+    const jobs = await get('/training-jobs');
+    if (jobs.items.length === 0) list.append(h('li', {}, 'No jobs yet.'));
+    for (const job of jobs.items) list.append(jobLine(job));
+    if (!watching) {
+      const running = jobs.items.find((j) => ['running', 'queued', 'pending'].includes(j.status));
+      if (running) {
+        watching = watch(running.id);
+        live.append(watching.element);
+      }
+    }
+  } catch (error) {
+    list.replaceWith(failed(error));
+  }
+  return () => watching && watching.stop();
+}
