@@ -34,6 +34,10 @@ pub enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Import Quick, Draw! ndjson files (raw or simplified) or Doodlebox JSON lines, with a
+    /// progress bar. Works while the server runs (the files are streamed to it). Bad lines
+    /// are reported with their numbers; drawings whose key_id is already stored are skipped.
+    Import(ImportArgs),
     /// API keys for implementors (works while the server runs).
     Keys {
         #[command(subcommand)]
@@ -41,6 +45,18 @@ pub enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// ndjson files to import, one drawing per line.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Create a shape for every word that names none (otherwise such lines are bad lines).
+    #[arg(long, env = "DOODLEBOX_IMPORT_CREATE_SHAPES", value_parser = BoolishValueParser::new())]
+    pub create_shapes: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,6 +15,8 @@
 //! - [`http`]: axum routes, the one error mapping, extractors and the embedded web UI.
 //! - [`limits`]: token-bucket rate limits per player session, client address and API key.
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
+//! - [`transfer`] and [`transfer_cli`]: Quick, Draw! import and export (ndjson, npy, JSON
+//!   lines), from the CLI (through the running server when there is one) and the admin API.
 //! - [`manage_cli`]: `doodlebox keys ...` and `doodlebox models activate|rollback`, which work
 //!   whether or not a server runs.
 //!
@@ -44,3 +46,4 @@ pub mod store;
 pub mod time;
 pub mod train_cli;
 pub mod transfer;
+pub mod transfer_cli;

@@ -31,6 +31,11 @@ fn main() -> ExitCode {
             }
             ModelsCommand::Rollback => manage_cli::rollback_model(&data.data_dir),
         },
+        Command::Import(args) => doodlebox::transfer_cli::import_files(
+            &args.data.data_dir,
+            &args.files,
+            args.create_shapes,
+        ),
         Command::Keys { command, data } => match command {
             KeysCommand::Create { name, rate_per_min } => {
                 manage_cli::create_key(&data.data_dir, &name, rate_per_min)

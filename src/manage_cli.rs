@@ -126,13 +126,14 @@ pub fn rollback_model(data_dir: &Path) -> anyhow::Result<()> {
 }
 
 /// A server that answers on the address its control file names.
-struct RunningServer {
-    url: String,
-    token: String,
-    agent: ureq::Agent,
+pub(crate) struct RunningServer {
+    pub(crate) url: String,
+    pub(crate) token: String,
+    pub(crate) agent: ureq::Agent,
 }
 
-fn running_server(data_dir: &Path) -> Option<RunningServer> {
+/// The server running on `data_dir`, if its control file names one that answers.
+pub(crate) fn running_server(data_dir: &Path) -> Option<RunningServer> {
     let control = Control::read(data_dir).ok().flatten()?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -13,5 +13,5 @@ pub mod shape;
 
 pub use drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};
 pub use ids::{DrawingId, IdError, IdempotencyKey, PlayerId};
-pub use record::{Judgement, Record, RecordError};
+pub use record::{Judgement, Record, RecordError, Source};
 pub use shape::{ShapeError, ShapeName};

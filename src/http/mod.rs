@@ -17,6 +17,7 @@ pub mod request_id;
 mod shapes;
 mod timeout;
 mod training;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -88,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/models/{version}/activate", post(training::activate))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::delete(keys::revoke))
+        .route(
+            "/import",
+            post(transfer::import).layer(DefaultBodyLimit::disable()),
+        )
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::loopback_only));
     Router::new()

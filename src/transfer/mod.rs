@@ -1,3 +1,8 @@
-//! Import and export formats. For now: reading Google's Quick, Draw! ndjson.
+//! Import and export formats: Google's Quick, Draw! ndjson (raw and simplified), its 28×28
+//! `.npy` bitmaps, and Doodlebox's own lossless JSON lines.
+//!
+//! [`import`] reads ndjson into the stores through the group-commit writer; [`quickdraw`]
+//! parses one Quick, Draw! line.
 
+pub mod import;
 pub mod quickdraw;

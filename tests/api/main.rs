@@ -12,3 +12,4 @@ mod shapes;
 #[path = "../common/synthetic.rs"]
 mod synthetic;
 mod training;
+mod transfer;
