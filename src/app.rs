@@ -24,7 +24,7 @@ use crate::store::{now_ms, Ingest, StoreError, Stores};
 const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
 /// How often API keys' last-use times are written.
 const KEY_USE_FLUSH_EVERY: Duration = Duration::from_secs(5);
-/// How often old idempotency records are purged.
+/// How often old idempotency records, and drawings deleted long ago, are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Error)]
@@ -114,6 +114,10 @@ impl App {
             metrics: Arc::new(Metrics::new()),
             data_dir: Arc::new(config.data_dir.clone()),
             reconcile_report: Arc::new(report.clone()),
+            thumbnails: Arc::new(crate::thumbnail::ThumbnailCache::new(
+                crate::thumbnail::CACHE_BYTES,
+            )),
+            purge_after_days: config.purge_after_days,
         };
         Ok(Self {
             listener,
@@ -155,6 +159,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let purge = tokio::spawn(purge_idempotency_forever(self.state.clone()));
+        let purge_deleted = tokio::spawn(purge_deleted_forever(self.state.clone()));
         let key_uses = tokio::spawn(flush_key_uses_forever(self.state.key_auth.clone()));
         let ingest = self.state.ingest.clone();
         let scheduler = self.state.scheduler.clone();
@@ -166,6 +171,7 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await;
         purge.abort();
+        purge_deleted.abort();
         key_uses.abort();
         tokio::task::spawn_blocking(move || {
             ingest.shutdown();
@@ -235,6 +241,25 @@ async fn purge_idempotency_forever(state: AppState) {
         match tokio::task::spawn_blocking(move || metadata.purge_idempotency(cutoff)).await {
             Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "forgot old idempotency keys"),
             Ok(Err(e)) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+            _ => {}
+        }
+    }
+}
+
+/// Purges, every hour, drawings soft-deleted longer ago than `--purge-after-days`.
+async fn purge_deleted_forever(state: AppState) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tick.tick().await;
+        let stores = state.stores.clone();
+        let cutoff = crate::http::purge_cutoff(state.purge_after_days);
+        match tokio::task::spawn_blocking(move || {
+            crate::store::review::purge_deleted(&stores, cutoff)
+        })
+        .await
+        {
+            Ok(Ok(n)) if n > 0 => tracing::info!(purged = n, "purged long-deleted drawings"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging deleted drawings failed"),
             _ => {}
         }
     }

@@ -157,6 +157,10 @@ pub struct ServeArgs {
     /// per API key; a 429 with Retry-After when exceeded). `off` is for benchmarks.
     #[arg(long, env = "DOODLEBOX_RATE_LIMIT", value_enum, default_value_t = Switch::On)]
     pub rate_limit: Switch,
+    /// Days a soft-deleted drawing is kept (restorable) before it is purged for good, by an
+    /// hourly task or `POST /api/v1/admin/drawings/purge`.
+    #[arg(long, env = "DOODLEBOX_PURGE_AFTER_DAYS", default_value_t = DEFAULT_PURGE_AFTER_DAYS)]
+    pub purge_after_days: u32,
     /// Fault tests only: abort at a point of the write path (before-strokes, after-strokes,
     /// after-metadata) in the Nth group commit, e.g. `after-strokes:5`.
     #[arg(long, env = "DOODLEBOX_CRASH_AT", hide = true)]
@@ -169,6 +173,9 @@ pub enum Switch {
     On,
     Off,
 }
+
+/// Default for `--purge-after-days`.
+pub const DEFAULT_PURGE_AFTER_DAYS: u32 = 30;
 
 /// Default for `--classify-micro-batch`.
 pub const DEFAULT_MICRO_BATCH: usize = 32;

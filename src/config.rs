@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::cli::{ServeArgs, Switch, DEFAULT_MICRO_BATCH};
+use crate::cli::{ServeArgs, Switch, DEFAULT_MICRO_BATCH, DEFAULT_PURGE_AFTER_DAYS};
 use crate::limits::RateLimits;
 
 /// Everything `App::build` needs.
@@ -22,6 +22,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// A crash planned in the write path (fault tests only).
     pub crash: Option<crate::store::ingest::CrashPlan>,
+    /// Days soft-deleted drawings are kept before they are purged for good.
+    pub purge_after_days: u32,
 }
 
 impl Config {
@@ -34,6 +36,7 @@ impl Config {
             classify_micro_batch: DEFAULT_MICRO_BATCH,
             rate_limits: RateLimits::DEFAULT,
             crash: None,
+            purge_after_days: DEFAULT_PURGE_AFTER_DAYS,
         }
     }
 }
@@ -50,6 +53,7 @@ impl From<ServeArgs> for Config {
                 Switch::Off => RateLimits::OFF,
             },
             crash: args.crash_at,
+            purge_after_days: args.purge_after_days,
         }
     }
 }

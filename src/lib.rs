@@ -17,6 +17,7 @@
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`transfer`] and [`transfer_cli`]: Quick, Draw! import and export (ndjson, npy, JSON
 //!   lines), from the CLI (through the running server when there is one) and the admin API.
+//! - [`thumbnail`]: PNG thumbnails of drawings for the admin review screens, cached.
 //! - [`manage_cli`]: `doodlebox keys ...` and `doodlebox models activate|rollback`, which work
 //!   whether or not a server runs.
 //!
@@ -43,6 +44,7 @@ pub mod ml;
 pub mod net;
 pub mod serving;
 pub mod store;
+pub mod thumbnail;
 pub mod time;
 pub mod train_cli;
 pub mod transfer;

@@ -9,6 +9,7 @@ pub mod classify_input;
 pub mod drawing;
 pub mod ids;
 pub mod record;
+pub mod review;
 pub mod shape;
 
 pub use drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};

@@ -33,6 +33,14 @@ pub async fn submit(
             .submit(player, address)
             .map_err(|l| state.too_many(l))?;
     }
+    // From memory: blocking is rare, submitting is the hot path.
+    if state.stores.review.is_blocked(player) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "player_blocked",
+            "this player may no longer submit drawings",
+        ));
+    }
     let key = headers
         .get(IDEMPOTENCY_KEY)
         .map(|v| IdempotencyKey::parse(v.as_bytes()))

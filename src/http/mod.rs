@@ -14,6 +14,7 @@ mod keys;
 mod metrics;
 mod player;
 pub mod request_id;
+mod review;
 mod shapes;
 mod timeout;
 mod training;
@@ -24,7 +25,9 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
+
 use axum::Router;
+pub use review::purge_cutoff;
 
 pub use error::ApiError;
 
@@ -58,6 +61,10 @@ pub struct AppState {
     pub data_dir: Arc<std::path::PathBuf>,
     /// What start-up reconciliation found (for `/readyz`).
     pub reconcile_report: Arc<crate::store::reconcile::ReconcileReport>,
+    /// Review thumbnails already rendered.
+    pub thumbnails: Arc<crate::thumbnail::ThumbnailCache>,
+    /// Soft-deleted drawings are purged for good this many days after their deletion.
+    pub purge_after_days: u32,
 }
 
 /// The whole router; tests and the server both build it here.
@@ -93,6 +100,19 @@ pub fn router(state: AppState) -> Router {
             "/import",
             post(transfer::import).layer(DefaultBodyLimit::disable()),
         )
+        .route("/drawings", get(review::list))
+        .route("/drawings/bulk", post(review::bulk))
+        .route("/drawings/purge", post(review::purge))
+        .route("/drawings/{id}", get(review::detail).delete(review::delete))
+        .route("/drawings/{id}/thumbnail.png", get(review::thumbnail))
+        .route("/drawings/{id}/approve", post(review::approve))
+        .route("/drawings/{id}/flag", post(review::flag))
+        .route("/drawings/{id}/unflag", post(review::unflag))
+        .route("/drawings/{id}/restore", post(review::restore))
+        .route("/players", get(review::players))
+        .route("/players/{id}/block", post(review::block))
+        .route("/players/{id}/unblock", post(review::unblock))
+        .route("/stats", get(review::stats))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::loopback_only));
     Router::new()

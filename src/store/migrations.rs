@@ -135,6 +135,76 @@ const MIGRATIONS: &[&str] = &[
         value         TEXT NOT NULL             -- JSON
     ) WITHOUT ROWID;
     "#,
+    // 6: the review screens on a million drawings. Listings walk an index in their own order
+    // (created_at, id) so a page reads only its rows; it replaces the indexes it widens. Totals
+    // come from `drawing_counts`, one counter per (shape, flagged, deleted, reviewed, quality
+    // bucket of 0.01; -1 = unscored) kept by triggers, and `drawing_days`, not-deleted drawings
+    // per UTC day. A drawing inserted for a blocked player is soft-deleted on arrival (closes
+    // the race between a block and a submission already past the check).
+    r#"
+    DROP INDEX drawings_by_time;
+    DROP INDEX drawings_by_shape;
+    DROP INDEX drawings_by_player;
+    DROP INDEX drawings_flagged;
+    DROP INDEX drawings_by_quality;
+    CREATE INDEX drawings_by_time ON drawings(created_at, id);
+    CREATE INDEX drawings_by_shape ON drawings(shape_id, created_at, id);
+    CREATE INDEX drawings_by_player ON drawings(player_id, created_at, id);
+    CREATE INDEX drawings_flagged ON drawings(created_at, id) WHERE is_flagged = 1;
+    CREATE INDEX drawings_by_quality ON drawings(quality_score, shape_id, is_flagged, deleted_at, reviewed_at);
+    CREATE INDEX players_by_time ON players(created_at, id);
+    CREATE INDEX players_blocked ON players(id) WHERE blocked_at IS NOT NULL;
+
+    CREATE TABLE drawing_counts (
+        shape_id       INTEGER NOT NULL,
+        flagged        INTEGER NOT NULL,
+        deleted        INTEGER NOT NULL,
+        reviewed       INTEGER NOT NULL,
+        quality_bucket INTEGER NOT NULL,        -- max(0, CAST(quality_score * 100 AS INTEGER)), -1 unscored
+        n              INTEGER NOT NULL,
+        PRIMARY KEY (shape_id, flagged, deleted, reviewed, quality_bucket)
+    ) WITHOUT ROWID;
+    INSERT INTO drawing_counts
+        SELECT shape_id, is_flagged <> 0, deleted_at IS NOT NULL, reviewed_at IS NOT NULL,
+               coalesce(max(0, CAST(quality_score * 100 AS INTEGER)), -1), count(*)
+        FROM drawings GROUP BY 1, 2, 3, 4, 5;
+    CREATE TABLE drawing_days (
+        day            INTEGER PRIMARY KEY,     -- created_at / 86400000 (UTC)
+        n              INTEGER NOT NULL         -- drawings of that day not deleted
+    );
+    INSERT INTO drawing_days
+        SELECT created_at / 86400000, count(*) FROM drawings WHERE deleted_at IS NULL GROUP BY 1;
+
+    CREATE TRIGGER drawings_count_insert AFTER INSERT ON drawings BEGIN
+        INSERT INTO drawing_counts VALUES (NEW.shape_id, NEW.is_flagged <> 0, NEW.deleted_at IS NOT NULL,
+            NEW.reviewed_at IS NOT NULL, coalesce(max(0, CAST(NEW.quality_score * 100 AS INTEGER)), -1), 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        INSERT INTO drawing_days SELECT NEW.created_at / 86400000, 1 WHERE NEW.deleted_at IS NULL
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        -- Last, so that the counters see the insert before the soft delete.
+        UPDATE drawings SET deleted_at = NEW.created_at
+        WHERE id = NEW.id AND NEW.deleted_at IS NULL
+          AND (SELECT blocked_at FROM players WHERE id = NEW.player_id) IS NOT NULL;
+    END;
+    CREATE TRIGGER drawings_count_delete AFTER DELETE ON drawings BEGIN
+        UPDATE drawing_counts SET n = n - 1 WHERE shape_id = OLD.shape_id AND flagged = (OLD.is_flagged <> 0)
+            AND deleted = (OLD.deleted_at IS NOT NULL) AND reviewed = (OLD.reviewed_at IS NOT NULL)
+            AND quality_bucket = coalesce(max(0, CAST(OLD.quality_score * 100 AS INTEGER)), -1);
+        UPDATE drawing_days SET n = n - 1 WHERE day = OLD.created_at / 86400000 AND OLD.deleted_at IS NULL;
+    END;
+    CREATE TRIGGER drawings_count_update
+    AFTER UPDATE OF shape_id, is_flagged, deleted_at, reviewed_at, quality_score, created_at ON drawings BEGIN
+        UPDATE drawing_counts SET n = n - 1 WHERE shape_id = OLD.shape_id AND flagged = (OLD.is_flagged <> 0)
+            AND deleted = (OLD.deleted_at IS NOT NULL) AND reviewed = (OLD.reviewed_at IS NOT NULL)
+            AND quality_bucket = coalesce(max(0, CAST(OLD.quality_score * 100 AS INTEGER)), -1);
+        INSERT INTO drawing_counts VALUES (NEW.shape_id, NEW.is_flagged <> 0, NEW.deleted_at IS NOT NULL,
+            NEW.reviewed_at IS NOT NULL, coalesce(max(0, CAST(NEW.quality_score * 100 AS INTEGER)), -1), 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        UPDATE drawing_days SET n = n - 1 WHERE day = OLD.created_at / 86400000 AND OLD.deleted_at IS NULL;
+        INSERT INTO drawing_days SELECT NEW.created_at / 86400000, 1 WHERE NEW.deleted_at IS NULL
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    "#,
 ];
 
 /// The schema version this program writes.

@@ -18,6 +18,7 @@ pub mod metadata;
 mod migrations;
 pub mod models;
 pub mod reconcile;
+pub mod review;
 
 use std::path::Path;
 
@@ -31,6 +32,7 @@ pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
 pub use keys::KeyStore;
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
 pub use models::{DeleteModel, ModelRow, ModelStore};
+pub use review::{ReviewStore, SqliteReviewStore};
 
 /// A failure inside a store. The HTTP layer answers these with 5xx and logs the cause.
 #[derive(Debug, Error)]
@@ -58,6 +60,8 @@ pub struct Stores {
     pub models: std::sync::Arc<dyn ModelStore>,
     /// Implementors' API keys (the same SQLite database as `metadata`).
     pub keys: std::sync::Arc<dyn KeyStore>,
+    /// The admin review screens' queries and actions (the same SQLite database).
+    pub review: std::sync::Arc<dyn ReviewStore>,
 }
 
 impl Stores {
@@ -65,7 +69,9 @@ impl Stores {
         std::fs::create_dir_all(data_dir)?;
         let blobs = SledBlobStore::open(&data_dir.join("strokes"))?;
         let metadata = std::sync::Arc::new(SqliteMetadataStore::open(&metadata_path(data_dir))?);
+        let review = SqliteReviewStore::open(metadata.clone())?;
         Ok(Self {
+            review: std::sync::Arc::new(review),
             blobs: std::sync::Arc::new(blobs),
             metadata: metadata.clone(),
             jobs: metadata.clone(),

@@ -8,6 +8,7 @@ mod keys;
 mod models;
 mod ops;
 mod reconcile;
+mod review;
 mod shapes;
 #[path = "../common/synthetic.rs"]
 mod synthetic;
