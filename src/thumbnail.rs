@@ -55,8 +55,10 @@ pub fn render_png(drawing: &Drawing, size: u32) -> Result<Vec<u8>, ThumbnailErro
     let (dx, dy) = ((side - w * scale) / 2.0, (side - h * scale) / 2.0);
     let transform = Transform::from_row(scale, 0.0, 0.0, scale, dx, dy);
     for stroke in drawing.strokes() {
-        let mut paint = Paint::default();
-        paint.anti_alias = true;
+        let mut paint = Paint {
+            anti_alias: true,
+            ..Paint::default()
+        };
         paint.set_color(parse_color(stroke.color.as_deref()));
         let width = stroke
             .width
@@ -120,12 +122,15 @@ pub struct ThumbnailCache {
     budget: usize,
 }
 
+/// A cached thumbnail's key: the drawing and the side in pixels.
+type Key = (DrawingId, u32);
+
 #[derive(Default)]
 struct CacheInner {
     /// Each thumbnail and the tick of its last use.
-    entries: HashMap<(DrawingId, u32), (Arc<Vec<u8>>, u64)>,
+    entries: HashMap<Key, (Arc<Vec<u8>>, u64)>,
     /// Ticks of last use, oldest first: the eviction order.
-    by_use: BTreeMap<u64, (DrawingId, u32)>,
+    by_use: BTreeMap<u64, Key>,
     tick: u64,
     bytes: usize,
 }
