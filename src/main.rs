@@ -36,6 +36,9 @@ fn main() -> ExitCode {
             &args.files,
             args.create_shapes,
         ),
+        Command::Export(args) => {
+            doodlebox::transfer_cli::export(&args.data.data_dir, &args.query_pairs(), &args.out)
+        }
         Command::Keys { command, data } => match command {
             KeysCommand::Create { name, rate_per_min } => {
                 manage_cli::create_key(&data.data_dir, &name, rate_per_min)

@@ -17,12 +17,28 @@ use anyhow::{bail, Context};
 use crate::manage_cli::{running_server, RunningServer};
 use crate::store::reconcile::{last_id, reconcile};
 use crate::store::{Ingest, Stores};
+use crate::transfer::export::{self, ExportFormat, ExportQuery};
 use crate::transfer::import::{self, ImportOptions, ImportReport, SourceName};
+use crate::transfer::npy;
 
 /// How often the progress bar is redrawn.
 const REDRAW_EVERY: Duration = Duration::from_millis(100);
 /// Width of the progress bar, in characters.
 const BAR_WIDTH: usize = 30;
+/// How long connecting to the running server may take. Transfers themselves have no
+/// deadline: they take as long as their data needs.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An HTTP agent for imports and exports: no overall deadline, unlike the one for short
+/// admin calls.
+fn transfer_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(None)
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .build()
+        .into()
+}
 
 /// `doodlebox import FILE... [--create-shapes]`.
 pub fn import_files(data_dir: &Path, files: &[PathBuf], create_shapes: bool) -> anyhow::Result<()> {
@@ -55,6 +71,143 @@ pub fn import_files(data_dir: &Path, files: &[PathBuf], create_shapes: bool) -> 
         );
     }
     Ok(())
+}
+
+/// `doodlebox export --format F --out PATH [filters]`: `pairs` are the query pairs of
+/// `GET /api/v1/admin/export`.
+pub fn export(data_dir: &Path, pairs: &[(String, String)], out: &Path) -> anyhow::Result<()> {
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let query = ExportQuery::parse(&borrowed).map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            e.to_string().replace("query parameter `", "option `--")
+        )
+    })?;
+    let started = Instant::now();
+    let files: Vec<(PathBuf, u64)> = if let Some(server) = running_server(data_dir) {
+        export_through_server(&server, &query, pairs, out)?
+    } else {
+        let local = LocalStores::open(data_dir)?;
+        let files = if query.format == ExportFormat::Npy {
+            export::export_npy_dir(&local.stores, &query.filter, out)?
+        } else {
+            let file = std::fs::File::create(out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+            let n = export::export(&local.stores, &query, &mut writer)?;
+            writer
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()?;
+            vec![(out.to_owned(), n)]
+        };
+        local.close();
+        files
+    };
+    let total: u64 = files.iter().map(|(_, n)| n).sum();
+    for (path, n) in &files {
+        println!("{}: {n} drawings", path.display());
+    }
+    println!(
+        "exported {total} drawings in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn export_through_server(
+    server: &RunningServer,
+    query: &ExportQuery,
+    pairs: &[(String, String)],
+    out: &Path,
+) -> anyhow::Result<Vec<(PathBuf, u64)>> {
+    let encoded = |pairs: &[(String, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    if query.format != ExportFormat::Npy {
+        let n = download(server, &encoded(pairs), out)?;
+        return Ok(vec![(out.to_owned(), n)]);
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let shapes: Vec<String> = match query.filter.shape() {
+        Some(shape) => vec![shape.to_string()],
+        None => {
+            let stats = server.get_json("/api/v1/admin/stats")?;
+            stats["per_shape"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| s["count"].as_u64().unwrap_or(0) > 0)
+                .filter_map(|s| s["shape"].as_str().map(str::to_owned))
+                .collect()
+        }
+    };
+    let mut files = Vec::new();
+    for shape in shapes {
+        let mut pairs: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| k != "shape")
+            .cloned()
+            .collect();
+        pairs.push(("shape".into(), shape.clone()));
+        let path = out.join(format!("{shape}.npy"));
+        download(server, &encoded(&pairs), &path)?;
+        let rows = (std::fs::metadata(&path)?.len() as usize).saturating_sub(npy::HEADER_BYTES)
+            / npy::ROW_BYTES;
+        if rows == 0 {
+            // No drawing of this shape passed the filters: no file, as without a server.
+            std::fs::remove_file(&path)?;
+        } else {
+            files.push((path, rows as u64));
+        }
+    }
+    Ok(files)
+}
+
+/// Streams `GET /api/v1/admin/export?{query}` into `path`; returns the lines written.
+fn download(server: &RunningServer, query: &str, path: &Path) -> anyhow::Result<u64> {
+    let mut response = transfer_agent()
+        .get(format!("{}/api/v1/admin/export?{query}", server.url))
+        .header("Authorization", &format!("Bearer {}", server.token))
+        .call()
+        .with_context(|| format!("calling the running server at {}", server.url))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body: serde_json::Value = response
+            .body_mut()
+            .read_json()
+            .unwrap_or(serde_json::Value::Null);
+        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        bail!("the server refused the export ({status}): {message}");
+    }
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+    let mut lines = 0u64;
+    let mut chunk = vec![0u8; 1 << 16];
+    loop {
+        let n = reader
+            .read(&mut chunk)
+            .context("the download from the server broke off")?;
+        if n == 0 {
+            break;
+        }
+        lines += chunk[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        writer.write_all(&chunk[..n])?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
+    Ok(lines)
 }
 
 /// The stores of a data directory no server holds, with a writer started on them.
@@ -138,8 +291,7 @@ fn import_through_server(
         server.url,
         percent_encode(options.source.as_str())
     );
-    let mut response = server
-        .agent
+    let mut response = transfer_agent()
         .post(&url)
         .header("Authorization", &format!("Bearer {}", server.token))
         .header("Content-Type", "application/x-ndjson")

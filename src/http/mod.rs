@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
             "/import",
             post(transfer::import).layer(DefaultBodyLimit::disable()),
         )
+        .route("/export", get(transfer::export))
         .route("/drawings", get(review::list))
         .route("/drawings/bulk", post(review::bulk))
         .route("/drawings/purge", post(review::purge))
