@@ -112,13 +112,13 @@ mod tests {
     #[test]
     fn a_simplified_drawing_starts_at_zero_and_reaches_255_on_its_longer_side() {
         let strokes = vec![
-            vec![[100.0, 50.0], [300.0, 50.0], [300.0, 150.0]],
-            vec![[200.0, 100.0]],
+            vec![[100.0, 50.0], [610.0, 50.0], [610.0, 250.0]],
+            vec![[355.0, 150.0]],
         ];
         let simple = simplify(&strokes);
         assert_eq!(simple[0].0, vec![0, 255, 255]);
-        assert_eq!(simple[0].1, vec![0, 0, 128]);
-        assert_eq!(simple[1], (vec![128], vec![64]));
+        assert_eq!(simple[0].1, vec![0, 0, 100]);
+        assert_eq!(simple[1], (vec![128], vec![50]));
     }
 
     #[test]
