@@ -45,6 +45,7 @@ fn main() {
                 created_at_ms: 1_700_000_000_000,
                 idempotency: None,
                 judgement: None,
+                source: None,
                 drawing,
             };
             raw_bytes += line.len() + 1;

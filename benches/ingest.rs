@@ -74,6 +74,7 @@ async fn naive(State(conn): State<Arc<Mutex<rusqlite::Connection>>>, body: Bytes
             created_at_ms: 0,
             idempotency: None,
             judgement: None,
+            source: None,
             drawing,
         };
         let conn = conn.lock().expect("bench lock");

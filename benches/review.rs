@@ -76,6 +76,7 @@ fn build(stores: &Stores, n: usize) -> (Vec<(i64, DrawingId)>, u64) {
                 metadata: json!({"strokes": 1, "points": 30, "duration_ms": 2000}),
                 created_at_ms: created,
                 idempotency: None,
+                source_key: None,
             });
             if i % 100_000 == 0 {
                 marks.push((created as i64, id));

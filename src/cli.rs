@@ -64,6 +64,13 @@ pub enum Command {
     /// record readable, rows and records matching, model files matching their hashes.
     /// Exits non-zero when something is wrong.
     Verify(DataArgs),
+    /// Import Quick, Draw! ndjson files (raw or simplified) or Doodlebox JSON lines, with a
+    /// progress bar. Works while the server runs (the files are streamed to it). Bad lines
+    /// are reported with their numbers; drawings whose key_id is already stored are skipped.
+    Import(ImportArgs),
+    /// Export drawings as Quick, Draw! raw or simplified ndjson, 28x28 .npy bitmaps per shape,
+    /// or lossless JSON lines, with the review filters. Works while the server runs.
+    Export(ExportArgs),
     /// API keys for implementors (works while the server runs).
     Keys {
         #[command(subcommand)]
@@ -71,6 +78,78 @@ pub enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// ndjson files to import, one drawing per line.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Create a shape for every word that names none (otherwise such lines are bad lines).
+    #[arg(long, env = "DOODLEBOX_IMPORT_CREATE_SHAPES", value_parser = BoolishValueParser::new())]
+    pub create_shapes: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// quickdraw-raw, quickdraw-simplified, npy or jsonl.
+    #[arg(long, env = "DOODLEBOX_EXPORT_FORMAT")]
+    pub format: String,
+    /// The file to write; for npy, a directory that gets one <shape>.npy per shape.
+    #[arg(long, env = "DOODLEBOX_EXPORT_OUT")]
+    pub out: PathBuf,
+    /// Only this shape.
+    #[arg(long, env = "DOODLEBOX_EXPORT_SHAPE")]
+    pub shape: Option<String>,
+    /// Only flagged (true) or unflagged (false) drawings.
+    #[arg(long, env = "DOODLEBOX_EXPORT_FLAGGED")]
+    pub flagged: Option<String>,
+    /// Only reviewed (true) or unreviewed (false) drawings.
+    #[arg(long, env = "DOODLEBOX_EXPORT_REVIEWED")]
+    pub reviewed: Option<String>,
+    /// Only drawings with a quality score of at least this (0 to 1).
+    #[arg(long, env = "DOODLEBOX_EXPORT_MIN_QUALITY")]
+    pub min_quality: Option<String>,
+    /// Only drawings with a quality score of at most this (0 to 1).
+    #[arg(long, env = "DOODLEBOX_EXPORT_MAX_QUALITY")]
+    pub max_quality: Option<String>,
+    /// Only this player's drawings (32 hex digits).
+    #[arg(long, env = "DOODLEBOX_EXPORT_PLAYER")]
+    pub player: Option<String>,
+    /// Only drawings created at or after this time (ms since the Unix epoch).
+    #[arg(long, env = "DOODLEBOX_EXPORT_FROM")]
+    pub from: Option<String>,
+    /// Only drawings created before this time (ms since the Unix epoch).
+    #[arg(long, env = "DOODLEBOX_EXPORT_TO")]
+    pub to: Option<String>,
+}
+
+impl ExportArgs {
+    /// The format and filters as the query pairs `GET /api/v1/admin/export` takes, so the
+    /// command and the API parse them with the same code.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = vec![("format".to_owned(), self.format.clone())];
+        let filters = [
+            ("shape", &self.shape),
+            ("flagged", &self.flagged),
+            ("reviewed", &self.reviewed),
+            ("min_quality", &self.min_quality),
+            ("max_quality", &self.max_quality),
+            ("player", &self.player),
+            ("from", &self.from),
+            ("to", &self.to),
+        ];
+        for (name, value) in filters {
+            if let Some(value) = value {
+                pairs.push((name.to_owned(), value.clone()));
+            }
+        }
+        pairs
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -23,6 +23,7 @@ pub fn drawing_json(data: &[u8]) {
         created_at_ms: 1_700_000_000_000,
         idempotency: None,
         judgement: None,
+        source: None,
         drawing,
     };
     let decoded = Record::decode(&record.encode()).expect("a valid drawing's record decodes");

@@ -19,6 +19,8 @@
 //! - [`metrics`]: the Prometheus metrics served at `/metrics`.
 //! - [`backup`] and [`backup_cli`]: `doodlebox backup|restore|verify`, an online consistent
 //!   snapshot of both stores and the models, the way back, and the cross-store checks.
+//! - [`transfer`] and [`transfer_cli`]: Quick, Draw! import and export (ndjson, npy, JSON
+//!   lines), from the CLI (through the running server when there is one) and the admin API.
 //! - [`thumbnail`]: PNG thumbnails of drawings for the admin review screens, cached.
 //! - [`quality`]: the background scorer (quality score of each new drawing, auto-flag) and
 //!   the resumable rescore walk after a model is activated; [`prompter`] picks prompts
@@ -62,3 +64,4 @@ pub mod thumbnail;
 pub mod time;
 pub mod train_cli;
 pub mod transfer;
+pub mod transfer_cli;

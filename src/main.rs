@@ -45,6 +45,14 @@ fn main() -> ExitCode {
         Command::Backup { dest, data } => backup_cli::backup(&data.data_dir, &dest),
         Command::Restore { src, force, data } => backup_cli::restore(&src, &data.data_dir, force),
         Command::Verify(data) => backup_cli::verify(&data.data_dir),
+        Command::Import(args) => doodlebox::transfer_cli::import_files(
+            &args.data.data_dir,
+            &args.files,
+            args.create_shapes,
+        ),
+        Command::Export(args) => {
+            doodlebox::transfer_cli::export(&args.data.data_dir, &args.query_pairs(), &args.out)
+        }
         Command::Keys { command, data } => match command {
             KeysCommand::Create { name, rate_per_min } => {
                 manage_cli::create_key(&data.data_dir, &name, rate_per_min)

@@ -195,13 +195,14 @@ pub fn rollback_model(data_dir: &Path) -> anyhow::Result<()> {
 }
 
 /// A server that answers on the address its control file names.
-struct RunningServer {
-    url: String,
-    token: String,
-    agent: ureq::Agent,
+pub(crate) struct RunningServer {
+    pub(crate) url: String,
+    pub(crate) token: String,
+    pub(crate) agent: ureq::Agent,
 }
 
-fn running_server(data_dir: &Path) -> Option<RunningServer> {
+/// The server running on `data_dir`, if its control file names one that answers.
+pub(crate) fn running_server(data_dir: &Path) -> Option<RunningServer> {
     let control = Control::read(data_dir).ok().flatten()?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -221,6 +222,26 @@ fn running_server(data_dir: &Path) -> Option<RunningServer> {
 }
 
 impl RunningServer {
+    /// GETs an admin route's JSON; an error answer becomes an error with the server's message.
+    pub(crate) fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.url))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .with_context(|| format!("calling the running server at {}", self.url))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .body_mut()
+            .read_json()
+            .unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            let message = body["error"]["message"].as_str().unwrap_or("no message");
+            bail!("the server refused ({status}): {message}");
+        }
+        Ok(body)
+    }
+
     /// POSTs to an admin route; an error answer becomes an error with the server's message.
     fn post(&self, path: &str) -> anyhow::Result<serde_json::Value> {
         let mut response = self

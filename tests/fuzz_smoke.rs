@@ -54,6 +54,7 @@ fn seeds() -> Vec<Vec<u8>> {
             created_at_ms: 1,
             idempotency: None,
             judgement: None,
+            source: None,
             drawing,
         }
         .encode()

@@ -1277,3 +1277,111 @@ async fn repeated_write_failures_open_the_breaker_which_answers_503_with_retry_a
         recovered_in.as_millis()
     );
 }
+
+/// `n` raw Quick, Draw! lines of circles with keys `{prefix}{i}`.
+fn raw_circles(prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let i = i as i64;
+            json!({"word": "circle", "countrycode": "GB", "timestamp": "2017-02-01 12:00:00.5 UTC",
+                   "recognized": true, "key_id": format!("{prefix}{i}"),
+                   "drawing": [[[10 + i, 60, 110], [20, 70 + i, 20], [0, 16, 40]], [[5], [5], [90]]]})
+            .to_string()
+        })
+        .collect()
+}
+
+fn run_cli(args: &[&str], data_dir: &Path, extra: &[&Path]) -> (bool, String, String) {
+    let out = Command::new(BINARY)
+        .args(args)
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DOODLEBOX_LOG", "warn")
+        .output()
+        .expect("binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_import_and_export_work_with_and_without_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = dir.path().join("first.ndjson");
+    let mut lines = raw_circles("a", 5);
+    lines.insert(2, "{broken".into());
+    std::fs::write(&first, lines.join("\n")).unwrap();
+
+    // No server: the command opens the stores itself.
+    let (ok, stdout, stderr) = run_cli(&["import"], &data, &[&first]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("imported 5, skipped 0 duplicates, 1 bad lines"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("first.ndjson:3: "),
+        "the bad line is named: {stderr}"
+    );
+
+    // With a server: the files are streamed to it (the stroke store admits one process).
+    let server = start_server(&data).await;
+    let second = dir.path().join("second.ndjson");
+    std::fs::write(&second, raw_circles("b", 3).join("\n")).unwrap();
+    let (ok, stdout, stderr) = run_cli(&["import"], &data, &[&first, &second]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("first.ndjson: imported 0, skipped 5 duplicates"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("second.ndjson: imported 3"), "{stdout}");
+    assert_eq!(readyz(&server.base).await["drawings"], 8);
+    let raw = dir.path().join("raw.ndjson");
+    let (ok, stdout, stderr) = run_cli(
+        &["export", "--format", "quickdraw-raw", "--out"],
+        &data,
+        &[&raw],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("exported 8 drawings"), "{stdout}");
+    let exported: Vec<Value> = std::fs::read_to_string(&raw)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sent: Value = serde_json::from_str(&raw_circles("b", 3)[2]).unwrap();
+    assert_eq!(exported[7], sent, "raw export gives back the imported line");
+    let npy_through_server = dir.path().join("npy-server");
+    let (ok, _, stderr) = run_cli(
+        &["export", "--format", "npy", "--out"],
+        &data,
+        &[&npy_through_server],
+    );
+    assert!(ok, "{stderr}");
+    let from_server = std::fs::read(npy_through_server.join("circle.npy")).unwrap();
+    drop(server);
+
+    // The server is gone (its control file is stale): the command exports by itself.
+    let npy = dir.path().join("npy");
+    let (ok, stdout, stderr) = run_cli(
+        &["export", "--format", "npy", "--shape", "circle", "--out"],
+        &data,
+        &[&npy],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("circle.npy: 8 drawings"), "{stdout}");
+    let file = std::fs::read(npy.join("circle.npy")).unwrap();
+    assert_eq!(file.len(), 128 + 8 * 784);
+    assert!(String::from_utf8_lossy(&file[..128]).contains("'shape': (8, 784)"));
+    assert_eq!(
+        file, from_server,
+        "the server and the command write the same file"
+    );
+    let (ok, _, stderr) = run_cli(&["export", "--format", "csv", "--out"], &data, &[&raw]);
+    assert!(!ok);
+    assert!(stderr.contains("--format"), "{stderr}");
+}

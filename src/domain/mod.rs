@@ -19,5 +19,5 @@ pub mod shape;
 pub use drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};
 pub use ids::{DrawingId, IdError, IdempotencyKey, PlayerId};
 pub use quality::{Agreement, QualityError, QualityScore, QualitySettings};
-pub use record::{Judgement, Record, RecordError};
+pub use record::{Judgement, Record, RecordError, Source};
 pub use shape::{ShapeError, ShapeName};

@@ -18,7 +18,10 @@ use super::shape::ShapeName;
 /// First byte of every record.
 const MAGIC: u8 = 0xDB;
 /// Format version, second byte. Bump it (and keep decoding the old one) on any change.
-pub const RECORD_VERSION: u8 = 1;
+/// Version 2 added the import source (flag bit 6); version 1 records decode unchanged.
+pub const RECORD_VERSION: u8 = 2;
+/// The first version, still decoded: it never carries an import source.
+const RECORD_VERSION_1: u8 = 1;
 /// zstd level: 3 is zstd's default, a few microseconds for a typical record.
 const ZSTD_LEVEL: i32 = 3;
 /// Largest uncompressed body a record may claim; far above what `MAX_POINTS` allows.
@@ -38,6 +41,9 @@ const FLAG_TIMESTAMPS: u8 = 1 << 2;
 const FLAG_DURATION: u8 = 1 << 3;
 const FLAG_DEVICE: u8 = 1 << 4;
 const FLAG_JUDGEMENT: u8 = 1 << 5;
+const FLAG_SOURCE: u8 = 1 << 6;
+/// Longest text field of an import source (key, country code, timestamp).
+pub const MAX_SOURCE_FIELD_LEN: usize = 64;
 
 const STYLE_COLOR_HEX6: u8 = 1;
 const STYLE_COLOR_TEXT: u8 = 1 << 1;
@@ -75,6 +81,64 @@ pub struct Judgement {
     pub model_version: String,
 }
 
+/// Where an imported drawing came from: its Quick, Draw! `key_id` (unique across the
+/// dataset; a re-import of the same key is skipped) and the fields of the raw line that have
+/// no column of their own, so that an export writes the line back as it came. Kept in the
+/// record because start-up reconciliation rebuilds rows from records alone: without the key
+/// a re-import after a crash-rebuild would duplicate drawings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    key: String,
+    country: Option<String>,
+    timestamp: Option<String>,
+}
+
+/// Why an import source was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{0} must be 1 to {MAX_SOURCE_FIELD_LEN} printable ASCII characters")]
+pub struct SourceError(pub &'static str);
+
+impl Source {
+    /// Validates a source: every field is 1 to [`MAX_SOURCE_FIELD_LEN`] printable ASCII
+    /// characters (`key_id`s are decimal numbers, country codes two letters).
+    pub fn new(
+        key: &str,
+        country: Option<&str>,
+        timestamp: Option<&str>,
+    ) -> Result<Self, SourceError> {
+        let check = |what: &'static str, text: &str| {
+            let ok = !text.is_empty()
+                && text.len() <= MAX_SOURCE_FIELD_LEN
+                && text.bytes().all(|b| (0x20..0x7f).contains(&b));
+            if ok {
+                Ok(text.to_owned())
+            } else {
+                Err(SourceError(what))
+            }
+        };
+        Ok(Self {
+            key: check("key_id", key)?,
+            country: country.map(|c| check("countrycode", c)).transpose()?,
+            timestamp: timestamp.map(|t| check("timestamp", t)).transpose()?,
+        })
+    }
+
+    /// The source's unique key (Quick, Draw!'s `key_id`).
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Quick, Draw!'s `countrycode`, if the line had one.
+    pub fn country(&self) -> Option<&str> {
+        self.country.as_deref()
+    }
+
+    /// Quick, Draw!'s `timestamp` text, if the line had one.
+    pub fn timestamp(&self) -> Option<&str> {
+        self.timestamp.as_deref()
+    }
+}
+
 /// One stored drawing and who made it when.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -84,14 +148,17 @@ pub struct Record {
     pub idempotency: Option<Idempotency>,
     /// `None` when no model was active at submission.
     pub judgement: Option<Judgement>,
+    /// `Some` for an imported drawing.
+    pub source: Option<Source>,
     pub drawing: Drawing,
 }
 
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
-        let body = encode_body(
+        let body = encode_body_with_source(
             self.idempotency.as_ref(),
             self.judgement.as_ref(),
+            self.source.as_ref(),
             &self.drawing,
         );
         assemble(self.id, self.player, self.created_at_ms, &body)
@@ -103,6 +170,16 @@ impl Record {
 pub fn encode_body(
     idempotency: Option<&Idempotency>,
     judgement: Option<&Judgement>,
+    d: &Drawing,
+) -> Vec<u8> {
+    encode_body_with_source(idempotency, judgement, None, d)
+}
+
+/// [`encode_body`] for an imported drawing, which also carries its [`Source`].
+pub fn encode_body_with_source(
+    idempotency: Option<&Idempotency>,
+    judgement: Option<&Judgement>,
+    source: Option<&Source>,
     d: &Drawing,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + d.point_count() * 4);
@@ -129,6 +206,7 @@ pub fn encode_body(
     } else {
         0
     };
+    flags |= if source.is_some() { FLAG_SOURCE } else { 0 };
     out.push(flags);
     if let Some(idem) = idempotency {
         put_bytes(&mut out, idem.key.as_str().as_bytes());
@@ -146,6 +224,15 @@ pub fn encode_body(
     if let Some(j) = judgement {
         out.push(u8::from(j.recognized));
         put_bytes(&mut out, j.model_version.as_bytes());
+    }
+    if let Some(source) = source {
+        put_bytes(&mut out, source.key.as_bytes());
+        // Absent fields are written empty: a present field is never empty.
+        put_bytes(&mut out, source.country.as_deref().unwrap_or("").as_bytes());
+        put_bytes(
+            &mut out,
+            source.timestamp.as_deref().unwrap_or("").as_bytes(),
+        );
     }
     put_varint(&mut out, d.strokes().len() as u64);
     for stroke in d.strokes() {
@@ -206,29 +293,33 @@ pub fn assemble(id: DrawingId, player: PlayerId, created_at_ms: u64, body: &[u8]
 
 impl Record {
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
-        match bytes {
-            [MAGIC, RECORD_VERSION, ..] => {}
+        let version = match bytes {
+            [MAGIC, version @ (RECORD_VERSION_1 | RECORD_VERSION), ..] => *version,
             [MAGIC, other, ..] => return Err(RecordError::Version(*other)),
             [_, ..] => return Err(RecordError::BadMagic),
             [] => return Err(RecordError::Truncated),
-        }
+        };
         let mut header = Reader { bytes, at: 2 };
         let id = DrawingId::from_bytes(header.array()?);
         let player = PlayerId::from_bytes(header.array()?);
         let created_at_ms = header.varint()?;
         let body = zstd::bulk::decompress(&bytes[header.at..], MAX_BODY_BYTES)
             .map_err(|e| RecordError::Compression(e.to_string()))?;
-        Self::decode_body(id, player, created_at_ms, &body)
+        Self::decode_body(id, player, created_at_ms, version, &body)
     }
 
     fn decode_body(
         id: DrawingId,
         player: PlayerId,
         created_at_ms: u64,
+        version: u8,
         bytes: &[u8],
     ) -> Result<Self, RecordError> {
         let mut r = Reader { bytes, at: 0 };
         let flags = r.byte()?;
+        if version == RECORD_VERSION_1 && flags & FLAG_SOURCE != 0 {
+            return Err(RecordError::Corrupt("a version 1 record with a source"));
+        }
         let idempotency = if flags & FLAG_IDEMPOTENCY != 0 {
             let key = IdempotencyKey::parse(r.bytes()?)
                 .map_err(|_| RecordError::Corrupt("idempotency key"))?;
@@ -262,6 +353,22 @@ impl Record {
                 recognized,
                 model_version: version.to_owned(),
             })
+        } else {
+            None
+        };
+        let source = if flags & FLAG_SOURCE != 0 {
+            let mut text = |what: &'static str| -> Result<Option<String>, RecordError> {
+                let text =
+                    std::str::from_utf8(r.bytes()?).map_err(|_| RecordError::Corrupt(what))?;
+                Ok((!text.is_empty()).then(|| text.to_owned()))
+            };
+            let key = text("source key")?.ok_or(RecordError::Corrupt("source key"))?;
+            let country = text("source country")?;
+            let timestamp = text("source timestamp")?;
+            Some(
+                Source::new(&key, country.as_deref(), timestamp.as_deref())
+                    .map_err(|_| RecordError::Corrupt("source"))?,
+            )
         } else {
             None
         };
@@ -325,6 +432,7 @@ impl Record {
             created_at_ms,
             idempotency,
             judgement,
+            source,
             drawing,
         })
     }
@@ -537,8 +645,36 @@ mod tests {
                 recognized: true,
                 model_version: "v3".into(),
             }),
+            source: None,
             drawing,
         }
+    }
+
+    #[test]
+    fn an_import_source_survives_the_record_and_absent_fields_stay_absent() {
+        let mut original = record(Drawing::parse(sample_input()).unwrap());
+        original.source = Some(
+            Source::new(
+                "5266005389475840",
+                Some("US"),
+                Some("2017-01-25 03:11:35.55071 UTC"),
+            )
+            .unwrap(),
+        );
+        assert_eq!(Record::decode(&original.encode()).unwrap(), original);
+        original.source = Some(Source::new("k", None, None).unwrap());
+        assert_eq!(Record::decode(&original.encode()).unwrap(), original);
+        assert!(Source::new("", None, None).is_err());
+        assert!(Source::new("k", Some(""), None).is_err());
+        assert!(Source::new(&"9".repeat(65), None, None).is_err());
+    }
+
+    #[test]
+    fn a_version_1_record_still_decodes() {
+        let original = record(Drawing::parse(sample_input()).unwrap());
+        let mut bytes = original.encode();
+        bytes[1] = RECORD_VERSION_1;
+        assert_eq!(Record::decode(&bytes).unwrap(), original);
     }
 
     #[test]

@@ -275,3 +275,23 @@ impl From<BackupError> for ApiError {
         }
     }
 }
+
+impl From<crate::transfer::import::ImportError> for ApiError {
+    fn from(e: crate::transfer::import::ImportError) -> Self {
+        use crate::transfer::import::ImportError;
+        match e {
+            ImportError::SourceName(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_parameter",
+                e.to_string(),
+            ),
+            ImportError::Read(cause) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "body_read_failed",
+                format!("the upload broke off: {cause}"),
+            ),
+            ImportError::Ingest(e) => e.into(),
+            ImportError::Store(e) => e.into(),
+        }
+    }
+}

@@ -23,6 +23,7 @@ mod shapes;
 mod shapes_admin;
 mod timeout;
 mod training;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -142,6 +143,12 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         R::admin("/players/{id}/block", post(review::block)),
         R::admin("/players/{id}/unblock", post(review::unblock)),
         R::admin("/stats", get(review::stats)),
+        // An import streams a whole file: no body limit.
+        R::admin(
+            "/import",
+            post(transfer::import).layer(DefaultBodyLimit::disable()),
+        ),
+        R::admin("/export", get(transfer::export)),
         R::admin(
             "/settings/quality",
             get(quality::settings).put(quality::update_settings),

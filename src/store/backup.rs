@@ -403,6 +403,7 @@ mod tests {
             created_at_ms: 1,
             idempotency: None,
             judgement: None,
+            source: None,
             drawing,
         }
         .encode()

@@ -6,6 +6,10 @@
 //! (one more sync), and only then answers each of them. Many concurrent submissions thus share
 //! two syncs; durability is never weakened for speed.
 //!
+//! Imports use the same path with a bulk message ([`Ingest::import_chunk`]): one channel send
+//! carries many drawings, which commit together, and drawings whose source key (Quick,
+//! Draw! `key_id`) some row already has are skipped, not stored twice.
+//!
 //! Ids come from this thread, strictly increasing, which is what lets
 //! [`reconcile`](super::reconcile) find records without rows by looking only at the tail.
 //!
@@ -23,7 +27,7 @@
 //! duplicate instead). We accept that: an unacknowledged drawing that survives is harmless;
 //! an acknowledged drawing that is lost is not.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,7 +42,7 @@ use super::breaker::{Admission, Breaker};
 use super::disk::{DiskStatus, DiskWatch};
 use super::metadata::NewDrawingRow;
 use super::{now_ms, Stores};
-use crate::domain::record::{assemble, encode_body, Idempotency};
+use crate::domain::record::{assemble, encode_body, encode_body_with_source, Idempotency, Source};
 use crate::domain::{Drawing, DrawingId, IdempotencyKey, Judgement, PlayerId};
 
 /// Most submissions waiting for the writer; beyond this, submit answers `Overloaded`.
@@ -81,6 +85,59 @@ impl Submission {
             body,
             metadata: drawing_metadata(drawing, judgement),
         }
+    }
+}
+
+/// An imported drawing on its way to storage: like a [`Submission`], with the source key
+/// that makes a re-import a no-op. Many travel in one message.
+pub struct ImportItem {
+    player: PlayerId,
+    /// The shape's row id, looked up (or created) by the importer.
+    shape_id: i64,
+    /// The drawing's unique source key, also inside `body`.
+    source_key: String,
+    /// The record's compressed body, with the source in it.
+    body: Vec<u8>,
+    /// The row's metadata column.
+    metadata: serde_json::Value,
+}
+
+impl ImportItem {
+    pub fn new(
+        player: PlayerId,
+        drawing: &Drawing,
+        shape_id: i64,
+        source: &Source,
+        judgement: Option<&Judgement>,
+    ) -> Self {
+        Self {
+            player,
+            shape_id,
+            source_key: source.key().to_owned(),
+            body: encode_body_with_source(None, judgement, Some(source), drawing),
+            metadata: drawing_metadata(drawing, judgement),
+        }
+    }
+}
+
+/// What became of one imported drawing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Stored durably under this new id.
+    Created(DrawingId),
+    /// A row with the same source key exists (or came earlier in the same chunk): skipped.
+    Duplicate,
+}
+
+/// The answer to an imported chunk, which arrives once the chunk is durably stored.
+pub struct PendingImport(oneshot::Receiver<Result<Vec<ImportOutcome>, IngestError>>);
+
+impl PendingImport {
+    /// Waits for the chunk's outcomes, one per item in order. Blocking: call it off the
+    /// async runtime.
+    pub fn wait(self) -> Result<Vec<ImportOutcome>, IngestError> {
+        // A dropped reply means the writer stopped (or the chunk panicked) before answering.
+        self.0.blocking_recv().unwrap_or(Err(IngestError::Stopped))
     }
 }
 
@@ -132,6 +189,10 @@ enum Message {
     Submit(
         Submission,
         oneshot::Sender<Result<SubmitOutcome, IngestError>>,
+    ),
+    Import(
+        Vec<ImportItem>,
+        oneshot::Sender<Result<Vec<ImportOutcome>, IngestError>>,
     ),
     Stop,
 }
@@ -284,6 +345,17 @@ impl Ingest {
         answer.await.unwrap_or(Err(IngestError::Stopped))
     }
 
+    /// Queues a chunk of imported drawings as one message; the returned [`PendingImport`]
+    /// answers once the chunk is stored, so the caller can prepare the next chunk meanwhile.
+    /// Blocks while the queue is full: an import waits for room rather than failing.
+    pub fn import_chunk(&self, items: Vec<ImportItem>) -> Result<PendingImport, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Message::Import(items, reply))
+            .map_err(|_| IngestError::Stopped)?;
+        Ok(PendingImport(answer))
+    }
+
     /// Lets the writer finish everything queued so far, then stops it. Blocking.
     pub fn shutdown(&self) {
         let _ = self.sender.send(Message::Stop);
@@ -340,15 +412,62 @@ fn writer_loop(
 ) {
     let crash = guards.crash;
     let mut batch_number = 0u64;
-    while let Ok(Message::Submit(first, reply)) = receiver.recv() {
+    // A message taken off the queue while gathering a batch that belongs after it.
+    let mut held: Option<Message> = None;
+    loop {
+        let message = match held.take() {
+            Some(message) => message,
+            None => match receiver.recv() {
+                Ok(message) => message,
+                Err(_) => break,
+            },
+        };
+        let (first, reply) = match message {
+            Message::Stop => break,
+            Message::Import(items, reply) => {
+                // Imports obey the same guards as submissions: nothing is written on a low
+                // disk or while the breaker is open, and their failures count in it.
+                if let Some(disk) = guards.disk.as_deref().filter(|d| d.is_low()) {
+                    drop(reply.send(Err(disk_full(disk))));
+                    continue;
+                }
+                if let Admission::Refuse { retry_after } =
+                    lock(&guards.breaker).admit(Instant::now())
+                {
+                    drop(reply.send(Err(breaker_open(retry_after))));
+                    continue;
+                }
+                batch_number += 1;
+                let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    commit_import(stores, &mut last_id, items, stats, |point| {
+                        crash_point(crash, point, batch_number)
+                    })
+                }));
+                match committed {
+                    Ok(outcome) => {
+                        let written = match &outcome {
+                            Ok(_) => Written::Ok,
+                            Err(_) => Written::Failed,
+                        };
+                        record_outcome(&mut guards, written);
+                        // The importer may have gone away; what was stored stays stored.
+                        drop(reply.send(outcome));
+                    }
+                    Err(_) => tracing::error!(
+                        "an import chunk panicked; its importer was answered with an error"
+                    ),
+                }
+                continue;
+            }
+            Message::Submit(first, reply) => (first, reply),
+        };
         batch_number += 1;
         let mut batch = vec![(first, reply)];
-        let mut stop = false;
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
                 Ok(Message::Submit(s, r)) => batch.push((s, r)),
-                Ok(Message::Stop) => {
-                    stop = true;
+                Ok(other) => {
+                    held = Some(other);
                     break;
                 }
                 Err(_) => break,
@@ -403,9 +522,6 @@ fn writer_loop(
                 disk.sample();
             }
         }
-        if stop {
-            break;
-        }
     }
 }
 
@@ -440,6 +556,52 @@ fn refuse_all(batch: Vec<(Submission, Reply)>, error: IngestError) {
 type Reply = oneshot::Sender<Result<SubmitOutcome, IngestError>>;
 /// A submission's outcome, ready to be sent once the breaker has recorded the batch.
 type Answer = (Reply, Result<SubmitOutcome, IngestError>);
+
+/// Commits one chunk of imported drawings as one group commit, skipping those whose source
+/// key a row already has or an earlier item of the chunk carries.
+fn commit_import(
+    stores: &Stores,
+    last_id: &mut Option<DrawingId>,
+    items: Vec<ImportItem>,
+    stats: &IngestStats,
+    crash_point: impl Fn(CrashPoint),
+) -> Result<Vec<ImportOutcome>, IngestError> {
+    let keys: Vec<&str> = items.iter().map(|i| i.source_key.as_str()).collect();
+    let mut taken: HashSet<String> = stores
+        .metadata
+        .existing_source_keys(&keys)
+        .map_err(|e| IngestError::Storage(e.to_string()))?;
+    let now = now_ms();
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut records = Vec::with_capacity(items.len());
+    let mut rows = Vec::with_capacity(items.len());
+    for item in items {
+        if !taken.insert(item.source_key.clone()) {
+            outcomes.push(ImportOutcome::Duplicate);
+            continue;
+        }
+        let id = DrawingId::next(now, *last_id);
+        *last_id = Some(id);
+        records.push((id, assemble(id, item.player, now, &item.body)));
+        rows.push(NewDrawingRow {
+            id,
+            player: item.player,
+            shape_id: item.shape_id,
+            metadata: item.metadata,
+            created_at_ms: now,
+            idempotency: None,
+            source_key: Some(item.source_key),
+        });
+        outcomes.push(ImportOutcome::Created(id));
+    }
+    store_both(stores, &records, &rows, stats, false, &crash_point)?;
+    crash_point(CrashPoint::AfterMetadata);
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats
+        .drawings
+        .fetch_add(records.len() as u64, Ordering::Relaxed);
+    Ok(outcomes)
+}
 
 /// How one submission of a batch is to be answered.
 enum Plan {
@@ -507,6 +669,7 @@ fn commit_batch(
             metadata: submission.metadata,
             created_at_ms: now,
             idempotency: submission.idempotency,
+            source_key: None,
         });
         records.push((id, assemble(id, submission.player, now, &submission.body)));
         plans.push(Plan::New(records.len() - 1));

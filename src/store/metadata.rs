@@ -6,6 +6,7 @@
 //! one writer connection behind a mutex and a small pool of readers; every method blocks, so
 //! async callers go through `spawn_blocking`.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -48,6 +49,8 @@ pub struct NewDrawingRow {
     pub metadata: serde_json::Value,
     pub created_at_ms: u64,
     pub idempotency: Option<(IdempotencyKey, [u8; 16])>,
+    /// An imported drawing's source key (Quick, Draw! `key_id`), unique among rows.
+    pub source_key: Option<String>,
 }
 
 /// A drawing's metadata row as stored.
@@ -107,6 +110,16 @@ pub trait MetadataStore: Send + Sync {
         &self,
         filter: &TrainingFilter,
     ) -> Result<Vec<TrainingDrawing>, StoreError>;
+    /// Which of these source keys some row already carries. Reads through the writer
+    /// connection, so the group-commit thread sees its own latest batch.
+    fn existing_source_keys(&self, keys: &[&str]) -> Result<HashSet<String>, StoreError>;
+    /// The shape named `name`, created (active, difficulty 3) when there is none; `true`
+    /// when it was created. Imports use it for words asked to become shapes.
+    fn ensure_shape(
+        &self,
+        name: &ShapeName,
+        description: &str,
+    ) -> Result<(ShapeRow, bool), StoreError>;
 }
 
 /// Which drawings a training run takes.
@@ -298,8 +311,8 @@ impl MetadataStore for SqliteMetadataStore {
             {
                 let mut player = tx.prepare_cached("INSERT OR IGNORE INTO players (id, created_at) VALUES (?1, ?2)")?;
                 let mut drawing = tx.prepare_cached(
-                    "INSERT INTO drawings (id, player_id, shape_id, stroke_key, metadata, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO drawings (id, player_id, shape_id, stroke_key, metadata, created_at, source_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
                 let mut idem = tx.prepare_cached(
                     "INSERT OR REPLACE INTO idempotency_keys (player_id, key, body_digest, drawing_id, created_at)
@@ -315,7 +328,8 @@ impl MetadataStore for SqliteMetadataStore {
                         row.shape_id,
                         row.id.to_bytes().as_slice(),
                         row.metadata.to_string(),
-                        created
+                        created,
+                        row.source_key
                     ])?;
                     if let Some((key, digest)) = &row.idempotency {
                         idem.execute(params![player_id, key.as_str(), digest.as_slice(), id_param(row.id), created])?;
@@ -425,6 +439,40 @@ impl MetadataStore for SqliteMetadataStore {
                 })
             })
             .collect()
+    }
+
+    fn existing_source_keys(&self, keys: &[&str]) -> Result<HashSet<String>, StoreError> {
+        self.write(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT 1 FROM drawings WHERE source_key = ?1")?;
+            let mut found = HashSet::new();
+            for key in keys {
+                if stmt.exists([key])? {
+                    found.insert((*key).to_owned());
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn ensure_shape(
+        &self,
+        name: &ShapeName,
+        description: &str,
+    ) -> Result<(ShapeRow, bool), StoreError> {
+        let created = self.write(|conn| {
+            Ok(conn.execute(
+                "INSERT OR IGNORE INTO shapes (name, description, difficulty, active, created_at)
+                 VALUES (?1, ?2, 3, 1, ?3)",
+                params![name.as_str(), description, now_ms() as i64],
+            )? == 1)
+        })?;
+        if created {
+            *self.shape_cache.write().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        let row = self
+            .shape_by_name(name)?
+            .ok_or_else(|| StoreError::Corrupt(format!("shape {name} vanished after insert")))?;
+        Ok((row, created))
     }
 
     fn integrity_check(&self) -> Result<String, StoreError> {

@@ -33,7 +33,10 @@ use std::path::Path;
 use thiserror::Error;
 
 pub use blobs::{BlobStore, SledBlobStore};
-pub use ingest::{Ingest, IngestError, IngestOptions, Submission, SubmitOutcome};
+pub use ingest::{
+    ImportItem, ImportOutcome, Ingest, IngestError, IngestOptions, PendingImport, Submission,
+    SubmitOutcome,
+};
 pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
 pub use keys::KeyStore;
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};

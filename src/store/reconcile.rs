@@ -56,6 +56,7 @@ pub fn reconcile(stores: &Stores) -> Result<ReconcileReport, StoreError> {
                 metadata: drawing_metadata(&record.drawing, record.judgement.as_ref()),
                 created_at_ms: record.created_at_ms,
                 idempotency: record.idempotency.map(|i| (i.key, i.body_digest)),
+                source_key: record.source.map(|s| s.key().to_owned()),
             }),
             None => report
                 .unreadable

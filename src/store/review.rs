@@ -147,6 +147,25 @@ pub trait ReviewStore: Send + Sync {
     /// Deletes the rows (and their idempotency records) of these drawings for good.
     fn remove_rows(&self, ids: &[DrawingId]) -> Result<usize, StoreError>;
     fn stats(&self) -> Result<ReviewStats, StoreError>;
+    /// Up to `limit` drawings matching `filter` with ids after `after` and at most `up_to`,
+    /// in id order: the export's pages. (The export refuses filters that admit deleted
+    /// drawings before it gets here.)
+    fn export_rows(
+        &self,
+        filter: &DrawingFilter,
+        after: Option<DrawingId>,
+        up_to: DrawingId,
+        limit: usize,
+    ) -> Result<Vec<ExportRow>, StoreError>;
+}
+
+/// One drawing an export writes: what its row adds to its stroke record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRow {
+    pub id: DrawingId,
+    pub shape: String,
+    pub player_id: String,
+    pub created_at_ms: i64,
 }
 
 /// [`ReviewStore`] on the SQLite metadata store, with the blocked players kept in memory.
@@ -727,6 +746,50 @@ impl ReviewStore for SqliteReviewStore {
             })
         })
     }
+
+    fn export_rows(
+        &self,
+        filter: &DrawingFilter,
+        after: Option<DrawingId>,
+        up_to: DrawingId,
+        limit: usize,
+    ) -> Result<Vec<ExportRow>, StoreError> {
+        let shape_id = match self.shape_id(filter)? {
+            ShapeLookup::Any => None,
+            ShapeLookup::Id(id) => Some(id),
+            ShapeLookup::Unknown => return Ok(Vec::new()),
+        };
+        let mut c = conditions(filter, shape_id);
+        if let Some(after) = after {
+            c.push("d.id > ?", Some(Value::Text(after.to_string())));
+        }
+        c.push("d.id <= ?", Some(Value::Text(up_to.to_string())));
+        c.params.push(Value::Integer(limit as i64));
+        let sql = format!(
+            "SELECT d.id, s.name, d.player_id, d.created_at
+             FROM drawings d CROSS JOIN shapes s ON s.id = d.shape_id {} ORDER BY d.id LIMIT ?",
+            c.clause()
+        );
+        let rows: Vec<(String, String, String, i64)> = self.db.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(&c.params), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        rows.into_iter()
+            .map(|(id, shape, player_id, created_at_ms)| {
+                Ok(ExportRow {
+                    id: id
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt(format!("drawing id {id:?}")))?,
+                    shape,
+                    player_id,
+                    created_at_ms,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Purges, for good, the drawings soft-deleted at or before `cutoff_ms`: stroke records first
@@ -789,6 +852,7 @@ mod tests {
                     metadata: serde_json::json!({}),
                     created_at_ms: 1000 + i as u64,
                     idempotency: None,
+                    source_key: None,
                 }
             })
             .collect();

@@ -1,3 +1,12 @@
-//! Import and export formats. For now: reading Google's Quick, Draw! ndjson.
+//! Import and export formats: Google's Quick, Draw! ndjson (raw and simplified), its 28×28
+//! `.npy` bitmaps, and Doodlebox's own lossless JSON lines.
+//!
+//! [`import`] reads ndjson into the stores through the group-commit writer; [`export`] writes
+//! the drawings a review filter matches in any of the formats, streamed; [`quickdraw`] parses
+//! one Quick, Draw! line, [`simplify`] makes a simplified one, [`npy`] writes NumPy files.
 
+pub mod export;
+pub mod import;
+pub mod npy;
 pub mod quickdraw;
+pub mod simplify;

@@ -18,3 +18,4 @@ mod shapes_admin;
 #[path = "../common/synthetic.rs"]
 mod synthetic;
 mod training;
+mod transfer;

@@ -32,6 +32,7 @@ async fn a_stroke_record_without_a_row_gets_its_row_rebuilt_at_start() {
             created_at_ms: doodlebox::store::now_ms(),
             idempotency: None,
             judgement: None,
+            source: None,
             drawing: Drawing::parse(input).unwrap(),
         };
         stores
