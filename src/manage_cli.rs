@@ -55,16 +55,35 @@ fn new_password(from_stdin: bool) -> anyhow::Result<(Password, bool)> {
     Ok((Password::parse_new(&hex::encode(bytes))?, true))
 }
 
-/// `doodlebox admin create USER [--password-stdin]`.
-pub fn create_admin(data_dir: &Path, username: &str, password_stdin: bool) -> anyhow::Result<()> {
+/// Parses the username, gets the password (stdin or generated), runs `change`, and prints a
+/// generated password once it has been stored.
+fn with_new_password(
+    data_dir: &Path,
+    username: &str,
+    password_stdin: bool,
+    change: impl FnOnce(&Accounts, &Username, &Password) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let username = Username::parse(username)?;
     let (password, generated) = new_password(password_stdin)?;
-    let admin = accounts(data_dir)?.create_admin(&username, &password)?;
-    println!("created admin {} (id {})", admin.username, admin.id);
+    change(&accounts(data_dir)?, &username, &password)?;
     if generated {
         println!("password (shown only now): {}", password.expose());
     }
     Ok(())
+}
+
+/// `doodlebox admin create USER [--password-stdin]`.
+pub fn create_admin(data_dir: &Path, username: &str, password_stdin: bool) -> anyhow::Result<()> {
+    with_new_password(
+        data_dir,
+        username,
+        password_stdin,
+        |accounts, username, password| {
+            let admin = accounts.create_admin(username, password)?;
+            println!("created admin {} (id {})", admin.username, admin.id);
+            Ok(())
+        },
+    )
 }
 
 /// `doodlebox admin reset-password USER [--password-stdin]`: also signs the account out
@@ -74,14 +93,16 @@ pub fn reset_admin_password(
     username: &str,
     password_stdin: bool,
 ) -> anyhow::Result<()> {
-    let username = Username::parse(username)?;
-    let (password, generated) = new_password(password_stdin)?;
-    accounts(data_dir)?.reset_password(&username, &password)?;
-    println!("new password set for {username}; its sessions have ended");
-    if generated {
-        println!("password (shown only now): {}", password.expose());
-    }
-    Ok(())
+    with_new_password(
+        data_dir,
+        username,
+        password_stdin,
+        |accounts, username, password| {
+            accounts.reset_password(username, password)?;
+            println!("new password set for {username}; its sessions have ended");
+            Ok(())
+        },
+    )
 }
 
 /// `doodlebox admin list`.
@@ -230,16 +251,7 @@ impl RunningServer {
             .header("Authorization", &format!("Bearer {}", self.token))
             .call()
             .with_context(|| format!("calling the running server at {}", self.url))?;
-        let status = response.status();
-        let body: serde_json::Value = response
-            .body_mut()
-            .read_json()
-            .unwrap_or(serde_json::Value::Null);
-        if !status.is_success() {
-            let message = body["error"]["message"].as_str().unwrap_or("no message");
-            bail!("the server refused ({status}): {message}");
-        }
-        Ok(body)
+        server_answer(&mut response).map_err(|refusal| anyhow::anyhow!("{refusal}"))
     }
 
     /// POSTs to an admin route; an error answer becomes an error with the server's message.
@@ -250,17 +262,25 @@ impl RunningServer {
             .header("Authorization", &format!("Bearer {}", self.token))
             .send_empty()
             .with_context(|| format!("calling the running server at {}", self.url))?;
-        let status = response.status();
-        let body: serde_json::Value = response
-            .body_mut()
-            .read_json()
-            .unwrap_or(serde_json::Value::Null);
-        if !status.is_success() {
-            let message = body["error"]["message"].as_str().unwrap_or("no message");
-            bail!("the server refused ({status}): {message}");
-        }
-        Ok(body)
+        server_answer(&mut response).map_err(|refusal| anyhow::anyhow!("{refusal}"))
     }
+}
+
+/// The JSON body of a server's answer, or, for an error status, what the server said
+/// (`the server refused (422 …): <message>`), for the caller to put in context.
+pub(crate) fn server_answer(
+    response: &mut ureq::http::Response<ureq::Body>,
+) -> Result<serde_json::Value, String> {
+    let status = response.status();
+    let body: serde_json::Value = response
+        .body_mut()
+        .read_json()
+        .unwrap_or(serde_json::Value::Null);
+    if status.is_success() {
+        return Ok(body);
+    }
+    let message = body["error"]["message"].as_str().unwrap_or("no message");
+    Err(format!("the server refused ({status}): {message}"))
 }
 
 fn format_ms(ms: i64) -> String {

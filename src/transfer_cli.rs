@@ -304,18 +304,8 @@ fn import_through_server(
             )
         })?;
     bar.finish();
-    let status = response.status();
-    let body: serde_json::Value = response
-        .body_mut()
-        .read_json()
-        .unwrap_or(serde_json::Value::Null);
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("no message");
-        bail!(
-            "the server refused {} ({status}): {message}",
-            file.display()
-        );
-    }
+    let body = crate::manage_cli::server_answer(&mut response)
+        .map_err(|refusal| anyhow::anyhow!("{}: {refusal}", file.display()))?;
     serde_json::from_value(body).context("reading the server's import report")
 }
 

@@ -40,6 +40,7 @@ pub use ingest::{
 pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
 pub use keys::KeyStore;
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
+pub use migrations::SCHEMA_VERSION;
 pub use models::{DeleteModel, ModelRow, ModelStore};
 pub use quality::QualityStore;
 pub use review::{ReviewStore, SqliteReviewStore};
