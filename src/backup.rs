@@ -473,6 +473,27 @@ pub struct RestoreReport {
     pub reconcile: ReconcileReport,
 }
 
+/// Opens the restored stores. The stroke store rebuilt a moment ago in this same process may
+/// still be held for a few milliseconds by sled's background threads after it was dropped
+/// (its file lock goes with them), so a lock conflict is waited out, briefly.
+fn open_when_released(data_dir: &Path) -> Result<Stores, crate::store::StoreError> {
+    let deadline = std::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match Stores::open(data_dir) {
+            Err(crate::store::StoreError::Sled(sled::Error::Io(e)))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a restore waits for its own rebuilt stroke store to be released.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Restores the backup in `src` into `data_dir`, which no server may hold (the caller
 /// checks): the checksums first, then a staging directory beside `data_dir`, renamed into
 /// place when whole, then reconciliation. A non-empty `data_dir` is refused unless `force`,
@@ -548,7 +569,7 @@ pub fn restore(
     };
     std::fs::rename(&staging, &data_dir).map_err(io(&data_dir))?;
     sync_dir(&parent)?;
-    let stores = Stores::open(&data_dir)?;
+    let stores = open_when_released(&data_dir)?;
     let reconciled = reconcile(&stores)?;
     let drawings = stores.metadata.count_drawings()?;
     Ok(RestoreReport {
