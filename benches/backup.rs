@@ -140,7 +140,8 @@ fn main() {
         println!("backup (online, through the server): {backup_secs:.2} s, {:.1} MB/s of backup written, {:.0} drawings/s", mb(backup_bytes) / backup_secs, target as f64 / backup_secs);
         println!("verify backup: {verify_secs:.2} s ({:.1} MB/s)", mb(backup_bytes) / verify_secs);
         println!("verify live data dir (through the server): {live_secs:.2} s, problems: {}", live["problems"]);
-        println!("restore: {restore_secs:.2} s, {} drawings, {} rows rebuilt", restore.drawings, restore.reconcile.rebuilt);
+        let rebuilt = restore.reconcile.as_ref().map_or("deferred to the next start".to_owned(), |r| r.rebuilt.to_string());
+        println!("restore: {restore_secs:.2} s, {} drawings, rows rebuilt: {rebuilt}", restore.drawings);
         println!(
             "FIGURE backup drawings={target} data_mb={:.1} backup_mb={:.1} backup_s={backup_secs:.2} backup_mb_per_s={:.1} verify_s={verify_secs:.2} live_verify_s={live_secs:.2} restore_s={restore_secs:.2}",
             mb(data_bytes), mb(backup_bytes), mb(backup_bytes) / backup_secs

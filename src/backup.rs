@@ -470,7 +470,9 @@ pub struct RestoreReport {
     /// Where the data directory's previous content went (with `--force`).
     pub moved_aside: Option<PathBuf>,
     /// What reconciling the restored stores found.
-    pub reconcile: ReconcileReport,
+    /// What reconciling the restored stores found; `None` when the stroke store could not be
+    /// reopened in this process (the server reconciles at its next start instead).
+    pub reconcile: Option<ReconcileReport>,
 }
 
 /// Opens the restored stores. The stroke store rebuilt a moment ago in this same process may
@@ -492,7 +494,7 @@ fn open_when_released(data_dir: &Path) -> Result<Stores, crate::store::StoreErro
 }
 
 /// How long a restore waits for its own rebuilt stroke store to be released.
-const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Restores the backup in `src` into `data_dir`, which no server may hold (the caller
 /// checks): the checksums first, then a staging directory beside `data_dir`, renamed into
@@ -569,9 +571,19 @@ pub fn restore(
     };
     std::fs::rename(&staging, &data_dir).map_err(io(&data_dir))?;
     sync_dir(&parent)?;
-    let stores = open_when_released(&data_dir)?;
-    let reconciled = reconcile(&stores)?;
-    let drawings = stores.metadata.count_drawings()?;
+    // sled may keep the lock of the store rebuilt above for as long as this process lives;
+    // the server reconciles at start anyway, so then only the metadata is read here.
+    let (reconciled, drawings) = match open_when_released(&data_dir) {
+        Ok(stores) => (Some(reconcile(&stores)?), stores.metadata.count_drawings()?),
+        Err(crate::store::StoreError::Sled(sled::Error::Io(e)))
+            if e.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            use crate::store::MetadataStore;
+            let metadata = crate::store::SqliteMetadataStore::open(&metadata_path(&data_dir))?;
+            (None, metadata.count_drawings()?)
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(RestoreReport {
         drawings,
         records: records.records,

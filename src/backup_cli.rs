@@ -90,13 +90,15 @@ pub fn restore(src: &Path, data_dir: &Path, force: bool) -> anyhow::Result<()> {
     if let Some(aside) = &report.moved_aside {
         println!("the previous data is kept in {}", aside.display());
     }
-    let r = &report.reconcile;
-    println!(
-        "reconciled: {} rows rebuilt, {} unreadable records, {} rows without strokes",
-        r.rebuilt,
-        r.unreadable.len(),
-        r.missing_strokes.len()
-    );
+    match &report.reconcile {
+        Some(r) => println!(
+            "reconciled: {} rows rebuilt, {} unreadable records, {} rows without strokes",
+            r.rebuilt,
+            r.unreadable.len(),
+            r.missing_strokes.len()
+        ),
+        None => println!("the stores will be reconciled when the server next starts"),
+    }
     Ok(())
 }
 
