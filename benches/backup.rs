@@ -48,7 +48,7 @@ fn main() {
         let root = tempfile::tempdir().expect("temp dir");
         let data = root.path().join("data");
         let mut config = Config::for_data_dir(&data);
-        config.rate_limits = doodlebox::limits::RateLimits::OFF;
+        config.rate_limits = doodlebox::service::limits::RateLimits::OFF;
         let app = App::build(config).await.expect("app");
         let base = format!("http://{}", app.local_addr());
         let token = app.control().token.clone();
@@ -105,7 +105,7 @@ fn main() {
         let started = Instant::now();
         let report = tokio::task::spawn_blocking({
             let dest = dest.clone();
-            move || doodlebox::backup::verify_dir(&dest).expect("verify")
+            move || doodlebox::service::backup::verify_dir(&dest).expect("verify")
         })
         .await
         .expect("verify task");
@@ -128,7 +128,7 @@ fn main() {
         let restored = root.path().join("restored");
         let restore = tokio::task::spawn_blocking({
             let (dest, restored) = (dest.clone(), restored.clone());
-            move || doodlebox::backup::restore(&dest, &restored, false, &mut |_| {}).expect("restore")
+            move || doodlebox::service::backup::restore(&dest, &restored, false, &mut |_| {}).expect("restore")
         })
         .await
         .expect("restore task");

@@ -47,7 +47,7 @@ fn main() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_data_dir(dir.path());
         config.starter_model = true;
-        config.rate_limits = doodlebox::limits::RateLimits::OFF;
+        config.rate_limits = doodlebox::service::limits::RateLimits::OFF;
         if let Some(n) = std::env::var("DOODLEBOX_CLASSIFY_MICRO_BATCH").ok().and_then(|v| v.parse().ok()) {
             config.classify_micro_batch = n;
         }

@@ -109,7 +109,7 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_data_dir(dir.path().join("doodlebox"));
-        config.rate_limits = doodlebox::limits::RateLimits::OFF;
+        config.rate_limits = doodlebox::service::limits::RateLimits::OFF;
         let app = App::build(config).await.expect("app");
         let stats = app.ingest_stats();
         let doodlebox_url = format!("http://{}/api/v1/drawings", app.local_addr());

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
-use doodlebox::transfer_cli::LocalStores;
+use doodlebox::cli::transfer::LocalStores;
 
 /// Drawings generated and imported.
 const DRAWINGS: usize = 100_000;

@@ -14,21 +14,21 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
-use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::control::Control;
 use crate::http::{router, AppState};
 use crate::jobs::{event_channel, not_stopping, JobContext, Scheduler};
-use crate::limits::Limiters;
-use crate::metrics::Metrics;
-use crate::prompter::Prompter;
-use crate::quality::QualityService;
-use crate::serving::ModelServer;
+use crate::service::accounts::Accounts;
+use crate::service::limits::Limiters;
+use crate::service::prompter::Prompter;
+use crate::service::quality::QualityService;
+use crate::service::serving::ModelServer;
 use crate::store::disk::DiskWatch;
 use crate::store::keys::KeyAuthenticator;
 use crate::store::reconcile::{last_id, reconcile, ReconcileReport};
 use crate::store::retry::retry_idempotent;
 use crate::store::{now_ms, Ingest, IngestOptions, StoreError, Stores};
+use crate::telemetry::Metrics;
 
 /// Idempotency records are kept at least this long (the API promises 24 h).
 const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(48 * 3600);
@@ -169,7 +169,7 @@ impl App {
                 .map_err(std::io::Error::other)?
                 .map_err(std::io::Error::other)?
         };
-        let lan_urls = crate::net::lan_urls(bound);
+        let lan_urls = crate::lan::lan_urls(bound);
         let setup_link = setup_token.map(|token| {
             let base = lan_urls
                 .first()
@@ -190,8 +190,8 @@ impl App {
             data_dir: Arc::new(config.data_dir.clone()),
             reconcile_report: Arc::new(report.clone()),
             accounts,
-            thumbnails: Arc::new(crate::thumbnail::ThumbnailCache::new(
-                crate::thumbnail::CACHE_BYTES,
+            thumbnails: Arc::new(crate::service::thumbnails::ThumbnailCache::new(
+                crate::service::thumbnails::CACHE_BYTES,
             )),
             purge_after_days: config.purge_after_days,
             quality,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::cli::{ServeArgs, Switch, DEFAULT_MICRO_BATCH, DEFAULT_PURGE_AFTER_DAYS};
-use crate::limits::RateLimits;
+use crate::service::limits::RateLimits;
 
 /// Everything `App::build` needs.
 #[derive(Debug, Clone)]

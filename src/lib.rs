@@ -40,28 +40,19 @@
 //! for records that have none. After the `201` the drawing goes to the `quality` thread,
 //! which scores it (and flags it when the score is below the threshold) in a later batch.
 
-pub mod accounts;
 pub mod app;
-pub mod backup;
-pub mod backup_cli;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod domain;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod http;
 pub mod jobs;
-pub mod limits;
-pub mod manage_cli;
-pub mod metrics;
+pub mod lan;
 pub mod ml;
-pub mod net;
-pub mod prompter;
-pub mod quality;
-pub mod serving;
+pub mod service;
 pub mod store;
-pub mod thumbnail;
+pub mod telemetry;
 pub mod time;
-pub mod train_cli;
 pub mod transfer;
-pub mod transfer_cli;

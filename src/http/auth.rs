@@ -20,8 +20,8 @@ use super::caller::{is_control_token, ClientAddress};
 use super::error::ApiError;
 use super::extract::{JsonBody, PLAYER_COOKIE};
 use super::{run_blocking, AppState};
-use crate::accounts::{AdminIdentity, NewSession};
 use crate::domain::admin::{Password, Username};
+use crate::service::accounts::{AdminIdentity, NewSession};
 
 /// Name of the admin session cookie.
 pub const ADMIN_COOKIE: &str = "doodlebox_admin";

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
-use crate::backup::{BackupManifest, VerifyReport};
+use crate::service::backup::{BackupManifest, VerifyReport};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,7 +31,7 @@ pub async fn create(
     let blobs = state.stores.blobs.clone();
     let data_dir = state.data_dir.clone();
     let manifest = run_blocking(move || {
-        Ok(crate::backup::backup(
+        Ok(crate::service::backup::backup(
             &*blobs,
             &data_dir,
             &dest,
@@ -47,6 +47,7 @@ pub async fn verify(State(state): State<AppState>) -> Result<Json<VerifyReport>,
     let blobs = state.stores.blobs.clone();
     let data_dir = state.data_dir.clone();
     let report =
-        run_blocking(move || Ok(crate::backup::verify_data_dir(&*blobs, &data_dir)?)).await?;
+        run_blocking(move || Ok(crate::service::backup::verify_data_dir(&*blobs, &data_dir)?))
+            .await?;
     Ok(Json(report))
 }

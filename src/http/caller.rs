@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use super::error::ApiError;
 use super::extract::Player;
 use super::{run_blocking, AppState};
-use crate::limits::Limited;
+use crate::service::limits::Limited;
 
 /// The address the request came from (no proxy is trusted: the server faces the LAN).
 #[derive(Debug, Clone, Copy)]
@@ -119,7 +119,7 @@ impl AppState {
     pub fn too_many(&self, limited: Limited) -> ApiError {
         self.metrics
             .rate_limited
-            .get_or_create(&crate::metrics::ScopeLabels {
+            .get_or_create(&crate::telemetry::ScopeLabels {
                 scope: limited.scope.to_owned(),
             })
             .inc();

@@ -13,7 +13,7 @@ use super::{run_blocking, AppState};
 use crate::domain::classify_input::{parse_classify_input, ClassifyInputError};
 use crate::domain::drawing::DrawingInput;
 use crate::domain::{Agreement, Drawing, DrawingId, IdempotencyKey, Judgement, Record};
-use crate::quality::Arrival;
+use crate::service::quality::Arrival;
 use crate::store::{Submission, SubmitOutcome};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");

@@ -8,11 +8,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::accounts::AccountError;
-use crate::backup::BackupError;
 use crate::domain::admin::CredentialError;
 use crate::domain::{DrawingError, IdError, QualityError, ShapeError};
-use crate::serving::ServingError;
+use crate::service::accounts::AccountError;
+use crate::service::backup::BackupError;
+use crate::service::serving::ServingError;
 use crate::store::{IngestError, StoreError};
 
 /// Seconds a client is asked to wait before retrying a 503.
@@ -89,8 +89,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::limits::Limited> for ApiError {
-    fn from(limited: crate::limits::Limited) -> Self {
+impl From<crate::service::limits::Limited> for ApiError {
+    fn from(limited: crate::service::limits::Limited) -> Self {
         let secs = limited.retry_after.as_secs_f64().ceil().max(1.0) as u64;
         Self {
             retry_after: Some(secs),

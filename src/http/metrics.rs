@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ErrorCode;
 use super::AppState;
-use crate::metrics::Snapshot;
+use crate::telemetry::Snapshot;
 
 /// Counts the request by its route template and status, times it, and counts error codes.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -30,7 +30,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         state
             .metrics
             .errors
-            .get_or_create(&crate::metrics::ErrorLabels {
+            .get_or_create(&crate::telemetry::ErrorLabels {
                 code: (*code).to_owned(),
             })
             .inc();

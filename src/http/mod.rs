@@ -37,7 +37,7 @@ pub use auth::Policy;
 pub use error::ApiError;
 
 use crate::jobs::Scheduler;
-use crate::serving::ModelServer;
+use crate::service::serving::ModelServer;
 use crate::store::{Ingest, Stores};
 
 /// Largest request body accepted, in bytes (a drawing at the point limit fits well).
@@ -57,25 +57,25 @@ pub struct AppState {
     /// This run's control file: its token admits local commands to admin routes.
     pub control: Arc<crate::control::Control>,
     /// Rate limits for submit and classify.
-    pub limits: Arc<crate::limits::Limiters>,
+    pub limits: Arc<crate::service::limits::Limiters>,
     /// API keys, looked up from memory.
     pub key_auth: Arc<crate::store::keys::KeyAuthenticator>,
     /// What `/metrics` reports.
-    pub metrics: Arc<crate::metrics::Metrics>,
+    pub metrics: Arc<crate::telemetry::Metrics>,
     /// The data directory (free space, storage size).
     pub data_dir: Arc<std::path::PathBuf>,
     /// What start-up reconciliation found (for `/readyz`).
     pub reconcile_report: Arc<crate::store::reconcile::ReconcileReport>,
     /// The background scorer and the rescore walk.
-    pub quality: Arc<crate::quality::QualityService>,
+    pub quality: Arc<crate::service::quality::QualityService>,
     /// Chooses prompts (cached per-shape stats).
-    pub prompter: Arc<crate::prompter::Prompter>,
+    pub prompter: Arc<crate::service::prompter::Prompter>,
     /// Review thumbnails already rendered.
-    pub thumbnails: Arc<crate::thumbnail::ThumbnailCache>,
+    pub thumbnails: Arc<crate::service::thumbnails::ThumbnailCache>,
     /// Soft-deleted drawings are purged for good this many days after their deletion.
     pub purge_after_days: u32,
     /// Admin accounts and sessions.
-    pub accounts: Arc<crate::accounts::Accounts>,
+    pub accounts: Arc<crate::service::accounts::Accounts>,
 }
 
 /// One route of the admin API with the policy that guards it.

@@ -6,7 +6,7 @@
 //! the card describes exactly what `POST /api/v1/classify` answers with. Its facts come from
 //! the manifest stored with the model's row.
 //!
-//! [`ModelServer::serving_version`]: crate::serving::ModelServer::serving_version
+//! [`ModelServer::serving_version`]: crate::service::serving::ModelServer::serving_version
 
 use std::sync::{Arc, Mutex};
 
@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::{run_blocking, AppState};
 use crate::ml::confusion_picture;
-use crate::ml::metrics::{ClassMetrics, Metrics};
-use crate::serving::{ServingError, TOP_K};
+use crate::ml::evaluation::{ClassMetrics, Metrics};
+use crate::service::serving::{ServingError, TOP_K};
 use crate::store::ModelRow;
 
 /// Where the confusion picture is served.

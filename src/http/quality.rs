@@ -13,7 +13,7 @@ use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::domain::quality::parse_bins;
 use crate::domain::QualitySettings;
-use crate::quality::RescoreProgress;
+use crate::service::quality::RescoreProgress;
 
 /// `GET /api/v1/admin/settings/quality` → `{"auto_flag_below":0.2}`.
 pub async fn settings(State(state): State<AppState>) -> Json<QualitySettings> {

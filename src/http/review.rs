@@ -14,9 +14,9 @@ use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::domain::review::{parse_listing, parse_player_page, FilterError, ReviewAction};
 use crate::domain::{DrawingId, PlayerId, Record};
+use crate::service::thumbnails::{self, ThumbnailError};
 use crate::store::now_ms;
 use crate::store::review::{purge_deleted, ReviewItem, MAX_BULK};
-use crate::thumbnail::{self, ThumbnailError};
 
 /// Most recent training jobs on the stats page.
 const STATS_RECENT_JOBS: usize = 5;
@@ -115,7 +115,7 @@ pub async fn thumbnail(
 ) -> Result<Response, ApiError> {
     let id: DrawingId = id.parse()?;
     let query = pairs(query)?;
-    let mut size = thumbnail::DEFAULT_SIZE;
+    let mut size = thumbnails::DEFAULT_SIZE;
     for (name, value) in &query {
         if name != "size" {
             return Err(FilterError {
@@ -127,13 +127,13 @@ pub async fn thumbnail(
         size = value
             .parse()
             .ok()
-            .filter(|s| (thumbnail::MIN_SIZE..=thumbnail::MAX_SIZE).contains(s))
+            .filter(|s| (thumbnails::MIN_SIZE..=thumbnails::MAX_SIZE).contains(s))
             .ok_or_else(|| FilterError {
                 parameter: "size".into(),
                 reason: format!(
                     "expected {} to {} pixels",
-                    thumbnail::MIN_SIZE,
-                    thumbnail::MAX_SIZE
+                    thumbnails::MIN_SIZE,
+                    thumbnails::MAX_SIZE
                 ),
             })?;
     }
@@ -150,7 +150,7 @@ pub async fn thumbnail(
                 })?;
                 let record = Record::decode(&bytes)
                     .map_err(|e| ApiError::internal(format!("drawing {id}: {e}")))?;
-                thumbnail::render_png(&record.drawing, size)
+                thumbnails::render_png(&record.drawing, size)
                     .map(|png| Some(std::sync::Arc::new(png)))
                     .map_err(|e: ThumbnailError| ApiError::internal(e))
             })

@@ -15,7 +15,7 @@ use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::domain::shape::{parse_description, parse_difficulty};
 use crate::domain::ShapeName;
-use crate::prompter::per_class_accuracy;
+use crate::service::prompter::per_class_accuracy;
 use crate::store::shapes::ShapeChange;
 use crate::store::{ShapeRow, StoreError, Stores};
 

@@ -8,8 +8,8 @@
 //! checkpoint) until they have used [`MAX_ATTEMPTS`], then fail with the reason. Failures that
 //! may pass (I/O) are retried after a capped exponential backoff with jitter (`pending`).
 
-pub mod config;
 pub mod runner;
+pub mod train_config;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,8 +21,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-pub use config::{DataSource, JobConfig, JobConfigError, JobConfigInput};
 pub use runner::{JobContext, RunOutcome};
+pub use train_config::{DataSource, JobConfig, JobConfigError, JobConfigInput};
 
 use crate::store::{now_ms, JobRow, JobStatus, StoreError};
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
-use super::config::{DataSource, JobConfig};
+use super::train_config::{DataSource, JobConfig};
 use super::JobEvent;
 use crate::domain::Record;
 use crate::ml::dataset::{Dataset, Sample};

@@ -23,10 +23,10 @@ use sha2::{Digest, Sha256};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, TchError, Tensor};
 
-use super::metrics::Metrics;
+use super::evaluation::Metrics;
 use super::net::{input_tensor, DoodleNet, ARCHITECTURE};
 use super::raster::{self, PREPROCESSING_VERSION};
-use super::train::{TrainConfig, TrainedModel};
+use super::types::{TrainConfig, TrainedModel};
 
 /// File name of the manifest inside a model directory.
 pub const MANIFEST_FILE: &str = "manifest.json";

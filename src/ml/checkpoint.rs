@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use tch::nn;
 
 use super::artifact::{sha256_file, write_atomically};
-use super::metrics::EpochRecord;
-use super::train::TrainConfig;
+use super::evaluation::EpochRecord;
+use super::types::TrainConfig;
 
 /// Name of the checkpoint manifest inside a checkpoint directory; it is written last (by
 /// rename), so it always names a complete weights file.

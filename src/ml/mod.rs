@@ -6,9 +6,11 @@
 //! - [`synth`]: procedural doodles of the default shapes, for the starter model and tests.
 //! - [`net`]: the CNN.
 //! - [`dataset`]: labelled drawings, their hash, the split by class and by player.
-//! - [`train`]: the training loop, its configuration, progress and cancellation.
+//! - [`types`]: what a run is asked to do and what it produces, shared by `train`,
+//!   `checkpoint` and `artifact` (so that none of them needs the others' internals).
+//! - [`train`]: the training loop, its progress and cancellation.
 //! - [`checkpoint`]: a run's state after each epoch, to resume from.
-//! - [`metrics`]: per-epoch records and the final validation measurements.
+//! - [`evaluation`]: per-epoch records and the final validation measurements.
 //! - [`confusion_picture`]: the confusion matrix drawn as a PNG heat map.
 //! - [`artifact`]: a model on disk (weights + manifest), written atomically, verified at load.
 //! - [`classifier`]: a loaded model answering classify requests from memory.
@@ -23,8 +25,9 @@ pub mod checkpoint;
 pub mod classifier;
 pub mod confusion_picture;
 pub mod dataset;
-pub mod metrics;
+pub mod evaluation;
 pub mod net;
 pub mod raster;
 pub mod synth;
 pub mod train;
+pub mod types;

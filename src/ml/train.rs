@@ -2,7 +2,7 @@
 //! the validation set once and (augmented) training batches every epoch, optimises with Adam,
 //! reports progress to a callback that may cancel, checkpoints after every epoch and resumes
 //! from the last checkpoint (see [`super::checkpoint`]), and measures the final model (see
-//! [`super::metrics`]).
+//! [`super::evaluation`]).
 //!
 //! Everything random derives from the configuration's seed: the split from the seed alone,
 //! each epoch's shuffle, augmentation and dropout from the seed and the epoch number. A run
@@ -20,120 +20,26 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, TchError, Tensor};
 
-use super::augment::{augment_with_rng, AugmentParams};
+use super::augment::augment_with_rng;
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::dataset::{self, Dataset, DatasetError, Split};
-use super::metrics::{self, EpochRecord, Metrics};
+use super::evaluation::{self, EpochRecord};
 use super::net::{input_tensor, DoodleNet};
 use super::raster::{self, RasterError};
-
-/// Default number of passes over the training set.
-pub const DEFAULT_EPOCHS: u32 = 10;
-
-/// Default drawings per optimisation step.
-pub const DEFAULT_BATCH_SIZE: usize = 64;
-
-/// Default Adam learning rate.
-pub const DEFAULT_LEARNING_RATE: f64 = 2e-3;
-
-/// Default image side; 28 is what Quick, Draw! models use and is fast on a CPU.
-pub const DEFAULT_IMAGE_SIZE: u32 = 28;
-
-/// Default share of the data (by group) held out for validation.
-pub const DEFAULT_VALIDATION_FRACTION: f64 = 0.2;
-
-/// Most epochs a configuration may ask for.
-pub const MAX_EPOCHS: u32 = 1000;
-
-/// Largest batch a configuration may ask for.
-pub const MAX_BATCH_SIZE: usize = 4096;
-
-/// Smallest and largest validation fraction accepted.
-const VALIDATION_FRACTION_RANGE: (f64, f64) = (0.01, 0.5);
+pub use super::types::{
+    TrainConfig, TrainedModel, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_IMAGE_SIZE,
+    DEFAULT_LEARNING_RATE, DEFAULT_VALIDATION_FRACTION, MAX_BATCH_SIZE, MAX_EPOCHS,
+};
 
 /// Drawings evaluated per forward pass when measuring the validation set.
 const EVAL_CHUNK: usize = 512;
 
 /// Training batches prepared ahead of the one being trained on.
 const PREFETCH_BATCHES: usize = 2;
-
-/// What to train and how; recorded in checkpoints and model manifests.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    /// Passes over the training set (1..=[`MAX_EPOCHS`]).
-    pub epochs: u32,
-    /// Drawings per optimisation step (1..=[`MAX_BATCH_SIZE`]).
-    pub batch_size: usize,
-    /// Adam's learning rate (finite, in (0, 1]).
-    pub learning_rate: f64,
-    /// Side of the rasterized images ([`raster::MIN_SIZE`]..=[`raster::MAX_SIZE`]).
-    pub image_size: u32,
-    /// Whether training drawings are augmented (validation drawings never are).
-    pub augment: bool,
-    /// How strong the augmentation is when on.
-    #[serde(default)]
-    pub augment_params: AugmentParams,
-    /// Seed of everything random: split, initial weights, order, augmentation, dropout.
-    pub seed: u64,
-    /// Share of the drawings held out for validation, by group.
-    pub validation_fraction: f64,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            epochs: DEFAULT_EPOCHS,
-            batch_size: DEFAULT_BATCH_SIZE,
-            learning_rate: DEFAULT_LEARNING_RATE,
-            image_size: DEFAULT_IMAGE_SIZE,
-            augment: true,
-            augment_params: AugmentParams::default(),
-            seed: 0,
-            validation_fraction: DEFAULT_VALIDATION_FRACTION,
-        }
-    }
-}
-
-impl TrainConfig {
-    /// Checks every field's range, so a bad configuration is refused before any work.
-    pub fn validate(&self) -> Result<(), TrainError> {
-        let bad = |m: String| Err(TrainError::InvalidConfig(m));
-        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
-            return bad(format!("epochs must be 1..={MAX_EPOCHS}"));
-        }
-        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
-            return bad(format!("batch_size must be 1..={MAX_BATCH_SIZE}"));
-        }
-        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return bad("learning_rate must be in (0, 1]".into());
-        }
-        if !(raster::MIN_SIZE..=raster::MAX_SIZE).contains(&self.image_size) {
-            return bad(format!(
-                "image_size must be {}..={}",
-                raster::MIN_SIZE,
-                raster::MAX_SIZE
-            ));
-        }
-        let (lo, hi) = VALIDATION_FRACTION_RANGE;
-        if !(lo..=hi).contains(&self.validation_fraction) {
-            return bad(format!("validation_fraction must be {lo}..={hi}"));
-        }
-        let p = &self.augment_params;
-        let finite = [p.max_rotation_deg, p.max_scale, p.max_shear, p.jitter];
-        if finite.iter().any(|v| !v.is_finite() || *v < 0.0)
-            || !(0.0..=1.0).contains(&p.stroke_drop)
-        {
-            return bad(
-                "augmentation parameters must be finite, non-negative, stroke_drop <= 1".into(),
-            );
-        }
-        Ok(())
-    }
-}
 
 /// Where a running training stands; given to the progress callback after every step and
 /// once more at the end of every epoch (then with `epoch_done` set).
@@ -186,26 +92,6 @@ pub struct Hooks<'a> {
     pub threads: Option<usize>,
 }
 
-/// A trained network with what describes it; write it to disk with
-/// [`super::artifact::write`].
-#[derive(Debug)]
-pub struct TrainedModel {
-    /// The class names, in output order.
-    pub classes: Vec<String>,
-    /// The configuration it was trained with.
-    pub config: TrainConfig,
-    /// Its validation measurements and history.
-    pub metrics: Metrics,
-    /// [`Dataset::hash`] of the training data.
-    pub dataset_hash: String,
-    /// The device it was trained on.
-    pub device: Device,
-    /// The weights.
-    pub var_store: nn::VarStore,
-    /// The layers, whose variables live in `var_store`.
-    pub net: DoodleNet,
-}
-
 /// Why a training run did not produce a model.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -250,7 +136,9 @@ pub fn train(
     config: &TrainConfig,
     hooks: Hooks<'_>,
 ) -> Result<TrainedModel, TrainError> {
-    config.validate()?;
+    config
+        .validate()
+        .map_err(|e| TrainError::InvalidConfig(e.0))?;
     dataset::validate(dataset)?;
     let Hooks {
         mut progress,
@@ -372,7 +260,7 @@ pub fn train(
             train_loss: loss_sum / seen as f64,
             train_accuracy: correct as f64 / seen as f64,
             validation_loss,
-            validation_accuracy: metrics::accuracy(&logits, &validation.labels)?,
+            validation_accuracy: evaluation::accuracy(&logits, &validation.labels)?,
             samples_per_sec,
         };
         history.push(record.clone());
@@ -410,7 +298,7 @@ pub fn train(
     }
 
     let (loss, logits) = evaluate(&net, &validation, size, device)?;
-    let metrics = metrics::measure(
+    let metrics = evaluation::measure(
         &dataset.classes,
         &logits,
         &validation.labels,

@@ -1,6 +1,6 @@
 //! Admin accounts, their server-side sessions and the single-use setup links (tables of
 //! migration 4). Only digests of session and setup tokens are stored, and only argon2id
-//! hashes of passwords: the hashing itself lives in [`crate::accounts`].
+//! hashes of passwords: the hashing itself lives in [`crate::service::accounts`].
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;

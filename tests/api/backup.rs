@@ -28,7 +28,7 @@ async fn a_backup_through_the_api_holds_every_drawing_and_verifies_clean() {
         "the backup records the schema it was written with"
     );
     assert!(target.join("backup.json").is_file());
-    let report = doodlebox::backup::verify_dir(&target).unwrap();
+    let report = doodlebox::service::backup::verify_dir(&target).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!((report.rows, report.records), (5, 5));
 

@@ -91,7 +91,7 @@ async fn concurrent_requests_with_one_key_store_exactly_one_drawing() {
     // idempotency, so the limits are off (tests/api/keys.rs covers them).
     let dir = tempfile::tempdir().unwrap();
     let mut config = doodlebox::config::Config::for_data_dir(dir.path());
-    config.rate_limits = doodlebox::limits::RateLimits::OFF;
+    config.rate_limits = doodlebox::service::limits::RateLimits::OFF;
     let app = TestApp::spawn_with(config).await;
     // Give the client its cookie first, so all requests come from one player.
     app.client

@@ -217,7 +217,7 @@ async fn a_player_submitting_too_fast_gets_429_and_the_refused_drawing_is_not_st
 async fn rate_limits_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = doodlebox::config::Config::for_data_dir(dir.path());
-    config.rate_limits = doodlebox::limits::RateLimits::OFF;
+    config.rate_limits = doodlebox::service::limits::RateLimits::OFF;
     let app = TestApp::spawn_with(config).await;
     let player = new_player();
     for i in 0..40 {

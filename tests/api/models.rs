@@ -103,9 +103,9 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     // The command line activates and rolls back through the running server.
     let data_dir = app.data_dir.clone();
     tokio::task::spawn_blocking(move || {
-        doodlebox::manage_cli::activate_model(&data_dir, "v2").unwrap();
-        doodlebox::manage_cli::rollback_model(&data_dir).unwrap();
-        assert!(doodlebox::manage_cli::activate_model(&data_dir, "v9").is_err());
+        doodlebox::cli::models::activate_model(&data_dir, "v2").unwrap();
+        doodlebox::cli::models::rollback_model(&data_dir).unwrap();
+        assert!(doodlebox::cli::models::activate_model(&data_dir, "v9").is_err());
     })
     .await
     .unwrap();

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use doodlebox::ml::metrics::Metrics;
+use doodlebox::ml::evaluation::Metrics;
 use doodlebox::ml::train::{self, Hooks, TrainConfig, TrainedModel};
 use doodlebox::ml::{artifact, synth};
 

@@ -11,7 +11,7 @@
 //!   written last, so a directory without it is an unfinished backup.
 //!
 //! The blocking work here runs on the caller's thread: the server calls it through
-//! `run_blocking`, the command line directly (see [`crate::backup_cli`]).
+//! `run_blocking`, the command line directly (see [`crate::cli::backup`]).
 
 use std::fs::File;
 use std::io::Write;

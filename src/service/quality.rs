@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::domain::quality::{score, Features};
 use crate::domain::{Agreement, Drawing, DrawingId, QualityScore, QualitySettings, Record};
-use crate::serving::{ModelServer, ServingError};
+use crate::service::serving::{ModelServer, ServingError};
 use crate::store::quality::{RescoreState, RescoreStatus};
 use crate::store::{now_ms, StoreError, Stores};
 
@@ -399,7 +399,7 @@ fn rescore_chunk(
 /// is no model or it does not know the prompted shape.
 fn judge(models: &ModelServer, drawings: &[(DrawingId, Drawing)]) -> Vec<Option<Agreement>> {
     let strokes: Vec<_> = drawings.iter().map(|(_, d)| strokes_of(d)).collect();
-    let agreement = |d: &Drawing, c: &crate::serving::Classification| {
+    let agreement = |d: &Drawing, c: &crate::service::serving::Classification| {
         c.probability_of(d.shape().as_str()).map(|p| Agreement {
             model_version: c.model_version.clone(),
             probability: f64::from(p),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::manage_cli::{running_server, RunningServer};
+use crate::cli::client::{self, RunningServer};
 use crate::store::reconcile::{last_id, reconcile};
 use crate::store::{Ingest, Stores};
 use crate::transfer::export::{self, ExportFormat, ExportQuery};
@@ -25,21 +25,8 @@ use crate::transfer::npy;
 const REDRAW_EVERY: Duration = Duration::from_millis(100);
 /// Width of the progress bar, in characters.
 const BAR_WIDTH: usize = 30;
-/// How long connecting to the running server may take. Transfers themselves have no
-/// deadline: they take as long as their data needs.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// An HTTP agent for imports and exports: no overall deadline, unlike the one for short
-/// admin calls.
-fn transfer_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(None)
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .build()
-        .into()
-}
-
+/// How long reading the shape list from the running server may take.
+const STATS_TIMEOUT: Duration = Duration::from_secs(60);
 /// `doodlebox import FILE... [--create-shapes]`.
 pub fn import_files(data_dir: &Path, files: &[PathBuf], create_shapes: bool) -> anyhow::Result<()> {
     for file in files {
@@ -48,7 +35,7 @@ pub fn import_files(data_dir: &Path, files: &[PathBuf], create_shapes: bool) -> 
         }
     }
     let mut total = ImportReport::default();
-    if let Some(server) = running_server(data_dir) {
+    if let Some(server) = RunningServer::find(data_dir) {
         for file in files {
             let report = import_through_server(&server, file, create_shapes)?;
             print_report(file, &report);
@@ -87,7 +74,7 @@ pub fn export(data_dir: &Path, pairs: &[(String, String)], out: &Path) -> anyhow
         )
     })?;
     let started = Instant::now();
-    let files: Vec<(PathBuf, u64)> = if let Some(server) = running_server(data_dir) {
+    let files: Vec<(PathBuf, u64)> = if let Some(server) = RunningServer::find(data_dir) {
         export_through_server(&server, &query, pairs, out)?
     } else {
         let local = LocalStores::open(data_dir)?;
@@ -139,7 +126,7 @@ fn export_through_server(
     let shapes: Vec<String> = match query.filter.shape() {
         Some(shape) => vec![shape.to_string()],
         None => {
-            let stats = server.get_json("/api/v1/admin/stats")?;
+            let stats = server.get_json("/api/v1/admin/stats", STATS_TIMEOUT)?;
             stats["per_shape"]
                 .as_array()
                 .into_iter()
@@ -173,9 +160,10 @@ fn export_through_server(
 
 /// Streams `GET /api/v1/admin/export?{query}` into `path`; returns the lines written.
 fn download(server: &RunningServer, query: &str, path: &Path) -> anyhow::Result<u64> {
-    let mut response = transfer_agent()
+    let mut response = server
+        .transfer_agent()
         .get(format!("{}/api/v1/admin/export?{query}", server.url))
-        .header("Authorization", &format!("Bearer {}", server.token))
+        .header("Authorization", &server.authorization())
         .call()
         .with_context(|| format!("calling the running server at {}", server.url))?;
     let status = response.status();
@@ -291,9 +279,10 @@ fn import_through_server(
         server.url,
         percent_encode(options.source.as_str())
     );
-    let mut response = transfer_agent()
+    let mut response = server
+        .transfer_agent()
         .post(&url)
-        .header("Authorization", &format!("Bearer {}", server.token))
+        .header("Authorization", &server.authorization())
         .header("Content-Type", "application/x-ndjson")
         .send(ureq::SendBody::from_reader(&mut counted))
         .with_context(|| {
@@ -304,7 +293,7 @@ fn import_through_server(
             )
         })?;
     bar.finish();
-    let body = crate::manage_cli::server_answer(&mut response)
+    let body = client::answer(&mut response)
         .map_err(|refusal| anyhow::anyhow!("{}: {refusal}", file.display()))?;
     serde_json::from_value(body).context("reading the server's import report")
 }

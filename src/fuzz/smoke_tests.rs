@@ -1,9 +1,9 @@
-//! A short fuzzing run on stable Rust: the fuzz targets of `doodlebox::fuzz` over seed inputs
+//! A short fuzzing run on stable Rust: the fuzz targets of `crate::fuzz` over seed inputs
 //! and many random mutations of them (byte flips, insertions, deletions, splices, numbers
 //! swapped for extreme ones). A panic fails the test and prints the input. The deep run is
 //! cargo-fuzz under libFuzzer: `scripts/fuzz.sh`.
 
-use doodlebox::fuzz;
+use crate::fuzz;
 use rand::{Rng, SeedableRng};
 
 /// Mutated inputs per target; about a second each on the CI machine.
@@ -45,12 +45,12 @@ fn seeds() -> Vec<Vec<u8>> {
         "drawing": [[[0, 10, 20], [5, 6, 7], [0, 16, 32]], [[1, 2], [3, 4]]]
     });
     let record = {
-        let input: doodlebox::domain::drawing::DrawingInput =
+        let input: crate::domain::drawing::DrawingInput =
             serde_json::from_value(core.clone()).unwrap();
-        let drawing = doodlebox::domain::Drawing::parse(input).unwrap();
-        doodlebox::domain::Record {
-            id: doodlebox::domain::DrawingId::from_bytes([1; 16]),
-            player: doodlebox::domain::PlayerId::from_bytes([2; 16]),
+        let drawing = crate::domain::Drawing::parse(input).unwrap();
+        crate::domain::Record {
+            id: crate::domain::DrawingId::from_bytes([1; 16]),
+            player: crate::domain::PlayerId::from_bytes([2; 16]),
             created_at_ms: 1,
             idempotency: None,
             judgement: None,
@@ -127,9 +127,9 @@ fn run_counting(name: &str, target: fn(&[u8]), accepts: fn(&[u8]) -> bool) -> us
 }
 
 fn is_valid_drawing(data: &[u8]) -> bool {
-    serde_json::from_slice::<doodlebox::domain::drawing::DrawingInput>(data)
+    serde_json::from_slice::<crate::domain::drawing::DrawingInput>(data)
         .ok()
-        .is_some_and(|input| doodlebox::domain::Drawing::parse(input).is_ok())
+        .is_some_and(|input| crate::domain::Drawing::parse(input).is_ok())
 }
 
 #[test]

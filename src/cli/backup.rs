@@ -1,5 +1,5 @@
 //! `doodlebox backup DEST`, `doodlebox restore SRC` and `doodlebox verify`: the command-line
-//! side of [`crate::backup`].
+//! side of [`crate::service::backup`].
 //!
 //! The stroke store admits one process, so while a server holds the data directory, backup
 //! and verify ask it over HTTP (`POST /api/v1/admin/backup`, `GET /api/v1/admin/verify`),
@@ -11,29 +11,27 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::backup::{self, BackupManifest, VerifyReport};
-use crate::control::Control;
+use crate::cli::client::RunningServer;
+use crate::service::backup::{self, BackupManifest, VerifyReport};
 use crate::store::{metadata_path, SledBlobStore};
 
-/// How long a command waits for the running server to answer `/healthz`.
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a command waits for the running server to finish a backup or a verification.
 const WORK_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// `doodlebox backup DEST`.
 pub fn backup(data_dir: &Path, dest: &Path) -> anyhow::Result<()> {
     let dest = std::path::absolute(dest).context("resolving the destination")?;
-    let manifest: BackupManifest = match running_server(data_dir) {
+    let manifest: BackupManifest = match RunningServer::find(data_dir) {
         Some(server) => {
             println!(
                 "a server runs on {} (pid {}); asking it to write the backup",
                 data_dir.display(),
                 server.pid
             );
-            let answer = server.call(
-                "POST",
+            let answer = server.post_json(
                 "/api/v1/admin/backup",
                 Some(serde_json::json!({"dest": dest})),
+                WORK_TIMEOUT,
             )?;
             serde_json::from_value(answer).context("reading the server's answer")?
         }
@@ -66,7 +64,7 @@ pub fn backup(data_dir: &Path, dest: &Path) -> anyhow::Result<()> {
 
 /// `doodlebox restore SRC`.
 pub fn restore(src: &Path, data_dir: &Path, force: bool) -> anyhow::Result<()> {
-    if let Some(server) = running_server(data_dir) {
+    if let Some(server) = RunningServer::find(data_dir) {
         bail!(
             "a Doodlebox server (pid {}) is running on {} at {}; stop it before restoring",
             server.pid,
@@ -104,9 +102,9 @@ pub fn restore(src: &Path, data_dir: &Path, force: bool) -> anyhow::Result<()> {
 
 /// `doodlebox verify`: prints the report; an error (non-zero exit) when anything is wrong.
 pub fn verify(dir: &Path) -> anyhow::Result<()> {
-    let report: VerifyReport = match running_server(dir) {
+    let report: VerifyReport = match RunningServer::find(dir) {
         Some(server) => {
-            let answer = server.call("GET", "/api/v1/admin/verify", None)?;
+            let answer = server.get_json("/api/v1/admin/verify", WORK_TIMEOUT)?;
             serde_json::from_value(answer).context("reading the server's answer")?
         }
         None => backup::verify_dir(dir)?,
@@ -151,67 +149,4 @@ fn open_strokes(data_dir: &Path) -> anyhow::Result<SledBlobStore> {
             data_dir.display()
         )
     })
-}
-
-/// A server that answers on the address its control file names.
-struct RunningServer {
-    url: String,
-    token: String,
-    pid: u32,
-}
-
-fn running_server(data_dir: &Path) -> Option<RunningServer> {
-    let control = Control::read(data_dir).ok().flatten()?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(HEALTH_TIMEOUT))
-        .build()
-        .into();
-    // A stale file (the server was killed) points at nobody.
-    let alive = agent
-        .get(format!("{}/healthz", control.url))
-        .call()
-        .is_ok_and(|r| r.status().is_success());
-    alive.then_some(RunningServer {
-        url: control.url,
-        token: control.token,
-        pid: control.pid,
-    })
-}
-
-impl RunningServer {
-    /// Calls an admin route; an error answer becomes an error with the server's message.
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> anyhow::Result<serde_json::Value> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(WORK_TIMEOUT))
-            .build()
-            .into();
-        let url = format!("{}{path}", self.url);
-        let auth = format!("Bearer {}", self.token);
-        let sent = match (method, body) {
-            ("POST", Some(body)) => agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
-            _ => agent.get(&url).header("Authorization", &auth).call(),
-        };
-        let mut response = sent.with_context(|| format!("calling the running server at {url}"))?;
-        let status = response.status();
-        let body: serde_json::Value = response
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024 * 1024)
-            .read_json()
-            .unwrap_or(serde_json::Value::Null);
-        if !status.is_success() {
-            let message = body["error"]["message"].as_str().unwrap_or("no message");
-            bail!("the server refused ({status}): {message}");
-        }
-        Ok(body)
-    }
 }

@@ -1,7 +1,9 @@
 //! Fuzz targets: the entry points where untrusted bytes meet Doodlebox, as functions that
 //! take arbitrary bytes and must never panic (and must keep their promises when the input
 //! is valid). `fuzz/` runs them under libFuzzer with cargo-fuzz (`scripts/fuzz.sh`);
-//! `tests/fuzz_smoke.rs` runs them on stable Rust in CI over mutated seeds.
+//! [`smoke_tests`] runs them on stable Rust in CI over mutated seeds. The module is built
+//! only for tests and with the `fuzzing` feature (which `fuzz/Cargo.toml` turns on), so it
+//! is no part of the library's public API.
 
 use crate::domain::classify_input::parse_classify_input;
 use crate::domain::drawing::DrawingInput;
@@ -51,3 +53,6 @@ pub fn classify_body(data: &[u8]) {
 pub fn stroke_record(data: &[u8]) {
     let _ = Record::decode(data);
 }
+
+#[cfg(test)]
+mod smoke_tests;

@@ -1,0 +1,58 @@
+//! `doodlebox models activate|rollback`.
+//!
+//! Activating a model must also swap the model in the running server's memory, so these go
+//! through the server when one answers on the address in its control file (see
+//! [`crate::control`]), and write the database directly otherwise (the next start serves
+//! what the database names). `models list` lives with training, in [`super::train`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::client::RunningServer;
+use super::local::open_metadata;
+use crate::ml::classifier::Classifier;
+use crate::store::ModelStore;
+
+/// How long a command waits for the running server to swap models.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `doodlebox models activate VERSION`.
+pub fn activate_model(data_dir: &Path, version: &str) -> anyhow::Result<()> {
+    if let Some(server) = RunningServer::find(data_dir) {
+        let answer = server.post_json(
+            &format!("/api/v1/admin/models/{version}/activate"),
+            None,
+            SERVER_TIMEOUT,
+        )?;
+        println!("{version} is active on the running server ({})", server.url);
+        drop(answer);
+        return Ok(());
+    }
+    let store = open_metadata(data_dir)?;
+    let row = store
+        .model(version)?
+        .with_context(|| format!("there is no model {version} (`doodlebox models list`)"))?;
+    Classifier::load(Path::new(&row.path))
+        .with_context(|| format!("{version} does not load; the active model is unchanged"))?;
+    if !store.activate_model(version)? {
+        bail!("there is no model {version}");
+    }
+    println!("{version} is active (no server is running: it serves from the next start)");
+    Ok(())
+}
+
+/// `doodlebox models rollback`.
+pub fn rollback_model(data_dir: &Path) -> anyhow::Result<()> {
+    if let Some(server) = RunningServer::find(data_dir) {
+        let answer = server.post_json("/api/v1/admin/models/rollback", None, SERVER_TIMEOUT)?;
+        let version = answer["active"].as_str().unwrap_or("the previous model");
+        println!("rolled back: {version} is active on the running server");
+        return Ok(());
+    }
+    let previous = open_metadata(data_dir)?
+        .previous_model()?
+        .context("there is no previously active model to roll back to")?;
+    activate_model(data_dir, &previous.version)
+}
