@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::cli::{ServeArgs, Switch, DEFAULT_MICRO_BATCH, DEFAULT_PURGE_AFTER_DAYS};
+use crate::device::DeviceChoice;
 use crate::service::limits::RateLimits;
 
 /// Everything `App::build` needs.
@@ -29,6 +30,8 @@ pub struct Config {
     pub min_free: Option<crate::store::disk::Watermark>,
     /// Group commits to fail on purpose (fault tests only).
     pub fail_writes: u64,
+    /// Where training jobs run (`--device`).
+    pub device: DeviceChoice,
 }
 
 impl Config {
@@ -44,6 +47,7 @@ impl Config {
             purge_after_days: DEFAULT_PURGE_AFTER_DAYS,
             min_free: None,
             fail_writes: 0,
+            device: DeviceChoice::Cpu,
         }
     }
 }
@@ -65,6 +69,7 @@ impl From<ServeArgs> for Config {
                 .min_free_mb
                 .map(|mb| crate::store::disk::Watermark::bytes(mb.saturating_mul(1024 * 1024))),
             fail_writes: args.fail_writes,
+            device: args.device,
         }
     }
 }

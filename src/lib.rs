@@ -44,6 +44,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod device;
 pub mod domain;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;

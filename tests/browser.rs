@@ -11,8 +11,8 @@
 //! they fail: CI installs the Debian packages `chromium` and `chromium-driver`. `CHROMIUM` and
 //! `CHROMEDRIVER` point at other binaries.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,7 +20,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_doodlebox");
 /// Where Debian's `chromium` and `chromium-driver` packages put the browser and its driver.
 const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 const DEFAULT_CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -40,94 +39,15 @@ const TOLERANCE: f64 = 1.5;
 /// Chromiums at once make timing-dependent steps (a fling, a retry) needlessly slow.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-// --- the real server -------------------------------------------------------------------------
+// --- the real server: the one launcher shared with the process tests -------------------------
 
-/// The real binary as a child process, killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    addr: SocketAddr,
-    /// The first-admin setup link, once the server printed it (`admin setup: <link>`).
-    setup: std::sync::mpsc::Receiver<String>,
-}
+#[path = "common/server.rs"]
+mod server;
+#[path = "common/synthetic.rs"]
+mod synthetic;
 
-impl Server {
-    /// Starts the binary on `bind` and reads the bound address from its first line; `None`
-    /// when it exits without one (the address is still taken, say).
-    fn try_start(data_dir: &Path, bind: &str) -> Result<Option<Server>> {
-        let mut child = Command::new(BINARY)
-            .args(["serve", "--bind", bind, "--data-dir"])
-            .arg(data_dir)
-            .env("DOODLEBOX_LOG", "warn")
-            .env("DOODLEBOX_NO_STARTER_MODEL", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting the doodlebox binary")?;
-        let stdout = child.stdout.take().context("piped stdout")?;
-        let mut reader = BufReader::new(stdout);
-        let mut first = String::new();
-        reader
-            .read_line(&mut first)
-            .context("reading its first line")?;
-        let Some(base) = first.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
-        };
-        let base = base.to_owned();
-        // Keep draining stdout so the server never writes into a full or closed pipe; pass
-        // on the setup link when it comes by.
-        let (found, setup) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                if let Some(link) = line.strip_prefix("admin setup: ") {
-                    let _ = found.send(link.trim().to_owned());
-                }
-            }
-        });
-        let addr = base
-            .strip_prefix("http://")
-            .and_then(|a| a.parse().ok())
-            .with_context(|| format!("unexpected first line {first:?}"))?;
-        Ok(Some(Server {
-            child,
-            base,
-            addr,
-            setup,
-        }))
-    }
-
-    /// A server on a free port.
-    fn start(data_dir: &Path) -> Result<Server> {
-        Server::try_start(data_dir, "127.0.0.1:0")?.context("the server did not start")
-    }
-
-    /// A server on exactly `addr`, so that an open page keeps its origin; retried while the
-    /// port is still held by the server that was there before.
-    fn start_at(data_dir: &Path, addr: SocketAddr) -> Result<Server> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(server) = Server::try_start(data_dir, &addr.to_string())? {
-                return Ok(server);
-            }
-            ensure!(Instant::now() < deadline, "could not bind {addr} again");
-            std::thread::sleep(POLL);
-        }
-    }
-
-    fn kill_9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use doodlebox::ml::synth::Shape;
+use server::Server;
 
 // --- the browser -----------------------------------------------------------------------------
 
@@ -665,7 +585,7 @@ async fn drawings_stored(base: &str) -> u64 {
 /// Plays one round on `screen` with a `device` pointer and checks what the server stored.
 async fn draw_submit_and_check(tools: &Tools, screen: Screen, device: &str) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
+    let server = Server::start(dir.path());
     let browser = Browser::launch(tools, screen).await?;
     browser.goto(&format!("{}/", server.base)).await?;
     browser.wait_until_ready().await;
@@ -715,7 +635,7 @@ async fn a_drawing_submitted_while_the_server_is_down_is_stored_exactly_once_aft
     let Some(tools) = tools() else { return Ok(()) };
     let _one = ONE_BROWSER.lock().await;
     let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
+    let server = Server::start(dir.path());
     let (addr, base) = (server.addr, server.base.clone());
     let browser = Browser::launch(&tools, Screen::Desktop).await?;
     browser.goto(&format!("{base}/")).await?;
@@ -744,7 +664,7 @@ async fn a_drawing_submitted_while_the_server_is_down_is_stored_exactly_once_aft
         "nothing can be saved while the server is down"
     );
 
-    let server = Server::start_at(dir.path(), addr)?;
+    let server = Server::start_at(dir.path(), addr);
     let ids = wait_until_saved(&browser, 1).await;
     assert_eq!(drawings_stored(&base).await, 1, "stored exactly once");
     let drawing = fetch_drawing(&base, &cookie, &ids[0]).await;
@@ -763,10 +683,9 @@ async fn a_drawing_submitted_while_the_server_is_down_is_stored_exactly_once_aft
 // --- the implementor page --------------------------------------------------------------------
 
 /// Trains a one-epoch model on synthetic doodles through the admin API (with the control
-/// token from the data directory) and activates it; returns its version.
-async fn train_and_activate(server: &Server, data_dir: &Path) -> Result<String> {
-    let control: Value = serde_json::from_slice(&std::fs::read(data_dir.join("control.json"))?)?;
-    let token = control["token"].as_str().context("a control token")?;
+/// token) and activates it; returns its version.
+async fn train_and_activate(server: &Server) -> Result<String> {
+    let token = &server.token;
     let admin = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", server.base);
     let created: Value = admin
@@ -818,8 +737,8 @@ async fn train_and_activate(server: &Server, data_dir: &Path) -> Result<String> 
 /// card, draws a loop with a `device` pointer and checks that guesses show as bars.
 async fn implement_page_guesses(tools: &Tools, screen: Screen, device: &str) -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
-    let version = train_and_activate(&server, dir.path()).await?;
+    let server = Server::start(dir.path());
+    let version = train_and_activate(&server).await?;
     let browser = Browser::launch(tools, screen).await?;
     browser.goto(&format!("{}/implement", server.base)).await?;
     browser.wait_until_ready().await;
@@ -899,7 +818,7 @@ async fn the_implementor_page_examples_use_its_own_origin_without_a_model() -> R
     let Some(tools) = tools() else { return Ok(()) };
     let _one = ONE_BROWSER.lock().await;
     let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
+    let server = Server::start(dir.path());
     let browser = Browser::launch(&tools, Screen::Desktop).await?;
     browser.goto(&format!("{}/implement", server.base)).await?;
     browser.wait_until_ready().await;
@@ -952,8 +871,8 @@ const ADMIN_PASSWORD: &str = "correct horse battery";
 impl Server {
     /// The setup link the server printed (a fresh data directory has no admin yet).
     fn setup_link(&self) -> Result<String> {
-        self.setup
-            .recv_timeout(WAIT)
+        self.printed("admin setup: ")
+            .map(|link| link.trim().to_owned())
             .context("the server printed no `admin setup: ` line")
     }
 }
@@ -1033,69 +952,19 @@ fn decode_base64(text: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A doodle of `shape` as the game would send it: one or more strokes with timestamps
-/// 16 ms apart, drawn on a 400x400 board, wobbling a little by `seed`.
-fn doodle(shape: &str, seed: usize) -> Value {
-    let wobble = |i: usize| ((seed * 7 + i * 3) % 11) as f64 - 5.0;
-    let strokes: Vec<Vec<(f64, f64)>> = match shape {
-        "circle" => vec![(0..=32)
-            .map(|i| {
-                let a = std::f64::consts::TAU * i as f64 / 32.0;
-                (200.0 + 120.0 * a.cos() + wobble(i), 200.0 + 110.0 * a.sin())
-            })
-            .collect()],
-        "square" => vec![vec![
-            (90.0, 90.0),
-            (310.0, 92.0 + wobble(1)),
-            (308.0, 310.0),
-            (92.0 + wobble(2), 308.0),
-            (90.0, 90.0),
-        ]],
-        "triangle" => vec![vec![
-            (200.0, 70.0 + wobble(1)),
-            (330.0, 310.0),
-            (70.0 + wobble(2), 312.0),
-            (200.0, 70.0),
-        ]],
-        _ => vec![
-            vec![(80.0, 320.0 + wobble(1)), (320.0, 80.0 + wobble(2))],
-            vec![(100.0, 100.0), (140.0, 120.0 + wobble(3))],
-        ],
-    };
-    let mut t = 1_700_000_000_000.0 + seed as f64 * 60_000.0;
-    let strokes: Vec<Value> = strokes
-        .into_iter()
-        .map(|points| {
-            t += 250.0; // the pen lifts between strokes
-            let points: Vec<Value> = points
-                .into_iter()
-                .map(|(x, y)| {
-                    t += 16.0;
-                    json!({"x": x, "y": y, "pressure": 0.5, "timestamp": t})
-                })
-                .collect();
-            json!({"points": points, "color": "#1d1d1f", "width": 4})
-        })
-        .collect();
-    json!({
-        "shape": shape,
-        "canvas": {"width": 400, "height": 400},
-        "strokes": strokes,
-        "duration_ms": 2000,
-        "device": "mouse",
-    })
-}
-
 /// Submits `n` doodles as one player; returns their ids, oldest first.
 async fn submit_doodles(base: &str, n: usize) -> Result<Vec<String>> {
     let player = reqwest::Client::builder().cookie_store(true).build()?;
-    let shapes = ["circle", "square", "triangle", "line"];
+    let shapes = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Line];
     let mut ids = Vec::new();
     for i in 0..n {
         let response = player
             .post(format!("{base}/api/v1/drawings"))
             .header("Idempotency-Key", format!("admin-ui-test-{i}"))
-            .json(&doodle(shapes[i % shapes.len()], i))
+            .json(&synthetic::timed_doodle_json(
+                shapes[i % shapes.len()],
+                i as u64,
+            ))
             .send()
             .await?;
         ensure!(
@@ -1110,9 +979,8 @@ async fn submit_doodles(base: &str, n: usize) -> Result<Vec<String>> {
 }
 
 /// Reads one drawing's review item through the admin API, with the control token.
-async fn review_item(server: &Server, data_dir: &Path, id: &str) -> Result<Value> {
-    let control: Value = serde_json::from_slice(&std::fs::read(data_dir.join("control.json"))?)?;
-    let token = control["token"].as_str().context("a control token")?;
+async fn review_item(server: &Server, id: &str) -> Result<Value> {
+    let token = &server.token;
     let response = reqwest::Client::new()
         .get(format!("{}/api/v1/admin/drawings/{id}", server.base))
         .bearer_auth(token)
@@ -1125,14 +993,13 @@ async fn review_item(server: &Server, data_dir: &Path, id: &str) -> Result<Value
 /// Polls the API until the drawing's item satisfies `done`.
 async fn wait_for_item(
     server: &Server,
-    data_dir: &Path,
     id: &str,
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Result<Value> {
     let deadline = Instant::now() + WAIT;
     loop {
-        let item = review_item(server, data_dir, id).await?;
+        let item = review_item(server, id).await?;
         if done(&item) {
             return Ok(item);
         }
@@ -1150,7 +1017,7 @@ async fn an_admin_signs_in_by_the_setup_link_and_reviews_drawings_with_the_keybo
     let Some(tools) = tools() else { return Ok(()) };
     let _one = ONE_BROWSER.lock().await;
     let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
+    let server = Server::start(dir.path());
     let link = server.setup_link()?;
     let token = link
         .split_once("token=")
@@ -1213,16 +1080,13 @@ async fn an_admin_signs_in_by_the_setup_link_and_reviews_drawings_with_the_keybo
 
     // f flags the focused drawing.
     browser.press("f").await?;
-    wait_for_item(&server, dir.path(), &newest, "flag", |i| {
+    wait_for_item(&server, &newest, "flag", |i| {
         i["is_flagged"] == true && !i["reviewed_at"].is_null()
     })
     .await?;
     // d deletes it (softly), u restores it.
     browser.press("d").await?;
-    wait_for_item(&server, dir.path(), &newest, "delete", |i| {
-        !i["deleted_at"].is_null()
-    })
-    .await?;
+    wait_for_item(&server, &newest, "delete", |i| !i["deleted_at"].is_null()).await?;
     browser
         .wait_for(
             "the deleted mark on the thumbnail",
@@ -1231,10 +1095,7 @@ async fn an_admin_signs_in_by_the_setup_link_and_reviews_drawings_with_the_keybo
         )
         .await;
     browser.press("u").await?;
-    wait_for_item(&server, dir.path(), &newest, "restore", |i| {
-        i["deleted_at"].is_null()
-    })
-    .await?;
+    wait_for_item(&server, &newest, "restore", |i| i["deleted_at"].is_null()).await?;
     // j moves to the next drawing; a approves it.
     browser.press("j").await?;
     let focused = browser
@@ -1242,7 +1103,7 @@ async fn an_admin_signs_in_by_the_setup_link_and_reviews_drawings_with_the_keybo
         .await?;
     assert_eq!(focused, json!(expected[1]));
     browser.press("a").await?;
-    wait_for_item(&server, dir.path(), &expected[1], "approve", |i| {
+    wait_for_item(&server, &expected[1], "approve", |i| {
         i["is_flagged"] == false && !i["reviewed_at"].is_null()
     })
     .await?;
@@ -1314,7 +1175,7 @@ async fn a_player_without_an_admin_session_opening_the_portal_is_sent_to_the_log
     let Some(tools) = tools() else { return Ok(()) };
     let _one = ONE_BROWSER.lock().await;
     let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
+    let server = Server::start(dir.path());
     let browser = Browser::launch(&tools, Screen::Desktop).await?;
     // A player first: the game gives this browser its player cookie.
     browser.goto(&format!("{}/", server.base)).await?;

@@ -1,128 +1,25 @@
 //! Tests of the real binary: crash safety under `kill -9`, and the command line.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{json, Value};
 
+#[path = "common/server.rs"]
+mod server;
 #[path = "common/synthetic.rs"]
 mod synthetic;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_doodlebox");
+use server::{Server, BINARY};
+
 /// Kill cycles in the crash test.
 const CYCLES: usize = 50;
 /// Clients submitting concurrently during each cycle.
 const CLIENTS: usize = 200;
 const SHAPES: [&str; 5] = ["line", "circle", "square", "triangle", "heart"];
-
-/// The real server as a child process, killed (SIGKILL) when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    /// What the server printed after its first line (read continuously, so it never blocks).
-    output: Arc<Mutex<Vec<String>>>,
-    /// This run's control token (from `control.json`): the admin credential of local tools.
-    token: String,
-}
-
-impl Server {
-    /// Starts the binary on a free port and reads the bound address from its first line.
-    fn start(data_dir: &Path) -> Server {
-        Self::start_with(data_dir, &[])
-    }
-
-    /// [`Server::start`] with extra environment variables.
-    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(BINARY)
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .envs(env.iter().copied())
-            .env("DOODLEBOX_LOG", "warn")
-            .env("DOODLEBOX_NO_STARTER_MODEL", "1")
-            // The kill -9 storm submits from 200 clients as fast as it can.
-            .env("DOODLEBOX_RATE_LIMIT", "off")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("binary starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut reader = BufReader::new(stdout);
-        let mut first = String::new();
-        reader.read_line(&mut first).expect("first line");
-        // Keep draining stdout so the server never writes into a full or closed pipe.
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let lines = output.clone();
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let base = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        let control: Value = serde_json::from_slice(
-            &std::fs::read(data_dir.join("control.json"))
-                .expect("the control file is written before the banner"),
-        )
-        .expect("control.json is JSON");
-        let token = control["token"].as_str().expect("token").to_owned();
-        Server {
-            child,
-            base,
-            output,
-            token,
-        }
-    }
-
-    /// A client that calls admin routes as a local command does (the control token).
-    fn admin(&self) -> reqwest::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        let value = format!("Bearer {}", self.token)
-            .parse()
-            .expect("token is ASCII");
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-        reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .expect("client")
-    }
-
-    /// The first printed line that starts with `prefix`, waiting up to 10 s for it.
-    fn printed(&self, prefix: &str) -> Option<String> {
-        let started = std::time::Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            let found = self
-                .output
-                .lock()
-                .unwrap()
-                .iter()
-                .find_map(|l| l.strip_prefix(prefix).map(str::to_owned));
-            if found.is_some() {
-                return found;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn random_drawing(rng: &mut impl Rng) -> Value {
     let strokes: Vec<Value> = (0..rng.random_range(1..4))

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 
+use crate::device::DeviceChoice;
+
 /// Doodlebox: collect drawings, train a classifier, serve it. One binary, no services.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
@@ -238,6 +240,9 @@ pub struct TrainArgs {
     /// Also train on flagged drawings.
     #[arg(long, env = "DOODLEBOX_TRAIN_INCLUDE_FLAGGED", value_parser = BoolishValueParser::new())]
     pub include_flagged: bool,
+    /// Where to train: auto, cpu, cuda or cuda:N.
+    #[arg(long, env = "DOODLEBOX_DEVICE", default_value = "auto")]
+    pub device: DeviceChoice,
 }
 
 /// Where the data lives.
@@ -260,6 +265,15 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port. The default serves the whole LAN.
     #[arg(long, env = "DOODLEBOX_BIND", default_value = "0.0.0.0:8080")]
     pub bind: SocketAddr,
+    /// Where training runs: auto (the first GPU when libtorch's CUDA backend sees one, else
+    /// the CPU), cpu, cuda or cuda:N.
+    #[arg(long, env = "DOODLEBOX_DEVICE", default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Open the default browser on this server's page (on the first-admin setup link while no
+    /// admin exists). When a server already runs on the data directory, open that one instead
+    /// of starting a second (what a second double-click on the launcher does).
+    #[arg(long, env = "DOODLEBOX_OPEN", value_parser = BoolishValueParser::new())]
+    pub open: bool,
     /// Do not train and activate a starter model (synthetic doodles of the default shapes)
     /// when the data directory has no model yet.
     #[arg(long, env = "DOODLEBOX_NO_STARTER_MODEL", value_parser = BoolishValueParser::new())]

@@ -19,12 +19,10 @@ pub mod transfer;
 
 pub use args::*;
 
-use crate::config::Config;
-
 /// Runs one parsed command line to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command() {
-        Command::Serve(args) => serve::serve(Config::from(args)),
+        Command::Serve(args) => serve::serve(args),
         Command::Doctor(args) => doctor::doctor(&args),
         Command::Train(args) => train::train(args),
         Command::Models { command, data } => match command {

@@ -38,6 +38,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         exclude_flagged: Some(!args.include_flagged),
         source: None,
     })?;
+    let device = args.device.resolve()?;
+    eprintln!("training on {}", crate::device::device_name(device));
     let stores = open_stores(&args.data.data_dir)?;
     let context = JobContext {
         stores: stores.clone(),

@@ -163,7 +163,7 @@ pub fn write(dir: &Path, model: &TrainedModel) -> Result<Manifest, ArtifactError
         dataset_hash: model.dataset_hash.clone(),
         dataset_size: model.metrics.train_samples + model.metrics.validation_samples,
         metrics: model.metrics.clone(),
-        device: device_name(model.device),
+        device: crate::device::device_name(model.device),
         created_at: rfc3339_now(),
     };
     write_manifest(dir, &manifest)?;
@@ -316,16 +316,6 @@ fn io_error(path: &Path, source: std::io::Error) -> ArtifactError {
             path: path.to_path_buf(),
             source,
         },
-    }
-}
-
-/// `cpu`, `cuda:N`, `mps` or `vulkan`.
-fn device_name(device: Device) -> String {
-    match device {
-        Device::Cpu => "cpu".into(),
-        Device::Cuda(n) => format!("cuda:{n}"),
-        Device::Mps => "mps".into(),
-        Device::Vulkan => "vulkan".into(),
     }
 }
 

@@ -26,3 +26,26 @@ pub fn doodle_json(shape: Shape, seed: u64) -> Value {
         .collect();
     json!({"shape": shape.name(), "canvas": {"width": 256, "height": 256}, "strokes": strokes})
 }
+
+/// [`doodle_json`] as the game sends it: each point with a pressure and a timestamp 16 ms
+/// after the one before, 250 ms between strokes (the pen lifts), and the device. Replays
+/// in the admin portal play it back stroke by stroke.
+#[allow(dead_code)] // the browser tests use it, the API and process tests do not
+pub fn timed_doodle_json(shape: Shape, seed: u64) -> Value {
+    let mut drawing = doodle_json(shape, seed);
+    let mut t = 1_700_000_000_000.0 + seed as f64 * 60_000.0;
+    let started = t;
+    for stroke in drawing["strokes"].as_array_mut().into_iter().flatten() {
+        t += 250.0;
+        for point in stroke["points"].as_array_mut().into_iter().flatten() {
+            t += 16.0;
+            point["pressure"] = json!(0.5);
+            point["timestamp"] = json!(t);
+        }
+        stroke["color"] = json!("#1d1d1f");
+        stroke["width"] = json!(4);
+    }
+    drawing["duration_ms"] = json!((t - started) as u64);
+    drawing["device"] = json!("mouse");
+    drawing
+}
