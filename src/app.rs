@@ -108,8 +108,7 @@ impl App {
             last,
             IngestOptions {
                 disk: Some(disk.clone()),
-                crash: config.crash,
-                fail_writes: config.fail_writes,
+                faults: config.faults,
             },
         )?);
         let context = JobContext {

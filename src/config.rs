@@ -20,15 +20,13 @@ pub struct Config {
     pub classify_micro_batch: usize,
     /// Rate limits on submit and classify (`RateLimits::OFF` for benchmarks).
     pub rate_limits: RateLimits,
-    /// A crash planned in the write path (fault tests only).
-    pub crash: Option<crate::store::ingest::CrashPlan>,
+    /// Crashes and failed writes planned in the write path (fault tests only).
+    pub faults: crate::fault::FaultPlan,
     /// Days soft-deleted drawings are kept before they are purged for good.
     pub purge_after_days: u32,
     /// Free space below which submissions are refused; `None`: 5 % of the disk, at most
     /// 256 MiB.
     pub min_free: Option<crate::store::disk::Watermark>,
-    /// Group commits to fail on purpose (fault tests only).
-    pub fail_writes: u64,
 }
 
 impl Config {
@@ -40,10 +38,9 @@ impl Config {
             starter_model: false,
             classify_micro_batch: DEFAULT_MICRO_BATCH,
             rate_limits: RateLimits::DEFAULT,
-            crash: None,
+            faults: crate::fault::FaultPlan::NONE,
             purge_after_days: DEFAULT_PURGE_AFTER_DAYS,
             min_free: None,
-            fail_writes: 0,
         }
     }
 }
@@ -59,12 +56,14 @@ impl From<ServeArgs> for Config {
                 Switch::On => RateLimits::DEFAULT,
                 Switch::Off => RateLimits::OFF,
             },
-            crash: args.crash_at,
+            faults: crate::fault::FaultPlan {
+                crash: args.crash_at,
+                fail_writes: args.fail_writes,
+            },
             purge_after_days: args.purge_after_days,
             min_free: args
                 .min_free_mb
                 .map(|mb| crate::store::disk::Watermark::bytes(mb.saturating_mul(1024 * 1024))),
-            fail_writes: args.fail_writes,
         }
     }
 }

@@ -45,6 +45,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod domain;
+pub mod fault;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod http;
