@@ -8,31 +8,38 @@
 //! only shape, flagged, deleted, reviewed and a quality range; other filters fall back to a
 //! `COUNT` over the same conditions as the listing.
 
+//!
+//! Split by job: [`list`] (listings and totals), [`actions`] (approve, flag, delete,
+//! restore), [`players`] (players and their blocks), [`purge`] (deleting long-deleted
+//! drawings for good), [`stats`] (the stats page) and [`export`] (the export's pages). This
+//! file holds the trait, its types, and what the jobs share: the filter's SQL conditions.
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use rusqlite::{params_from_iter, Connection};
 use serde::Serialize;
 
 use super::metadata::SqliteMetadataStore;
-use super::{MetadataStore, StoreError, Stores};
+use super::{MetadataStore, StoreError};
 use crate::domain::review::{
     Cursor, DeletedFilter, DrawingFilter, Page, PlayerCursor, ReviewAction,
 };
 use crate::domain::{DrawingId, PlayerId};
 
-/// Drawings purged per round (stroke records, then rows).
-const PURGE_CHUNK: usize = 1_000;
+mod actions;
+mod export;
+mod list;
+mod players;
+mod purge;
+mod stats;
+
+pub use purge::purge_deleted;
+
 /// Most ids one bulk action takes.
 pub const MAX_BULK: usize = 1_000;
-/// Days of `per_day` in the stats, newest last.
-const STATS_DAYS: i64 = 90;
-/// Width of a quality bucket in `drawing_counts`, as its inverse (buckets of 0.01).
-const QUALITY_BUCKETS_PER_UNIT: f64 = 100.0;
-/// The SQL for a row's quality bucket; the same expression as migration 6's triggers.
-const BUCKET_SQL: &str = "coalesce(max(0, CAST(quality_score * 100 AS INTEGER)), -1)";
 
 /// One drawing as the review screens list it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -276,49 +283,6 @@ fn conditions(filter: &DrawingFilter, shape_id: Option<i64>) -> Conditions {
     c
 }
 
-const ITEM_COLUMNS: &str = "d.id, s.name, d.player_id, p.nickname, d.created_at, d.quality_score, \
-     d.is_flagged, d.deleted_at, d.reviewed_at, d.metadata, d.source_key IS NOT NULL";
-/// `CROSS JOIN` keeps `drawings` the outer loop, so the planner walks its indexes.
-const ITEM_FROM: &str = "FROM drawings d CROSS JOIN shapes s ON s.id = d.shape_id \
-     LEFT JOIN players p ON p.id = d.player_id";
-
-fn item_from_row(r: &Row<'_>) -> rusqlite::Result<(String, ReviewItem)> {
-    let id: String = r.get(0)?;
-    let metadata: String = r.get(9)?;
-    let metadata: serde_json::Value =
-        serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null);
-    let imported: bool = r.get(10)?;
-    Ok((
-        id,
-        ReviewItem {
-            id: DrawingId::from_u128(0),
-            shape: r.get(1)?,
-            player_id: r.get(2)?,
-            nickname: r.get(3)?,
-            created_at: r.get(4)?,
-            quality_score: r.get(5)?,
-            is_flagged: r.get(6)?,
-            deleted_at: r.get(7)?,
-            reviewed_at: r.get(8)?,
-            strokes: metadata["strokes"].as_u64(),
-            points: metadata["points"].as_u64(),
-            duration_ms: metadata["duration_ms"].as_u64(),
-            source: if imported { "import" } else { "game" },
-        },
-    ))
-}
-
-fn finish_items(rows: Vec<(String, ReviewItem)>) -> Result<Vec<ReviewItem>, StoreError> {
-    rows.into_iter()
-        .map(|(id, mut item)| {
-            item.id = id
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("drawing id {id:?}")))?;
-            Ok(item)
-        })
-        .collect()
-}
-
 fn ids_json(ids: &[DrawingId]) -> String {
     serde_json::Value::from(ids.iter().map(|id| id.to_string()).collect::<Vec<_>>()).to_string()
 }
@@ -329,204 +293,17 @@ fn count(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, StoreErr
         .query_row(params_from_iter(params), |r| r.get(0))?;
     Ok(n.max(0) as u64)
 }
-
-/// `filter`'s total from the counter table, or `None` when it needs a `COUNT`.
-fn count_from_counters(
-    conn: &Connection,
-    filter: &DrawingFilter,
-    shape_id: Option<i64>,
-) -> Result<Option<u64>, StoreError> {
-    if filter.player().is_some() || filter.from_ms().is_some() || filter.to_ms().is_some() {
-        return Ok(None);
-    }
-    // The counters' own columns, then the same conditions on the drawings (for the rows of
-    // the two edge quality buckets, which are counted one by one).
-    let mut counters = Conditions {
-        sql: Vec::new(),
-        params: Vec::new(),
-    };
-    let mut edge = Conditions {
-        sql: Vec::new(),
-        params: Vec::new(),
-    };
-    if let Some(id) = shape_id {
-        counters.push("shape_id = ?", Some(Value::Integer(id)));
-        edge.push("shape_id = ?", Some(Value::Integer(id)));
-    }
-    if let Some(flagged) = filter.flagged() {
-        counters.push("flagged = ?", Some(Value::Integer(flagged.into())));
-        edge.push("is_flagged = ?", Some(Value::Integer(flagged.into())));
-    }
-    match filter.deleted() {
-        DeletedFilter::Exclude => {
-            counters.push("deleted = 0", None);
-            edge.push("deleted_at IS NULL", None);
-        }
-        DeletedFilter::Only => {
-            counters.push("deleted = 1", None);
-            edge.push("deleted_at IS NOT NULL", None);
-        }
-        DeletedFilter::Any => {}
-    }
-    if let Some(reviewed) = filter.reviewed() {
-        counters.push("reviewed = ?", Some(Value::Integer(reviewed.into())));
-        edge.push(
-            if reviewed {
-                "reviewed_at IS NOT NULL"
-            } else {
-                "reviewed_at IS NULL"
-            },
-            None,
-        );
-    }
-    let (min, max) = (filter.min_quality(), filter.max_quality());
-    if min.is_none() && max.is_none() {
-        let sql = format!(
-            "SELECT coalesce(sum(n), 0) FROM drawing_counts {}",
-            counters.clause()
-        );
-        return Ok(Some(count(conn, &sql, &counters.params)?));
-    }
-    // Bucket b holds the scores q with b <= q*100 < b+1 (as doubles). Multiplying by 100 is
-    // monotonic, so every score of a bucket strictly between the bounds' own buckets lies
-    // within the bounds: those buckets are summed. The bounds' own buckets are counted row
-    // by row through the covering quality index (about 1% of the rows each).
-    let bucket = |q: f64| (q * QUALITY_BUCKETS_PER_UNIT) as i64;
-    let low = min.map(bucket);
-    let high = max.map(bucket);
-    let mut inner = counters;
-    inner.push(
-        "quality_bucket > ?",
-        Some(Value::Integer(low.unwrap_or(-1))),
-    );
-    if let Some(high) = high {
-        inner.push("quality_bucket < ?", Some(Value::Integer(high)));
-    } else {
-        // Only a lower bound: every higher bucket, however far up.
-    }
-    let sql = format!(
-        "SELECT coalesce(sum(n), 0) FROM drawing_counts {}",
-        inner.clause()
-    );
-    let mut total = count(conn, &sql, &inner.params)?;
-    let mut edges: Vec<i64> = Vec::new();
-    if let Some(low) = low {
-        edges.push(low);
-    }
-    match high {
-        Some(high) if Some(high) != low => edges.push(high),
-        _ => {}
-    }
-    for b in edges {
-        let mut exact = Conditions {
-            sql: edge.sql.clone(),
-            params: edge.params.clone(),
-        };
-        // Index bounds a bucket wider on each side than the bucket itself (safe for rounding).
-        let lower = ((b - 1) as f64 / QUALITY_BUCKETS_PER_UNIT).max(min.unwrap_or(f64::MIN));
-        let upper = ((b + 2) as f64 / QUALITY_BUCKETS_PER_UNIT).min(max.unwrap_or(f64::MAX));
-        exact.push("quality_score >= ?", Some(Value::Real(lower)));
-        exact.push("quality_score <= ?", Some(Value::Real(upper)));
-        exact.push(&format!("{BUCKET_SQL} = ?"), Some(Value::Integer(b)));
-        let sql = format!("SELECT count(*) FROM drawings {}", exact.clause());
-        total += count(conn, &sql, &exact.params)?;
-    }
-    Ok(Some(total))
-}
-
-fn player_from_row(r: &Row<'_>) -> rusqlite::Result<PlayerSummary> {
-    Ok(PlayerSummary {
-        id: r.get(0)?,
-        nickname: r.get(1)?,
-        created_at: r.get(2)?,
-        blocked_at: r.get(3)?,
-        drawings: r.get::<_, i64>(4)?.max(0) as u64,
-        flagged: r.get::<_, i64>(5)?.max(0) as u64,
-        deleted: r.get::<_, i64>(6)?.max(0) as u64,
-    })
-}
-
-const PLAYER_COLUMNS: &str = "p.id, p.nickname, p.created_at, p.blocked_at, \
-     (SELECT count(*) FROM drawings d WHERE d.player_id = p.id AND d.deleted_at IS NULL), \
-     (SELECT count(*) FROM drawings d WHERE d.player_id = p.id AND d.deleted_at IS NULL AND d.is_flagged = 1), \
-     (SELECT count(*) FROM drawings d WHERE d.player_id = p.id AND d.deleted_at IS NOT NULL)";
-
-fn day_string(day: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::OffsetDateTime::from_unix_timestamp(day * 86_400)
-        .ok()
-        .and_then(|t| t.date().format(format).ok())
-        .unwrap_or_else(|| day.to_string())
-}
-
 impl ReviewStore for SqliteReviewStore {
     fn list_drawings(&self, filter: &DrawingFilter, page: Page) -> Result<DrawingPage, StoreError> {
-        let shape_id = match self.shape_id(filter)? {
-            ShapeLookup::Any => None,
-            ShapeLookup::Id(id) => Some(id),
-            ShapeLookup::Unknown => {
-                return Ok(DrawingPage {
-                    items: Vec::new(),
-                    next: None,
-                })
-            }
-        };
-        let mut c = conditions(filter, shape_id);
-        if let Some(after) = page.after() {
-            c.push("(d.created_at, d.id) < (?, ?)", None);
-            c.params.push(Value::Integer(after.created_at_ms));
-            c.params.push(Value::Text(after.id.to_string()));
-        }
-        let limit = page.limit() as usize;
-        // One more than asked tells whether there is a next page.
-        c.params.push(Value::Integer(limit as i64 + 1));
-        let sql = format!(
-            "SELECT {ITEM_COLUMNS} {ITEM_FROM} {} ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
-            c.clause()
-        );
-        let rows = self.db.read(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(&c.params), item_from_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        let mut items = finish_items(rows)?;
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|last| Cursor {
-                created_at_ms: last.created_at,
-                id: last.id,
-            })
-        } else {
-            None
-        };
-        Ok(DrawingPage { items, next })
+        list::list_drawings(self, filter, page)
     }
 
     fn count_matching(&self, filter: &DrawingFilter) -> Result<u64, StoreError> {
-        let shape_id = match self.shape_id(filter)? {
-            ShapeLookup::Any => None,
-            ShapeLookup::Id(id) => Some(id),
-            ShapeLookup::Unknown => return Ok(0),
-        };
-        self.db.read(|conn| {
-            if let Some(n) = count_from_counters(conn, filter, shape_id)? {
-                return Ok(n);
-            }
-            let c = conditions(filter, shape_id);
-            let sql = format!("SELECT count(*) FROM drawings d {}", c.clause());
-            count(conn, &sql, &c.params)
-        })
+        list::count_matching(self, filter)
     }
 
     fn review_item(&self, id: DrawingId) -> Result<Option<ReviewItem>, StoreError> {
-        let sql = format!("SELECT {ITEM_COLUMNS} {ITEM_FROM} WHERE d.id = ?1");
-        let row = self.db.read(|conn| {
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_row([id.to_string()], item_from_row)
-                .optional()?)
-        })?;
-        Ok(finish_items(row.into_iter().collect())?.pop())
+        list::review_item(self, id)
     }
 
     fn apply(
@@ -535,37 +312,7 @@ impl ReviewStore for SqliteReviewStore {
         action: ReviewAction,
         now_ms: u64,
     ) -> Result<usize, StoreError> {
-        // Only rows the action changes are touched (and counted).
-        let (sql, stamped) = match action {
-            ReviewAction::Approve | ReviewAction::Unflag => (
-                "UPDATE drawings SET reviewed_at = ?2, is_flagged = 0
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND (reviewed_at IS NULL OR is_flagged <> 0)",
-                true,
-            ),
-            ReviewAction::Flag => (
-                "UPDATE drawings SET reviewed_at = ?2, is_flagged = 1
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND (reviewed_at IS NULL OR is_flagged = 0)",
-                true,
-            ),
-            ReviewAction::Delete => (
-                "UPDATE drawings SET deleted_at = ?2
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND deleted_at IS NULL",
-                true,
-            ),
-            ReviewAction::Restore => (
-                "UPDATE drawings SET deleted_at = NULL
-                 WHERE id IN (SELECT value FROM json_each(?1)) AND deleted_at IS NOT NULL",
-                false,
-            ),
-        };
-        let ids = ids_json(ids);
-        self.db.write(|conn| {
-            Ok(if stamped {
-                conn.execute(sql, params![ids, now_ms as i64])?
-            } else {
-                conn.execute(sql, [ids])?
-            })
-        })
+        actions::apply(self, ids, action, now_ms)
     }
 
     fn players(
@@ -573,178 +320,31 @@ impl ReviewStore for SqliteReviewStore {
         limit: u32,
         after: Option<PlayerCursor>,
     ) -> Result<(Vec<PlayerSummary>, Option<PlayerCursor>), StoreError> {
-        let limit = limit as usize;
-        let mut rows = self.db.read(|conn| {
-            let (sql, params): (String, Vec<Value>) = match after {
-                Some(after) => (
-                    format!("SELECT {PLAYER_COLUMNS} FROM players p WHERE (p.created_at, p.id) < (?, ?) ORDER BY p.created_at DESC, p.id DESC LIMIT ?"),
-                    vec![
-                        Value::Integer(after.created_at_ms),
-                        Value::Text(after.id.to_string()),
-                        Value::Integer(limit as i64 + 1),
-                    ],
-                ),
-                None => (
-                    format!("SELECT {PLAYER_COLUMNS} FROM players p ORDER BY p.created_at DESC, p.id DESC LIMIT ?"),
-                    vec![Value::Integer(limit as i64 + 1)],
-                ),
-            };
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(&params), player_from_row)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().and_then(|last| {
-                Some(PlayerCursor {
-                    created_at_ms: last.created_at,
-                    id: PlayerId::parse_cookie(&last.id)?,
-                })
-            })
-        } else {
-            None
-        };
-        Ok((rows, next))
+        players::players(self, limit, after)
     }
 
     fn player(&self, id: PlayerId) -> Result<Option<PlayerSummary>, StoreError> {
-        let sql = format!("SELECT {PLAYER_COLUMNS} FROM players p WHERE p.id = ?1");
-        self.db.read(|conn| {
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_row([id.to_string()], player_from_row)
-                .optional()?)
-        })
+        players::player(self, id)
     }
 
     fn set_blocked(&self, id: PlayerId, blocked: bool, now_ms: u64) -> Result<bool, StoreError> {
-        let found = self.db.write(|conn| {
-            let tx = conn.transaction()?;
-            let now = now_ms as i64;
-            let found = if blocked {
-                let n = tx.execute(
-                    "UPDATE players SET blocked_at = coalesce(blocked_at, ?2) WHERE id = ?1",
-                    params![id.to_string(), now],
-                )?;
-                tx.execute(
-                    "UPDATE drawings SET deleted_at = ?2 WHERE player_id = ?1 AND deleted_at IS NULL",
-                    params![id.to_string(), now],
-                )?;
-                n
-            } else {
-                tx.execute(
-                    "UPDATE players SET blocked_at = NULL WHERE id = ?1",
-                    [id.to_string()],
-                )?
-            };
-            tx.commit()?;
-            Ok(found > 0)
-        })?;
-        if found {
-            // A poisoned lock only means a panic elsewhere mid-insert; the set is still valid.
-            let mut set = self.blocked.write().unwrap_or_else(|p| p.into_inner());
-            if blocked {
-                set.insert(id);
-            } else {
-                set.remove(&id);
-            }
-        }
-        Ok(found)
+        players::set_blocked(self, id, blocked, now_ms)
     }
 
     fn is_blocked(&self, id: PlayerId) -> bool {
-        self.blocked
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&id)
+        players::is_blocked(self, id)
     }
 
     fn deleted_before(&self, cutoff_ms: u64, limit: usize) -> Result<Vec<DrawingId>, StoreError> {
-        let ids: Vec<String> = self.db.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id FROM drawings WHERE deleted_at IS NOT NULL AND deleted_at <= ?1 LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![cutoff_ms as i64, limit as i64], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        ids.into_iter()
-            .map(|id| {
-                id.parse()
-                    .map_err(|_| StoreError::Corrupt(format!("drawing id {id:?}")))
-            })
-            .collect()
+        purge::deleted_before(self, cutoff_ms, limit)
     }
 
     fn remove_rows(&self, ids: &[DrawingId]) -> Result<usize, StoreError> {
-        let ids = ids_json(ids);
-        self.db.write(|conn| {
-            let tx = conn.transaction()?;
-            tx.execute(
-                "DELETE FROM idempotency_keys WHERE drawing_id IN (SELECT value FROM json_each(?1))",
-                [&ids],
-            )?;
-            let n = tx.execute(
-                "DELETE FROM drawings WHERE id IN (SELECT value FROM json_each(?1))",
-                [&ids],
-            )?;
-            tx.commit()?;
-            Ok(n)
-        })
+        purge::remove_rows(self, ids)
     }
 
     fn stats(&self) -> Result<ReviewStats, StoreError> {
-        self.db.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT s.name,
-                        coalesce(sum(CASE WHEN c.deleted = 0 THEN c.n END), 0),
-                        coalesce(sum(CASE WHEN c.deleted = 0 AND c.flagged = 1 THEN c.n END), 0),
-                        coalesce(sum(CASE WHEN c.deleted = 1 THEN c.n END), 0),
-                        coalesce(sum(CASE WHEN c.deleted = 0 AND c.reviewed = 1 THEN c.n END), 0)
-                 FROM shapes s LEFT JOIN drawing_counts c ON c.shape_id = s.id
-                 GROUP BY s.id ORDER BY s.name",
-            )?;
-            let mut reviewed = 0;
-            let per_shape = stmt
-                .query_map([], |r| {
-                    Ok((
-                        ShapeCount {
-                            shape: r.get(0)?,
-                            count: r.get::<_, i64>(1)?.max(0) as u64,
-                            flagged: r.get::<_, i64>(2)?.max(0) as u64,
-                            deleted: r.get::<_, i64>(3)?.max(0) as u64,
-                        },
-                        r.get::<_, i64>(4)?.max(0) as u64,
-                    ))
-                })?
-                .map(|row| {
-                    row.map(|(shape, r)| {
-                        reviewed += r;
-                        shape
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut stmt = conn.prepare_cached(
-                "SELECT day, n FROM drawing_days WHERE n > 0 ORDER BY day DESC LIMIT ?1",
-            )?;
-            let mut per_day = stmt
-                .query_map([STATS_DAYS], |r| {
-                    Ok(DayCount {
-                        day: day_string(r.get(0)?),
-                        count: r.get::<_, i64>(1)?.max(0) as u64,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            per_day.reverse();
-            Ok(ReviewStats {
-                drawings: per_shape.iter().map(|s| s.count).sum(),
-                players: count(conn, "SELECT count(*) FROM players", &[])?,
-                flagged: per_shape.iter().map(|s| s.flagged).sum(),
-                deleted: per_shape.iter().map(|s| s.deleted).sum(),
-                reviewed,
-                per_shape,
-                per_day,
-            })
-        })
+        stats::stats(self)
     }
 
     fn export_rows(
@@ -754,81 +354,22 @@ impl ReviewStore for SqliteReviewStore {
         up_to: DrawingId,
         limit: usize,
     ) -> Result<Vec<ExportRow>, StoreError> {
-        let shape_id = match self.shape_id(filter)? {
-            ShapeLookup::Any => None,
-            ShapeLookup::Id(id) => Some(id),
-            ShapeLookup::Unknown => return Ok(Vec::new()),
-        };
-        let mut c = conditions(filter, shape_id);
-        if let Some(after) = after {
-            c.push("d.id > ?", Some(Value::Text(after.to_string())));
-        }
-        c.push("d.id <= ?", Some(Value::Text(up_to.to_string())));
-        c.params.push(Value::Integer(limit as i64));
-        let sql = format!(
-            "SELECT d.id, s.name, d.player_id, d.created_at
-             FROM drawings d CROSS JOIN shapes s ON s.id = d.shape_id {} ORDER BY d.id LIMIT ?",
-            c.clause()
-        );
-        let rows: Vec<(String, String, String, i64)> = self.db.read(|conn| {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(&c.params), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        rows.into_iter()
-            .map(|(id, shape, player_id, created_at_ms)| {
-                Ok(ExportRow {
-                    id: id
-                        .parse()
-                        .map_err(|_| StoreError::Corrupt(format!("drawing id {id:?}")))?,
-                    shape,
-                    player_id,
-                    created_at_ms,
-                })
-            })
-            .collect()
+        export::export_rows(self, filter, after, up_to, limit)
     }
 }
 
-/// Purges, for good, the drawings soft-deleted at or before `cutoff_ms`: stroke records first
-/// (durably), then rows. A crash in between leaves rows without strokes that the next purge
-/// finishes; the other order could leave records that start-up reconciliation brings back.
-pub fn purge_deleted(stores: &Stores, cutoff_ms: u64) -> Result<usize, StoreError> {
-    let mut purged = 0;
-    loop {
-        let ids = stores.review.deleted_before(cutoff_ms, PURGE_CHUNK)?;
-        if ids.is_empty() {
-            return Ok(purged);
-        }
-        stores.blobs.remove_durably(&ids)?;
-        purged += stores.review.remove_rows(&ids)?;
-    }
-}
-
-/// Bytes the files under `dir` take, recursively (the stats page's storage size).
+/// Bytes the files under `dir` take, recursively (the stats page's storage size). One
+/// walk serves every caller: see [`crate::data_dir::dir_size`].
 pub fn dir_size(dir: &Path) -> Result<u64, StoreError> {
-    let mut total = 0;
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            let meta = entry.metadata()?;
-            if meta.is_dir() {
-                pending.push(entry.path());
-            } else {
-                total += meta.len();
-            }
-        }
-    }
-    Ok(total)
+    Ok(crate::data_dir::dir_size(dir)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::metadata::{NewDrawingRow, TrainingFilter};
+    use crate::store::Stores;
+    use rusqlite::params;
 
     fn stores() -> (tempfile::TempDir, Stores) {
         let dir = tempfile::tempdir().unwrap();
