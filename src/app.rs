@@ -113,8 +113,8 @@ impl App {
         )?);
         let context = JobContext {
             stores: stores.clone(),
-            models_dir: config.data_dir.join("models"),
-            work_dir: config.data_dir.join("jobs"),
+            models_dir: config.data().models(),
+            work_dir: config.data().jobs(),
             events: event_channel(),
             stopping: not_stopping(),
         };

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::cli::{ServeArgs, Switch, DEFAULT_MICRO_BATCH, DEFAULT_PURGE_AFTER_DAYS};
+pub use crate::data_dir::DataDir;
 use crate::service::limits::RateLimits;
 
 /// Everything `App::build` needs.
@@ -30,6 +31,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// The data directory's layout, which names every path in it.
+    pub fn data(&self) -> DataDir {
+        DataDir::new(&self.data_dir)
+    }
+
     /// A configuration for tests and benchmarks: loopback, a free port, no starter model.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {

@@ -44,6 +44,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod data_dir;
 pub mod domain;
 pub mod fault;
 #[cfg(any(test, feature = "fuzzing"))]
