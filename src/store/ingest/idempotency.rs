@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use super::writer::Plan;
 use super::{IngestError, SubmitOutcome};
 use crate::domain::{IdempotencyKey, PlayerId};
-use crate::store::MetadataStore;
+use crate::store::IdempotencyStore;
 
 /// The keys one batch has met so far, each with the body digest and new-record index of the
 /// first submission that carried it.
@@ -19,7 +19,7 @@ impl BatchKeys {
     /// new: it is then remembered as the batch's new record number `index`.
     pub(super) fn check(
         &mut self,
-        metadata: &dyn MetadataStore,
+        metadata: &dyn IdempotencyStore,
         player: PlayerId,
         key: &IdempotencyKey,
         digest: &[u8; 16],
