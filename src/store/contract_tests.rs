@@ -118,7 +118,10 @@ pub fn a_drawings_stroke_record_and_row_round_trip<B: Backend>(backend: &B) {
         .blobs
         .put_durably(&[(row.id, record.clone())])
         .unwrap();
-    stores.metadata.insert_drawings(&[row.clone()]).unwrap();
+    stores
+        .metadata
+        .insert_drawings(std::slice::from_ref(&row))
+        .unwrap();
 
     assert_eq!(stores.blobs.get(row.id).unwrap(), Some(record));
     assert_eq!(stores.blobs.last_id().unwrap(), Some(row.id));
