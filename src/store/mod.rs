@@ -7,8 +7,9 @@
 //! - idempotency: [`IdempotencyStore`];
 //! - jobs: [`JobStore`]; models: [`ModelStore`];
 //! - accounts and sessions: [`admins::AdminStore`]; keys: [`KeyStore`];
-//! - settings and scores: [`QualityStore`]; shapes: [`ShapeStore`]; the review screens:
-//!   [`ReviewStore`] (split by job under [`review`]).
+//! - settings: [`SettingsStore`]; quality scores and the rescore walk: [`QualityStore`];
+//! - shapes: [`ShapeStore`]; the review screens: [`ReviewStore`] (split by job under
+//!   [`review`]).
 //!
 //! [`MetadataStore`] gathers the row traits with shapes and nicknames; one SQLite database
 //! ([`metadata`] and one file per trait) implements them all. [`Stores`] holds one trait
@@ -72,7 +73,7 @@ pub use metadata::{
 };
 pub use migrations::SCHEMA_VERSION;
 pub use models::{DeleteModel, ModelRow, ModelStore};
-pub use quality::QualityStore;
+pub use quality::{QualityStore, SettingsStore};
 pub use review::{ReviewStore, SqliteReviewStore};
 pub use shapes::ShapeStore;
 
