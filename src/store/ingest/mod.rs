@@ -28,8 +28,8 @@
 //! an acknowledged drawing that is lost is not.
 //!
 //! The module is split by job: this file holds the handle and the types callers see;
-//! [`writer`] the thread and its group commit; [`idempotency`] how a batch answers a key it
-//! has seen; [`import`] the bulk path; [`guards`] the disk watch and breaker around each
+//! `writer` the thread and its group commit; `idempotency` how a batch answers a key it
+//! has seen; `import` the bulk path; `guards` the disk watch and breaker around each
 //! batch. Planned faults (crashes, failed writes) come from [`crate::fault`], which the
 //! writer only calls at its hook points.
 

@@ -9,9 +9,9 @@
 //! `COUNT` over the same conditions as the listing.
 
 //!
-//! Split by job: [`list`] (listings and totals), [`actions`] (approve, flag, delete,
-//! restore), [`players`] (players and their blocks), [`purge`] (deleting long-deleted
-//! drawings for good), [`stats`] (the stats page) and [`export`] (the export's pages). This
+//! Split by job: `list` (listings and totals), `actions` (approve, flag, delete,
+//! restore), `players` (players and their blocks), `purge` (deleting long-deleted
+//! drawings for good), `stats` (the stats page) and `export` (the export's pages). This
 //! file holds the trait, its types, and what the jobs share: the filter's SQL conditions.
 
 use std::collections::HashSet;
