@@ -108,14 +108,13 @@ impl App {
             last,
             IngestOptions {
                 disk: Some(disk.clone()),
-                crash: config.crash,
-                fail_writes: config.fail_writes,
+                faults: config.faults,
             },
         )?);
         let context = JobContext {
             stores: stores.clone(),
-            models_dir: config.data_dir.join("models"),
-            work_dir: config.data_dir.join("jobs"),
+            models_dir: config.data().models(),
+            work_dir: config.data().jobs(),
             events: event_channel(),
             stopping: not_stopping(),
         };

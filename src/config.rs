@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::cli::{ServeArgs, Switch, DEFAULT_MICRO_BATCH, DEFAULT_PURGE_AFTER_DAYS};
 use crate::device::DeviceChoice;
+pub use crate::data_dir::DataDir;
 use crate::service::limits::RateLimits;
 
 /// Everything `App::build` needs.
@@ -21,20 +22,23 @@ pub struct Config {
     pub classify_micro_batch: usize,
     /// Rate limits on submit and classify (`RateLimits::OFF` for benchmarks).
     pub rate_limits: RateLimits,
-    /// A crash planned in the write path (fault tests only).
-    pub crash: Option<crate::store::ingest::CrashPlan>,
+    /// Crashes and failed writes planned in the write path (fault tests only).
+    pub faults: crate::fault::FaultPlan,
     /// Days soft-deleted drawings are kept before they are purged for good.
     pub purge_after_days: u32,
     /// Free space below which submissions are refused; `None`: 5 % of the disk, at most
     /// 256 MiB.
     pub min_free: Option<crate::store::disk::Watermark>,
-    /// Group commits to fail on purpose (fault tests only).
-    pub fail_writes: u64,
     /// Where training jobs run (`--device`).
     pub device: DeviceChoice,
 }
 
 impl Config {
+    /// The data directory's layout, which names every path in it.
+    pub fn data(&self) -> DataDir {
+        DataDir::new(&self.data_dir)
+    }
+
     /// A configuration for tests and benchmarks: loopback, a free port, no starter model.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -43,10 +47,9 @@ impl Config {
             starter_model: false,
             classify_micro_batch: DEFAULT_MICRO_BATCH,
             rate_limits: RateLimits::DEFAULT,
-            crash: None,
+            faults: crate::fault::FaultPlan::NONE,
             purge_after_days: DEFAULT_PURGE_AFTER_DAYS,
             min_free: None,
-            fail_writes: 0,
             device: DeviceChoice::Cpu,
         }
     }
@@ -63,12 +66,14 @@ impl From<ServeArgs> for Config {
                 Switch::On => RateLimits::DEFAULT,
                 Switch::Off => RateLimits::OFF,
             },
-            crash: args.crash_at,
+            faults: crate::fault::FaultPlan {
+                crash: args.crash_at,
+                fail_writes: args.fail_writes,
+            },
             purge_after_days: args.purge_after_days,
             min_free: args
                 .min_free_mb
                 .map(|mb| crate::store::disk::Watermark::bytes(mb.saturating_mul(1024 * 1024))),
-            fail_writes: args.fail_writes,
             device: args.device,
         }
     }

@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Name of the control file inside the data directory.
-pub const CONTROL_FILE: &str = "control.json";
+use crate::data_dir::DataDir;
+
+pub use crate::data_dir::CONTROL_FILE;
 
 /// What the control file holds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -81,7 +82,7 @@ impl Control {
 }
 
 fn control_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(CONTROL_FILE)
+    DataDir::new(data_dir).control()
 }
 
 /// Fills `buf` from the operating system's generator (UUIDv4s are drawn from it).

@@ -44,8 +44,10 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod data_dir;
 pub mod device;
 pub mod domain;
+pub mod fault;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod http;

@@ -302,7 +302,7 @@ pub struct ServeArgs {
     /// Fault tests only: abort at a point of the write path (before-strokes, after-strokes,
     /// after-metadata) in the Nth group commit, e.g. `after-strokes:5`.
     #[arg(long, env = "DOODLEBOX_CRASH_AT", hide = true)]
-    pub crash_at: Option<crate::store::ingest::CrashPlan>,
+    pub crash_at: Option<crate::fault::CrashPlan>,
 }
 
 /// On or off.

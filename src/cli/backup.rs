@@ -143,7 +143,7 @@ pub fn verify(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn open_strokes(data_dir: &Path) -> anyhow::Result<SledBlobStore> {
-    SledBlobStore::open(&data_dir.join("strokes")).with_context(|| {
+    SledBlobStore::open(&crate::data_dir::DataDir::new(data_dir).strokes()).with_context(|| {
         format!(
             "opening the stroke store in {} (is a server running on it without a control file?)",
             data_dir.display()

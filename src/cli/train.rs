@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use crate::cli::TrainArgs;
+use crate::data_dir::DataDir;
 use crate::jobs::{self, event_channel, not_stopping, JobConfig, JobConfigInput, JobContext};
 use crate::store::{JobStatus, Stores};
 
@@ -43,8 +44,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let stores = open_stores(&args.data.data_dir)?;
     let context = JobContext {
         stores: stores.clone(),
-        models_dir: args.data.data_dir.join("models"),
-        work_dir: args.data.data_dir.join("jobs"),
+        models_dir: DataDir::new(&args.data.data_dir).models(),
+        work_dir: DataDir::new(&args.data.data_dir).jobs(),
         events: event_channel(),
         stopping: not_stopping(),
     };

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::data_dir::DataDir;
 use crate::ml::artifact::{MANIFEST_FILE as MODEL_MANIFEST, WEIGHTS_FILE};
 use crate::store::backup::{
     check_stores, export_records, import_records, read_records, relocate_models_in,
@@ -34,10 +35,6 @@ use crate::store::{metadata_path, BlobStore, SledBlobStore, StoreError, Stores};
 pub const MANIFEST_FILE: &str = "backup.json";
 /// Version of the backup layout and manifest.
 pub const BACKUP_FORMAT: u32 = 1;
-/// Where model files live inside a data directory and inside a backup.
-const MODELS_DIR: &str = "models";
-/// Where the stroke store lives inside a data directory.
-const STROKES_DIR: &str = "strokes";
 
 /// Why a backup, restore or verification could not be done.
 #[derive(Debug, Error)]
@@ -129,7 +126,11 @@ pub fn backup(
     }
     prepare_destination(dest)?;
     let created_at = crate::time::rfc3339(crate::store::now_ms());
-    let snapshot = snapshot_metadata(&source_db, &metadata_path(dest), &dest.join(MODELS_DIR))?;
+    let snapshot = snapshot_metadata(
+        &source_db,
+        &metadata_path(dest),
+        &DataDir::new(dest).models(),
+    )?;
     progress(&format!(
         "metadata snapshot: {} drawings, schema version {}",
         snapshot.drawings, snapshot.schema_version
@@ -149,7 +150,7 @@ pub fn backup(
     for (version, path) in &snapshot.models {
         let source = Path::new(path);
         if source.is_dir() {
-            copy_dir(source, &dest.join(MODELS_DIR).join(version))?;
+            copy_dir(source, &DataDir::new(dest).model(version))?;
             models.push(version.clone());
         } else {
             progress(&format!(
@@ -159,7 +160,7 @@ pub fn backup(
         }
     }
     if !snapshot.models.is_empty() {
-        sync_dir(&dest.join(MODELS_DIR))?;
+        sync_dir(&DataDir::new(dest).models())?;
     }
     let files = list_files(dest)?;
     sync_dir(dest)?;
@@ -345,7 +346,7 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, BackupError> {
     if !metadata_path(dir).is_file() {
         return Err(BackupError::NoData(dir.to_owned()));
     }
-    let blobs = SledBlobStore::open(&dir.join(STROKES_DIR))?;
+    let blobs = SledBlobStore::open(&DataDir::new(dir).strokes())?;
     verify_data_dir(&blobs, dir)
 }
 
@@ -430,7 +431,7 @@ fn add_store_check(report: &mut VerifyReport, dir: &Path, check: Result<StoreChe
     }
     for (version, _) in &check.models {
         report.models_checked.push(version.clone());
-        if let Some(problem) = model_problem(&dir.join(MODELS_DIR).join(version)) {
+        if let Some(problem) = model_problem(&DataDir::new(dir).model(version)) {
             report.problems.push(format!("model {version}: {problem}"));
         }
     }
@@ -540,17 +541,17 @@ pub fn restore(
     File::open(&sqlite)
         .and_then(|f| f.sync_all())
         .map_err(io(&sqlite))?;
-    relocate_models_in(&sqlite, &data_dir.join(MODELS_DIR))?;
+    relocate_models_in(&sqlite, &DataDir::new(&data_dir).models())?;
     for version in &manifest.models {
         copy_dir(
-            &src.join(MODELS_DIR).join(version),
-            &staging.join(MODELS_DIR).join(version),
+            &DataDir::new(src).model(version),
+            &DataDir::new(&staging).model(version),
         )?;
     }
     if !manifest.models.is_empty() {
-        sync_dir(&staging.join(MODELS_DIR))?;
+        sync_dir(&DataDir::new(&staging).models())?;
     }
-    let records = import_records(&src.join(RECORDS_FILE), &staging.join(STROKES_DIR))?;
+    let records = import_records(&src.join(RECORDS_FILE), &DataDir::new(&staging).strokes())?;
     progress(&format!(
         "stroke store rebuilt: {} records",
         records.records
@@ -578,7 +579,7 @@ pub fn restore(
         Err(crate::store::StoreError::Sled(sled::Error::Io(e)))
             if e.kind() == std::io::ErrorKind::WouldBlock =>
         {
-            use crate::store::MetadataStore;
+            use crate::store::DrawingStore;
             let metadata = crate::store::SqliteMetadataStore::open(&metadata_path(&data_dir))?;
             (None, metadata.count_drawings()?)
         }

@@ -24,6 +24,8 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Sender};
 use serde::Serialize;
 
+use crate::data_dir::DataDir;
+
 /// How often the watch samples free space.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 /// The default watermark's cap: never ask for more than this much free space.
@@ -33,8 +35,7 @@ pub const DEFAULT_WATERMARK_CAP: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_WATERMARK_PERCENT: u64 = 5;
 /// Size of the emergency reserve: one sled segment plus room for SQLite and the control file.
 pub const RESERVE_BYTES: u64 = 12 * 1024 * 1024;
-/// Name of the reserve file inside the data directory.
-pub const RESERVE_FILE: &str = "reserve.bin";
+pub use crate::data_dir::RESERVE_FILE;
 /// The hysteresis margin as a share of the watermark: writes resume at watermark + 1/8.
 const RESUME_MARGIN_DIVISOR: u64 = 8;
 /// The smallest hysteresis margin.
@@ -151,7 +152,7 @@ impl DiskWatch {
             free: AtomicU64::new(0),
             low: AtomicBool::new(false),
             sampling: Mutex::new(()),
-            reserve_present: AtomicBool::new(dir.join(RESERVE_FILE).exists()),
+            reserve_present: AtomicBool::new(DataDir::new(dir).reserve().exists()),
         });
         let free = fs4::available_space(dir)?;
         shared.free.store(free, Ordering::Release);
@@ -185,7 +186,7 @@ impl DiskWatch {
     /// Deletes the emergency reserve so that the stores can open on a full disk; returns the
     /// bytes freed (0 when there was none). The sampler writes it again once there is room.
     pub fn release_reserve(&self) -> std::io::Result<u64> {
-        let path = self.shared.dir.join(RESERVE_FILE);
+        let path = DataDir::new(&self.shared.dir).reserve();
         let freed = match std::fs::metadata(&path) {
             Ok(meta) => meta.len(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -227,7 +228,7 @@ fn write_reserve(dir: &Path) -> std::io::Result<()> {
             file.write_all(&chunk)?;
         }
         file.sync_all()?;
-        std::fs::rename(&temporary, dir.join(RESERVE_FILE))?;
+        std::fs::rename(&temporary, DataDir::new(dir).reserve())?;
         std::fs::File::open(dir)?.sync_all()
     })();
     if written.is_err() {

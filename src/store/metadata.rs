@@ -73,8 +73,43 @@ pub struct IdempotencyRecord {
     pub drawing_id: DrawingId,
 }
 
-/// Everything the program keeps in the metadata store.
-pub trait MetadataStore: Send + Sync {
+/// Drawing rows: what the group-commit writer inserts, and what reads, training, imports and
+/// reconciliation ask of them. (A drawing's strokes live in the [`BlobStore`](super::BlobStore).)
+pub trait DrawingStore: Send + Sync {
+    /// Inserts rows (with their players and idempotency records) in one transaction.
+    fn insert_drawings(&self, rows: &[NewDrawingRow]) -> Result<(), StoreError>;
+    fn drawing(&self, id: DrawingId) -> Result<Option<DrawingRow>, StoreError>;
+    /// The greatest drawing id with a row.
+    fn last_drawing_id(&self) -> Result<Option<DrawingId>, StoreError>;
+    /// Ids of the newest `limit` drawing rows, newest first.
+    fn recent_drawing_ids(&self, limit: usize) -> Result<Vec<DrawingId>, StoreError>;
+    fn count_drawings(&self) -> Result<u64, StoreError>;
+    /// The drawings a training run may use, in id order: never soft-deleted; flagged ones
+    /// only when asked; only the named shapes when a list is given.
+    fn training_drawings(
+        &self,
+        filter: &TrainingFilter,
+    ) -> Result<Vec<TrainingDrawing>, StoreError>;
+    /// Which of these source keys some row already carries. Reads through the writer
+    /// connection, so the group-commit thread sees its own latest batch.
+    fn existing_source_keys(&self, keys: &[&str]) -> Result<HashSet<String>, StoreError>;
+}
+
+/// Idempotency records: a client's key with the digest of its first body and the drawing it
+/// made, kept long enough (the API promises 24 h) for a retry to find it.
+pub trait IdempotencyStore: Send + Sync {
+    fn idempotency(
+        &self,
+        player: PlayerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Forgets idempotency records older than `cutoff_ms`; returns how many.
+    fn purge_idempotency(&self, cutoff_ms: u64) -> Result<usize, StoreError>;
+}
+
+/// Everything the program keeps in the metadata store: the narrow seams above, plus shapes,
+/// nicknames and the integrity check. Code that needs one seam only asks for that trait.
+pub trait MetadataStore: DrawingStore + IdempotencyStore {
     /// All shapes (cached; refreshed when shapes change).
     fn shapes(&self) -> Result<Arc<Vec<ShapeRow>>, StoreError>;
     /// The cached shapes, if the cache is warm: never blocks on the database.
@@ -86,33 +121,9 @@ pub trait MetadataStore: Send + Sync {
             .find(|s| s.name == name.as_str())
             .cloned())
     }
-    fn idempotency(
-        &self,
-        player: PlayerId,
-        key: &IdempotencyKey,
-    ) -> Result<Option<IdempotencyRecord>, StoreError>;
-    /// Inserts rows (with their players and idempotency records) in one transaction.
-    fn insert_drawings(&self, rows: &[NewDrawingRow]) -> Result<(), StoreError>;
-    fn drawing(&self, id: DrawingId) -> Result<Option<DrawingRow>, StoreError>;
-    /// The greatest drawing id with a row.
-    fn last_drawing_id(&self) -> Result<Option<DrawingId>, StoreError>;
-    /// Ids of the newest `limit` drawing rows, newest first.
-    fn recent_drawing_ids(&self, limit: usize) -> Result<Vec<DrawingId>, StoreError>;
-    fn count_drawings(&self) -> Result<u64, StoreError>;
-    /// Forgets idempotency records older than `cutoff_ms`; returns how many.
-    fn purge_idempotency(&self, cutoff_ms: u64) -> Result<usize, StoreError>;
     fn set_nickname(&self, player: PlayerId, nickname: &str) -> Result<(), StoreError>;
     /// `PRAGMA integrity_check`: `ok` or the problems found.
     fn integrity_check(&self) -> Result<String, StoreError>;
-    /// The drawings a training run may use, in id order: never soft-deleted; flagged ones
-    /// only when asked; only the named shapes when a list is given.
-    fn training_drawings(
-        &self,
-        filter: &TrainingFilter,
-    ) -> Result<Vec<TrainingDrawing>, StoreError>;
-    /// Which of these source keys some row already carries. Reads through the writer
-    /// connection, so the group-commit thread sees its own latest batch.
-    fn existing_source_keys(&self, keys: &[&str]) -> Result<HashSet<String>, StoreError>;
     /// The shape named `name`, created (active, difficulty 3) when there is none; `true`
     /// when it was created. Imports use it for words asked to become shapes.
     fn ensure_shape(
@@ -245,66 +256,7 @@ fn parse_id(text: String) -> Result<DrawingId, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("drawing id {text:?}")))
 }
 
-impl MetadataStore for SqliteMetadataStore {
-    fn cached_shapes(&self) -> Option<Arc<Vec<ShapeRow>>> {
-        self.shape_cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn shapes(&self) -> Result<Arc<Vec<ShapeRow>>, StoreError> {
-        if let Some(cached) = self
-            .shape_cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
-            return Ok(cached);
-        }
-        let shapes = Arc::new(self.read(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT id, name, description, difficulty, active FROM shapes ORDER BY difficulty, name")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(ShapeRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    description: r.get(2)?,
-                    difficulty: r.get(3)?,
-                    active: r.get(4)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?);
-        *self.shape_cache.write().unwrap_or_else(|p| p.into_inner()) = Some(shapes.clone());
-        Ok(shapes)
-    }
-
-    fn idempotency(
-        &self,
-        player: PlayerId,
-        key: &IdempotencyKey,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let found: Option<(Vec<u8>, String)> = self.write(|conn| {
-            // Read through the writer: the group-commit thread must see its own latest batch.
-            let mut stmt = conn.prepare_cached(
-                "SELECT body_digest, drawing_id FROM idempotency_keys WHERE player_id = ?1 AND key = ?2",
-            )?;
-            Ok(stmt.query_row(params![player.to_string(), key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
-        })?;
-        found
-            .map(|(digest, id)| {
-                let body_digest = digest
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("idempotency digest length".into()))?;
-                Ok(IdempotencyRecord {
-                    body_digest,
-                    drawing_id: parse_id(id)?,
-                })
-            })
-            .transpose()
-    }
-
+impl DrawingStore for SqliteMetadataStore {
     fn insert_drawings(&self, rows: &[NewDrawingRow]) -> Result<(), StoreError> {
         self.write(|conn| {
             let tx = conn.transaction()?;
@@ -387,26 +339,6 @@ impl MetadataStore for SqliteMetadataStore {
         })
     }
 
-    fn purge_idempotency(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
-        self.write(|conn| {
-            Ok(conn.execute(
-                "DELETE FROM idempotency_keys WHERE created_at < ?1",
-                [cutoff_ms as i64],
-            )?)
-        })
-    }
-
-    fn set_nickname(&self, player: PlayerId, nickname: &str) -> Result<(), StoreError> {
-        self.write(|conn| {
-            conn.execute(
-                "INSERT INTO players (id, nickname, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(id) DO UPDATE SET nickname = excluded.nickname",
-                params![player.to_string(), nickname, now_ms() as i64],
-            )?;
-            Ok(())
-        })
-    }
-
     fn training_drawings(
         &self,
         filter: &TrainingFilter,
@@ -451,6 +383,89 @@ impl MetadataStore for SqliteMetadataStore {
                 }
             }
             Ok(found)
+        })
+    }
+}
+
+impl IdempotencyStore for SqliteMetadataStore {
+    fn idempotency(
+        &self,
+        player: PlayerId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let found: Option<(Vec<u8>, String)> = self.write(|conn| {
+            // Read through the writer: the group-commit thread must see its own latest batch.
+            let mut stmt = conn.prepare_cached(
+                "SELECT body_digest, drawing_id FROM idempotency_keys WHERE player_id = ?1 AND key = ?2",
+            )?;
+            Ok(stmt.query_row(params![player.to_string(), key.as_str()], |r| Ok((r.get(0)?, r.get(1)?))).optional()?)
+        })?;
+        found
+            .map(|(digest, id)| {
+                let body_digest = digest
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("idempotency digest length".into()))?;
+                Ok(IdempotencyRecord {
+                    body_digest,
+                    drawing_id: parse_id(id)?,
+                })
+            })
+            .transpose()
+    }
+
+    fn purge_idempotency(&self, cutoff_ms: u64) -> Result<usize, StoreError> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "DELETE FROM idempotency_keys WHERE created_at < ?1",
+                [cutoff_ms as i64],
+            )?)
+        })
+    }
+}
+
+impl MetadataStore for SqliteMetadataStore {
+    fn cached_shapes(&self) -> Option<Arc<Vec<ShapeRow>>> {
+        self.shape_cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn shapes(&self) -> Result<Arc<Vec<ShapeRow>>, StoreError> {
+        if let Some(cached) = self
+            .shape_cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(cached);
+        }
+        let shapes = Arc::new(self.read(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT id, name, description, difficulty, active FROM shapes ORDER BY difficulty, name")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(ShapeRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    description: r.get(2)?,
+                    difficulty: r.get(3)?,
+                    active: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?);
+        *self.shape_cache.write().unwrap_or_else(|p| p.into_inner()) = Some(shapes.clone());
+        Ok(shapes)
+    }
+
+    fn set_nickname(&self, player: PlayerId, nickname: &str) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO players (id, nickname, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET nickname = excluded.nickname",
+                params![player.to_string(), nickname, now_ms() as i64],
+            )?;
+            Ok(())
         })
     }
 

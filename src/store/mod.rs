@@ -1,20 +1,46 @@
 //! Storage: the only module that touches sled or rusqlite.
 //!
-//! Two stores behind narrow interfaces, so that another backend (PostgreSQL + S3, say) can
-//! slot in later:
-//! - [`BlobStore`]: stroke records by drawing id (sled, see [`blobs`]);
-//! - [`MetadataStore`]: everything else (SQLite, see [`metadata`]).
+//! Services see storage through narrow traits, one per thing they keep, so that another
+//! backend (PostgreSQL + object storage, say) can slot in behind the same seams:
+//! - drawings and strokes: [`BlobStore`] (stroke records by drawing id, sled, see [`blobs`])
+//!   and [`DrawingStore`] (drawing rows);
+//! - idempotency: [`IdempotencyStore`];
+//! - jobs: [`JobStore`]; models: [`ModelStore`];
+//! - accounts and sessions: [`admins::AdminStore`]; keys: [`KeyStore`];
+//! - settings: [`SettingsStore`]; quality scores and the rescore walk: [`QualityStore`];
+//! - shapes: [`ShapeStore`]; the review screens: [`ReviewStore`] (split by job under
+//!   [`review`]).
+//!
+//! [`MetadataStore`] gathers the row traits with shapes and nicknames; one SQLite database
+//! ([`metadata`] and one file per trait) implements them all. [`Stores`] holds one trait
+//! object per seam, opened from the [`DataDir`](crate::data_dir::DataDir) layout.
+//!
+//! **The seams are synchronous.** Every method blocks and is called from a blocking thread
+//! (`spawn_blocking`, the group-commit thread, the job runner), as today. The reasons: the
+//! hot write path is one dedicated thread that batches many requests into one sync, which
+//! an async interface would not make faster; rusqlite and sled are blocking libraries, so
+//! async traits would only wrap `spawn_blocking` inside every backend instead of once at
+//! the edge; and synchronous traits stay object-safe without boxing futures. A PostgreSQL
+//! backend fits them with the synchronous `postgres` crate and a connection pool
+//! (`r2d2`), its calls made from the same blocking threads.
 //!
 //! Drawings come in through [`ingest`], the group-commit writer: many concurrent
 //! submissions share one flush of each store, and nothing is acknowledged before both
 //! stores have it on stable storage. [`reconcile`] repairs the metadata store from the
 //! stroke store at start. [`disk`] (the free-space watermark) and [`breaker`] (the circuit
 //! breaker) guard that write path; [`retry`] retries idempotent work on a busy database.
+//! Planned faults for the fault tests live outside the store, in [`crate::fault`].
+//!
+//! `contract_tests` is one suite of the promises services rely on, written against the
+//! traits only and generic over a backend factory; the embedded backend runs it, and a
+//! second backend runs the very same suite.
 
 pub mod admins;
 pub mod backup;
 pub mod blobs;
 pub mod breaker;
+#[cfg(test)]
+mod contract_tests;
 pub mod disk;
 pub mod ingest;
 pub mod jobs;
@@ -32,6 +58,8 @@ use std::path::Path;
 
 use thiserror::Error;
 
+use crate::data_dir::DataDir;
+
 pub use blobs::{BlobStore, SledBlobStore};
 pub use ingest::{
     ImportItem, ImportOutcome, Ingest, IngestError, IngestOptions, PendingImport, Submission,
@@ -39,10 +67,13 @@ pub use ingest::{
 };
 pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
 pub use keys::KeyStore;
-pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
+pub use metadata::{
+    DrawingRow, DrawingStore, IdempotencyRecord, IdempotencyStore, MetadataStore, NewDrawingRow,
+    ShapeRow, SqliteMetadataStore,
+};
 pub use migrations::SCHEMA_VERSION;
 pub use models::{DeleteModel, ModelRow, ModelStore};
-pub use quality::QualityStore;
+pub use quality::{QualityStore, SettingsStore};
 pub use review::{ReviewStore, SqliteReviewStore};
 pub use shapes::ShapeStore;
 
@@ -99,8 +130,9 @@ pub struct Stores {
 impl Stores {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)?;
-        let blobs = SledBlobStore::open(&data_dir.join("strokes"))?;
-        let metadata = std::sync::Arc::new(SqliteMetadataStore::open(&metadata_path(data_dir))?);
+        let layout = DataDir::new(data_dir);
+        let blobs = SledBlobStore::open(&layout.strokes())?;
+        let metadata = std::sync::Arc::new(SqliteMetadataStore::open(&layout.metadata())?);
         let review = SqliteReviewStore::open(metadata.clone())?;
         Ok(Self {
             review: std::sync::Arc::new(review),
@@ -120,7 +152,7 @@ impl Stores {
 /// so commands that touch only metadata (accounts, keys, model activation) open it directly
 /// with [`SqliteMetadataStore::open`], even while a server runs.
 pub fn metadata_path(data_dir: &Path) -> std::path::PathBuf {
-    data_dir.join("doodlebox.sqlite3")
+    DataDir::new(data_dir).metadata()
 }
 
 /// Milliseconds since the Unix epoch, by the wall clock.

@@ -83,13 +83,19 @@ pub struct Histogram {
     pub unscored: u64,
 }
 
-/// Quality scores and their settings.
-pub trait QualityStore: Send + Sync {
+/// The settings an admin changes at run time. Today they are the quality settings; the
+/// seam is its own so that a service reading settings needs nothing else.
+pub trait SettingsStore: Send + Sync {
     /// The settings, or the defaults when none were saved.
     fn quality_settings(&self) -> Result<QualitySettings, StoreError>;
     /// Saves the settings and re-applies the threshold to scored drawings the scorer owns the
     /// flag of; returns how many flags changed.
     fn set_quality_settings(&self, settings: QualitySettings) -> Result<usize, StoreError>;
+}
+
+/// Quality scores, the rescore walk and the histogram; the settings they follow come through
+/// the [`SettingsStore`] supertrait.
+pub trait QualityStore: SettingsStore {
     /// Writes scores in one transaction, flagging those below `threshold`, and with them the
     /// rescore walk's progress when given. Soft-deleted drawings are left alone.
     fn record_scores(
@@ -138,7 +144,7 @@ fn put_setting(conn: &Connection, key: &str, value: &impl Serialize) -> Result<(
     Ok(())
 }
 
-impl QualityStore for SqliteMetadataStore {
+impl SettingsStore for SqliteMetadataStore {
     fn quality_settings(&self) -> Result<QualitySettings, StoreError> {
         Ok(self
             .read(|conn| setting(conn, SETTING_QUALITY))?
@@ -154,7 +160,9 @@ impl QualityStore for SqliteMetadataStore {
             Ok(changed)
         })
     }
+}
 
+impl QualityStore for SqliteMetadataStore {
     fn record_scores(
         &self,
         scores: &[(DrawingId, QualityScore)],

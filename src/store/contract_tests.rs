@@ -1,0 +1,471 @@
+//! The storage contract: the promises services rely on, written against the store traits
+//! only (the trait objects in [`Stores`], and the group-commit writer, which sees nothing
+//! else), so that every backend runs the very same suite.
+//!
+//! A backend joins by implementing [`Backend`] (open a fresh, empty set of stores) and
+//! adding one line to the [`contract_suite!`] invocations at the bottom; the embedded
+//! backend (sled + SQLite in a temporary directory) is the first. A PostgreSQL backend
+//! would open a fresh schema in its `open` and drop it with its guard.
+
+use std::sync::Arc;
+
+use super::metadata::{NewDrawingRow, TrainingFilter};
+use super::{CancelOutcome, Ingest, IngestError, JobStatus, Stores, Submission, SubmitOutcome};
+use crate::domain::quality::QualitySettings;
+use crate::domain::record::Record;
+use crate::domain::review::{DrawingFilter, Page, ReviewAction};
+use crate::domain::{Drawing, DrawingId, IdempotencyKey, PlayerId};
+use crate::store::keys::NewApiKey;
+
+/// A storage backend under test.
+pub trait Backend {
+    /// Whatever keeps the fresh stores alive and cleans up after them (a temporary
+    /// directory, a scratch database).
+    type Guard;
+    /// Opens a fresh, empty set of stores.
+    fn open(&self) -> (Self::Guard, Stores);
+}
+
+/// Today's backend: sled for stroke records, SQLite for the rest, in a temporary directory.
+pub struct Embedded;
+
+impl Backend for Embedded {
+    type Guard = tempfile::TempDir;
+
+    fn open(&self) -> (Self::Guard, Stores) {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = Stores::open(dir.path()).unwrap();
+        (dir, stores)
+    }
+}
+
+fn drawing() -> Drawing {
+    Drawing::parse(
+        serde_json::from_value(serde_json::json!({
+            "shape": "line", "canvas": {"width": 100, "height": 100},
+            "strokes": [{"points": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}]
+        }))
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+fn first_shape(stores: &Stores) -> i64 {
+    stores.metadata.shapes().unwrap()[0].id
+}
+
+/// Rows (no stroke records) for `n` drawings of one player, created at 1000 + i ms.
+fn rows(stores: &Stores, n: usize) -> Vec<NewDrawingRow> {
+    let shape_id = first_shape(stores);
+    let player = PlayerId::random();
+    let mut last = None;
+    (0..n)
+        .map(|i| {
+            let id = DrawingId::next(1000 + i as u64, last);
+            last = Some(id);
+            NewDrawingRow {
+                id,
+                player,
+                shape_id,
+                metadata: serde_json::json!({"strokes": 1}),
+                created_at_ms: 1000 + i as u64,
+                idempotency: None,
+                source_key: None,
+            }
+        })
+        .collect()
+}
+
+/// Runs `f` with the group-commit writer started on `stores`, on a small runtime.
+fn with_ingest<T>(stores: Stores, f: impl AsyncFnOnce(&Ingest, &Stores) -> T) -> T {
+    let stores = Arc::new(stores);
+    let last = stores.metadata.last_drawing_id().unwrap();
+    let ingest = Ingest::start(stores.clone(), last).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = runtime.block_on(f(&ingest, &stores));
+    ingest.shutdown();
+    out
+}
+
+fn submission(stores: &Stores, player: PlayerId, key: &str, digest: u8) -> Submission {
+    let key = IdempotencyKey::parse(key.as_bytes()).unwrap();
+    Submission::new(
+        player,
+        &drawing(),
+        first_shape(stores),
+        Some((key, [digest; 16])),
+        None,
+    )
+}
+
+pub fn a_drawings_stroke_record_and_row_round_trip<B: Backend>(backend: &B) {
+    let (_guard, stores) = backend.open();
+    let row = rows(&stores, 1).remove(0);
+    let record = Record {
+        id: row.id,
+        player: row.player,
+        created_at_ms: row.created_at_ms,
+        idempotency: None,
+        judgement: None,
+        source: None,
+        drawing: drawing(),
+    }
+    .encode();
+    stores
+        .blobs
+        .put_durably(&[(row.id, record.clone())])
+        .unwrap();
+    stores
+        .metadata
+        .insert_drawings(std::slice::from_ref(&row))
+        .unwrap();
+
+    assert_eq!(stores.blobs.get(row.id).unwrap(), Some(record));
+    assert_eq!(stores.blobs.last_id().unwrap(), Some(row.id));
+    let stored = stores.metadata.drawing(row.id).unwrap().unwrap();
+    assert_eq!(stored.id, row.id.to_string());
+    assert_eq!(stored.player_id, row.player.to_string());
+    assert_eq!(stored.created_at_ms, row.created_at_ms as i64);
+    assert_eq!(stored.deleted_at_ms, None);
+    assert_eq!(stores.metadata.count_drawings().unwrap(), 1);
+    assert_eq!(stores.metadata.last_drawing_id().unwrap(), Some(row.id));
+    let unknown = DrawingId::next(5000, Some(row.id));
+    assert_eq!(stores.blobs.get(unknown).unwrap(), None);
+    assert!(stores.metadata.drawing(unknown).unwrap().is_none());
+}
+
+pub fn the_same_idempotency_key_and_body_answer_the_first_id_and_another_body_conflicts<
+    B: Backend,
+>(
+    backend: &B,
+) {
+    let (_guard, stores) = backend.open();
+    with_ingest(stores, async |ingest, stores| {
+        let player = PlayerId::random();
+        let first = ingest
+            .submit(submission(stores, player, "k-1", 1))
+            .await
+            .unwrap();
+        let SubmitOutcome::Created(id) = first else {
+            panic!("the first submission was {first:?}");
+        };
+        let again = ingest.submit(submission(stores, player, "k-1", 1)).await;
+        assert_eq!(again, Ok(SubmitOutcome::Duplicate(id)));
+        let changed = ingest.submit(submission(stores, player, "k-1", 2)).await;
+        assert_eq!(changed, Err(IngestError::IdempotencyConflict));
+        // Keys are scoped to a player: another player's same key is a new drawing.
+        let other = ingest
+            .submit(submission(stores, PlayerId::random(), "k-1", 2))
+            .await;
+        assert!(matches!(other, Ok(SubmitOutcome::Created(o)) if o != id));
+        let record = stores
+            .metadata
+            .idempotency(player, &IdempotencyKey::parse(b"k-1").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.drawing_id, id);
+        assert_eq!(record.body_digest, [1; 16]);
+        assert_eq!(stores.metadata.count_drawings().unwrap(), 2);
+    });
+}
+
+pub fn drawing_ids_strictly_increase_across_batches_and_restarts<B: Backend>(backend: &B) {
+    let (_guard, stores) = backend.open();
+    let stores = Arc::new(stores);
+    let mut ids = Vec::new();
+    for _run in 0..2 {
+        // Each run starts a writer from what the stores hold, as a restart does.
+        let last = stores.metadata.last_drawing_id().unwrap();
+        let ingest = Ingest::start(stores.clone(), last).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for n in 0..5 {
+                let player = PlayerId::random();
+                let outcome = ingest
+                    .submit(submission(&stores, player, &format!("n-{n}"), 0))
+                    .await
+                    .unwrap();
+                let SubmitOutcome::Created(id) = outcome else {
+                    panic!("{outcome:?}");
+                };
+                ids.push(id);
+            }
+        });
+        ingest.shutdown();
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(
+        stores.metadata.last_drawing_id().unwrap(),
+        ids.last().copied()
+    );
+    assert_eq!(stores.blobs.last_id().unwrap(), ids.last().copied());
+}
+
+pub fn a_job_is_enqueued_once_claimed_completed_cancelled_and_recovered<B: Backend>(backend: &B) {
+    let (_guard, stores) = backend.open();
+    let jobs = &stores.jobs;
+    let config = serde_json::json!({"epochs": 1});
+    let (job, existed) = jobs.enqueue_job(&config, "hash-a").unwrap();
+    assert!(!existed);
+    assert_eq!(job.status, JobStatus::Queued);
+    let (same, existed) = jobs.enqueue_job(&config, "hash-a").unwrap();
+    assert!(existed);
+    assert_eq!(same.id, job.id);
+
+    let claimed = jobs.start_next_job().unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.status), (job.id, JobStatus::Running));
+    assert_eq!(claimed.attempt, 1);
+    assert!(jobs.start_next_job().unwrap().is_none());
+    jobs.complete_job(job.id, &serde_json::json!({"accuracy": 0.5}), "v1")
+        .unwrap();
+    let done = jobs.job(job.id).unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.model_version.as_deref(), Some("v1"));
+    assert_eq!(
+        jobs.cancel_job(job.id).unwrap(),
+        Some(CancelOutcome::AlreadyFinished(JobStatus::Completed))
+    );
+
+    let (waiting, _) = jobs.enqueue_job(&config, "hash-b").unwrap();
+    assert_eq!(
+        jobs.cancel_job(waiting.id).unwrap(),
+        Some(CancelOutcome::Cancelled)
+    );
+    assert_eq!(
+        jobs.job(waiting.id).unwrap().unwrap().status,
+        JobStatus::Cancelled
+    );
+    assert_eq!(jobs.cancel_job(i64::MAX).unwrap(), None);
+
+    // A job left running by a crash goes back to the queue, then fails once it has used
+    // its attempts.
+    let (crashed, _) = jobs.enqueue_job(&config, "hash-c").unwrap();
+    assert_eq!(jobs.start_next_job().unwrap().unwrap().id, crashed.id);
+    assert_eq!(jobs.recover_interrupted_jobs(2).unwrap(), (1, 0));
+    assert_eq!(
+        jobs.job(crashed.id).unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+    assert_eq!(jobs.start_next_job().unwrap().unwrap().attempt, 2);
+    assert_eq!(jobs.recover_interrupted_jobs(2).unwrap(), (0, 1));
+    assert_eq!(
+        jobs.job(crashed.id).unwrap().unwrap().status,
+        JobStatus::Failed
+    );
+}
+
+pub fn exactly_one_model_is_active_after_activate_and_rollback<B: Backend>(backend: &B) {
+    let (_guard, stores) = backend.open();
+    let models = &stores.models;
+    assert!(models.active_model().unwrap().is_none());
+    for _ in 0..2 {
+        let version = models.next_model_version().unwrap();
+        models
+            .insert_model(&version, None, "/models", &serde_json::json!({}))
+            .unwrap();
+    }
+    let active = || -> Vec<String> {
+        models
+            .models()
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.is_active)
+            .map(|m| m.version)
+            .collect()
+    };
+    assert!(models.activate_model("v1").unwrap());
+    assert_eq!(active(), ["v1"]);
+    assert!(models.activate_model("v2").unwrap());
+    assert_eq!(active(), ["v2"]);
+    assert!(!models.activate_model("v9").unwrap());
+    assert_eq!(active(), ["v2"]);
+    // A rollback activates the previous model.
+    let previous = models.previous_model().unwrap().unwrap();
+    assert_eq!(previous.version, "v1");
+    assert!(models.activate_model(&previous.version).unwrap());
+    assert_eq!(active(), ["v1"]);
+    assert_eq!(models.active_model().unwrap().unwrap().version, "v1");
+}
+
+pub fn an_api_key_authenticates_until_it_is_revoked<B: Backend>(backend: &B) {
+    let (_guard, stores) = backend.open();
+    let keys = &stores.keys;
+    let created = keys
+        .create_key(&NewApiKey::parse("robot", Some(60)).unwrap())
+        .unwrap();
+    assert_eq!(created.row.name, "robot");
+    assert_eq!(created.row.rate_per_min, 60);
+    let found = keys.key_by_secret(&created.key).unwrap().unwrap();
+    assert_eq!(found.id, created.row.id);
+    assert!(keys.key_by_secret("dbx_not-a-key").unwrap().is_none());
+    assert_eq!(keys.keys().unwrap().len(), 1);
+
+    let revoked = keys.revoke_key(created.row.id).unwrap().unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert!(keys.key_by_secret(&created.key).unwrap().is_none());
+    assert!(keys.revoke_key(i64::MAX).unwrap().is_none());
+}
+
+pub fn an_admin_session_lives_until_it_is_deleted_or_expires<B: Backend>(backend: &B) {
+    let (_guard, stores) = backend.open();
+    let admins = &stores.admins;
+    assert_eq!(admins.admin_count().unwrap(), 0);
+    let admin = admins.create_admin("ada", "hash", 10).unwrap().unwrap();
+    assert!(admins.create_admin("ada", "other", 11).unwrap().is_none());
+    let (found, hash) = admins.admin_by_name("ada").unwrap().unwrap();
+    assert_eq!((found.id, hash.as_str()), (admin.id, "hash"));
+
+    let (live, expiring) = ([1u8; 32], [2u8; 32]);
+    admins.create_session(&live, admin.id, 100, 10_000).unwrap();
+    admins
+        .create_session(&expiring, admin.id, 100, 200)
+        .unwrap();
+    let session = admins.session(&live).unwrap().unwrap();
+    assert_eq!(
+        (session.admin_id, session.username.as_str()),
+        (admin.id, "ada")
+    );
+    assert_eq!(admins.purge_sessions(300).unwrap(), 1);
+    assert!(admins.session(&expiring).unwrap().is_none());
+    admins.delete_session(&live).unwrap();
+    assert!(admins.session(&live).unwrap().is_none());
+
+    // A new password ends every session of the account.
+    admins.create_session(&live, admin.id, 400, 10_000).unwrap();
+    assert!(admins.set_password("ada", "new-hash", 500).unwrap());
+    assert!(admins.session(&live).unwrap().is_none());
+}
+
+pub fn a_soft_deleted_drawing_is_hidden_from_listings_and_training_until_restored<B: Backend>(
+    backend: &B,
+) {
+    let (_guard, stores) = backend.open();
+    let rows = rows(&stores, 3);
+    stores.metadata.insert_drawings(&rows).unwrap();
+    let listed = || -> Vec<DrawingId> {
+        let page = stores
+            .review
+            .list_drawings(&DrawingFilter::default(), Page::default())
+            .unwrap();
+        let mut ids: Vec<DrawingId> = page.items.into_iter().map(|i| i.id).collect();
+        ids.sort();
+        ids
+    };
+    let trained = || -> usize {
+        stores
+            .metadata
+            .training_drawings(&TrainingFilter {
+                include_flagged: true,
+                ..TrainingFilter::default()
+            })
+            .unwrap()
+            .len()
+    };
+    assert_eq!(listed().len(), 3);
+    let deleted = rows[1].id;
+    assert_eq!(
+        stores
+            .review
+            .apply(&[deleted], ReviewAction::Delete, 2000)
+            .unwrap(),
+        1
+    );
+    assert_eq!(listed(), [rows[0].id, rows[2].id]);
+    assert_eq!(trained(), 2);
+    assert_eq!(
+        stores
+            .review
+            .count_matching(&DrawingFilter::default())
+            .unwrap(),
+        2
+    );
+    let item = stores.review.review_item(deleted).unwrap().unwrap();
+    assert_eq!(item.deleted_at, Some(2000));
+
+    stores
+        .review
+        .apply(&[deleted], ReviewAction::Restore, 3000)
+        .unwrap();
+    assert_eq!(listed().len(), 3);
+    assert_eq!(trained(), 3);
+}
+
+pub fn quality_settings_round_trip<B: Backend>(backend: &B) {
+    let (_guard, stores) = backend.open();
+    assert_eq!(
+        stores.quality.quality_settings().unwrap(),
+        QualitySettings::default()
+    );
+    let changed = QualitySettings {
+        auto_flag_below: 0.25,
+    };
+    stores.quality.set_quality_settings(changed).unwrap();
+    assert_eq!(stores.quality.quality_settings().unwrap(), changed);
+}
+
+/// One `#[test]` per promise for a backend: `contract_suite!(module_name, backend_value);`.
+macro_rules! contract_suite {
+    ($name:ident, $backend:expr) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn a_drawings_stroke_record_and_row_round_trip() {
+                super::a_drawings_stroke_record_and_row_round_trip(&$backend);
+            }
+
+            #[test]
+            fn the_same_idempotency_key_and_body_answer_the_first_id_and_another_body_conflicts()
+            {
+                super::the_same_idempotency_key_and_body_answer_the_first_id_and_another_body_conflicts(&$backend);
+            }
+
+            #[test]
+            fn drawing_ids_strictly_increase_across_batches_and_restarts() {
+                super::drawing_ids_strictly_increase_across_batches_and_restarts(&$backend);
+            }
+
+            #[test]
+            fn a_job_is_enqueued_once_claimed_completed_cancelled_and_recovered() {
+                super::a_job_is_enqueued_once_claimed_completed_cancelled_and_recovered(
+                    &$backend,
+                );
+            }
+
+            #[test]
+            fn exactly_one_model_is_active_after_activate_and_rollback() {
+                super::exactly_one_model_is_active_after_activate_and_rollback(&$backend);
+            }
+
+            #[test]
+            fn an_api_key_authenticates_until_it_is_revoked() {
+                super::an_api_key_authenticates_until_it_is_revoked(&$backend);
+            }
+
+            #[test]
+            fn an_admin_session_lives_until_it_is_deleted_or_expires() {
+                super::an_admin_session_lives_until_it_is_deleted_or_expires(&$backend);
+            }
+
+            #[test]
+            fn a_soft_deleted_drawing_is_hidden_from_listings_and_training_until_restored() {
+                super::a_soft_deleted_drawing_is_hidden_from_listings_and_training_until_restored(
+                    &$backend,
+                );
+            }
+
+            #[test]
+            fn quality_settings_round_trip() {
+                super::quality_settings_round_trip(&$backend);
+            }
+        }
+    };
+}
+
+contract_suite!(embedded, Embedded);

@@ -1,0 +1,500 @@
+//! What the admin review screens read and change in the metadata store: drawings matching a
+//! [`DrawingFilter`], keyset-paginated newest first, with their total; review actions; players
+//! and their blocks; the purge of long-deleted drawings; and the figures of the stats page.
+//!
+//! Listings walk an index in their own order, (`created_at`, `id`) descending, so a page reads
+//! about as many rows as it returns at any depth. Totals come from the counter tables that
+//! migration 6's triggers keep (`drawing_counts`, `drawing_days`) whenever the filter names
+//! only shape, flagged, deleted, reviewed and a quality range; other filters fall back to a
+//! `COUNT` over the same conditions as the listing.
+
+//!
+//! Split by job: `list` (listings and totals), `actions` (approve, flag, delete,
+//! restore), `players` (players and their blocks), `purge` (deleting long-deleted
+//! drawings for good), `stats` (the stats page) and `export` (the export's pages). This
+//! file holds the trait, its types, and what the jobs share: the filter's SQL conditions.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection};
+use serde::Serialize;
+
+use super::metadata::SqliteMetadataStore;
+use super::{MetadataStore, StoreError};
+use crate::domain::review::{
+    Cursor, DeletedFilter, DrawingFilter, Page, PlayerCursor, ReviewAction,
+};
+use crate::domain::{DrawingId, PlayerId};
+
+mod actions;
+mod export;
+mod list;
+mod players;
+mod purge;
+mod stats;
+
+pub use purge::purge_deleted;
+
+/// Most ids one bulk action takes.
+pub const MAX_BULK: usize = 1_000;
+
+/// One drawing as the review screens list it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewItem {
+    #[serde(serialize_with = "as_text")]
+    pub id: DrawingId,
+    pub shape: String,
+    pub player_id: String,
+    pub nickname: Option<String>,
+    /// ms since the Unix epoch.
+    pub created_at: i64,
+    pub quality_score: Option<f64>,
+    pub is_flagged: bool,
+    pub deleted_at: Option<i64>,
+    pub reviewed_at: Option<i64>,
+    pub strokes: Option<u64>,
+    pub points: Option<u64>,
+    pub duration_ms: Option<u64>,
+    /// `game` or `import`.
+    pub source: &'static str,
+}
+
+fn as_text<S: serde::Serializer>(id: &DrawingId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+/// A page of drawings and where the next one starts (`None` on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawingPage {
+    pub items: Vec<ReviewItem>,
+    pub next: Option<Cursor>,
+}
+
+/// A player as the admin list shows them, with counts of their drawings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlayerSummary {
+    pub id: String,
+    pub nickname: Option<String>,
+    pub created_at: i64,
+    pub blocked_at: Option<i64>,
+    /// Drawings not deleted.
+    pub drawings: u64,
+    /// Flagged drawings not deleted.
+    pub flagged: u64,
+    /// Soft-deleted drawings.
+    pub deleted: u64,
+}
+
+/// Counts of one shape for the stats page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShapeCount {
+    pub shape: String,
+    /// Not deleted.
+    pub count: u64,
+    /// Flagged, not deleted.
+    pub flagged: u64,
+    pub deleted: u64,
+}
+
+/// Drawings (not deleted) created on one UTC day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub count: u64,
+}
+
+/// The drawing and player figures of the stats page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewStats {
+    /// Drawings not deleted.
+    pub drawings: u64,
+    pub players: u64,
+    /// Flagged drawings not deleted.
+    pub flagged: u64,
+    pub deleted: u64,
+    /// Reviewed drawings not deleted.
+    pub reviewed: u64,
+    pub per_shape: Vec<ShapeCount>,
+    pub per_day: Vec<DayCount>,
+}
+
+/// The review screens' storage.
+pub trait ReviewStore: Send + Sync {
+    /// A page of drawings matching `filter`, newest first.
+    fn list_drawings(&self, filter: &DrawingFilter, page: Page) -> Result<DrawingPage, StoreError>;
+    /// How many drawings match `filter`.
+    fn count_matching(&self, filter: &DrawingFilter) -> Result<u64, StoreError>;
+    /// One drawing, deleted or not.
+    fn review_item(&self, id: DrawingId) -> Result<Option<ReviewItem>, StoreError>;
+    /// Applies `action` to the drawings among `ids` it changes; returns how many it changed.
+    fn apply(
+        &self,
+        ids: &[DrawingId],
+        action: ReviewAction,
+        now_ms: u64,
+    ) -> Result<usize, StoreError>;
+    /// A page of players, newest first.
+    fn players(
+        &self,
+        limit: u32,
+        after: Option<PlayerCursor>,
+    ) -> Result<(Vec<PlayerSummary>, Option<PlayerCursor>), StoreError>;
+    fn player(&self, id: PlayerId) -> Result<Option<PlayerSummary>, StoreError>;
+    /// Blocks a player and soft-deletes all their drawings in one transaction (or unblocks
+    /// them; their drawings stay deleted until restored). `false` for an unknown player.
+    fn set_blocked(&self, id: PlayerId, blocked: bool, now_ms: u64) -> Result<bool, StoreError>;
+    /// Whether a player is blocked, from memory: the submit path asks on every drawing.
+    fn is_blocked(&self, id: PlayerId) -> bool;
+    /// Up to `limit` ids of drawings soft-deleted at or before `cutoff_ms`.
+    fn deleted_before(&self, cutoff_ms: u64, limit: usize) -> Result<Vec<DrawingId>, StoreError>;
+    /// Deletes the rows (and their idempotency records) of these drawings for good.
+    fn remove_rows(&self, ids: &[DrawingId]) -> Result<usize, StoreError>;
+    fn stats(&self) -> Result<ReviewStats, StoreError>;
+    /// Up to `limit` drawings matching `filter` with ids after `after` and at most `up_to`,
+    /// in id order: the export's pages. (The export refuses filters that admit deleted
+    /// drawings before it gets here.)
+    fn export_rows(
+        &self,
+        filter: &DrawingFilter,
+        after: Option<DrawingId>,
+        up_to: DrawingId,
+        limit: usize,
+    ) -> Result<Vec<ExportRow>, StoreError>;
+}
+
+/// One drawing an export writes: what its row adds to its stroke record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRow {
+    pub id: DrawingId,
+    pub shape: String,
+    pub player_id: String,
+    pub created_at_ms: i64,
+}
+
+/// [`ReviewStore`] on the SQLite metadata store, with the blocked players kept in memory.
+pub struct SqliteReviewStore {
+    db: Arc<SqliteMetadataStore>,
+    /// Every blocked player; loaded at open, changed with each block and unblock.
+    blocked: RwLock<HashSet<PlayerId>>,
+}
+
+impl SqliteReviewStore {
+    pub fn open(db: Arc<SqliteMetadataStore>) -> Result<Self, StoreError> {
+        let ids: Vec<String> = db.read(|conn| {
+            let mut stmt = conn.prepare("SELECT id FROM players WHERE blocked_at IS NOT NULL")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        let blocked = ids
+            .iter()
+            .filter_map(|id| PlayerId::parse_cookie(id))
+            .collect();
+        Ok(Self {
+            db,
+            blocked: RwLock::new(blocked),
+        })
+    }
+
+    fn shape_id(&self, filter: &DrawingFilter) -> Result<ShapeLookup, StoreError> {
+        let Some(name) = filter.shape() else {
+            return Ok(ShapeLookup::Any);
+        };
+        Ok(self
+            .db
+            .shape_by_name(name)?
+            .map_or(ShapeLookup::Unknown, |s| ShapeLookup::Id(s.id)))
+    }
+}
+
+/// A filter's shape, resolved to its row id.
+enum ShapeLookup {
+    Any,
+    Id(i64),
+    /// A well-formed name no shape has: nothing matches.
+    Unknown,
+}
+
+/// SQL conditions on `drawings d` and their parameters.
+struct Conditions {
+    sql: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Conditions {
+    fn push(&mut self, sql: &str, value: Option<Value>) {
+        self.sql.push(sql.to_owned());
+        self.params.extend(value);
+    }
+
+    fn clause(&self) -> String {
+        if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.sql.join(" AND "))
+        }
+    }
+}
+
+/// The listing's conditions. Literal `is_flagged = 1` lets SQLite use the partial index of
+/// flagged drawings; the quality bounds are written `+d.quality_score` so that the planner
+/// keeps walking an index in the listing's order instead of sorting a quality range.
+fn conditions(filter: &DrawingFilter, shape_id: Option<i64>) -> Conditions {
+    let mut c = Conditions {
+        sql: Vec::new(),
+        params: Vec::new(),
+    };
+    if let Some(id) = shape_id {
+        c.push("d.shape_id = ?", Some(Value::Integer(id)));
+    }
+    match filter.flagged() {
+        Some(true) => c.push("d.is_flagged = 1", None),
+        Some(false) => c.push("d.is_flagged = 0", None),
+        None => {}
+    }
+    match filter.deleted() {
+        DeletedFilter::Exclude => c.push("d.deleted_at IS NULL", None),
+        DeletedFilter::Only => c.push("d.deleted_at IS NOT NULL", None),
+        DeletedFilter::Any => {}
+    }
+    match filter.reviewed() {
+        Some(true) => c.push("d.reviewed_at IS NOT NULL", None),
+        Some(false) => c.push("d.reviewed_at IS NULL", None),
+        None => {}
+    }
+    if let Some(min) = filter.min_quality() {
+        c.push("+d.quality_score >= ?", Some(Value::Real(min)));
+    }
+    if let Some(max) = filter.max_quality() {
+        c.push("+d.quality_score <= ?", Some(Value::Real(max)));
+    }
+    if let Some(player) = filter.player() {
+        c.push("d.player_id = ?", Some(Value::Text(player.to_string())));
+    }
+    if let Some(from) = filter.from_ms() {
+        c.push("d.created_at >= ?", Some(Value::Integer(from as i64)));
+    }
+    if let Some(to) = filter.to_ms() {
+        c.push("d.created_at < ?", Some(Value::Integer(to as i64)));
+    }
+    c
+}
+
+fn ids_json(ids: &[DrawingId]) -> String {
+    serde_json::Value::from(ids.iter().map(|id| id.to_string()).collect::<Vec<_>>()).to_string()
+}
+
+fn count(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(sql)?
+        .query_row(params_from_iter(params), |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}
+impl ReviewStore for SqliteReviewStore {
+    fn list_drawings(&self, filter: &DrawingFilter, page: Page) -> Result<DrawingPage, StoreError> {
+        list::list_drawings(self, filter, page)
+    }
+
+    fn count_matching(&self, filter: &DrawingFilter) -> Result<u64, StoreError> {
+        list::count_matching(self, filter)
+    }
+
+    fn review_item(&self, id: DrawingId) -> Result<Option<ReviewItem>, StoreError> {
+        list::review_item(self, id)
+    }
+
+    fn apply(
+        &self,
+        ids: &[DrawingId],
+        action: ReviewAction,
+        now_ms: u64,
+    ) -> Result<usize, StoreError> {
+        actions::apply(self, ids, action, now_ms)
+    }
+
+    fn players(
+        &self,
+        limit: u32,
+        after: Option<PlayerCursor>,
+    ) -> Result<(Vec<PlayerSummary>, Option<PlayerCursor>), StoreError> {
+        players::players(self, limit, after)
+    }
+
+    fn player(&self, id: PlayerId) -> Result<Option<PlayerSummary>, StoreError> {
+        players::player(self, id)
+    }
+
+    fn set_blocked(&self, id: PlayerId, blocked: bool, now_ms: u64) -> Result<bool, StoreError> {
+        players::set_blocked(self, id, blocked, now_ms)
+    }
+
+    fn is_blocked(&self, id: PlayerId) -> bool {
+        players::is_blocked(self, id)
+    }
+
+    fn deleted_before(&self, cutoff_ms: u64, limit: usize) -> Result<Vec<DrawingId>, StoreError> {
+        purge::deleted_before(self, cutoff_ms, limit)
+    }
+
+    fn remove_rows(&self, ids: &[DrawingId]) -> Result<usize, StoreError> {
+        purge::remove_rows(self, ids)
+    }
+
+    fn stats(&self) -> Result<ReviewStats, StoreError> {
+        stats::stats(self)
+    }
+
+    fn export_rows(
+        &self,
+        filter: &DrawingFilter,
+        after: Option<DrawingId>,
+        up_to: DrawingId,
+        limit: usize,
+    ) -> Result<Vec<ExportRow>, StoreError> {
+        export::export_rows(self, filter, after, up_to, limit)
+    }
+}
+
+/// Bytes the files under `dir` take, recursively (the stats page's storage size). One
+/// walk serves every caller: see [`crate::data_dir::dir_size`].
+pub fn dir_size(dir: &Path) -> Result<u64, StoreError> {
+    Ok(crate::data_dir::dir_size(dir)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::metadata::{NewDrawingRow, TrainingFilter};
+    use crate::store::Stores;
+    use rusqlite::params;
+
+    fn stores() -> (tempfile::TempDir, Stores) {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = Stores::open(dir.path()).unwrap();
+        (dir, stores)
+    }
+
+    /// Inserts `n` rows straight into the metadata store (no strokes), created at 1000 + i ms.
+    fn insert(stores: &Stores, n: usize) -> Vec<DrawingId> {
+        let shapes = stores.metadata.shapes().unwrap();
+        let player = PlayerId::random();
+        let mut last = None;
+        let rows: Vec<NewDrawingRow> = (0..n)
+            .map(|i| {
+                let id = DrawingId::next(1000 + i as u64, last);
+                last = Some(id);
+                NewDrawingRow {
+                    id,
+                    player,
+                    shape_id: shapes[i % shapes.len()].id,
+                    metadata: serde_json::json!({}),
+                    created_at_ms: 1000 + i as u64,
+                    idempotency: None,
+                    source_key: None,
+                }
+            })
+            .collect();
+        stores.metadata.insert_drawings(&rows).unwrap();
+        rows.iter().map(|r| r.id).collect()
+    }
+
+    fn filter(query: &[(&str, &str)]) -> DrawingFilter {
+        DrawingFilter::parse(query.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn quality_range_totals_from_the_counters_equal_a_plain_count() {
+        let (_dir, stores) = stores();
+        let ids = insert(&stores, 400);
+        let db = SqliteMetadataStore::open(&stores_path(&_dir)).unwrap();
+        db.write(|conn| {
+            // Scores on and around bucket edges, a few unscored, some flagged or deleted.
+            for (i, id) in ids.iter().enumerate() {
+                let score = if i % 13 == 0 {
+                    None
+                } else {
+                    Some((i % 101) as f64 / 100.0 + [0.0, 0.004, -0.0001][i % 3])
+                };
+                conn.execute(
+                    "UPDATE drawings SET quality_score = ?2, is_flagged = ?3, deleted_at = ?4 WHERE id = ?1",
+                    params![id.to_string(), score.map(|s: f64| s.clamp(0.0, 1.0)), i % 5 == 0, (i % 7 == 0).then_some(5)],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        for query in [
+            vec![("min_quality", "0.2")],
+            vec![("max_quality", "0.9")],
+            vec![("min_quality", "0.2"), ("max_quality", "0.9")],
+            vec![("min_quality", "0.29"), ("max_quality", "0.29")],
+            vec![
+                ("min_quality", "0.333"),
+                ("max_quality", "0.5"),
+                ("flagged", "true"),
+            ],
+            vec![
+                ("min_quality", "0"),
+                ("max_quality", "1"),
+                ("deleted", "any"),
+            ],
+            vec![
+                ("max_quality", "0.004"),
+                ("shape", "circle"),
+                ("deleted", "true"),
+            ],
+        ] {
+            let f = filter(&query);
+            let fast = stores.review.count_matching(&f).unwrap();
+            let slow = stores
+                .review
+                .count_matching(&f.clone().with_player(PlayerId::random()))
+                .unwrap();
+            assert_eq!(slow, 0);
+            // The same filter through COUNT: a time range that takes every row.
+            let mut with_time = query.clone();
+            with_time.push(("from", "0"));
+            let counted = stores.review.count_matching(&filter(&with_time)).unwrap();
+            assert_eq!(fast, counted, "{query:?}");
+            let listed = stores
+                .review
+                .list_drawings(&f, Page::new(500, None))
+                .unwrap();
+            assert_eq!(listed.items.len() as u64, counted, "{query:?}");
+        }
+    }
+
+    fn stores_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        crate::store::metadata_path(dir.path())
+    }
+
+    #[test]
+    fn soft_deleted_drawings_never_reach_training_and_purge_honours_its_cutoff() {
+        let (_dir, stores) = stores();
+        let ids = insert(&stores, 4);
+        stores
+            .review
+            .apply(&ids[..1], ReviewAction::Delete, 100)
+            .unwrap();
+        stores
+            .review
+            .apply(&ids[1..2], ReviewAction::Delete, 200)
+            .unwrap();
+        let training = stores
+            .metadata
+            .training_drawings(&TrainingFilter::default())
+            .unwrap();
+        let trained: Vec<DrawingId> = training.iter().map(|t| t.id).collect();
+        assert_eq!(trained, ids[2..].to_vec());
+
+        assert_eq!(purge_deleted(&stores, 99).unwrap(), 0);
+        assert_eq!(purge_deleted(&stores, 150).unwrap(), 1);
+        assert!(stores.review.review_item(ids[0]).unwrap().is_none());
+        assert!(stores.review.review_item(ids[1]).unwrap().is_some());
+        let all = filter(&[("deleted", "any")]);
+        assert_eq!(stores.review.count_matching(&all).unwrap(), 3);
+    }
+}
