@@ -37,7 +37,7 @@ pub use ingest::{
     ImportItem, ImportOutcome, Ingest, IngestError, IngestOptions, PendingImport, Submission,
     SubmitOutcome,
 };
-pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
+pub use jobs::{CancelOutcome, JobKind, JobRow, JobStatus, JobStore};
 pub use keys::KeyStore;
 pub use metadata::{DrawingRow, MetadataStore, NewDrawingRow, ShapeRow, SqliteMetadataStore};
 pub use migrations::SCHEMA_VERSION;
