@@ -180,7 +180,7 @@ async fn graceful_restarts_during_one_training_job_never_charge_an_attempt_and_i
     let created = app
         .post_json(
             "/api/v1/admin/training-jobs",
-            &json!({"epochs": 60, "batch_size": 8}),
+            &json!({"epochs": 30, "batch_size": 8}),
         )
         .await;
     let id = created["job"]["id"].as_i64().unwrap();
@@ -251,7 +251,8 @@ async fn a_backup_and_an_import_left_running_by_a_crash_are_run_again_at_the_nex
     let backup = wait_for_job(&app, ids[0], JOB_LIMIT).await;
     assert_eq!(backup["status"], "completed", "{backup}");
     assert_eq!(backup["attempt"], 2, "the crash counted: {backup}");
-    assert_eq!(backup["result"]["drawings"], 3);
+    // The import runs beside it: the snapshot holds the 3 drawings, perhaps some imported.
+    assert!(backup["result"]["drawings"].as_u64().unwrap() >= 3, "{backup}");
     let report = doodlebox::service::backup::verify_dir(&half).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 
