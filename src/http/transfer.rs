@@ -78,10 +78,19 @@ pub async fn import(
         Ok(save_upload(&data_dir, &mut input, MAX_UPLOAD_BYTES)?)
     });
     let ((), upload) = tokio::join!(pump, work);
-    let config = ImportJob::new(upload?, &options).to_json();
+    let upload = upload?;
+    let config = ImportJob::new(upload.clone(), &options).to_json();
     let scheduler = state.scheduler.clone();
-    let (job, _) =
-        run_blocking(move || Ok(scheduler.enqueue_kind(JobKind::Import, &config)?)).await?;
+    let (job, _) = run_blocking(move || {
+        scheduler
+            .enqueue_kind(JobKind::Import, &config)
+            .map_err(|e| {
+                // No job will read it.
+                let _ = std::fs::remove_file(&upload);
+                ApiError::from(e)
+            })
+    })
+    .await?;
     Ok(super::jobs::accepted(&job))
 }
 

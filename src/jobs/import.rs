@@ -155,6 +155,33 @@ pub fn run(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome {
     }
 }
 
+/// Removes uploads no waiting or running import job names: those of jobs a crash left to
+/// fail, or saved by a request whose job was never queued. Called at start, before any
+/// request can save a new one. Returns how many it removed.
+pub fn sweep_uploads(ctx: &JobContext) -> Result<usize, crate::store::StoreError> {
+    let dir = uploads_dir(&ctx.data_dir);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    let wanted: Vec<PathBuf> = ctx
+        .stores
+        .jobs
+        // Every import job (the limit only has to fit SQLite's integer).
+        .jobs_of_kind(crate::store::JobKind::Import, i64::MAX as usize)?
+        .into_iter()
+        .filter(|job| !job.status.is_finished())
+        .filter_map(|job| job.config["upload"].as_str().map(PathBuf::from))
+        .collect();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !wanted.contains(&path) && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Removes the job's upload (it has finished).
 pub fn clean_up(_ctx: &JobContext, job: &JobRow) {
     let Some(upload) = job.config["upload"].as_str() else {

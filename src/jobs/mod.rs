@@ -128,6 +128,10 @@ impl Scheduler {
         if requeued + failed > 0 {
             tracing::warn!(requeued, failed, "recovered jobs interrupted by a crash");
         }
+        let swept = import::sweep_uploads(&context)?;
+        if swept > 0 {
+            tracing::info!(swept, "removed uploads no import job waits for");
+        }
         let (wake, woken) = bounded(1);
         let shared = Arc::new(Shared {
             context,
@@ -193,7 +197,7 @@ impl Scheduler {
         Ok(outcome)
     }
 
-    /// The jobs running now, by kind (for tests and metrics).
+    /// The jobs running now, by kind (at most one each), for diagnostics and tests.
     pub fn running(&self) -> Vec<(JobKind, i64)> {
         lock(&self.shared.running)
             .iter()
@@ -467,6 +471,7 @@ mod tests {
         );
         assert_eq!(scheduler.cancel(job.id + 100).unwrap(), None);
         assert!(!dest.exists());
+        assert!(scheduler.running().is_empty());
         scheduler.shutdown();
     }
 

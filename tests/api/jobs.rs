@@ -225,6 +225,8 @@ async fn a_backup_and_an_import_left_running_by_a_crash_are_run_again_at_the_nex
     std::fs::create_dir_all(&uploads).unwrap();
     let upload = uploads.join("upload-crashed.ndjson");
     std::fs::write(&upload, raw_lines("circle", "k", 5, 7).join("\n")).unwrap();
+    let orphan = uploads.join("upload-orphan.ndjson");
+    std::fs::write(&orphan, "no job names this upload").unwrap();
     let store = SqliteMetadataStore::open(&metadata_path(&data_dir)).unwrap();
     let mut ids = Vec::new();
     for (kind, config) in [
@@ -248,11 +250,18 @@ async fn a_backup_and_an_import_left_running_by_a_crash_are_run_again_at_the_nex
     drop(store);
 
     let app = TestApp::spawn_on(data_dir.clone()).await;
+    assert!(
+        !orphan.exists(),
+        "an upload no job waits for is removed at start"
+    );
     let backup = wait_for_job(&app, ids[0], JOB_LIMIT).await;
     assert_eq!(backup["status"], "completed", "{backup}");
     assert_eq!(backup["attempt"], 2, "the crash counted: {backup}");
     // The import runs beside it: the snapshot holds the 3 drawings, perhaps some imported.
-    assert!(backup["result"]["drawings"].as_u64().unwrap() >= 3, "{backup}");
+    assert!(
+        backup["result"]["drawings"].as_u64().unwrap() >= 3,
+        "{backup}"
+    );
     let report = doodlebox::service::backup::verify_dir(&half).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 
