@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::control::Control;
 use crate::http::{router, AppState};
-use crate::jobs::{event_channel, not_stopping, JobContext, Scheduler};
+use crate::jobs::{JobContext, Scheduler};
 use crate::service::accounts::Accounts;
 use crate::service::limits::Limiters;
 use crate::service::prompter::Prompter;
@@ -46,6 +46,8 @@ pub enum AppError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -111,14 +113,9 @@ impl App {
                 faults: config.faults,
             },
         )?);
-        let context = JobContext {
-            stores: stores.clone(),
-            models_dir: config.data().models(),
-            work_dir: config.data().jobs(),
-            events: event_channel(),
-            stopping: not_stopping(),
-        };
-        let scheduler = Arc::new(Scheduler::start(context)?);
+        let device = config.device.resolve()?;
+        let context = JobContext::new(stores.clone(), &config.data_dir, Some(ingest.clone()))
+            .on_device(device);
         let models = {
             let stores = stores.clone();
             let micro_batch = config.classify_micro_batch;
@@ -133,9 +130,6 @@ impl App {
                 source,
             })?;
         let bound = listener.local_addr()?;
-        if config.starter_model {
-            start_starter_model(&scheduler, &models)?;
-        }
         let quality = {
             let stores = stores.clone();
             let models = models.clone();
@@ -143,6 +137,13 @@ impl App {
                 .await
                 .map_err(std::io::Error::other)??
         };
+        // The queue starts once everything its jobs use is there.
+        let _ = context.quality.set(quality.clone());
+        let scheduler = Arc::new(Scheduler::start(context)?);
+        queue_rescores(&scheduler, &quality)?;
+        if config.starter_model {
+            start_starter_model(&scheduler, &models)?;
+        }
         let prompter = Arc::new(Prompter::new(stores.clone()));
         {
             // A new model changes the per-class accuracies the prompts weigh.
@@ -259,9 +260,11 @@ impl App {
         purge_deleted.abort();
         key_uses.abort();
         tokio::task::spawn_blocking(move || {
+            // Jobs first: a running import still needs the writer to stop cleanly (and be
+            // requeued uncharged) rather than fail on a closed one.
+            scheduler.shutdown();
             ingest.shutdown();
             quality.shutdown();
-            scheduler.shutdown();
             control.remove_if_ours(&data_dir);
             if let Err(e) = key_auth.flush_last_used() {
                 tracing::warn!(error = %e, "could not record when API keys were last used");
@@ -273,12 +276,34 @@ impl App {
     }
 }
 
+/// Rescore walks run as `rescore` jobs: the one that is running now (resumed, or started at
+/// boot for a model activated while no server ran) and every one an activation starts.
+fn queue_rescores(scheduler: &Arc<Scheduler>, quality: &QualityService) -> Result<(), StoreError> {
+    // Weak: the queue's context holds the quality service, which holds this hook.
+    let queue = Arc::downgrade(scheduler);
+    quality.when_walk_starts(Box::new(move |progress| {
+        let Some(queue) = queue.upgrade() else {
+            return;
+        };
+        let config = crate::jobs::rescore::config(progress);
+        if let Err(e) = queue.enqueue_kind(crate::store::JobKind::Rescore, &config) {
+            tracing::warn!(error = %e, "could not queue the rescore; it runs at the next start");
+        }
+    }));
+    if quality.walk_running() {
+        let config = crate::jobs::rescore::config(&quality.progress());
+        scheduler.enqueue_kind(crate::store::JobKind::Rescore, &config)?;
+    }
+    Ok(())
+}
+
 /// On a data directory with no model and no training job at all, queues a starter model
 /// (synthetic doodles of the five default shapes) and activates it when it is ready, unless
 /// someone activated another model first. A fresh install thus guesses within a minute.
 fn start_starter_model(scheduler: &Arc<Scheduler>, models: &ModelServer) -> Result<(), StoreError> {
     let stores = &scheduler.context().stores;
-    if !stores.models.models()?.is_empty() || !stores.jobs.jobs(1)?.is_empty() {
+    let trained = stores.jobs.jobs_of_kind(crate::store::JobKind::Train, 1)?;
+    if !stores.models.models()?.is_empty() || !trained.is_empty() {
         return Ok(());
     }
     let mut events = scheduler.subscribe();

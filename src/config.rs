@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::cli::{ServeArgs, Switch, DEFAULT_MICRO_BATCH, DEFAULT_PURGE_AFTER_DAYS};
-use crate::device::DeviceChoice;
 pub use crate::data_dir::DataDir;
+use crate::device::DeviceChoice;
 use crate::service::limits::RateLimits;
 
 /// Everything `App::build` needs.

@@ -74,6 +74,11 @@ impl DataDir {
         self.root.join(JOBS_DIR)
     }
 
+    /// `jobs/uploads/`: imports uploaded over HTTP wait here for their job.
+    pub fn uploads(&self) -> PathBuf {
+        self.jobs().join("uploads")
+    }
+
     /// The running server's control file.
     pub fn control(&self) -> PathBuf {
         self.root.join(CONTROL_FILE)

@@ -1282,3 +1282,116 @@ async fn cli_import_and_export_work_with_and_without_a_running_server() {
     assert!(!ok);
     assert!(stderr.contains("--format"), "{stderr}");
 }
+
+/// Polls a job of any kind (`/api/v1/admin/jobs/{id}`) until `done` holds, at most `limit`.
+async fn wait_for_any_job(
+    server: &Server,
+    id: i64,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let job: Value = server
+            .admin()
+            .get(format!("{}/api/v1/admin/jobs/{id}", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done(&job) {
+            return job;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "job {id} did not get there in {limit:?}: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `n` raw Quick, Draw! circles with keys `k{i}` whose points stay inside the canvas.
+fn in_canvas_circles(n: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let d = (i % 400) as i64;
+            json!({"word": "circle", "countrycode": "GB", "timestamp": "2017-02-01 12:00:00.5 UTC",
+                   "recognized": true, "key_id": format!("k{i}"),
+                   "drawing": [[[10 + d, 60, 110], [20, 70 + d, 20], [0, 16, 40]]]})
+            .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_job_killed_mid_run_runs_again_after_restart_and_stores_each_line_once() {
+    const LINES: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || Server::start(&path)
+    })
+    .await
+    .unwrap();
+    let response = server
+        .admin()
+        .post(format!(
+            "{}/api/v1/admin/import?source=killed.ndjson",
+            server.base
+        ))
+        .header("content-type", "application/x-ndjson")
+        .body(in_canvas_circles(LINES).join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let running = wait_for_any_job(&server, id, Duration::from_secs(60), |job| {
+        job["status"] != "queued"
+    })
+    .await;
+    assert_eq!(
+        running["status"], "running",
+        "the import outlasts its start: {running}"
+    );
+    server.kill_9();
+
+    let server = tokio::task::spawn_blocking({
+        let path = path.clone();
+        move || Server::start(&path)
+    })
+    .await
+    .unwrap();
+    let done = wait_for_any_job(&server, id, Duration::from_secs(300), |job| {
+        matches!(
+            job["status"].as_str(),
+            Some("completed" | "failed" | "cancelled")
+        )
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["attempt"], 2, "the crash counted once: {done}");
+    let report = &done["result"];
+    assert_eq!(report["bad_line_count"], 0, "{report}");
+    assert_eq!(
+        report["imported"].as_u64().unwrap() + report["skipped_duplicates"].as_u64().unwrap(),
+        LINES,
+        "{report}"
+    );
+    assert_eq!(
+        readyz(&server.base).await["drawings"],
+        LINES,
+        "every line stored exactly once"
+    );
+    let uploads = path.join("jobs").join("uploads");
+    assert_eq!(
+        std::fs::read_dir(&uploads).unwrap().count(),
+        0,
+        "the upload is removed once the job has finished"
+    );
+}

@@ -2,9 +2,9 @@
 //! side of [`crate::service::backup`].
 //!
 //! The stroke store admits one process, so while a server holds the data directory, backup
-//! and verify ask it over HTTP (`POST /api/v1/admin/backup`, `GET /api/v1/admin/verify`),
-//! found through its control file ([`crate::control`]); otherwise they open the stores
-//! themselves. Restore refuses to run while a server answers on the target directory.
+//! and verify ask it over HTTP (`POST /api/v1/admin/backup` queues a backup job, which the
+//! command follows to its end; `GET /api/v1/admin/verify`), found through its control file
+//! ([`crate::control`]); otherwise they open the stores themselves. Restore refuses to run while a server answers on the target directory.
 
 use std::path::Path;
 use std::time::Duration;
@@ -28,12 +28,13 @@ pub fn backup(data_dir: &Path, dest: &Path) -> anyhow::Result<()> {
                 data_dir.display(),
                 server.pid
             );
-            let answer = server.post_json(
+            let job = server.post_json(
                 "/api/v1/admin/backup",
                 Some(serde_json::json!({"dest": dest})),
                 WORK_TIMEOUT,
             )?;
-            serde_json::from_value(answer).context("reading the server's answer")?
+            let result = server.follow_job(&job, WORK_TIMEOUT)?;
+            serde_json::from_value(result).context("reading the backup job's manifest")?
         }
         None => {
             if !metadata_path(data_dir).is_file() {

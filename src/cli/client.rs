@@ -19,6 +19,10 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest JSON answer read from the server.
 const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
+/// How often a command asks how a job it started is doing.
+const JOB_POLL_EVERY: Duration = Duration::from_millis(250);
+/// How long one poll of a job may take.
+const JOB_POLL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A server that answered on the address its control file names.
 pub struct RunningServer {
@@ -80,6 +84,36 @@ impl RunningServer {
         };
         let mut response = sent.with_context(|| format!("calling the running server at {url}"))?;
         answer(&mut response).map_err(|refusal| anyhow::anyhow!("{refusal}"))
+    }
+
+    /// Follows the job in a `202` answer (`{"id", "kind", "status", …}`) until it has finished,
+    /// for at most `timeout`: its `result` when it completed, else an error with the job's
+    /// reason. Long work on the server is a job; the command waits for it here.
+    pub fn follow_job(
+        &self,
+        accepted: &serde_json::Value,
+        timeout: Duration,
+    ) -> anyhow::Result<serde_json::Value> {
+        let id = accepted["id"]
+            .as_i64()
+            .context("the server's answer names no job")?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let job = self.get_json(&format!("/api/v1/admin/jobs/{id}"), JOB_POLL_TIMEOUT)?;
+            match job["status"].as_str() {
+                Some("completed") => return Ok(job["result"].clone()),
+                Some(status @ ("failed" | "cancelled")) => anyhow::bail!(
+                    "{} job {id} {status}: {}",
+                    job["kind"].as_str().unwrap_or("the"),
+                    job["error"].as_str().unwrap_or("no reason given")
+                ),
+                _ if std::time::Instant::now() >= deadline => anyhow::bail!(
+                    "job {id} has not finished after {} s; follow it at /api/v1/admin/jobs/{id}",
+                    timeout.as_secs()
+                ),
+                _ => std::thread::sleep(JOB_POLL_EVERY),
+            }
+        }
     }
 
     /// An agent for streamed transfers: a connect timeout but no overall deadline, since an

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use crate::cli::TrainArgs;
-use crate::data_dir::DataDir;
-use crate::jobs::{self, event_channel, not_stopping, JobConfig, JobConfigInput, JobContext};
-use crate::store::{JobStatus, Stores};
+use crate::jobs::{self, JobConfig, JobConfigInput, JobContext};
+use crate::store::{JobKind, JobStatus, Stores};
 
 /// Width of the progress bar, in characters.
 const BAR_WIDTH: usize = 30;
@@ -42,15 +41,12 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let device = args.device.resolve()?;
     eprintln!("training on {}", crate::device::device_name(device));
     let stores = open_stores(&args.data.data_dir)?;
-    let context = JobContext {
-        stores: stores.clone(),
-        models_dir: DataDir::new(&args.data.data_dir).models(),
-        work_dir: DataDir::new(&args.data.data_dir).jobs(),
-        events: event_channel(),
-        stopping: not_stopping(),
-    };
+    let context = JobContext::new(stores.clone(), &args.data.data_dir, None).on_device(device);
     stores.jobs.recover_interrupted_jobs(jobs::MAX_ATTEMPTS)?;
-    let (job, existed) = stores.jobs.enqueue_job(&config.to_json(), &config.hash())?;
+    let (job, existed) =
+        stores
+            .jobs
+            .enqueue_job(JobKind::Train, &config.to_json(), &config.hash())?;
     eprintln!(
         "training job {}{}",
         job.id,
@@ -69,7 +65,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         }
     });
     loop {
-        let ran = jobs::tick(&context)?;
+        // Training only: other kinds wait for the server (an import needs its writer).
+        let ran = jobs::tick(&context, &[JobKind::Train])?;
         let current = stores.jobs.job(job.id)?.context("the job vanished")?;
         if current.status.is_finished() {
             drop(context);

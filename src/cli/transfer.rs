@@ -3,7 +3,8 @@
 //!
 //! The stroke store admits one process. When a server answers on the address in its control
 //! file (see [`crate::control`]), the commands go through it: an import streams each file to
-//! `POST /api/v1/admin/import`, an export downloads `GET /api/v1/admin/export`. Otherwise
+//! `POST /api/v1/admin/import` and follows the import job it starts to its report, an export
+//! downloads `GET /api/v1/admin/export`. Otherwise
 //! they open the stores themselves and run the same library code the server runs. Progress
 //! goes to stderr (a bar on a terminal), results to stdout.
 
@@ -27,6 +28,8 @@ const REDRAW_EVERY: Duration = Duration::from_millis(100);
 const BAR_WIDTH: usize = 30;
 /// How long reading the shape list from the running server may take.
 const STATS_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a command waits for the running server's import job to finish.
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// `doodlebox import FILE... [--create-shapes]`.
 pub fn import_files(data_dir: &Path, files: &[PathBuf], create_shapes: bool) -> anyhow::Result<()> {
     for file in files {
@@ -293,9 +296,13 @@ fn import_through_server(
             )
         })?;
     bar.finish();
-    let body = client::answer(&mut response)
+    let job = client::answer(&mut response)
         .map_err(|refusal| anyhow::anyhow!("{}: {refusal}", file.display()))?;
-    serde_json::from_value(body).context("reading the server's import report")
+    // The server keeps the upload and imports it as a job: follow it to its report.
+    let result = server
+        .follow_job(&job, IMPORT_TIMEOUT)
+        .with_context(|| format!("importing {}", file.display()))?;
+    serde_json::from_value(result).context("reading the server's import report")
 }
 
 /// Percent-encodes a query value (everything but unreserved characters).

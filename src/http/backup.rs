@@ -1,18 +1,20 @@
 //! Admin routes for backups of the running server's data directory: take one
-//! (`POST /backup`) and verify the live stores (`GET /verify`). The stroke store admits one
-//! process, so `doodlebox backup|verify` come here while a server runs.
+//! (`POST /backup`, a `backup` job) and verify the live stores (`GET /verify`). The stroke
+//! store admits one process, so `doodlebox backup|verify` come here while a server runs.
 
 use std::path::PathBuf;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
-use crate::service::backup::{BackupManifest, VerifyReport};
+use crate::jobs::backup::BackupJob;
+use crate::service::backup::VerifyReport;
+use crate::store::JobKind;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,25 +23,22 @@ pub struct BackupRequest {
     dest: PathBuf,
 }
 
-/// `POST /api/v1/admin/backup {"dest"}` → `201` with the backup's manifest, once it is
-/// written and synced. Submissions go on meanwhile.
+/// `POST /api/v1/admin/backup {"dest"}` → `202` with the `backup` job (and its `Location`);
+/// the job writes and syncs the backup while submissions go on, and `GET
+/// /api/v1/admin/jobs/{id}` shows the manifest as its `result` once it has completed. A
+/// relative (`422`) or non-empty (`409`) destination is refused at once and queues nothing.
 pub async fn create(
     State(state): State<AppState>,
     body: JsonBody<BackupRequest>,
-) -> Result<(StatusCode, Json<BackupManifest>), ApiError> {
+) -> Result<Response, ApiError> {
     let dest = body.value.dest;
-    let blobs = state.stores.blobs.clone();
-    let data_dir = state.data_dir.clone();
-    let manifest = run_blocking(move || {
-        Ok(crate::service::backup::backup(
-            &*blobs,
-            &data_dir,
-            &dest,
-            &mut |line| tracing::info!(%line, "backup"),
-        )?)
+    let scheduler = state.scheduler.clone();
+    let (job, _) = run_blocking(move || {
+        let backup = BackupJob::parse(dest)?;
+        Ok(scheduler.enqueue_kind(JobKind::Backup, &backup.to_json())?)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(manifest)))
+    Ok(super::jobs::accepted(&job))
 }
 
 /// `GET /api/v1/admin/verify` → the report on the live stores (`problems` empty when whole).

@@ -276,6 +276,23 @@ impl From<BackupError> for ApiError {
     }
 }
 
+impl From<crate::jobs::import::UploadError> for ApiError {
+    fn from(e: crate::jobs::import::UploadError) -> Self {
+        use crate::jobs::import::UploadError;
+        match e {
+            UploadError::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "upload_too_large",
+                e.to_string(),
+            ),
+            UploadError::Read(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "body_read_failed", e.to_string())
+            }
+            UploadError::Write(cause) => Self::internal(cause),
+        }
+    }
+}
+
 impl From<crate::transfer::import::ImportError> for ApiError {
     fn from(e: crate::transfer::import::ImportError) -> Self {
         use crate::transfer::import::ImportError;

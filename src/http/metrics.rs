@@ -61,7 +61,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         let counts = stores.jobs.job_counts().unwrap_or_default();
         let running = stores
             .jobs
-            .jobs(20)
+            .jobs_of_kind(crate::store::JobKind::Train, 20)
             .unwrap_or_default()
             .into_iter()
             .find(|j| j.status == crate::store::JobStatus::Running)

@@ -11,6 +11,7 @@ mod drawings;
 pub mod error;
 pub mod extract;
 mod health;
+mod jobs;
 mod join;
 mod keys;
 mod metrics;
@@ -50,7 +51,7 @@ pub struct AppState {
     pub ingest: Arc<Ingest>,
     /// Addresses players on the LAN can open, computed once at start.
     pub lan_urls: Arc<Vec<String>>,
-    /// The training queue.
+    /// The job queue: training, backups, imports.
     pub scheduler: Arc<Scheduler>,
     /// The active model, in memory.
     pub models: Arc<ModelServer>,
@@ -118,6 +119,10 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         R::admin("/training-jobs/{id}", get(training::get)),
         R::admin("/training-jobs/{id}/cancel", post(training::cancel)),
         R::admin("/training-jobs/{id}/events", get(training::events)),
+        R::admin("/jobs", get(jobs::list)),
+        R::admin("/jobs/{id}", get(jobs::get)),
+        R::admin("/jobs/{id}/cancel", post(jobs::cancel)),
+        R::admin("/jobs/{id}/events", get(jobs::events)),
         R::admin("/models", get(training::models)),
         R::admin("/models/rollback", post(training::rollback)),
         R::admin("/models/compare", get(training::compare)),
@@ -143,7 +148,7 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         R::admin("/players/{id}/block", post(review::block)),
         R::admin("/players/{id}/unblock", post(review::unblock)),
         R::admin("/stats", get(review::stats)),
-        // An import streams a whole file: no body limit.
+        // An import uploads a whole file (bounded by the import job's own limit).
         R::admin(
             "/import",
             post(transfer::import).layer(DefaultBodyLimit::disable()),

@@ -1,5 +1,5 @@
 //! Quality scores (admin): the auto-flag setting, the histogram of scores and the rescore
-//! walk (start and progress).
+//! walk (start, as a `rescore` job, and progress).
 
 use std::collections::HashMap;
 
@@ -14,6 +14,7 @@ use super::{run_blocking, AppState};
 use crate::domain::quality::parse_bins;
 use crate::domain::QualitySettings;
 use crate::service::quality::RescoreProgress;
+use crate::store::JobKind;
 
 /// `GET /api/v1/admin/settings/quality` → `{"auto_flag_below":0.2}`.
 pub async fn settings(State(state): State<AppState>) -> Json<QualitySettings> {
@@ -85,22 +86,29 @@ pub async fn rescore_progress(
 }
 
 /// `POST /api/v1/admin/quality/rescore`: `202` with the progress of a new walk from the
-/// first drawing with the model being served; `200` with the progress of the walk that is
+/// first drawing with the model being served and the `rescore` job that runs it (`"job"`,
+/// and `Location: /api/v1/admin/jobs/{id}`); `200` with the progress of the walk that is
 /// already running.
 pub async fn rescore(State(state): State<AppState>) -> Result<Response, ApiError> {
     let quality = state.quality.clone();
-    let (started, progress) = run_blocking(move || {
+    let scheduler = state.scheduler.clone();
+    let started = run_blocking(move || {
         let current = quality.progress();
         if current.status == "running" {
-            return Ok((false, current));
+            return Ok(Err(current));
         }
-        Ok((true, quality.start_rescore()?))
+        let progress = quality.start_rescore()?;
+        let config = crate::jobs::rescore::config(&progress);
+        let (job, _) = scheduler.enqueue_kind(JobKind::Rescore, &config)?;
+        Ok(Ok((progress, job)))
     })
     .await?;
-    let status = if started {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(progress)).into_response())
+    Ok(match started {
+        Err(running) => (StatusCode::OK, Json(running)).into_response(),
+        Ok((progress, job)) => {
+            let mut body = serde_json::to_value(progress).unwrap_or_default();
+            body["job"] = super::jobs::job_json(&job);
+            super::jobs::accepted_with(&job, body)
+        }
+    })
 }

@@ -325,7 +325,9 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         let stats = stores.review.stats()?;
         let storage = crate::store::review::dir_size(&data_dir)?;
         let model = stores.models.active_model()?;
-        let jobs = stores.jobs.jobs(STATS_RECENT_JOBS)?;
+        let jobs = stores
+            .jobs
+            .jobs_of_kind(crate::store::JobKind::Train, STATS_RECENT_JOBS)?;
         Ok((stats, storage, model, jobs))
     })
     .await?;

@@ -1,27 +1,22 @@
-//! Training jobs (admin): start, list, watch (Server-Sent Events) and cancel.
+//! Training jobs (admin): start, list, watch (Server-Sent Events) and cancel; the models
+//! they produce. The job routes are the kind-neutral ones of [`super::jobs`] narrowed to
+//! training jobs.
 
 use std::convert::Infallible;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::stream::{self, Stream, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
+use futures_util::stream::Stream;
 
 use super::error::ApiError;
 use super::extract::JsonBody;
+use super::jobs::{self, job_json};
 use super::{run_blocking, AppState};
 use crate::jobs::{JobConfig, JobConfigInput};
-use crate::store::{CancelOutcome, JobRow};
-
-/// Jobs listed at most.
-const LIST_LIMIT: usize = 200;
-
-fn job_json(job: &JobRow) -> serde_json::Value {
-    serde_json::to_value(job).unwrap_or_default()
-}
+use crate::store::JobKind;
 
 /// `POST /api/v1/admin/training-jobs` → `202` with the new job, or `200` with
 /// `"status":"already_exists"` when an identical job is pending, queued or running.
@@ -53,20 +48,9 @@ pub async fn create(
     })
 }
 
-/// `GET /api/v1/admin/training-jobs`: newest first.
+/// `GET /api/v1/admin/training-jobs`: training jobs, newest first.
 pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let stores = state.stores.clone();
-    let jobs = run_blocking(move || Ok(stores.jobs.jobs(LIST_LIMIT)?)).await?;
-    Ok(Json(
-        serde_json::json!({"items": jobs.iter().map(job_json).collect::<Vec<_>>()}),
-    ))
-}
-
-async fn load(state: &AppState, id: i64) -> Result<JobRow, ApiError> {
-    let stores = state.stores.clone();
-    run_blocking(move || Ok(stores.jobs.job(id)?))
-        .await?
-        .ok_or_else(|| ApiError::not_found("training job"))
+    jobs::list_of(&state, Some(JobKind::Train)).await
 }
 
 /// `GET /api/v1/admin/training-jobs/{id}`.
@@ -74,35 +58,17 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(job_json(&load(&state, id).await?)))
+    Ok(Json(job_json(
+        &jobs::load(&state, id, Some(JobKind::Train)).await?,
+    )))
 }
 
-/// `POST /api/v1/admin/training-jobs/{id}/cancel`.
+/// `POST /api/v1/admin/training-jobs/{id}/cancel`: through the scheduler, as for every kind.
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let stores = state.stores.clone();
-    let outcome = run_blocking(move || Ok(stores.jobs.cancel_job(id)?)).await?;
-    match outcome {
-        None => Err(ApiError::not_found("training job")),
-        Some(CancelOutcome::Cancelled) => {
-            Ok(Json(serde_json::json!({"status": "cancelled"})).into_response())
-        }
-        Some(CancelOutcome::Requested) => Ok((
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({"status": "cancel_requested"})),
-        )
-            .into_response()),
-        Some(CancelOutcome::AlreadyFinished(status)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "job_finished",
-            format!(
-                "the job has already finished ({})",
-                serde_json::to_value(status).unwrap_or_default()
-            ),
-        )),
-    }
+    jobs::cancel_of(&state, id, Some(JobKind::Train)).await
 }
 
 /// `GET /api/v1/admin/training-jobs/{id}/events`: the job now, then every change, as
@@ -111,40 +77,7 @@ pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let receiver = state.scheduler.subscribe();
-    let current = load(&state, id).await?;
-    let first = Event::default()
-        .event("job")
-        .json_data(job_json(&current))
-        .unwrap_or_default();
-    let finished = current.status.is_finished();
-    // This job's events until it finishes; a listener that lags skips what it missed.
-    let updates = stream::unfold(
-        (receiver, finished),
-        move |(mut receiver, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                match receiver.recv().await {
-                    Ok(event) if event.id == id => {
-                        let done = event.status.is_finished();
-                        let sse = Event::default()
-                            .event("job")
-                            .json_data(&event)
-                            .unwrap_or_default();
-                        return Some((Ok(sse), (receiver, done)));
-                    }
-                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        },
-    );
-    Ok(
-        Sse::new(stream::once(async move { Ok(first) }).chain(updates))
-            .keep_alive(KeepAlive::default()),
-    )
+    jobs::events_of(&state, id, Some(JobKind::Train)).await
 }
 
 /// `GET /api/v1/admin/models`: every model version, newest first.

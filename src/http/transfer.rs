@@ -1,26 +1,27 @@
 //! Admin routes that move many drawings at once: `POST /api/v1/admin/import` (an ndjson body,
-//! streamed into the importer) and `GET /api/v1/admin/export` (a streamed download).
+//! streamed to a file under the data directory, then imported by an `import` job) and
+//! `GET /api/v1/admin/export` (a streamed download).
 //!
 //! Both bridge an async body and blocking work through a small bounded channel, so memory
 //! stays flat however large the file, and neither has a deadline: they run as long as their
 //! data needs.
 
 use std::collections::HashMap;
-use std::io::BufReader;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::error::ApiError;
 use super::{run_blocking, AppState};
+use crate::jobs::import::{save_upload, ImportJob, MAX_UPLOAD_BYTES};
+use crate::store::JobKind;
 use crate::transfer::export::{self, ExportFormat, ExportQuery};
-use crate::transfer::import::{self, ImportOptions, ImportReport, SourceName};
+use crate::transfer::import::{ImportOptions, SourceName};
 
 /// Body chunks buffered between the connection and the importer.
 const BODY_CHUNKS_IN_FLIGHT: usize = 16;
@@ -32,14 +33,16 @@ const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
 const EXPORT_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// `POST /api/v1/admin/import?create_shapes=true|false&source=NAME` with an ndjson body
-/// (Quick, Draw! raw or simplified, or Doodlebox JSON lines), streamed → the import report
-/// `{"imported","skipped_duplicates","bad_lines":[{"line","error"}],"bad_line_count",
-/// "created_shapes"}`. Bad lines do not fail the request.
+/// (Quick, Draw! raw or simplified, or Doodlebox JSON lines), saved under
+/// `<data>/jobs/uploads/` (at most [`MAX_UPLOAD_BYTES`], else `413`) → `202` with the
+/// `import` job. Its `result`, once completed, is the import report `{"imported",
+/// "skipped_duplicates","bad_lines":[{"line","error"}],"bad_line_count","created_shapes"}`;
+/// bad lines do not fail it. Bad parameters are refused (`422`) before anything is saved.
 pub async fn import(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     body: Body,
-) -> Result<Json<ImportReport>, ApiError> {
+) -> Result<Response, ApiError> {
     if let Some(unknown) = query
         .keys()
         .find(|k| !matches!(k.as_str(), "create_shapes" | "source"))
@@ -69,20 +72,26 @@ pub async fn import(
             }
         }
     };
-    let stores = state.stores.clone();
-    let ingest = state.ingest.clone();
+    let data_dir = state.data_dir.clone();
     let work = run_blocking(move || {
-        let input = BufReader::new(ChannelReader::new(receiver));
-        Ok(import::import(
-            &stores,
-            &ingest,
-            input,
-            &options,
-            &mut |_| {},
-        )?)
+        let mut input = ChannelReader::new(receiver);
+        Ok(save_upload(&data_dir, &mut input, MAX_UPLOAD_BYTES)?)
     });
-    let ((), report) = tokio::join!(pump, work);
-    Ok(Json(report?))
+    let ((), upload) = tokio::join!(pump, work);
+    let upload = upload?;
+    let config = ImportJob::new(upload.clone(), &options).to_json();
+    let scheduler = state.scheduler.clone();
+    let (job, _) = run_blocking(move || {
+        scheduler
+            .enqueue_kind(JobKind::Import, &config)
+            .map_err(|e| {
+                // No job will read it.
+                let _ = std::fs::remove_file(&upload);
+                ApiError::from(e)
+            })
+    })
+    .await?;
+    Ok(super::jobs::accepted(&job))
 }
 
 /// `GET /api/v1/admin/export?format=quickdraw-raw|quickdraw-simplified|npy|jsonl&<filters>`:

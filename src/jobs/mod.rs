@@ -1,16 +1,27 @@
-//! The durable training queue inside the binary (where RabbitMQ stood in the original
-//! design).
+//! The one durable queue for long work inside the binary (where RabbitMQ stood in the
+//! original design): training, backups, rescoring and imports are job kinds of it.
 //!
-//! A job is committed to SQLite first (`queued`), then the scheduler thread is woken. The one
-//! scheduler thread takes the oldest runnable job, marks it `running` with one more attempt,
-//! and runs it (`runner`); each step runs inside `catch_unwind`, so a panic fails that job and
-//! not the queue. After a crash, jobs left `running` are requeued (and resume from their last
-//! checkpoint) until they have used [`MAX_ATTEMPTS`], then fail with the reason. Failures that
-//! may pass (I/O) are retried after a capped exponential backoff with jitter (`pending`).
+//! A job is committed to SQLite first (`queued`), then the scheduler thread is woken. The
+//! scheduler thread's tick (run inside `catch_unwind`, so a panic anywhere in it costs one
+//! tick, not the queue) takes the oldest runnable job of every kind that has none running,
+//! marks it `running` with one more attempt, and runs it on a thread of its own: at most one
+//! job of each kind at a time, so a backup or an import runs beside a long training run.
+//! Each run is itself inside `catch_unwind`, so a panic fails that job only.
+//!
+//! A graceful stop ([`Scheduler::shutdown`], on SIGTERM) asks every running job to stop at
+//! its next step and requeues it without charging the attempt. After a crash, jobs left
+//! `running` are requeued (and resume where their kind can) until they have used
+//! [`MAX_ATTEMPTS`], then fail with the reason: only crashes count. Failures that may pass
+//! (I/O) are retried after a capped exponential backoff with jitter (`pending`). Cancelling
+//! goes through [`Scheduler::cancel`] for every kind.
 
+pub mod backup;
+pub mod import;
+pub mod rescore;
 pub mod runner;
 pub mod train_config;
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,12 +30,13 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
 pub use runner::{JobContext, RunOutcome};
 pub use train_config::{DataSource, JobConfig, JobConfigError, JobConfigInput};
 
-use crate::store::{now_ms, JobRow, JobStatus, StoreError};
+use crate::store::{now_ms, CancelOutcome, JobKind, JobRow, JobStatus, StoreError};
 
 /// Attempts a job gets (crashes and retries together) before it fails for good.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -41,14 +53,71 @@ const EVENT_BUFFER: usize = 256;
 #[derive(Debug, Clone, Serialize)]
 pub struct JobEvent {
     pub id: i64,
+    /// Which kind of job changed, so a listener can tell a training step from a backup line.
+    pub kind: JobKind,
     pub status: JobStatus,
     pub progress: Option<serde_json::Value>,
 }
 
+/// What a running job looks at between its steps: whether the process is stopping (the job
+/// goes back to the queue) or the job was cancelled.
+#[derive(Clone)]
+pub struct JobSignal {
+    /// The whole queue is stopping (shared by every job).
+    stopping: Arc<AtomicBool>,
+    /// This job was cancelled through [`Scheduler::cancel`].
+    cancelled: Arc<AtomicBool>,
+}
+
+impl JobSignal {
+    /// A signal for a job run outside the scheduler thread (the CLI's foreground run).
+    pub fn new(stopping: Arc<AtomicBool>) -> Self {
+        Self {
+            stopping,
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether the job should stop at this step.
+    pub fn should_stop(&self) -> bool {
+        self.is_cancelled() || self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Whether the job was cancelled (rather than the process stopping).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// How a job that stopped because of this signal ended.
+    pub fn stopped_outcome(&self) -> RunOutcome {
+        if self.is_cancelled() {
+            RunOutcome::Cancelled
+        } else {
+            RunOutcome::Interrupted
+        }
+    }
+}
+
+/// A job running on its own thread.
+struct Running {
+    id: i64,
+    /// Set by [`Scheduler::cancel`]; the job sees it at its next step.
+    cancelled: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// What the scheduler thread, the job threads and the handle share.
+struct Shared {
+    context: JobContext,
+    /// Wakes the scheduler thread: a job was committed or one finished.
+    wake: Sender<()>,
+    /// The running job of each kind (at most one per kind).
+    running: Mutex<HashMap<JobKind, Running>>,
+}
+
 /// The handle to the scheduler thread.
 pub struct Scheduler {
-    context: JobContext,
-    wake: Sender<()>,
+    shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -57,49 +126,99 @@ impl Scheduler {
     pub fn start(context: JobContext) -> Result<Self, StoreError> {
         let (requeued, failed) = context.stores.jobs.recover_interrupted_jobs(MAX_ATTEMPTS)?;
         if requeued + failed > 0 {
-            tracing::warn!(
-                requeued,
-                failed,
-                "recovered training jobs interrupted by a stop"
-            );
+            tracing::warn!(requeued, failed, "recovered jobs interrupted by a crash");
+        }
+        let swept = import::sweep_uploads(&context)?;
+        if swept > 0 {
+            tracing::info!(swept, "removed uploads no import job waits for");
         }
         let (wake, woken) = bounded(1);
-        let thread_context = context.clone();
-        let thread = std::thread::Builder::new()
-            .name("job-scheduler".into())
-            .spawn(move || scheduler_loop(&thread_context, &woken))?;
-        Ok(Self {
+        let shared = Arc::new(Shared {
             context,
             wake,
+            running: Mutex::new(HashMap::new()),
+        });
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("job-scheduler".into())
+            .spawn(move || scheduler_loop(&thread_shared, &woken))?;
+        Ok(Self {
+            shared,
             thread: Mutex::new(Some(thread)),
         })
     }
 
-    /// Commits the job, then wakes the worker. `true` when an identical job already existed.
+    /// Commits a training job, then wakes the worker. `true` when an identical job already
+    /// existed.
     pub fn enqueue(&self, config: &JobConfig) -> Result<(JobRow, bool), StoreError> {
+        self.enqueue_kind(JobKind::Train, &config.to_json())
+    }
+
+    /// Commits a job of any kind with its configuration, then wakes the worker. An identical
+    /// job of the same kind waiting or running is answered instead (`true`).
+    pub fn enqueue_kind(
+        &self,
+        kind: JobKind,
+        config: &serde_json::Value,
+    ) -> Result<(JobRow, bool), StoreError> {
+        let hash = hex::encode(Sha256::digest(config.to_string().as_bytes()));
         let (job, existed) = self
+            .shared
             .context
             .stores
             .jobs
-            .enqueue_job(&config.to_json(), &config.hash())?;
+            .enqueue_job(kind, config, &hash)?;
         if !existed {
-            let _ = self.wake.try_send(());
+            let _ = self.shared.wake.try_send(());
         }
         Ok((job, existed))
     }
 
+    /// Cancels a job of any kind: one that waits is cancelled now (and its event sent), one
+    /// that runs is told to stop at its next step. `None` when there is no such job.
+    pub fn cancel(&self, id: i64) -> Result<Option<CancelOutcome>, StoreError> {
+        let context = &self.shared.context;
+        let outcome = context.stores.jobs.cancel_job(id)?;
+        match outcome {
+            Some(CancelOutcome::Requested) => {
+                let running = lock(&self.shared.running);
+                if let Some(job) = running.values().find(|r| r.id == id) {
+                    job.cancelled.store(true, Ordering::Relaxed);
+                }
+            }
+            Some(CancelOutcome::Cancelled) => {
+                if let Some(job) = context.stores.jobs.job(id)? {
+                    clean_up(context, &job);
+                    context.announce(&job, JobStatus::Cancelled, None);
+                }
+            }
+            _ => {}
+        }
+        Ok(outcome)
+    }
+
+    /// The jobs running now, by kind (at most one each), for diagnostics and tests.
+    pub fn running(&self) -> Vec<(JobKind, i64)> {
+        lock(&self.shared.running)
+            .iter()
+            .filter(|(_, r)| !r.thread.is_finished())
+            .map(|(kind, r)| (*kind, r.id))
+            .collect()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
-        self.context.events.subscribe()
+        self.shared.context.events.subscribe()
     }
 
     pub fn context(&self) -> &JobContext {
-        &self.context
+        &self.shared.context
     }
 
-    /// Stops the thread; a running job is requeued and resumes after the next start.
+    /// Stops the scheduler: every running job stops at its next step and goes back to the
+    /// queue without being charged an attempt; it resumes after the next start.
     pub fn shutdown(&self) {
-        self.context.stopping.store(true, Ordering::Relaxed);
-        let _ = self.wake.try_send(());
+        self.shared.context.stopping.store(true, Ordering::Relaxed);
+        let _ = self.shared.wake.try_send(());
         let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(handle) = handle {
             let _ = handle.join();
@@ -107,41 +226,148 @@ impl Scheduler {
     }
 }
 
-fn scheduler_loop(context: &JobContext, woken: &Receiver<()>) {
+/// The map of running jobs; a panic while it was held left it consistent (entries are
+/// inserted and removed whole), so a poisoned lock is taken over.
+fn lock(
+    running: &Mutex<HashMap<JobKind, Running>>,
+) -> std::sync::MutexGuard<'_, HashMap<JobKind, Running>> {
+    running.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn scheduler_loop(shared: &Arc<Shared>, woken: &Receiver<()>) {
+    while !shared.context.stopping.load(Ordering::Relaxed) {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| dispatch(shared))) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the job scheduler could not reach the database")
+            }
+            Err(_) => tracing::error!("the job scheduler's tick panicked; it carries on"),
+        }
+        let _ = woken.recv_timeout(IDLE_POLL);
+    }
+    // Stopping: every running job sees the flag at its next step and requeues itself.
+    let running: Vec<Running> = lock(&shared.running).drain().map(|(_, r)| r).collect();
+    for job in running {
+        let _ = job.thread.join();
+    }
+}
+
+/// One tick: forgets finished job threads, then starts the oldest runnable job of every
+/// kind that has none running. Returns how many it started.
+fn dispatch(shared: &Arc<Shared>) -> Result<usize, StoreError> {
+    let context = &shared.context;
+    let mut running = lock(&shared.running);
+    running.retain(|_, r| !r.thread.is_finished());
+    let mut started = 0;
     while !context.stopping.load(Ordering::Relaxed) {
-        match tick(context) {
-            Ok(true) => {}
-            Ok(false) => {
-                let _ = woken.recv_timeout(IDLE_POLL);
+        let free: Vec<JobKind> = JobKind::ALL
+            .into_iter()
+            .filter(|kind| !running.contains_key(kind))
+            .collect();
+        let Some(job) = context.stores.jobs.start_next_job(&free)? else {
+            break;
+        };
+        let cancelled = Arc::new(AtomicBool::new(job.cancel_requested));
+        let signal = JobSignal {
+            stopping: context.stopping.clone(),
+            cancelled: cancelled.clone(),
+        };
+        let (id, kind) = (job.id, job.kind);
+        let thread_shared = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("job-{}", kind.as_str()))
+            .spawn(move || {
+                run_and_record(&thread_shared.context, &job, &signal);
+                let _ = thread_shared.wake.try_send(());
+            });
+        match spawned {
+            Ok(thread) => {
+                running.insert(
+                    kind,
+                    Running {
+                        id,
+                        cancelled,
+                        thread,
+                    },
+                );
+                started += 1;
             }
             Err(e) => {
-                tracing::error!(error = %e, "the job scheduler could not reach the database");
-                let _ = woken.recv_timeout(IDLE_POLL);
+                // No thread to run it: back to the queue, uncharged, for the next tick.
+                context.stores.jobs.requeue_job(id)?;
+                return Err(e.into());
             }
+        }
+    }
+    Ok(started)
+}
+
+/// Runs the oldest runnable job of one of `kinds` on this thread, if any (the CLI's
+/// foreground training). `Ok(true)` when one ran.
+pub fn tick(context: &JobContext, kinds: &[JobKind]) -> Result<bool, StoreError> {
+    let Some(job) = context.stores.jobs.start_next_job(kinds)? else {
+        return Ok(false);
+    };
+    run_and_record(context, &job, &JobSignal::new(context.stopping.clone()));
+    Ok(true)
+}
+
+/// Runs one job (a panic fails it), records how it ended and tells the listeners.
+fn run_and_record(context: &JobContext, job: &JobRow, signal: &JobSignal) {
+    let kind = job.kind.as_str();
+    tracing::info!(job = job.id, kind, attempt = job.attempt, "job started");
+    context.announce(job, JobStatus::Running, None);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run_kind(context, job, signal)))
+        .unwrap_or_else(|_| {
+            RunOutcome::Failed(format!("the {kind} job panicked; see the server log"))
+        });
+    match record(context, job, outcome) {
+        Ok(status) => {
+            if status.is_finished() {
+                clean_up(context, job);
+            }
+            context.announce(job, status, None);
+        }
+        // Left `running`: the next start treats it as interrupted by a crash.
+        Err(e) => {
+            tracing::error!(job = job.id, kind, error = %e, "could not record how a job ended")
         }
     }
 }
 
-/// Runs the next runnable job, if any. `Ok(true)` when one ran.
-pub fn tick(context: &JobContext) -> Result<bool, StoreError> {
-    let Some(job) = context.stores.jobs.start_next_job()? else {
-        return Ok(false);
-    };
-    tracing::info!(job = job.id, attempt = job.attempt, "training job started");
-    let _ = context.events.send(JobEvent {
-        id: job.id,
-        status: JobStatus::Running,
-        progress: None,
-    });
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| runner::run_job(context, &job)))
-        .unwrap_or_else(|_| {
-            RunOutcome::Failed("the training run panicked; see the server log".into())
-        });
+fn run_kind(context: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome {
+    match job.kind {
+        JobKind::Train => runner::run_job(context, job, signal),
+        JobKind::Backup => backup::run(context, job, signal),
+        JobKind::Import => import::run(context, job, signal),
+        JobKind::Rescore => rescore::run(context, job, signal),
+    }
+}
+
+/// What a kind leaves behind once its job has finished (an import's upload).
+fn clean_up(context: &JobContext, job: &JobRow) {
+    if job.kind == JobKind::Import {
+        import::clean_up(context, job);
+    }
+}
+
+/// Stores how a run ended; returns the job's new status.
+fn record(
+    context: &JobContext,
+    job: &JobRow,
+    outcome: RunOutcome,
+) -> Result<JobStatus, StoreError> {
     let jobs = &context.stores.jobs;
-    let status = match outcome {
+    let kind = job.kind.as_str();
+    Ok(match outcome {
         RunOutcome::Completed { version, metrics } => {
             jobs.complete_job(job.id, &metrics, &version)?;
             tracing::info!(job = job.id, %version, "training job completed");
+            JobStatus::Completed
+        }
+        RunOutcome::Done(result) => {
+            jobs.complete_job_with_result(job.id, &result)?;
+            tracing::info!(job = job.id, kind, "job completed");
             JobStatus::Completed
         }
         RunOutcome::Cancelled => {
@@ -149,17 +375,19 @@ pub fn tick(context: &JobContext) -> Result<bool, StoreError> {
             JobStatus::Cancelled
         }
         RunOutcome::Interrupted => {
-            // Left `running`: the next start requeues it and it resumes from its checkpoint.
-            return Ok(true);
+            // A graceful stop: back to the queue, the attempt given back.
+            let status = jobs.requeue_job(job.id)?;
+            tracing::info!(job = job.id, kind, "job requeued by a graceful stop");
+            status
         }
         RunOutcome::Failed(reason) => {
-            tracing::warn!(job = job.id, %reason, "training job failed");
+            tracing::warn!(job = job.id, kind, %reason, "job failed");
             jobs.fail_job(job.id, &reason)?;
             JobStatus::Failed
         }
         RunOutcome::Retry(reason) if job.attempt < MAX_ATTEMPTS => {
             let delay = retry_delay(job.attempt);
-            tracing::warn!(job = job.id, %reason, retry_in_s = delay.as_secs(), "training job will be retried");
+            tracing::warn!(job = job.id, kind, %reason, retry_in_s = delay.as_secs(), "job will be retried");
             jobs.retry_job_later(job.id, &reason, now_ms() + delay.as_millis() as u64)?;
             JobStatus::Pending
         }
@@ -170,13 +398,7 @@ pub fn tick(context: &JobContext) -> Result<bool, StoreError> {
             )?;
             JobStatus::Failed
         }
-    };
-    let _ = context.events.send(JobEvent {
-        id: job.id,
-        status,
-        progress: None,
-    });
-    Ok(true)
+    })
 }
 
 /// Capped exponential backoff with ±20 % jitter.
@@ -201,11 +423,108 @@ pub fn not_stopping() -> Arc<AtomicBool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Stores;
 
     #[test]
     fn retry_delays_grow_and_are_capped() {
         assert!(retry_delay(1) <= Duration::from_secs(6));
         assert!(retry_delay(3) >= Duration::from_secs(16));
         assert!(retry_delay(30) <= RETRY_CAP.mul_f64(1.2));
+    }
+
+    fn context(dir: &std::path::Path) -> JobContext {
+        JobContext::new(Arc::new(Stores::open(dir).unwrap()), dir, None)
+    }
+
+    #[test]
+    fn a_waiting_backup_is_cancelled_through_the_scheduler_and_its_listeners_hear_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let context = context(dir.path());
+        // A scheduler told to stop before it starts runs nothing: the job stays queued.
+        context.stopping.store(true, Ordering::Relaxed);
+        let scheduler = Scheduler::start(context).unwrap();
+        let dest = dir.path().join("never");
+        let (job, _) = scheduler
+            .enqueue_kind(JobKind::Backup, &serde_json::json!({"dest": dest}))
+            .unwrap();
+        let mut events = scheduler.subscribe();
+        assert_eq!(
+            scheduler.cancel(job.id).unwrap(),
+            Some(CancelOutcome::Cancelled)
+        );
+        let event = events.try_recv().unwrap();
+        assert_eq!(
+            (event.id, event.kind, event.status),
+            (job.id, JobKind::Backup, JobStatus::Cancelled)
+        );
+        let stored = scheduler
+            .context()
+            .stores
+            .jobs
+            .job(job.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, JobStatus::Cancelled);
+        assert_eq!(
+            scheduler.cancel(job.id).unwrap(),
+            Some(CancelOutcome::AlreadyFinished(JobStatus::Cancelled))
+        );
+        assert_eq!(scheduler.cancel(job.id + 100).unwrap(), None);
+        assert!(!dest.exists());
+        assert!(scheduler.running().is_empty());
+        scheduler.shutdown();
+    }
+
+    #[test]
+    fn the_queue_starts_only_kinds_that_have_no_job_running_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = Stores::open(dir.path()).unwrap();
+        let jobs = &stores.jobs;
+        let (first, _) = jobs
+            .enqueue_job(JobKind::Backup, &serde_json::json!({"n": 1}), "a")
+            .unwrap();
+        let (second, _) = jobs
+            .enqueue_job(JobKind::Backup, &serde_json::json!({"n": 2}), "b")
+            .unwrap();
+        let (train, _) = jobs
+            .enqueue_job(JobKind::Train, &serde_json::json!({}), "c")
+            .unwrap();
+        let started = jobs.start_next_job(&JobKind::ALL).unwrap().unwrap();
+        assert_eq!((started.id, started.kind), (first.id, JobKind::Backup));
+        // The backup runs: only the other kinds are free.
+        let free = [JobKind::Train, JobKind::Rescore, JobKind::Import];
+        let next = jobs.start_next_job(&free).unwrap().unwrap();
+        assert_eq!(next.id, train.id);
+        assert!(jobs
+            .start_next_job(&[JobKind::Rescore, JobKind::Import])
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            jobs.job(second.id).unwrap().unwrap().status,
+            JobStatus::Queued
+        );
+        assert_eq!(jobs.jobs_of_kind(JobKind::Train, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_graceful_requeue_gives_the_attempt_back_and_only_crashes_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = Stores::open(dir.path()).unwrap();
+        let jobs = &stores.jobs;
+        let (job, _) = jobs
+            .enqueue_job(JobKind::Import, &serde_json::json!({}), "x")
+            .unwrap();
+        for _ in 0..(MAX_ATTEMPTS + 2) {
+            let started = jobs.start_next_job(&JobKind::ALL).unwrap().unwrap();
+            assert_eq!(started.attempt, 1, "a graceful stop is never charged");
+            assert_eq!(jobs.requeue_job(job.id).unwrap(), JobStatus::Queued);
+        }
+        for crash in 1..=MAX_ATTEMPTS {
+            let started = jobs.start_next_job(&JobKind::ALL).unwrap().unwrap();
+            assert_eq!(started.attempt, crash);
+            jobs.recover_interrupted_jobs(MAX_ATTEMPTS).unwrap();
+        }
+        let failed = jobs.job(job.id).unwrap().unwrap();
+        assert_eq!(failed.status, JobStatus::Failed, "{failed:?}");
     }
 }

@@ -1,28 +1,31 @@
-//! Runs one training job: snapshot the dataset, train (resuming from the job's last
-//! checkpoint), write the model artifact, register the model version.
+//! The `train` job kind: snapshot the dataset, train (resuming from the job's last
+//! checkpoint), write the model artifact, register the model version. Also home of what
+//! every kind's run shares: [`JobContext`] and [`RunOutcome`].
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use tch::Device;
 use tokio::sync::broadcast;
 
 use super::train_config::{DataSource, JobConfig};
-use super::JobEvent;
+use super::{JobEvent, JobSignal};
+use crate::data_dir::DataDir;
+use crate::device::device_name;
 use crate::domain::Record;
 use crate::ml::dataset::{Dataset, Sample};
 use crate::ml::train::{self, Control, Hooks, Progress, TrainError};
 use crate::ml::{artifact, synth};
-use crate::store::{JobRow, JobStatus, StoreError, Stores};
+use crate::service::quality::QualityService;
+use crate::store::{Ingest, JobRow, JobStatus, StoreError, Stores};
 
 /// Synthetic doodles per shape in a starter dataset.
 const STARTER_PER_CLASS: usize = 300;
 /// How often progress is written to the database between epochs.
 const PROGRESS_SAVE_EVERY: Duration = Duration::from_secs(2);
-/// How often a running job looks for a cancel request.
-const CANCEL_CHECK_EVERY: Duration = Duration::from_millis(500);
 
 /// Where a job reads and writes.
 #[derive(Clone)]
@@ -35,15 +38,72 @@ pub struct JobContext {
     pub events: broadcast::Sender<JobEvent>,
     /// Set on shutdown: a running job stops at its next step and is requeued.
     pub stopping: Arc<AtomicBool>,
+    /// The data directory (a backup copies it; uploads wait under it).
+    pub data_dir: PathBuf,
+    /// The group-commit writer imports go through; `None` outside the server (the CLI's
+    /// foreground training), where import jobs are not run.
+    pub ingest: Option<Arc<Ingest>>,
+    /// The quality service whose walk `rescore` jobs run; set by the server once the service
+    /// has started (before the scheduler does), empty elsewhere.
+    pub quality: Arc<OnceLock<Arc<QualityService>>>,
+    /// Where training runs (`--device`, resolved at start).
+    pub device: Device,
+}
+
+impl JobContext {
+    /// The context for a data directory: models under `<data>/models`, job scratch space
+    /// under `<data>/jobs`.
+    pub fn new(stores: Arc<Stores>, data_dir: &Path, ingest: Option<Arc<Ingest>>) -> Self {
+        let layout = DataDir::new(data_dir);
+        Self {
+            stores,
+            models_dir: layout.models(),
+            work_dir: layout.jobs(),
+            device: Device::Cpu,
+            events: super::event_channel(),
+            stopping: super::not_stopping(),
+            data_dir: data_dir.to_owned(),
+            ingest,
+            quality: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// This context, training on `device`.
+    pub fn on_device(self, device: Device) -> Self {
+        Self { device, ..self }
+    }
+
+    /// Tells live listeners that `job` changed.
+    pub fn announce(&self, job: &JobRow, status: JobStatus, progress: Option<serde_json::Value>) {
+        let _ = self.events.send(JobEvent {
+            id: job.id,
+            kind: job.kind,
+            status,
+            progress,
+        });
+    }
+
+    /// Saves a job's progress (at the caller's pace) and tells live listeners.
+    pub fn progress(&self, job: &JobRow, progress: serde_json::Value, save: bool) {
+        if save {
+            if let Err(e) = self.stores.jobs.record_progress(job.id, &progress) {
+                tracing::warn!(job = job.id, error = %e, "could not save job progress");
+            }
+        }
+        self.announce(job, JobStatus::Running, Some(progress));
+    }
 }
 
 /// How a run ended.
 #[derive(Debug)]
 pub enum RunOutcome {
+    /// A training job registered a model.
     Completed {
         version: String,
         metrics: serde_json::Value,
     },
+    /// A backup, rescore or import finished; what it produced is stored as the result.
+    Done(serde_json::Value),
     Cancelled,
     /// The process is shutting down; the job goes back to the queue.
     Interrupted,
@@ -53,7 +113,8 @@ pub enum RunOutcome {
     Retry(String),
 }
 
-pub fn run_job(ctx: &JobContext, job: &JobRow) -> RunOutcome {
+/// Runs a training job until it finishes or `signal` stops it.
+pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome {
     let config: JobConfig = match serde_json::from_value(job.config.clone()) {
         Ok(config) => config,
         Err(e) => return RunOutcome::Failed(format!("stored configuration is unreadable: {e}")),
@@ -65,32 +126,16 @@ pub fn run_job(ctx: &JobContext, job: &JobRow) -> RunOutcome {
         Err(SnapshotError::Unusable(reason)) => return RunOutcome::Failed(reason),
     };
     let mut last_save = Instant::now();
-    let mut last_cancel_check = Instant::now();
-    let mut cancelled = false;
     let mut on_progress = |p: &Progress| -> Control {
-        let progress = serde_json::to_value(p).unwrap_or_default();
-        let _ = ctx.events.send(JobEvent {
-            id: job.id,
-            status: JobStatus::Running,
-            progress: Some(progress.clone()),
-        });
-        if p.epoch_done.is_some() || last_save.elapsed() >= PROGRESS_SAVE_EVERY {
+        let mut progress = serde_json::to_value(p).unwrap_or_default();
+        progress["device"] = device_name(ctx.device).into();
+        let save = p.epoch_done.is_some() || last_save.elapsed() >= PROGRESS_SAVE_EVERY;
+        if save {
             last_save = Instant::now();
-            if let Err(e) = ctx.stores.jobs.record_progress(job.id, &progress) {
-                tracing::warn!(job = job.id, error = %e, "could not save job progress");
-            }
         }
-        if ctx.stopping.load(Ordering::Relaxed) {
+        ctx.progress(job, progress, save);
+        if signal.should_stop() {
             return Control::Stop;
-        }
-        if last_cancel_check.elapsed() >= CANCEL_CHECK_EVERY {
-            last_cancel_check = Instant::now();
-            if let Ok(Some(row)) = ctx.stores.jobs.job(job.id) {
-                if row.cancel_requested {
-                    cancelled = true;
-                    return Control::Stop;
-                }
-            }
         }
         Control::Continue
     };
@@ -98,6 +143,7 @@ pub fn run_job(ctx: &JobContext, job: &JobRow) -> RunOutcome {
     let hooks = Hooks {
         progress: Some(&mut on_progress),
         checkpoint_dir: Some(&checkpoints),
+        device: Some(ctx.device),
         ..Hooks::default()
     };
     let trained = train::train(&dataset, &config.train_config(), hooks);
@@ -106,8 +152,7 @@ pub fn run_job(ctx: &JobContext, job: &JobRow) -> RunOutcome {
             Ok((version, metrics)) => RunOutcome::Completed { version, metrics },
             Err(e) => RunOutcome::Retry(e),
         },
-        Err(TrainError::Cancelled { .. }) if cancelled => RunOutcome::Cancelled,
-        Err(TrainError::Cancelled { .. }) => RunOutcome::Interrupted,
+        Err(TrainError::Cancelled { .. }) => signal.stopped_outcome(),
         Err(e @ (TrainError::Checkpoint(_) | TrainError::Torch(_))) => {
             RunOutcome::Retry(e.to_string())
         }

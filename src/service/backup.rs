@@ -10,8 +10,8 @@
 //! - [`MANIFEST_FILE`]: when, which versions, counts, and every file's size and SHA-256,
 //!   written last, so a directory without it is an unfinished backup.
 //!
-//! The blocking work here runs on the caller's thread: the server calls it through
-//! `run_blocking`, the command line directly (see [`crate::cli::backup`]).
+//! The blocking work here runs on the caller's thread: the server runs it as a `backup` job
+//! (see [`crate::jobs::backup`]), the command line directly (see [`crate::cli::backup`]).
 
 use std::fs::File;
 use std::io::Write;
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::data_dir::DataDir;
+use crate::data_dir::{DataDir, METADATA_FILE, MODELS_DIR};
 use crate::ml::artifact::{MANIFEST_FILE as MODEL_MANIFEST, WEIGHTS_FILE};
 use crate::store::backup::{
     check_stores, export_records, import_records, read_records, relocate_models_in,
@@ -58,6 +58,8 @@ pub enum BackupError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the backup was stopped before it finished")]
+    Stopped,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -107,6 +109,19 @@ pub struct BackupManifest {
     pub files: Vec<FileEntry>,
 }
 
+/// The progress line a backup reports once it has created (or taken) its destination: from
+/// then on the destination holds what this backup writes (see [`clear_unfinished`]).
+pub const DESTINATION_READY: &str = "destination ready";
+/// Files and directories a backup writes into its destination (besides [`MANIFEST_FILE`]).
+const WRITTEN_NAMES: &[&str] = &[
+    METADATA_FILE,
+    "doodlebox.sqlite3-journal",
+    "doodlebox.sqlite3-wal",
+    "doodlebox.sqlite3-shm",
+    RECORDS_FILE,
+    MODELS_DIR,
+];
+
 /// Takes a consistent backup of the data directory into `dest` (absolute; new or empty)
 /// while `blobs` (the data directory's open stroke store) may keep taking drawings.
 /// `progress` hears a line at each step.
@@ -116,15 +131,34 @@ pub fn backup(
     dest: &Path,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BackupManifest, BackupError> {
+    backup_until(blobs, data_dir, dest, progress, &|| false)
+}
+
+/// [`backup`] that looks at `stop` between its steps and gives up with
+/// [`BackupError::Stopped`] when it says so (a cancelled job, a graceful shutdown).
+pub fn backup_until(
+    blobs: &dyn BlobStore,
+    data_dir: &Path,
+    dest: &Path,
+    progress: &mut dyn FnMut(&str),
+    stop: &dyn Fn() -> bool,
+) -> Result<BackupManifest, BackupError> {
     let started = Instant::now();
-    if !dest.is_absolute() {
-        return Err(BackupError::RelativeDestination(dest.to_owned()));
-    }
+    let check = || {
+        if stop() {
+            Err(BackupError::Stopped)
+        } else {
+            Ok(())
+        }
+    };
+    check_destination(dest)?;
     let source_db = metadata_path(data_dir);
     if !source_db.is_file() {
         return Err(BackupError::NoData(data_dir.to_owned()));
     }
     prepare_destination(dest)?;
+    progress(DESTINATION_READY);
+    check()?;
     let created_at = crate::time::rfc3339(crate::store::now_ms());
     let snapshot = snapshot_metadata(
         &source_db,
@@ -135,6 +169,7 @@ pub fn backup(
         "metadata snapshot: {} drawings, schema version {}",
         snapshot.drawings, snapshot.schema_version
     ));
+    check()?;
     let records = export_records(
         blobs,
         snapshot.last_drawing,
@@ -148,6 +183,7 @@ pub fn backup(
     let mut models = Vec::new();
     let mut missing_models = Vec::new();
     for (version, path) in &snapshot.models {
+        check()?;
         let source = Path::new(path);
         if source.is_dir() {
             copy_dir(source, &DataDir::new(dest).model(version))?;
@@ -162,6 +198,7 @@ pub fn backup(
     if !snapshot.models.is_empty() {
         sync_dir(&DataDir::new(dest).models())?;
     }
+    check()?;
     let files = list_files(dest)?;
     sync_dir(dest)?;
     let manifest = BackupManifest {
@@ -182,13 +219,51 @@ pub fn backup(
     Ok(manifest)
 }
 
-fn prepare_destination(dest: &Path) -> Result<(), BackupError> {
+/// Whether `dest` can take a backup: an absolute path to a new or empty directory. The
+/// server asks before it queues a backup job, so a bad destination is refused at once.
+pub fn check_destination(dest: &Path) -> Result<(), BackupError> {
+    if !dest.is_absolute() {
+        return Err(BackupError::RelativeDestination(dest.to_owned()));
+    }
     if dest.exists() {
         let empty = dest.is_dir() && std::fs::read_dir(dest).map_err(io(dest))?.next().is_none();
         if !empty {
             return Err(BackupError::DestinationNotEmpty(dest.to_owned()));
         }
     }
+    Ok(())
+}
+
+/// Empties the destination of a backup that did not finish (a crash or a stop after
+/// [`DESTINATION_READY`]), so that it can start again: removes what a backup writes, and
+/// refuses ([`BackupError::DestinationNotEmpty`]) when anything else is there. A finished
+/// backup (with its manifest) is never touched: the caller reads it instead.
+pub fn clear_unfinished(dest: &Path) -> Result<(), BackupError> {
+    if !dest.is_dir() {
+        return Ok(());
+    }
+    if dest.join(MANIFEST_FILE).exists() {
+        return Err(BackupError::DestinationNotEmpty(dest.to_owned()));
+    }
+    let temporary = format!("{MANIFEST_FILE}.tmp");
+    for name in WRITTEN_NAMES.iter().copied().chain([temporary.as_str()]) {
+        let path = dest.join(name);
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        match removed {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&path)(e)),
+            _ => {}
+        }
+    }
+    check_destination(dest)?;
+    sync_dir(dest)
+}
+
+fn prepare_destination(dest: &Path) -> Result<(), BackupError> {
+    check_destination(dest)?;
     std::fs::create_dir_all(dest).map_err(io(dest))?;
     if let Some(parent) = dest.parent() {
         sync_dir(parent)?;
@@ -605,6 +680,36 @@ mod tests {
         let manifest = backup(&*stores.blobs, &data, &dest, &mut |_| {}).unwrap();
         assert_eq!(manifest.drawings, 0);
         dest
+    }
+
+    #[test]
+    fn an_unfinished_backup_is_cleared_for_a_new_try_but_foreign_files_are_kept_and_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let stores = Stores::open(&data).unwrap();
+        let dest = root.path().join("backup");
+        // Stopped once the metadata snapshot is written: an unfinished backup.
+        let stopped = backup_until(&*stores.blobs, &data, &dest, &mut |_| {}, &|| {
+            metadata_path(&dest).exists()
+        });
+        assert!(matches!(stopped, Err(BackupError::Stopped)), "{stopped:?}");
+        clear_unfinished(&dest).unwrap();
+        assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+        backup(&*stores.blobs, &data, &dest, &mut |_| {}).unwrap();
+        assert!(
+            matches!(
+                clear_unfinished(&dest),
+                Err(BackupError::DestinationNotEmpty(_))
+            ),
+            "a finished backup is never cleared"
+        );
+        std::fs::remove_file(dest.join(MANIFEST_FILE)).unwrap();
+        std::fs::write(dest.join("mine.txt"), "not the backup's").unwrap();
+        assert!(matches!(
+            clear_unfinished(&dest),
+            Err(BackupError::DestinationNotEmpty(_))
+        ));
+        assert!(dest.join("mine.txt").is_file());
     }
 
     #[test]

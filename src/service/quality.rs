@@ -1,5 +1,6 @@
-//! The quality scorer: one background thread that scores drawings after they are stored and
-//! walks all live drawings again (the rescore) after a model is activated or on demand.
+//! The quality scorer: one background thread that scores drawings after they are stored, and
+//! the rescore walk over all live drawings after a model is activated or on demand, which
+//! runs as a `rescore` job of the one queue (see [`crate::jobs::rescore`]).
 //!
 //! # Arrivals
 //! The submit handler, after its `201`, hands the drawing and what the model made of it to
@@ -8,22 +9,23 @@
 //! writes the scores in one transaction, so scoring never slows the group commit.
 //!
 //! # The rescore walk
-//! Started by [`QualityService::rescore`] (an activation calls it through
-//! [`ModelServer::on_activate`]), it walks live drawings in id order in chunks of
-//! [`RESCORE_CHUNK`]: reads their stroke records, classifies the chunk in one request to the
-//! inference thread (one request at a time, so live classify requests wait behind at most one
-//! chunk), scores them and writes the scores together with its progress in one
-//! transaction. After a restart a walk that was running continues after the last id it
-//! saved; a walk also starts at boot when the active model is not the one the last walk
-//! scored with (a model activated while no server ran). Arrivals are still scored between
-//! chunks.
+//! Started by [`QualityService::start_rescore`] (an activation starts one through
+//! [`ModelServer::on_activate`] and hands it to the queue through the hook set with
+//! [`QualityService::when_walk_starts`]), it is run by a `rescore` job calling
+//! [`QualityService::run_walk`]: live drawings in id order in chunks of [`RESCORE_CHUNK`],
+//! each chunk's stroke records read, classified in one request to the inference thread (one
+//! request at a time, so live classify requests wait behind at most one chunk), scored and
+//! written together with the walk's position in one transaction. The saved position is what
+//! the job resumes from after a restart or a crash; a walk also starts at boot when the
+//! active model is not the one the last walk scored with (a model activated while no server
+//! ran). Arrivals are scored meanwhile by the scorer thread.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::Serialize;
 
 use crate::domain::quality::{score, Features};
@@ -49,10 +51,11 @@ pub struct Arrival {
 
 enum Message {
     Arrived(Box<Arrival>),
-    /// A walk was started: look at it.
-    Wake,
     Stop,
 }
+
+/// Told about every walk an activation (or the boot) starts, so that a job runs it.
+pub type WalkStarted = Box<dyn Fn(&RescoreProgress) + Send + Sync>;
 
 /// A rescore walk's progress as `GET /api/v1/admin/quality/rescore` shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -104,6 +107,8 @@ struct Shared {
     /// The walk's latest state (mirrors the saved one). Held while a chunk is committed, so
     /// a walk started meanwhile is never overwritten by the old one's progress.
     rescore: Mutex<Walk>,
+    /// Hands a walk an activation started to the job queue (set once the queue runs).
+    walk_started: OnceLock<WalkStarted>,
 }
 
 /// The current walk and which one it is.
@@ -141,6 +146,7 @@ impl QualityService {
                 generation: 0,
                 state,
             }),
+            walk_started: OnceLock::new(),
         });
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -153,27 +159,60 @@ impl QualityService {
         });
         if stale {
             if let Some((_, walk)) = service.shared.walk() {
-                tracing::info!(done = walk.done, "continuing the rescore that was running");
-                let _ = service.sender.try_send(Message::Wake);
+                tracing::info!(done = walk.done, "the rescore that was running continues");
             } else {
                 service.start_rescore()?;
             }
         }
         // Weak: the shared state holds the model server, which holds this listener.
-        let (shared, wake) = (Arc::downgrade(&service.shared), service.sender.clone());
+        let shared = Arc::downgrade(&service.shared);
         models.on_activate(Box::new(move |_version| {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
             match start_walk(&shared) {
-                // A full queue is drained soon, and the thread looks at the walk then.
-                Ok(_) => {
-                    let _ = wake.try_send(Message::Wake);
-                }
+                Ok(progress) => match shared.walk_started.get() {
+                    Some(hand_over) => hand_over(&progress),
+                    None => tracing::warn!(
+                        "quality: no job queue yet; the rescore runs at the next start"
+                    ),
+                },
                 Err(e) => tracing::warn!(error = %e, "quality: cannot start a rescore"),
             }
         }));
         Ok(service)
+    }
+
+    /// Sets where walks started by an activation go (the job queue). Once; later calls are
+    /// ignored.
+    pub fn when_walk_starts(&self, hand_over: WalkStarted) {
+        let _ = self.shared.walk_started.set(hand_over);
+    }
+
+    /// Whether a walk is running (started and not completed): a job should be running it.
+    pub fn walk_running(&self) -> bool {
+        self.shared.walk().is_some()
+    }
+
+    /// Runs the running walk chunk by chunk until it completes (its final progress) or
+    /// `stop` says so between chunks (`None`; the walk keeps its position). A walk started
+    /// meanwhile replaces the old one, and this goes on with the new one. Blocking: the
+    /// `rescore` job calls it on its thread. `on_chunk` hears the progress after each chunk.
+    pub fn run_walk(
+        &self,
+        stop: &dyn Fn() -> bool,
+        on_chunk: &mut dyn FnMut(&RescoreProgress),
+    ) -> Result<Option<RescoreProgress>, StoreError> {
+        loop {
+            let Some((generation, walk)) = self.shared.walk() else {
+                return Ok(Some(self.progress()));
+            };
+            if stop() {
+                return Ok(None);
+            }
+            rescore_chunk(&self.shared, generation, walk)?;
+            on_chunk(&self.progress());
+        }
     }
 
     /// Queues a stored drawing for scoring; never blocks.
@@ -188,11 +227,9 @@ impl QualityService {
     }
 
     /// Starts a rescore walk from the first drawing with the model being served (replacing
-    /// one that runs). Blocking. Returns its progress.
+    /// one that runs). Blocking. Returns its progress; the caller queues the job that runs it.
     pub fn start_rescore(&self) -> Result<RescoreProgress, StoreError> {
-        let progress = start_walk(&self.shared)?;
-        let _ = self.sender.try_send(Message::Wake);
-        Ok(progress)
+        start_walk(&self.shared)
     }
 
     /// The walk's progress, from memory. Blocking: waits while a chunk is committed.
@@ -268,18 +305,9 @@ impl Shared {
 
 fn scorer_loop(shared: &Shared, receiver: &Receiver<Message>) {
     loop {
-        // While a walk runs, poll for arrivals between chunks; otherwise wait for work.
-        let first = if shared.walk().is_some() {
-            match receiver.try_recv() {
-                Ok(message) => Some(message),
-                Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => return,
-            }
-        } else {
-            match receiver.recv() {
-                Ok(message) => Some(message),
-                Err(_) => return,
-            }
+        let first = match receiver.recv() {
+            Ok(message) => Some(message),
+            Err(_) => return,
         };
         let mut arrivals = Vec::new();
         let mut stop = false;
@@ -287,7 +315,6 @@ fn scorer_loop(shared: &Shared, receiver: &Receiver<Message>) {
         while let Some(message) = next.take() {
             match message {
                 Message::Arrived(a) => arrivals.push(*a),
-                Message::Wake => {}
                 Message::Stop => stop = true,
             }
             if arrivals.len() < ARRIVAL_BATCH && !stop {
@@ -299,11 +326,6 @@ fn scorer_loop(shared: &Shared, receiver: &Receiver<Message>) {
         }
         if stop {
             return;
-        }
-        if let Some((generation, walk)) = shared.walk() {
-            guarded("a rescore chunk", || {
-                rescore_chunk(shared, generation, walk)
-            });
         }
     }
 }

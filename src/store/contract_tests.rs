@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use super::metadata::{NewDrawingRow, TrainingFilter};
-use super::{CancelOutcome, Ingest, IngestError, JobStatus, Stores, Submission, SubmitOutcome};
+use super::{
+    CancelOutcome, Ingest, IngestError, JobKind, JobStatus, Stores, Submission, SubmitOutcome,
+};
 use crate::domain::quality::QualitySettings;
 use crate::domain::record::Record;
 use crate::domain::review::{DrawingFilter, Page, ReviewAction};
@@ -211,17 +213,17 @@ pub fn a_job_is_enqueued_once_claimed_completed_cancelled_and_recovered<B: Backe
     let (_guard, stores) = backend.open();
     let jobs = &stores.jobs;
     let config = serde_json::json!({"epochs": 1});
-    let (job, existed) = jobs.enqueue_job(&config, "hash-a").unwrap();
+    let (job, existed) = jobs.enqueue_job(JobKind::Train, &config, "hash-a").unwrap();
     assert!(!existed);
     assert_eq!(job.status, JobStatus::Queued);
-    let (same, existed) = jobs.enqueue_job(&config, "hash-a").unwrap();
+    let (same, existed) = jobs.enqueue_job(JobKind::Train, &config, "hash-a").unwrap();
     assert!(existed);
     assert_eq!(same.id, job.id);
 
-    let claimed = jobs.start_next_job().unwrap().unwrap();
+    let claimed = jobs.start_next_job(&JobKind::ALL).unwrap().unwrap();
     assert_eq!((claimed.id, claimed.status), (job.id, JobStatus::Running));
     assert_eq!(claimed.attempt, 1);
-    assert!(jobs.start_next_job().unwrap().is_none());
+    assert!(jobs.start_next_job(&JobKind::ALL).unwrap().is_none());
     jobs.complete_job(job.id, &serde_json::json!({"accuracy": 0.5}), "v1")
         .unwrap();
     let done = jobs.job(job.id).unwrap().unwrap();
@@ -232,7 +234,7 @@ pub fn a_job_is_enqueued_once_claimed_completed_cancelled_and_recovered<B: Backe
         Some(CancelOutcome::AlreadyFinished(JobStatus::Completed))
     );
 
-    let (waiting, _) = jobs.enqueue_job(&config, "hash-b").unwrap();
+    let (waiting, _) = jobs.enqueue_job(JobKind::Train, &config, "hash-b").unwrap();
     assert_eq!(
         jobs.cancel_job(waiting.id).unwrap(),
         Some(CancelOutcome::Cancelled)
@@ -243,16 +245,40 @@ pub fn a_job_is_enqueued_once_claimed_completed_cancelled_and_recovered<B: Backe
     );
     assert_eq!(jobs.cancel_job(i64::MAX).unwrap(), None);
 
+    // Only the kinds asked for are claimed (the scheduler asks for kinds with none running),
+    // and a graceful stop gives the claimed attempt back.
+    let (backup, _) = jobs
+        .enqueue_job(JobKind::Backup, &config, "hash-backup")
+        .unwrap();
+    assert!(jobs.start_next_job(&[JobKind::Train]).unwrap().is_none());
+    let claimed = jobs.start_next_job(&[JobKind::Backup]).unwrap().unwrap();
+    assert_eq!((claimed.id, claimed.kind), (backup.id, JobKind::Backup));
+    assert_eq!(jobs.requeue_job(backup.id).unwrap(), JobStatus::Queued);
+    let again = jobs.start_next_job(&[JobKind::Backup]).unwrap().unwrap();
+    assert_eq!(again.attempt, 1, "a graceful stop charges no attempt");
+    jobs.complete_job_with_result(backup.id, &serde_json::json!({"files": 3}))
+        .unwrap();
+    assert_eq!(
+        jobs.job(backup.id).unwrap().unwrap().result,
+        Some(serde_json::json!({"files": 3}))
+    );
+
     // A job left running by a crash goes back to the queue, then fails once it has used
     // its attempts.
-    let (crashed, _) = jobs.enqueue_job(&config, "hash-c").unwrap();
-    assert_eq!(jobs.start_next_job().unwrap().unwrap().id, crashed.id);
+    let (crashed, _) = jobs.enqueue_job(JobKind::Train, &config, "hash-c").unwrap();
+    assert_eq!(
+        jobs.start_next_job(&JobKind::ALL).unwrap().unwrap().id,
+        crashed.id
+    );
     assert_eq!(jobs.recover_interrupted_jobs(2).unwrap(), (1, 0));
     assert_eq!(
         jobs.job(crashed.id).unwrap().unwrap().status,
         JobStatus::Queued
     );
-    assert_eq!(jobs.start_next_job().unwrap().unwrap().attempt, 2);
+    assert_eq!(
+        jobs.start_next_job(&JobKind::ALL).unwrap().unwrap().attempt,
+        2
+    );
     assert_eq!(jobs.recover_interrupted_jobs(2).unwrap(), (0, 1));
     assert_eq!(
         jobs.job(crashed.id).unwrap().unwrap().status,

@@ -1,5 +1,7 @@
-//! The training-job table: the durable queue's state. Every transition is one SQLite
-//! transaction, so a job is never half-moved; the scheduler in `crate::jobs` drives them.
+//! The job table: the durable queue's state for every kind of long work (training, backup,
+//! rescore, import). Every transition is one SQLite transaction, so a job is never
+//! half-moved; the scheduler in `crate::jobs` drives them. The table keeps its historical
+//! name, `training_jobs`.
 
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
@@ -9,6 +11,43 @@ use super::{now_ms, StoreError};
 
 /// How long an identical configuration is answered with the existing job.
 pub const DUPLICATE_WINDOW_MS: u64 = 24 * 3600 * 1000;
+
+/// What a job does. Each kind has its own runner in `crate::jobs`; the scheduler runs at
+/// most one job of each kind at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// Trains a model (`crate::jobs::runner`).
+    Train,
+    /// Writes a backup of the data directory.
+    Backup,
+    /// Scores every live drawing again with the model being served.
+    Rescore,
+    /// Imports an uploaded ndjson file.
+    Import,
+}
+
+impl JobKind {
+    /// Every kind, in the order the scheduler looks at them.
+    pub const ALL: [JobKind; 4] = [Self::Train, Self::Backup, Self::Rescore, Self::Import];
+
+    /// The name stored in the `kind` column and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Train => "train",
+            Self::Backup => "backup",
+            Self::Rescore => "rescore",
+            Self::Import => "import",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| StoreError::Corrupt(format!("job kind {text:?}")))
+    }
+}
 
 /// A job's state. `pending` waits for its retry time, `queued` waits for the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,10 +79,12 @@ impl JobStatus {
     }
 }
 
-/// One training job as stored.
+/// One job as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobRow {
     pub id: i64,
+    /// What the job does; `config` and `result` are read according to it.
+    pub kind: JobKind,
     pub status: JobStatus,
     pub config: serde_json::Value,
     pub config_hash: String,
@@ -58,22 +99,31 @@ pub struct JobRow {
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
     pub not_before_ms: Option<i64>,
+    /// What a finished backup, rescore or import produced (a training job's outcome is
+    /// `metrics` and `model_version`).
+    pub result: Option<serde_json::Value>,
 }
 
 const COLUMNS: &str =
     "id, status, config, config_hash, attempt, progress, metrics, error, dataset, \
-     model_version, cancel_requested, created_at, started_at, finished_at, not_before";
+     model_version, cancel_requested, created_at, started_at, finished_at, not_before, kind, result";
 
 fn json_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<serde_json::Value>> {
     let text: Option<String> = row.get(index)?;
     Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
-fn job_from_row(row: &Row<'_>) -> rusqlite::Result<(JobRow, String)> {
+/// A row with its status and kind still as text (parsed by [`finish`], which can fail with
+/// our error rather than rusqlite's).
+type RawJob = (JobRow, String, String);
+
+fn job_from_row(row: &Row<'_>) -> rusqlite::Result<RawJob> {
     let status: String = row.get(1)?;
+    let kind: String = row.get(15)?;
     Ok((
         JobRow {
             id: row.get(0)?,
+            kind: JobKind::Train,
             status: JobStatus::Queued,
             config: json_column(row, 2)?.unwrap_or(serde_json::Value::Null),
             config_hash: row.get(3)?,
@@ -88,18 +138,21 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<(JobRow, String)> {
             started_at_ms: row.get(12)?,
             finished_at_ms: row.get(13)?,
             not_before_ms: row.get(14)?,
+            result: json_column(row, 16)?,
         },
         status,
+        kind,
     ))
 }
 
-fn finish(found: Option<(JobRow, String)>) -> Result<Option<JobRow>, StoreError> {
-    found
-        .map(|(mut job, status)| {
-            job.status = JobStatus::parse(&status)?;
-            Ok(job)
-        })
-        .transpose()
+fn finish(found: Option<RawJob>) -> Result<Option<JobRow>, StoreError> {
+    found.map(parse_raw).transpose()
+}
+
+fn parse_raw((mut job, status, kind): RawJob) -> Result<JobRow, StoreError> {
+    job.status = JobStatus::parse(&status)?;
+    job.kind = JobKind::parse(&kind)?;
+    Ok(job)
 }
 
 /// What became of a cancel request.
@@ -113,21 +166,26 @@ pub enum CancelOutcome {
     AlreadyFinished(JobStatus),
 }
 
-/// The training queue's storage.
+/// The job queue's storage.
 pub trait JobStore: Send + Sync {
-    /// Inserts a queued job, or returns the pending/queued/running job with the same
-    /// configuration hash created in the last 24 hours (`true` = already existed).
+    /// Inserts a queued job of `kind`, or returns the pending/queued/running job of that kind
+    /// with the same configuration hash created in the last 24 hours (`true` = already
+    /// existed).
     fn enqueue_job(
         &self,
+        kind: JobKind,
         config: &serde_json::Value,
         config_hash: &str,
     ) -> Result<(JobRow, bool), StoreError>;
     fn job(&self, id: i64) -> Result<Option<JobRow>, StoreError>;
-    /// Newest first.
+    /// Newest first, every kind.
     fn jobs(&self, limit: usize) -> Result<Vec<JobRow>, StoreError>;
-    /// Takes the oldest runnable job (queued, or pending whose time has come), marking it
-    /// running with one more attempt.
-    fn start_next_job(&self) -> Result<Option<JobRow>, StoreError>;
+    /// Newest first, only jobs of `kind` (the training screens list training jobs only).
+    fn jobs_of_kind(&self, kind: JobKind, limit: usize) -> Result<Vec<JobRow>, StoreError>;
+    /// Takes the oldest runnable job (queued, or pending whose time has come) of one of
+    /// `kinds`, marking it running with one more attempt. The scheduler passes the kinds that
+    /// have no job running.
+    fn start_next_job(&self, kinds: &[JobKind]) -> Result<Option<JobRow>, StoreError>;
     /// How many jobs are in each status (for metrics: queue depth).
     fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
     fn record_progress(&self, id: i64, progress: &serde_json::Value) -> Result<(), StoreError>;
@@ -138,7 +196,17 @@ pub trait JobStore: Send + Sync {
         metrics: &serde_json::Value,
         model_version: &str,
     ) -> Result<(), StoreError>;
+    /// Completes a backup, rescore or import job with what it produced.
+    fn complete_job_with_result(
+        &self,
+        id: i64,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError>;
     fn fail_job(&self, id: i64, error: &str) -> Result<(), StoreError>;
+    /// A graceful stop: a running job goes back to `queued` and gets back the attempt its
+    /// start charged (only a crash counts), or becomes `cancelled` when a cancel was asked.
+    /// Returns the status it now has.
+    fn requeue_job(&self, id: i64) -> Result<JobStatus, StoreError>;
     /// Back to `pending` until `not_before_ms`, keeping the error for the record.
     fn retry_job_later(&self, id: i64, error: &str, not_before_ms: u64) -> Result<(), StoreError>;
     fn mark_job_cancelled(&self, id: i64) -> Result<(), StoreError>;
@@ -151,6 +219,7 @@ pub trait JobStore: Send + Sync {
 impl JobStore for SqliteMetadataStore {
     fn enqueue_job(
         &self,
+        kind: JobKind,
         config: &serde_json::Value,
         config_hash: &str,
     ) -> Result<(JobRow, bool), StoreError> {
@@ -159,10 +228,10 @@ impl JobStore for SqliteMetadataStore {
             let tx = conn.transaction()?;
             let existing: Option<i64> = tx
                 .query_row(
-                    "SELECT id FROM training_jobs WHERE config_hash = ?1
+                    "SELECT id FROM training_jobs WHERE config_hash = ?1 AND kind = ?3
                      AND status IN ('pending','queued','running') AND created_at > ?2
                      ORDER BY id DESC LIMIT 1",
-                    params![config_hash, now - DUPLICATE_WINDOW_MS as i64],
+                    params![config_hash, now - DUPLICATE_WINDOW_MS as i64, kind.as_str()],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -170,8 +239,8 @@ impl JobStore for SqliteMetadataStore {
                 Some(id) => (id, true),
                 None => {
                     tx.execute(
-                        "INSERT INTO training_jobs (status, config, config_hash, created_at) VALUES ('queued', ?1, ?2, ?3)",
-                        params![config.to_string(), config_hash, now],
+                        "INSERT INTO training_jobs (status, config, config_hash, created_at, kind) VALUES ('queued', ?1, ?2, ?3, ?4)",
+                        params![config.to_string(), config_hash, now, kind.as_str()],
                     )?;
                     (tx.last_insert_rowid(), false)
                 }
@@ -206,20 +275,40 @@ impl JobStore for SqliteMetadataStore {
             let rows = stmt.query_map([limit as i64], job_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
-        rows.into_iter()
-            .map(|r| finish(Some(r)).map(|j| j.expect("Some in, Some out")))
-            .collect()
+        rows.into_iter().map(parse_raw).collect()
     }
 
-    fn start_next_job(&self) -> Result<Option<JobRow>, StoreError> {
+    fn jobs_of_kind(&self, kind: JobKind, limit: usize) -> Result<Vec<JobRow>, StoreError> {
+        let rows = self.read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {COLUMNS} FROM training_jobs WHERE kind = ?2 ORDER BY id DESC LIMIT ?1"
+            ))?;
+            let rows = stmt.query_map(params![limit as i64, kind.as_str()], job_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        rows.into_iter().map(parse_raw).collect()
+    }
+
+    fn start_next_job(&self, kinds: &[JobKind]) -> Result<Option<JobRow>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
         let now = now_ms() as i64;
+        // The kinds are our own constants, never input: safe to spell into the statement.
+        let names = kinds
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
         let id: Option<i64> = self.write(|conn| {
             let tx = conn.transaction()?;
             let id: Option<i64> = tx
                 .query_row(
-                    "SELECT id FROM training_jobs WHERE status = 'queued'
-                        OR (status = 'pending' AND coalesce(not_before, 0) <= ?1)
-                     ORDER BY id LIMIT 1",
+                    &format!(
+                        "SELECT id FROM training_jobs WHERE kind IN ({names}) AND (status = 'queued'
+                            OR (status = 'pending' AND coalesce(not_before, 0) <= ?1))
+                         ORDER BY id LIMIT 1"
+                    ),
                     [now],
                     |r| r.get(0),
                 )
@@ -282,6 +371,48 @@ impl JobStore for SqliteMetadataStore {
                 params![id, metrics.to_string(), model_version, now_ms() as i64],
             )?;
             Ok(())
+        })
+    }
+
+    fn complete_job_with_result(
+        &self,
+        id: i64,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute(
+                "UPDATE training_jobs SET status = 'completed', result = ?2, error = NULL,
+                 finished_at = ?3 WHERE id = ?1",
+                params![id, result.to_string(), now_ms() as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn requeue_job(&self, id: i64) -> Result<JobStatus, StoreError> {
+        let now = now_ms() as i64;
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            let cancelled = tx.execute(
+                "UPDATE training_jobs SET status = 'cancelled', finished_at = ?2
+                 WHERE id = ?1 AND status = 'running' AND cancel_requested = 1",
+                params![id, now],
+            )?;
+            tx.execute(
+                "UPDATE training_jobs SET status = 'queued', attempt = max(attempt - 1, 0)
+                 WHERE id = ?1 AND status = 'running'",
+                [id],
+            )?;
+            let status: String = tx.query_row(
+                "SELECT status FROM training_jobs WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            if cancelled > 0 {
+                return Ok(JobStatus::Cancelled);
+            }
+            JobStatus::parse(&status)
         })
     }
 

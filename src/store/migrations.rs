@@ -205,6 +205,15 @@ const MIGRATIONS: &[&str] = &[
             ON CONFLICT DO UPDATE SET n = n + 1;
     END;
     "#,
+    // 7: one durable queue for all long work (issue #16). The table keeps its historical
+    // name; `kind` says what a job does (rows from before are training jobs) and `result`
+    // holds what a finished backup, rescore or import produced (JSON).
+    r#"
+    ALTER TABLE training_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'train'
+        CHECK (kind IN ('train','backup','rescore','import'));
+    ALTER TABLE training_jobs ADD COLUMN result TEXT;
+    CREATE INDEX training_jobs_by_kind ON training_jobs(kind, status, id);
+    "#,
 ];
 
 /// The schema version this program writes.

@@ -65,7 +65,7 @@ pub use ingest::{
     ImportItem, ImportOutcome, Ingest, IngestError, IngestOptions, PendingImport, Submission,
     SubmitOutcome,
 };
-pub use jobs::{CancelOutcome, JobRow, JobStatus, JobStore};
+pub use jobs::{CancelOutcome, JobKind, JobRow, JobStatus, JobStore};
 pub use keys::KeyStore;
 pub use metadata::{
     DrawingRow, DrawingStore, IdempotencyRecord, IdempotencyStore, MetadataStore, NewDrawingRow,

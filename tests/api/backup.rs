@@ -1,4 +1,4 @@
-//! The admin backup and verify routes: a backup of the running server, what bad
+//! The admin backup and verify routes: a backup of the running server (a job), what bad
 //! destinations get, and the live verification report.
 
 use reqwest::StatusCode;
@@ -18,8 +18,13 @@ async fn a_backup_through_the_api_holds_every_drawing_and_verifies_clean() {
     let response = app
         .post("/api/v1/admin/backup", &json!({"dest": target}))
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
-    let manifest: serde_json::Value = response.json().await.unwrap();
+    let job = crate::jobs::follow(&app, response).await;
+    assert_eq!(
+        (&job["kind"], &job["status"]),
+        (&json!("backup"), &json!("completed")),
+        "{job}"
+    );
+    let manifest = &job["result"];
     assert_eq!(manifest["drawings"], 5);
     assert_eq!(manifest["records"], 5);
     assert_eq!(

@@ -6,6 +6,7 @@ mod auth;
 mod backup;
 mod drawings;
 mod helpers;
+mod jobs;
 mod keys;
 mod model_card;
 mod models;

@@ -290,9 +290,28 @@ async fn activating_a_model_rescores_every_drawing_with_it_and_the_walk_complete
     // On demand: 202 with a new walk, which completes too.
     let again = app.post("/api/v1/admin/quality/rescore", &json!({})).await;
     assert_eq!(again.status(), StatusCode::ACCEPTED);
+    let location = again.headers()["location"].to_str().unwrap().to_owned();
     let started: Value = again.json().await.unwrap();
     assert_eq!(started["status"], "running");
+    assert_eq!(started["job"]["kind"], "rescore", "{started}");
+    assert_eq!(
+        location,
+        format!("/api/v1/admin/jobs/{}", started["job"]["id"])
+    );
     assert_eq!(wait_for_rescore(&app, Some(version)).await["done"], 151);
+    // The walk ran as a job of the one queue; its result is the walk's final progress.
+    let id = started["job"]["id"].as_i64().unwrap();
+    let job = crate::jobs::wait_for_job(&app, id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["result"]["done"], 151, "{job}");
+    let jobs = app.get_json("/api/v1/admin/jobs").await;
+    let rescores = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "rescore")
+        .count();
+    assert_eq!(rescores, 2, "the activation's walk was a job too: {jobs}");
 }
 
 #[tokio::test]

@@ -45,10 +45,13 @@ async fn import(app: &TestApp, query: &str, body: String) -> reqwest::Response {
         .expect("request sent")
 }
 
+/// Imports through the API: the upload answers `202` with an import job, which is followed
+/// to its end; its result is the import report.
 async fn import_json(app: &TestApp, query: &str, body: String) -> Value {
     let response = import(app, query, body).await;
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("JSON report")
+    let job = crate::jobs::follow(app, response).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    job["result"].clone()
 }
 
 #[tokio::test]

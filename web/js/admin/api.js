@@ -98,3 +98,23 @@ export const post = (path, json = {}) => api('POST', path, json);
 export const put = (path, json) => api('PUT', path, json);
 export const patch = (path, json) => api('PATCH', path, json);
 export const del = (path) => api('DELETE', path);
+
+/** How often a job started from the portal is asked how it is doing, in ms. */
+const JOB_POLL_MS = 500;
+
+/**
+ * Follows a job from a 202 answer (`{id, kind, status}`) until it has finished, calling
+ * `onChange(job)` on each look. Resolves with the completed job (its `result` is what the
+ * work produced); a failed or cancelled job throws an AdminError with its reason.
+ */
+export async function followJob(accepted, onChange = () => {}) {
+  for (;;) {
+    const job = await get(`/jobs/${accepted.id}`);
+    onChange(job);
+    if (job.status === 'completed') return job;
+    if (job.status === 'failed' || job.status === 'cancelled') {
+      throw new AdminError(200, `job_${job.status}`, `The ${job.kind} job ${job.status}: ${job.error || 'no reason given'}.`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+  }
+}

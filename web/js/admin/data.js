@@ -3,7 +3,7 @@
 // progress, a backup of the data directory to a path on the server, a check of the live
 // stores, and the purge of long-deleted drawings.
 
-import { get, post, BASE, withQuery, toLogin } from './api.js';
+import { get, post, BASE, withQuery, toLogin, followJob } from './api.js';
 import { h, panel, failed, field, num, bytes, toast, toastError, confirmed } from './ui.js';
 
 /** The export formats (issue #6): what each link's query names, and what people call it. */
@@ -67,12 +67,22 @@ function importPanel() {
         report.replaceChildren(h('p', { className: 'note error', role: 'alert' },
           (answer && answer.error && answer.error.message) || `The server answered ${xhr.status}.`));
       } else {
-        const bad = answer.bad_lines || [];
-        report.replaceChildren(h('p', {}, `Imported ${num(answer.imported)} drawings; ${num(answer.skipped_duplicates)} were already here; `
-          + `${num(answer.bad_line_count ?? bad.length)} lines were not drawings.`
-          + (answer.created_shapes && answer.created_shapes.length ? ` New shapes: ${answer.created_shapes.join(', ')}.` : '')),
-        bad.length ? h('ul', { className: 'plain' }, bad.slice(0, 20).map((b) => h('li', {}, `line ${b.line}: ${b.error}`))) : '');
+        // 202: the server keeps the file and imports it as a job; follow it to its report.
+        report.replaceChildren(h('p', { className: 'note' }, `Uploaded; importing (job ${answer.id})…`));
+        followJob(answer, (job) => {
+          const p = job.progress;
+          if (p && job.status === 'running') {
+            report.replaceChildren(h('p', { className: 'note' }, `Importing… ${num(p.imported)} drawings so far.`));
+          }
+        }).then((job) => showReport(job.result), (error) => report.replaceChildren(failed(error)));
       }
+    };
+    const showReport = (answer) => {
+      const bad = answer.bad_lines || [];
+      report.replaceChildren(h('p', {}, `Imported ${num(answer.imported)} drawings; ${num(answer.skipped_duplicates)} were already here; `
+        + `${num(answer.bad_line_count ?? bad.length)} lines were not drawings.`
+        + (answer.created_shapes && answer.created_shapes.length ? ` New shapes: ${answer.created_shapes.join(', ')}.` : '')),
+      bad.length ? h('ul', { className: 'plain' }, bad.slice(0, 20).map((b) => h('li', {}, `line ${b.line}: ${b.error}`))) : '');
     };
     xhr.onerror = () => {
       progress.hidden = true;
@@ -98,7 +108,11 @@ function backupPanel() {
         event.preventDefault();
         out.replaceChildren(h('p', { className: 'note' }, 'Backing up…'));
         try {
-          const manifest = await post('/backup', { dest: dest.value.trim() });
+          // 202 with a backup job: follow it; its result is the backup's manifest.
+          const job = await followJob(await post('/backup', { dest: dest.value.trim() }), (j) => {
+            if (j.progress && j.progress.line) out.replaceChildren(h('p', { className: 'note' }, `Backing up… ${j.progress.line}`));
+          });
+          const manifest = job.result;
           out.replaceChildren(h('p', {}, `Backup written to ${dest.value.trim()}.`),
             h('pre', { className: 'small' }, JSON.stringify(manifest, null, 2).slice(0, 2000)));
         } catch (error) {
