@@ -87,6 +87,10 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
             .len(),
         5
     );
+    // The manifest and the job's progress name the device it trained on (the test
+    // configuration trains on the CPU; `--device` chooses in a real server).
+    assert_eq!(models["items"][0]["manifest"]["device"], "cpu");
+    assert_eq!(job["progress"]["device"], "cpu", "{job}");
 
     // A finished job's event stream gives its final state and ends.
     let events = app

@@ -74,6 +74,7 @@ function watch(id) {
       bar.value = finished && job.status === 'completed' ? 1 : done;
       figures.textContent = `epoch ${p.epoch} of ${p.epochs}, step ${num(p.step)} of ${num(p.steps_per_epoch)} · `
         + `loss ${p.loss.toFixed(3)} · accuracy ${pct(p.accuracy)} · ${num(Math.round(p.samples_per_sec))} drawings/s`
+        + (p.device ? ` on ${p.device === 'cpu' ? 'the CPU' : `GPU ${p.device}`}` : '')
         + (finished ? '' : ` · about ${Math.round(p.eta_secs)} s left`);
       losses.push({ label: `${p.epoch}.${p.step}`, value: p.loss });
       if (losses.length > LOSS_POINTS) losses.shift();
