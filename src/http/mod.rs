@@ -28,7 +28,6 @@ mod transfer;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
 pub use review::purge_cutoff;
@@ -225,7 +224,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn api_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+    error::RequestError::NoSuchEndpoint.into()
 }
 
 /// Runs blocking store work off the async runtime.

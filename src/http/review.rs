@@ -4,12 +4,12 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::domain::review::{parse_listing, parse_player_page, FilterError, ReviewAction};
@@ -27,13 +27,9 @@ const DAY_MS: u64 = 24 * 3600 * 1000;
 type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
 fn pairs(query: Pairs) -> Result<Vec<(String, String)>, ApiError> {
-    query.map(|Query(q)| q).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_filter",
-            e.body_text(),
-        )
-    })
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| RequestError::InvalidFilter(e.body_text()).into())
 }
 
 fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -41,16 +37,6 @@ fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect()
-}
-
-impl From<FilterError> for ApiError {
-    fn from(e: FilterError) -> Self {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_filter",
-            e.to_string(),
-        )
-    }
 }
 
 /// A review item as the API shows it: the stored fields plus where its thumbnail is.
@@ -238,8 +224,7 @@ pub async fn bulk(
     State(state): State<AppState>,
     body: JsonBody<BulkInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let invalid =
-        |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message);
+    let invalid = |message: String| ApiError::from(RequestError::InvalidBody(message));
     let action: ReviewAction = body.value.action.parse().map_err(invalid)?;
     if body.value.ids.is_empty() || body.value.ids.len() > MAX_BULK {
         return Err(invalid(format!("send 1 to {MAX_BULK} ids")));
