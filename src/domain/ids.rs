@@ -192,6 +192,28 @@ impl FromStr for ApiKeyId {
     }
 }
 
+/// An admin account's row id: who a portal session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AdminId(i64);
+
+impl AdminId {
+    /// Wraps a row id read from the store.
+    pub fn from_row(id: i64) -> Self {
+        Self(id)
+    }
+
+    /// The row id, for the store.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for AdminId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// The longest model version accepted.
 pub const MAX_MODEL_VERSION_LEN: usize = 64;
 

@@ -18,7 +18,9 @@ pub mod review;
 pub mod shape;
 
 pub use drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};
-pub use ids::{ApiKeyId, DrawingId, IdError, IdempotencyKey, ModelVersion, PlayerId, ShapeId};
+pub use ids::{
+    AdminId, ApiKeyId, DrawingId, IdError, IdempotencyKey, ModelVersion, PlayerId, ShapeId,
+};
 pub use quality::{Agreement, QualityError, QualityScore, QualitySettings};
 pub use record::{Judgement, Record, RecordError, Source};
 pub use shape::{ShapeError, ShapeName};

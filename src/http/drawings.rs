@@ -11,7 +11,7 @@ use super::extract::{JsonBody, Player};
 use super::{run_blocking, AppState};
 use crate::domain::classify_input::parse_classify_input;
 use crate::domain::drawing::DrawingInput;
-use crate::domain::{DrawingId, PlayerId, Record};
+use crate::domain::DrawingId;
 use crate::service::submit::{SubmitRequest, Submitted, Submitter};
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -79,27 +79,10 @@ pub async fn get_own(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id: DrawingId = id.parse()?;
-    let stores = state.stores.clone();
-    let found = run_blocking(move || {
-        let Some(row) = stores.metadata.drawing(id)? else {
-            return Ok(None);
-        };
-        let bytes = stores.blobs.get(id)?;
-        Ok(Some((row, bytes)))
-    })
-    .await?;
-    let Some((row, bytes)) = found.filter(|(row, _)| {
-        // The row keeps the player as text; compare as ids, not as strings.
-        PlayerId::parse_cookie(&row.player_id) == Some(player) && row.deleted_at_ms.is_none()
-    }) else {
-        return Err(ApiError::not_found("drawing"));
-    };
-    let bytes = bytes
-        .ok_or_else(|| ApiError::internal(format!("drawing {id} has a row but no strokes")))?;
-    let record =
-        Record::decode(&bytes).map_err(|e| ApiError::internal(format!("drawing {id}: {e}")))?;
+    let review = super::review::review(&state);
+    let record = run_blocking(move || Ok(review.own_drawing(player, id)?)).await?;
     Ok(Json(serde_json::json!({
-        "id": row.id,
+        "id": id.to_string(),
         "created_at": crate::time::rfc3339(record.created_at_ms),
         "recognized": record.judgement.as_ref().map(|j| j.recognized),
         "model_version": record.judgement.as_ref().map(|j| &j.model_version),

@@ -21,6 +21,7 @@ use crate::service::accounts::AccountError;
 use crate::service::api_keys::ApiKeyError;
 use crate::service::backup::BackupError;
 use crate::service::models::ModelError;
+use crate::service::review::ReviewError;
 use crate::service::serving::ServingError;
 use crate::service::shapes::ShapesError;
 use crate::service::submit::SubmitError;
@@ -256,7 +257,24 @@ impl From<ModelError> for ApiError {
             ModelError::NotFound(_) => Self::not_found("model"),
             ModelError::Active(_) => Self::new(StatusCode::CONFLICT, "model_active", e.to_string()),
             ModelError::Serving(e) => e.into(),
+            ModelError::Manifest { .. } => Self::internal(e),
             ModelError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::DrawingNotFound => Self::not_found("drawing"),
+            ReviewError::PlayerNotFound => Self::not_found("player"),
+            ReviewError::InvalidBulk(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.to_string(),
+            ),
+            ReviewError::Damaged { .. } | ReviewError::Thumbnail(_) => Self::internal(e),
+            ReviewError::Store(e) => e.into(),
         }
     }
 }

@@ -27,10 +27,10 @@ mod transfer;
 
 use std::sync::Arc;
 
+pub use crate::service::review::purge_cutoff;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
-pub use review::purge_cutoff;
 
 pub use auth::Policy;
 pub use error::ApiError;

@@ -20,6 +20,7 @@ pub mod limits;
 pub mod models;
 pub mod prompter;
 pub mod quality;
+pub mod review;
 pub mod serving;
 pub mod shapes;
 pub mod submit;

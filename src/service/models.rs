@@ -11,10 +11,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::domain::ModelVersion;
+use crate::ml::evaluation::Metrics;
 use crate::service::serving::{verify_and_record, ModelServer, ServingError};
 use crate::store::{DeleteModel, ModelRow, ModelStore, StoreError};
 
@@ -28,8 +29,25 @@ pub enum ModelError {
     /// Activation and rollback: the model does not load, or there is nothing to go back to.
     #[error(transparent)]
     Serving(#[from] ServingError),
+    /// A stored manifest that does not say what the model card needs: a fault of the store.
+    #[error("model {version}: unreadable manifest: {cause}")]
+    Manifest { version: String, cause: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What the model card and the confusion picture need from a stored manifest (written by
+/// `ml::artifact::Manifest`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CardManifest {
+    pub classes: Vec<String>,
+    pub input_size: u32,
+    pub architecture: String,
+    pub weights_sha256: String,
+    pub dataset_size: usize,
+    pub dataset_hash: String,
+    pub metrics: Metrics,
+    pub device: String,
 }
 
 /// One class's validation precision and recall.
@@ -182,6 +200,23 @@ impl ModelRegistry {
         self.store
             .model(version.as_str())?
             .ok_or_else(|| ModelError::NotFound(version.clone()))
+    }
+
+    /// The model the inference thread serves now, with its manifest: exactly what classify
+    /// answers with. [`ServingError::NoModel`] when none is served.
+    pub fn served(&self) -> Result<(ModelRow, CardManifest), ModelError> {
+        let version = self
+            .server
+            .as_ref()
+            .and_then(|server| server.serving_version())
+            .ok_or(ServingError::NoModel)?;
+        let row = self.store.model(&version)?.ok_or(ServingError::NoModel)?;
+        let manifest =
+            serde_json::from_value(row.manifest.clone()).map_err(|e| ModelError::Manifest {
+                version: row.version.clone(),
+                cause: e.to_string(),
+            })?;
+        Ok((row, manifest))
     }
 
     /// Accuracy and per-class precision and recall of `a` and `b`, with deltas `b - a`.

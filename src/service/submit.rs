@@ -194,3 +194,114 @@ fn strokes_of(drawing: &Drawing) -> Vec<Vec<[f32; 2]>> {
         .map(|s| s.points.iter().map(|p| [p.x as f32, p.y as f32]).collect())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::limits::RateLimits;
+    use crate::store::shapes::ShapeChange;
+
+    fn submitter(dir: &std::path::Path) -> Submitter {
+        let stores = Arc::new(Stores::open(dir).unwrap());
+        let models = ModelServer::start(stores.clone(), 8).unwrap();
+        let quality = QualityService::start(stores.clone(), models.clone()).unwrap();
+        Submitter {
+            ingest: Arc::new(Ingest::start(stores.clone(), None).unwrap()),
+            stores,
+            models: Arc::new(models),
+            quality,
+            limits: Arc::new(Limiters::new(RateLimits::DEFAULT)),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    fn request(shape: &str, key: Option<&str>) -> SubmitRequest {
+        let input = serde_json::json!({
+            "shape": shape,
+            "canvas": {"width": 400, "height": 400},
+            "strokes": [{"points": [
+                {"x": 100, "y": 100, "pressure": 0.5, "timestamp": 1000},
+                {"x": 140, "y": 110, "pressure": 0.7, "timestamp": 1016}
+            ]}]
+        });
+        SubmitRequest {
+            player: PlayerId::random(),
+            address: None,
+            limited: false,
+            idempotency_key: key.map(|k| k.as_bytes().to_vec()),
+            body: input.to_string().into_bytes(),
+            input: serde_json::from_value(input).unwrap(),
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn drawings(submitter: &Submitter) -> u64 {
+        submitter.stores.metadata.count_drawings().unwrap()
+    }
+
+    #[test]
+    fn a_drawing_of_an_unknown_or_retired_shape_is_refused_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let submitter = submitter(dir.path());
+        let rt = runtime();
+        let unknown = rt.block_on(submitter.submit(request("zeppelin", None)));
+        assert!(matches!(unknown, Err(SubmitError::UnknownShape(s)) if s.as_str() == "zeppelin"));
+        let circle = ShapeName::parse("circle").unwrap();
+        let retire = ShapeChange {
+            active: Some(false),
+            ..ShapeChange::default()
+        };
+        submitter
+            .stores
+            .shapes
+            .change_shape(&circle, &retire)
+            .unwrap()
+            .unwrap();
+        let retired = rt.block_on(submitter.submit(request("circle", None)));
+        assert!(matches!(retired, Err(SubmitError::RetiredShape(s)) if s == circle));
+        assert_eq!(drawings(&submitter), 0);
+    }
+
+    #[test]
+    fn a_blocked_player_is_refused_and_a_retry_with_the_same_key_is_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let submitter = submitter(dir.path());
+        let rt = runtime();
+        let first = rt
+            .block_on(submitter.submit(request("circle", Some("k-1"))))
+            .unwrap();
+        let Submitted::Created { id, judgement } = first else {
+            panic!("expected a new drawing, got {first:?}");
+        };
+        // No model is active: nothing was recognized.
+        assert_eq!(judgement, None);
+        let mut again = request("circle", Some("k-1"));
+        let player = submitter
+            .stores
+            .metadata
+            .drawing(id)
+            .unwrap()
+            .and_then(|row| PlayerId::parse_cookie(&row.player_id))
+            .unwrap();
+        again.player = player;
+        let retry = rt.block_on(submitter.submit(again)).unwrap();
+        assert_eq!(retry, Submitted::Duplicate(id));
+        submitter
+            .stores
+            .review
+            .set_blocked(player, true, crate::store::now_ms())
+            .unwrap();
+        let mut blocked = request("circle", None);
+        blocked.player = player;
+        assert!(matches!(
+            rt.block_on(submitter.submit(blocked)),
+            Err(SubmitError::PlayerBlocked)
+        ));
+    }
+}
