@@ -292,6 +292,7 @@ impl From<ShapesError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "shape_exists", e.to_string())
             }
             ShapesError::NotFound => Self::not_found("shape"),
+            ShapesError::NoneCollected => Self::unavailable("no_shapes", e.to_string()),
             ShapesError::Store(e) => e.into(),
         }
     }

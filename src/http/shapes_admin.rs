@@ -35,7 +35,7 @@ pub struct ShapePatch {
 }
 
 /// The shape service over this server's stores and prompter.
-fn shapes(state: &AppState) -> Shapes {
+pub(super) fn shapes(state: &AppState) -> Shapes {
     Shapes {
         stores: state.stores.clone(),
         prompter: state.prompter.clone(),

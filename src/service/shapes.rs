@@ -1,7 +1,8 @@
 //! Managing the shapes the game collects, the one home of the admin's shape list: every
 //! shape with its drawing counts and the active model's accuracy on it, adding one, editing
 //! one and retiring one. A retired shape keeps its drawings, is never prompted and refuses
-//! new submissions (see [`crate::service::submit`]).
+//! new submissions (see [`crate::service::submit`]). Players see the collected shapes and
+//! their next prompt through here too.
 //!
 //! Synchronous, like every store-backed service: a handler runs these on a blocking thread.
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::domain::shape::{parse_description, parse_difficulty};
-use crate::domain::{ShapeError, ShapeName};
+use crate::domain::{PlayerId, ShapeError, ShapeName};
 use crate::service::prompter::{per_class_accuracy, Prompter};
 use crate::store::shapes::ShapeChange;
 use crate::store::{ShapeRow, StoreError, Stores};
@@ -28,6 +29,9 @@ pub enum ShapesError {
     Exists(ShapeName),
     #[error("shape not found")]
     NotFound,
+    /// Every shape is retired: there is nothing to prompt a player with.
+    #[error("no shape is being collected right now")]
+    NoneCollected,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -95,6 +99,19 @@ pub struct Shapes {
 }
 
 impl Shapes {
+    /// The shapes being collected (active), as players see them.
+    pub fn collected(&self) -> Result<Vec<ShapeRow>, ShapesError> {
+        let shapes = self.stores.metadata.shapes()?;
+        Ok(shapes.iter().filter(|s| s.active).cloned().collect())
+    }
+
+    /// The next shape to prompt `player` with (see [`Prompter::prompt`]).
+    pub fn prompt(&self, player: PlayerId) -> Result<ShapeRow, ShapesError> {
+        self.prompter
+            .prompt(player)?
+            .ok_or(ShapesError::NoneCollected)
+    }
+
     /// Every shape, retired ones included.
     pub fn list(&self) -> Result<ShapeList, ShapesError> {
         let (model_version, items) = self.views(None)?;
@@ -218,6 +235,22 @@ mod tests {
         assert!(matches!(
             shapes.change(&unknown, &ShapeEdit::retire()),
             Err(ShapesError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn with_every_shape_retired_nothing_is_collected_and_no_prompt_is_offered() {
+        let (_dir, shapes) = shapes();
+        assert!(!shapes.collected().unwrap().is_empty());
+        assert!(shapes.prompt(PlayerId::random()).is_ok());
+        for shape in shapes.collected().unwrap() {
+            let name = ShapeName::parse(&shape.name).unwrap();
+            shapes.change(&name, &ShapeEdit::retire()).unwrap();
+        }
+        assert!(shapes.collected().unwrap().is_empty());
+        assert!(matches!(
+            shapes.prompt(PlayerId::random()),
+            Err(ShapesError::NoneCollected)
         ));
     }
 }
