@@ -1395,3 +1395,22 @@ async fn an_import_job_killed_mid_run_runs_again_after_restart_and_stores_each_l
         "the upload is removed once the job has finished"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_activate_and_rollback_without_a_server_refuse_what_the_registry_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    // One start creates the data directory; the commands then find no server answering.
+    drop(start_server(dir.path()).await);
+    let (ok, _, stderr) = run_cli(&["models", "activate", "v999"], dir.path(), &[]);
+    assert!(!ok);
+    assert!(stderr.contains("there is no model v999"), "{stderr}");
+    let (ok, _, stderr) = run_cli(&["models", "activate", "../v1"], dir.path(), &[]);
+    assert!(!ok);
+    assert!(stderr.contains("there is no model ../v1"), "{stderr}");
+    let (ok, _, stderr) = run_cli(&["models", "rollback"], dir.path(), &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("no previously active model to roll back to"),
+        "{stderr}"
+    );
+}

@@ -3,17 +3,20 @@
 //! Activating a model must also swap the model in the running server's memory, so these go
 //! through the server when one answers on the address in its control file (see
 //! [`crate::control`]), and write the database directly otherwise (the next start serves
-//! what the database names). `models list` lives with training, in [`super::train`].
+//! what the database names), through the same [`ModelRegistry`] as the admin API.
+//! `models list` lives with training, in [`super::train`].
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use super::client::RunningServer;
 use super::local::open_metadata;
-use crate::ml::classifier::Classifier;
-use crate::store::ModelStore;
+use crate::domain::ModelVersion;
+use crate::service::models::{ModelError, ModelRegistry};
+use crate::service::serving::ServingError;
 
 /// How long a command waits for the running server to swap models.
 const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,14 +33,20 @@ pub fn activate_model(data_dir: &Path, version: &str) -> anyhow::Result<()> {
         drop(answer);
         return Ok(());
     }
-    let store = open_metadata(data_dir)?;
-    let row = store
-        .model(version)?
+    let version = ModelVersion::parse(version)
         .with_context(|| format!("there is no model {version} (`doodlebox models list`)"))?;
-    Classifier::load(Path::new(&row.path))
-        .with_context(|| format!("{version} does not load; the active model is unchanged"))?;
-    if !store.activate_model(version)? {
-        bail!("there is no model {version}");
+    let registry = ModelRegistry::offline(Arc::new(open_metadata(data_dir)?));
+    match registry.activate(&version) {
+        Ok(()) => {}
+        Err(ModelError::Serving(ServingError::UnknownVersion(_))) => {
+            anyhow::bail!("there is no model {version} (`doodlebox models list`)")
+        }
+        Err(e @ ModelError::Serving(ServingError::InvalidModel { .. })) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{version} does not load; the active model is unchanged"
+            )))
+        }
+        Err(e) => return Err(e.into()),
     }
     println!("{version} is active (no server is running: it serves from the next start)");
     Ok(())
@@ -51,8 +60,16 @@ pub fn rollback_model(data_dir: &Path) -> anyhow::Result<()> {
         println!("rolled back: {version} is active on the running server");
         return Ok(());
     }
-    let previous = open_metadata(data_dir)?
-        .previous_model()?
-        .context("there is no previously active model to roll back to")?;
-    activate_model(data_dir, &previous.version)
+    let registry = ModelRegistry::offline(Arc::new(open_metadata(data_dir)?));
+    let previous = match registry.rollback() {
+        Ok(version) => version,
+        Err(ModelError::Serving(ServingError::NothingToRollBackTo)) => {
+            anyhow::bail!("there is no previously active model to roll back to")
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context("the active model is unchanged"));
+        }
+    };
+    println!("{previous} is active (no server is running: it serves from the next start)");
+    Ok(())
 }

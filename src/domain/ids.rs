@@ -1,4 +1,6 @@
-//! Identifiers as newtypes: drawings, players and idempotency keys are never bare strings.
+//! Identifiers as newtypes: drawings, players, idempotency keys, shapes, API keys and model
+//! versions are never bare strings or bare integers once they cross a service boundary, so
+//! two ids of different things cannot be mixed up or compared as text.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,6 +14,17 @@ pub enum IdError {
     Drawing(String),
     #[error("the Idempotency-Key header must be 1 to 255 printable ASCII characters")]
     IdempotencyKey,
+    #[error("`{0}` is not a valid API key id (expected a positive integer)")]
+    ApiKey(String),
+    #[error("`{0}` is not a valid model version")]
+    ModelVersion(String),
+}
+
+/// The longest text an error message quotes from a rejected id.
+const QUOTED_ID_CHARS: usize = 64;
+
+fn quoted(s: &str) -> String {
+    s.chars().take(QUOTED_ID_CHARS).collect()
 }
 
 /// A drawing's id: a UUIDv7, so ids sort by creation time. The group-commit writer hands
@@ -66,7 +79,7 @@ impl FromStr for DrawingId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         uuid::Uuid::parse_str(s)
             .map(|u| Self(u.as_u128()))
-            .map_err(|_| IdError::Drawing(s.chars().take(64).collect()))
+            .map_err(|_| IdError::Drawing(quoted(s)))
     }
 }
 
@@ -128,6 +141,126 @@ impl IdempotencyKey {
     }
 }
 
+/// A shape's row id: what a drawing row points at. Only the store hands these out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShapeId(i64);
+
+impl ShapeId {
+    /// Wraps a row id read from the store.
+    pub fn from_row(id: i64) -> Self {
+        Self(id)
+    }
+
+    /// The row id, for the store.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// An implementor API key's row id, as lists show it and `DELETE /admin/keys/{id}` and
+/// `doodlebox keys revoke ID` take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiKeyId(i64);
+
+impl ApiKeyId {
+    /// Wraps a row id read from the store.
+    pub fn from_row(id: i64) -> Self {
+        Self(id)
+    }
+
+    /// The row id, for the store.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ApiKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for ApiKeyId {
+    type Err = IdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(Self)
+            .ok_or_else(|| IdError::ApiKey(quoted(s)))
+    }
+}
+
+/// An admin account's row id: who a portal session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AdminId(i64);
+
+impl AdminId {
+    /// Wraps a row id read from the store.
+    pub fn from_row(id: i64) -> Self {
+        Self(id)
+    }
+
+    /// The row id, for the store.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for AdminId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The longest model version accepted.
+pub const MAX_MODEL_VERSION_LEN: usize = 64;
+
+/// A model version (`v1`, `v2`, ...): the name of one trained artifact in the registry.
+/// Parsing admits any short name of ASCII letters, digits, `.`, `_` and `-`, so that a
+/// version the registry never handed out is simply not found rather than malformed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ModelVersion(String);
+
+impl ModelVersion {
+    /// Parses a version named by a client (a path, a query, a CLI argument).
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let valid = !s.is_empty()
+            && s.len() <= MAX_MODEL_VERSION_LEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if valid {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(IdError::ModelVersion(quoted(s)))
+        }
+    }
+
+    /// Wraps a version read from the store, which only holds versions it handed out.
+    pub fn from_row(version: String) -> Self {
+        Self(version)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ModelVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for ModelVersion {
+    type Err = IdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +299,23 @@ mod tests {
         assert_eq!(PlayerId::parse_cookie(&p.to_string()), Some(p));
         assert_eq!(PlayerId::parse_cookie("xyz"), None);
         assert_eq!(PlayerId::parse_cookie(&"A".repeat(32)), None);
+    }
+
+    #[test]
+    fn api_key_ids_are_positive_integers_and_round_trip_through_text() {
+        let id: ApiKeyId = "42".parse().unwrap();
+        assert_eq!(id, ApiKeyId::from_row(42));
+        assert_eq!(id.to_string(), "42");
+        assert!("0".parse::<ApiKeyId>().is_err());
+        assert!("-3".parse::<ApiKeyId>().is_err());
+        assert!("abc".parse::<ApiKeyId>().is_err());
+    }
+
+    #[test]
+    fn model_versions_admit_short_plain_names_only() {
+        assert_eq!(ModelVersion::parse("v12").unwrap().as_str(), "v12");
+        assert!(ModelVersion::parse("").is_err());
+        assert!(ModelVersion::parse("../v1").is_err());
+        assert!(ModelVersion::parse(&"v".repeat(65)).is_err());
     }
 }

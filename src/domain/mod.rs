@@ -10,6 +10,7 @@ pub mod admin;
 pub mod classify_input;
 pub mod drawing;
 pub mod ids;
+pub mod player;
 pub mod prompt;
 pub mod quality;
 pub mod record;
@@ -17,7 +18,9 @@ pub mod review;
 pub mod shape;
 
 pub use drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};
-pub use ids::{DrawingId, IdError, IdempotencyKey, PlayerId};
+pub use ids::{
+    AdminId, ApiKeyId, DrawingId, IdError, IdempotencyKey, ModelVersion, PlayerId, ShapeId,
+};
 pub use quality::{Agreement, QualityError, QualityScore, QualitySettings};
 pub use record::{Judgement, Record, RecordError, Source};
 pub use shape::{ShapeError, ShapeName};

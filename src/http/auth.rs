@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::caller::{is_control_token, ClientAddress};
-use super::error::ApiError;
+use super::error::{AccessError, ApiError, RequestError};
 use super::extract::{JsonBody, PLAYER_COOKIE};
 use super::{run_blocking, AppState};
 use crate::domain::admin::{Password, Username};
@@ -63,8 +63,7 @@ pub async fn require_admin(
 /// The fallback of the admin API: unknown paths are not found, but only admins learn that.
 pub async fn admin_fallback(State(state): State<AppState>, req: Request) -> Response {
     match admin_caller(&state, req.method(), req.headers()).await {
-        Ok(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
-            .into_response(),
+        Ok(_) => ApiError::from(RequestError::NoSuchEndpoint).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -115,12 +114,12 @@ async fn admin_caller(
     Err(unauthenticated("sign in as an admin to use this route"))
 }
 
-fn unauthenticated(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+fn unauthenticated(message: &'static str) -> ApiError {
+    AccessError::Unauthenticated(message).into()
 }
 
-fn forbidden(message: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+fn forbidden(message: &'static str) -> ApiError {
+    AccessError::Forbidden(message).into()
 }
 
 fn is_safe(method: &Method) -> bool {

@@ -6,11 +6,11 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
 use sha2::{Digest, Sha256};
 
-use super::error::ApiError;
+use super::error::{AccessError, ApiError};
 use super::extract::Player;
 use super::{run_blocking, AppState};
 use crate::service::limits::Limited;
@@ -95,8 +95,8 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn invalid_key(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", message)
+fn invalid_key(message: &'static str) -> ApiError {
+    AccessError::InvalidApiKey(message).into()
 }
 
 /// Compares digests, so the time taken says nothing about how much of the token matched.
@@ -117,12 +117,7 @@ impl AppState {
 
     /// The 429 for a refused request, counted in the metrics.
     pub fn too_many(&self, limited: Limited) -> ApiError {
-        self.metrics
-            .rate_limited
-            .get_or_create(&crate::telemetry::ScopeLabels {
-                scope: limited.scope.to_owned(),
-            })
-            .inc();
+        limited.count(&self.metrics);
         ApiError::from(limited)
     }
 }

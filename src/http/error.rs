@@ -3,16 +3,28 @@
 //! Every error leaves as `{"error":{"code":"snake_case","message":"..."}}` with the status
 //! from the table in `From` impls below. Client errors (4xx) are not logged as errors; server
 //! errors (5xx) are logged with their cause and answered with a generic message.
+//!
+//! Services and the domain say what went wrong in their own `thiserror` enums; the errors of
+//! the HTTP edge itself (a body that is not JSON, a missing credential) are the enums
+//! [`RequestError`] and [`AccessError`] here. Handlers never pick a status or a code: this
+//! file is the only place that does.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::domain::admin::CredentialError;
+use crate::domain::classify_input::ClassifyInputError;
+use crate::domain::player::NicknameError;
 use crate::domain::{DrawingError, IdError, QualityError, ShapeError};
 use crate::service::accounts::AccountError;
+use crate::service::api_keys::ApiKeyError;
 use crate::service::backup::BackupError;
+use crate::service::models::ModelError;
+use crate::service::review::ReviewError;
 use crate::service::serving::ServingError;
+use crate::service::shapes::ShapesError;
+use crate::service::submit::SubmitError;
 use crate::store::{IngestError, StoreError};
 
 /// Seconds a client is asked to wait before retrying a 503.
@@ -89,6 +101,203 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What is wrong with a request before any service sees it: its body, its query, its path.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("send the body as JSON with Content-Type: application/json")]
+    NotJson,
+    #[error("the request body is too large")]
+    BodyTooLarge,
+    /// The body could not be read (the connection broke, a bad encoding).
+    #[error("{0}")]
+    UnreadableBody(String),
+    /// Not JSON at all.
+    #[error("{0}")]
+    MalformedJson(String),
+    /// JSON, but not of the expected shape or values.
+    #[error("{0}")]
+    InvalidBody(String),
+    /// A query parameter the route does not take or cannot parse.
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// A review listing's query that does not decode.
+    #[error("{0}")]
+    InvalidFilter(String),
+    #[error("no such API endpoint")]
+    NoSuchEndpoint,
+    /// A classify batch with too few or too many drawings.
+    #[error("send 1 to {0} drawings")]
+    BatchSize(usize),
+    /// One drawing of a classify batch does not parse.
+    #[error("drawing {index}: {source}")]
+    BatchItem {
+        index: usize,
+        source: ClassifyInputError,
+    },
+}
+
+/// Why a caller may not use a route.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// No credential, or one that is not valid here.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// A valid credential of the wrong kind, or a cross-site request.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A classify request's API key is missing, unknown or revoked.
+    #[error("{0}")]
+    InvalidApiKey(&'static str),
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match e {
+            RequestError::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            RequestError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            RequestError::UnreadableBody(_) => (StatusCode::BAD_REQUEST, "unreadable_body"),
+            RequestError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            RequestError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            RequestError::InvalidQuery(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"),
+            RequestError::InvalidFilter(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_filter"),
+            RequestError::NoSuchEndpoint => (StatusCode::NOT_FOUND, "not_found"),
+            RequestError::BatchSize(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_batch"),
+            RequestError::BatchItem { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_drawing"),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match e {
+            AccessError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            AccessError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AccessError::InvalidApiKey(_) => (StatusCode::UNAUTHORIZED, "invalid_api_key"),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+impl From<crate::domain::review::FilterError> for ApiError {
+    fn from(e: crate::domain::review::FilterError) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_filter",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<ClassifyInputError> for ApiError {
+    fn from(e: ClassifyInputError) -> Self {
+        let code = match e {
+            ClassifyInputError::Body(_) => "invalid_body",
+            _ => "invalid_drawing",
+        };
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string())
+    }
+}
+
+impl From<NicknameError> for ApiError {
+    fn from(e: NicknameError) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_nickname",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Limited(limited) => limited.into(),
+            SubmitError::PlayerBlocked => {
+                Self::new(StatusCode::FORBIDDEN, "player_blocked", e.to_string())
+            }
+            SubmitError::Id(e) => e.into(),
+            SubmitError::Drawing(e) => e.into(),
+            SubmitError::RetiredShape(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "retired_shape",
+                e.to_string(),
+            ),
+            SubmitError::UnknownShape(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_shape",
+                e.to_string(),
+            ),
+            SubmitError::Ingest(e) => e.into(),
+            SubmitError::Store(e) => e.into(),
+            SubmitError::Worker(cause) => Self::internal(cause),
+        }
+    }
+}
+
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        match e {
+            ApiKeyError::Input(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_key_request",
+                e.to_string(),
+            ),
+            ApiKeyError::NotFound(_) => Self::not_found("API key"),
+            ApiKeyError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::NotFound(_) => Self::not_found("model"),
+            ModelError::Active(_) => Self::new(StatusCode::CONFLICT, "model_active", e.to_string()),
+            ModelError::Serving(e) => e.into(),
+            ModelError::Manifest { .. } => Self::internal(e),
+            ModelError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::DrawingNotFound => Self::not_found("drawing"),
+            ReviewError::PlayerNotFound => Self::not_found("player"),
+            ReviewError::InvalidBulk(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.to_string(),
+            ),
+            ReviewError::Damaged { .. } | ReviewError::Thumbnail(_) => Self::internal(e),
+            ReviewError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ShapesError> for ApiError {
+    fn from(e: ShapesError) -> Self {
+        match e {
+            ShapesError::Invalid(e) => e.into(),
+            ShapesError::NothingToChange => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_shape",
+                e.to_string(),
+            ),
+            ShapesError::Exists(_) => {
+                Self::new(StatusCode::CONFLICT, "shape_exists", e.to_string())
+            }
+            ShapesError::NotFound => Self::not_found("shape"),
+            ShapesError::NoneCollected => Self::unavailable("no_shapes", e.to_string()),
+            ShapesError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::service::limits::Limited> for ApiError {
     fn from(limited: crate::service::limits::Limited) -> Self {
         let secs = limited.retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -145,6 +354,9 @@ impl From<IdError> for ApiError {
                 "invalid_idempotency_key",
                 e.to_string(),
             ),
+            // A path naming something that cannot exist is simply not found.
+            IdError::ApiKey(_) => Self::not_found("API key"),
+            IdError::ModelVersion(_) => Self::not_found("model"),
         }
     }
 }

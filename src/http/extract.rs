@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
 use crate::domain::PlayerId;
 
 /// Name of the anonymous player session cookie.
@@ -34,34 +34,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
         if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            ));
+            return Err(RequestError::NotJson.into());
         }
         let raw = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "the request body is too large",
-                )
+                RequestError::BodyTooLarge
             } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unreadable_body",
-                    rejection.body_text(),
-                )
+                RequestError::UnreadableBody(rejection.body_text())
             }
         })?;
         let value = serde_json::from_slice(&raw).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                e.to_string(),
-            ),
-            _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()),
+            serde_json::error::Category::Data => RequestError::InvalidBody(e.to_string()),
+            _ => RequestError::MalformedJson(e.to_string()),
         })?;
         Ok(Self { value, raw })
     }

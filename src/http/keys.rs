@@ -1,5 +1,5 @@
 //! Admin routes for implementors' API keys: create (the key is in this answer only), list,
-//! revoke.
+//! revoke. The use cases live in [`crate::service::api_keys`].
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,7 +9,8 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
-use crate::store::keys::NewApiKey;
+use crate::domain::ApiKeyId;
+use crate::service::api_keys::ApiKeys;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,20 +20,19 @@ pub struct CreateKey {
     rate_per_min: Option<u32>,
 }
 
+/// The service, with this server's key cache so that a revocation takes effect at once.
+fn api_keys(state: &AppState) -> ApiKeys {
+    ApiKeys::with_cache(state.stores.keys.clone(), state.key_auth.clone())
+}
+
 /// `POST /api/v1/admin/keys {"name","rate_per_min"?}` → `201` with the key, shown once.
 pub async fn create(
     State(state): State<AppState>,
     body: JsonBody<CreateKey>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let new = NewApiKey::parse(&body.value.name, body.value.rate_per_min).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_key_request",
-            e.to_string(),
-        )
-    })?;
-    let keys = state.stores.keys.clone();
-    let created = run_blocking(move || Ok(keys.create_key(&new)?)).await?;
+    let keys = api_keys(&state);
+    let CreateKey { name, rate_per_min } = body.value;
+    let created = run_blocking(move || Ok(keys.create(&name, rate_per_min)?)).await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::to_value(created).map_err(ApiError::internal)?),
@@ -41,8 +41,8 @@ pub async fn create(
 
 /// `GET /api/v1/admin/keys` → `{"keys":[...]}`, newest first, without secrets.
 pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let keys = state.stores.keys.clone();
-    let rows = run_blocking(move || Ok(keys.keys()?)).await?;
+    let keys = api_keys(&state);
+    let rows = run_blocking(move || Ok(keys.list()?)).await?;
     Ok(Json(serde_json::json!({ "keys": rows })))
 }
 
@@ -51,10 +51,8 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let id: i64 = id.parse().map_err(|_| ApiError::not_found("API key"))?;
-    let keys = state.stores.keys.clone();
-    let row = run_blocking(move || Ok(keys.revoke_key(id)?)).await?;
-    let row = row.ok_or_else(|| ApiError::not_found("API key"))?;
-    state.key_auth.forget_all();
+    let id: ApiKeyId = id.parse()?;
+    let keys = api_keys(&state);
+    let row = run_blocking(move || Ok(keys.revoke(id)?)).await?;
     Ok(Json(serde_json::to_value(row).map_err(ApiError::internal)?))
 }

@@ -1,7 +1,8 @@
 //! The HTTP API and the embedded web UI (axum only).
 //!
-//! A handler extracts, parses into domain types, makes one call into `store` (through
-//! [`run_blocking`]) and maps the error with [`ApiError`]. No SQL or sled here.
+//! A handler extracts, parses into domain types, makes one call into a `service` (a
+//! synchronous one through [`run_blocking`]) and maps the error with the one table in
+//! [`error`]. No SQL or sled here.
 
 mod assets;
 pub mod auth;
@@ -28,11 +29,10 @@ mod transfer;
 
 use std::sync::Arc;
 
+pub use crate::service::review::purge_cutoff;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
-pub use review::purge_cutoff;
 
 pub use auth::Policy;
 pub use error::ApiError;
@@ -230,10 +230,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn api_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+    error::RequestError::NoSuchEndpoint.into()
 }
 
-/// Runs blocking store work off the async runtime.
+/// Runs a synchronous service call (blocking store work) off the async runtime.
 pub async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {

@@ -15,13 +15,14 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::error::ApiError;
 use super::{run_blocking, AppState};
 use crate::ml::confusion_picture;
-use crate::ml::evaluation::{ClassMetrics, Metrics};
-use crate::service::serving::{ServingError, TOP_K};
+use crate::ml::evaluation::ClassMetrics;
+use crate::service::models::{CardManifest, ModelRegistry};
+use crate::service::serving::TOP_K;
 use crate::store::ModelRow;
 
 /// Where the confusion picture is served.
@@ -31,19 +32,6 @@ pub const CONFUSION_PATH: &str = "/api/v1/model/confusion.png";
 const ETAG_HASH_CHARS: usize = 12;
 /// The OpenAPI document of the public API, written by hand and checked by the API tests.
 const OPENAPI_JSON: &str = include_str!("openapi.json");
-
-/// What the card needs from a stored manifest (see `ml::artifact::Manifest`).
-#[derive(Debug, Deserialize)]
-struct StoredManifest {
-    classes: Vec<String>,
-    input_size: u32,
-    architecture: String,
-    weights_sha256: String,
-    dataset_size: usize,
-    dataset_hash: String,
-    metrics: Metrics,
-    device: String,
-}
 
 /// Overall validation measurements.
 #[derive(Debug, Serialize)]
@@ -79,7 +67,7 @@ pub struct ModelCard {
 }
 
 impl ModelCard {
-    fn new(row: &ModelRow, manifest: StoredManifest) -> Self {
+    fn new(row: &ModelRow, manifest: CardManifest) -> Self {
         let time = |ms: i64| crate::time::rfc3339(u64::try_from(ms).unwrap_or(0));
         let metrics = manifest.metrics;
         Self {
@@ -109,19 +97,9 @@ impl ModelCard {
 }
 
 /// The served model's row and manifest; `503 no_active_model` when none is served.
-async fn served_model(state: &AppState) -> Result<(ModelRow, StoredManifest), ApiError> {
-    let version = state
-        .models
-        .serving_version()
-        .ok_or(ServingError::NoModel)?;
-    let stores = state.stores.clone();
-    let row = run_blocking(move || Ok(stores.models.model(&version)?))
-        .await?
-        .ok_or(ServingError::NoModel)?;
-    let manifest = serde_json::from_value(row.manifest.clone()).map_err(|e| {
-        ApiError::internal(format!("model {}: unreadable manifest: {e}", row.version))
-    })?;
-    Ok((row, manifest))
+async fn served_model(state: &AppState) -> Result<(ModelRow, CardManifest), ApiError> {
+    let registry = ModelRegistry::serving(state.stores.models.clone(), state.models.clone());
+    run_blocking(move || Ok(registry.served()?)).await
 }
 
 /// `GET /api/v1/model`: the served model's card.

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::domain::quality::parse_bins;
@@ -44,11 +44,10 @@ pub async fn histogram(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if let Some(unknown) = query.keys().find(|k| k.as_str() != "bins") {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
-            format!("unknown parameter `{unknown}`; only `bins` is accepted"),
-        ));
+        return Err(RequestError::InvalidQuery(format!(
+            "unknown parameter `{unknown}`; only `bins` is accepted"
+        ))
+        .into());
     }
     let bins = query
         .get("bins")

@@ -1,39 +1,31 @@
 //! The admin review API (`/api/v1/admin`): listing drawings with filters and totals, one
 //! drawing with its strokes, thumbnails, review actions one by one and in bulk, players and
-//! their blocks, the purge of long-deleted drawings, and the stats page.
+//! their blocks, the purge of long-deleted drawings, and the stats page. The use cases live
+//! in [`crate::service::review`]; these handlers parse queries and paths and shape answers.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::domain::review::{parse_listing, parse_player_page, FilterError, ReviewAction};
-use crate::domain::{DrawingId, PlayerId, Record};
-use crate::service::thumbnails::{self, ThumbnailError};
-use crate::store::now_ms;
-use crate::store::review::{purge_deleted, ReviewItem, MAX_BULK};
-
-/// Most recent training jobs on the stats page.
-const STATS_RECENT_JOBS: usize = 5;
-/// Milliseconds in a day (purge cutoff).
-const DAY_MS: u64 = 24 * 3600 * 1000;
+use crate::domain::{DrawingId, PlayerId};
+use crate::service::review::{BulkRequest, Review, ReviewError};
+use crate::service::thumbnails;
+use crate::store::review::ReviewItem;
 
 /// Decoded query pairs, whatever their names (each handler parses its own).
 type Pairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
 fn pairs(query: Pairs) -> Result<Vec<(String, String)>, ApiError> {
-    query.map(|Query(q)| q).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_filter",
-            e.body_text(),
-        )
-    })
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| RequestError::InvalidFilter(e.body_text()).into())
 }
 
 fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -43,16 +35,6 @@ fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-impl From<FilterError> for ApiError {
-    fn from(e: FilterError) -> Self {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_filter",
-            e.to_string(),
-        )
-    }
-}
-
 /// A review item as the API shows it: the stored fields plus where its thumbnail is.
 fn item_json(item: &ReviewItem) -> Value {
     let mut value = serde_json::to_value(item).unwrap_or(Value::Null);
@@ -60,25 +42,25 @@ fn item_json(item: &ReviewItem) -> Value {
     value
 }
 
-fn found(item: Option<ReviewItem>) -> Result<Json<Value>, ApiError> {
-    item.map(|i| Json(item_json(&i)))
-        .ok_or_else(|| ApiError::not_found("drawing"))
+/// The review service over this server's stores and thumbnail cache.
+pub(super) fn review(state: &AppState) -> Review {
+    Review {
+        stores: state.stores.clone(),
+        thumbnails: state.thumbnails.clone(),
+        data_dir: state.data_dir.clone(),
+        purge_after_days: state.purge_after_days,
+    }
 }
 
 /// `GET /drawings?<filters>&limit&cursor`: newest first, with the total and the next cursor.
 pub async fn list(State(state): State<AppState>, query: Pairs) -> Result<Json<Value>, ApiError> {
     let query = pairs(query)?;
     let (filter, page) = parse_listing(&borrowed(&query))?;
-    let review = state.stores.review.clone();
-    let (page, total) = run_blocking(move || {
-        let listed = review.list_drawings(&filter, page)?;
-        let total = review.count_matching(&filter)?;
-        Ok((listed, total))
-    })
-    .await?;
+    let review = review(&state);
+    let page = run_blocking(move || Ok(review.list(&filter, page)?)).await?;
     Ok(Json(json!({
         "items": page.items.iter().map(item_json).collect::<Vec<_>>(),
-        "total": total,
+        "total": page.total,
         "next_cursor": page.next.map(|c| c.to_string()),
     })))
 }
@@ -89,21 +71,10 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id: DrawingId = id.parse()?;
-    let stores = state.stores.clone();
-    let found = run_blocking(move || {
-        let Some(item) = stores.review.review_item(id)? else {
-            return Ok(None);
-        };
-        Ok(Some((item, stores.blobs.get(id)?)))
-    })
-    .await?;
-    let (item, bytes) = found.ok_or_else(|| ApiError::not_found("drawing"))?;
-    let bytes = bytes
-        .ok_or_else(|| ApiError::internal(format!("drawing {id} has a row but no strokes")))?;
-    let record =
-        Record::decode(&bytes).map_err(|e| ApiError::internal(format!("drawing {id}: {e}")))?;
+    let review = review(&state);
+    let (item, drawing) = run_blocking(move || Ok(review.detail(id)?)).await?;
     let mut value = item_json(&item);
-    value["drawing"] = record.drawing.to_json();
+    value["drawing"] = drawing.to_json();
     Ok(Json(value))
 }
 
@@ -137,29 +108,8 @@ pub async fn thumbnail(
                 ),
             })?;
     }
-    let png = match state.thumbnails.get(id, size) {
-        Some(png) => png,
-        None => {
-            let stores = state.stores.clone();
-            let png = run_blocking(move || {
-                if stores.review.review_item(id)?.is_none() {
-                    return Ok(None);
-                }
-                let bytes = stores.blobs.get(id)?.ok_or_else(|| {
-                    ApiError::internal(format!("drawing {id} has a row but no strokes"))
-                })?;
-                let record = Record::decode(&bytes)
-                    .map_err(|e| ApiError::internal(format!("drawing {id}: {e}")))?;
-                thumbnails::render_png(&record.drawing, size)
-                    .map(|png| Some(std::sync::Arc::new(png)))
-                    .map_err(|e: ThumbnailError| ApiError::internal(e))
-            })
-            .await?
-            .ok_or_else(|| ApiError::not_found("drawing"))?;
-            state.thumbnails.insert(id, size, png.clone());
-            png
-        }
-    };
+    let review = review(&state);
+    let png = run_blocking(move || Ok(review.thumbnail(id, size)?)).await?;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
@@ -176,13 +126,9 @@ pub async fn thumbnail(
 /// Applies one action to one drawing and answers the item.
 async fn act(state: AppState, id: String, action: ReviewAction) -> Result<Json<Value>, ApiError> {
     let id: DrawingId = id.parse()?;
-    let review = state.stores.review.clone();
-    let item = run_blocking(move || {
-        review.apply(&[id], action, now_ms())?;
-        Ok(review.review_item(id)?)
-    })
-    .await?;
-    found(item)
+    let review = review(&state);
+    let item = run_blocking(move || Ok(review.act(id, action)?)).await?;
+    Ok(Json(item_json(&item)))
 }
 
 /// `POST /drawings/{id}/approve`: reviewed and not flagged.
@@ -238,21 +184,9 @@ pub async fn bulk(
     State(state): State<AppState>,
     body: JsonBody<BulkInput>,
 ) -> Result<Json<Value>, ApiError> {
-    let invalid =
-        |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message);
-    let action: ReviewAction = body.value.action.parse().map_err(invalid)?;
-    if body.value.ids.is_empty() || body.value.ids.len() > MAX_BULK {
-        return Err(invalid(format!("send 1 to {MAX_BULK} ids")));
-    }
-    let ids = body
-        .value
-        .ids
-        .iter()
-        .map(|id| id.parse::<DrawingId>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(e.to_string()))?;
-    let review = state.stores.review.clone();
-    let changed = run_blocking(move || Ok(review.apply(&ids, action, now_ms())?)).await?;
+    let request = BulkRequest::parse(&body.value.ids, &body.value.action)?;
+    let review = review(&state);
+    let changed = run_blocking(move || Ok(review.bulk(&request)?)).await?;
     Ok(Json(json!({ "changed": changed })))
 }
 
@@ -260,7 +194,7 @@ pub async fn bulk(
 pub async fn players(State(state): State<AppState>, query: Pairs) -> Result<Json<Value>, ApiError> {
     let query = pairs(query)?;
     let (limit, after) = parse_player_page(&borrowed(&query))?;
-    let review = state.stores.review.clone();
+    let review = review(&state);
     let (items, next) = run_blocking(move || Ok(review.players(limit, after)?)).await?;
     Ok(Json(json!({
         "items": items,
@@ -268,21 +202,11 @@ pub async fn players(State(state): State<AppState>, query: Pairs) -> Result<Json
     })))
 }
 
-fn player_id(text: &str) -> Result<PlayerId, ApiError> {
-    PlayerId::parse_cookie(text).ok_or_else(|| ApiError::not_found("player"))
-}
-
 async fn set_blocked(state: AppState, id: String, blocked: bool) -> Result<Json<Value>, ApiError> {
-    let id = player_id(&id)?;
-    let review = state.stores.review.clone();
-    let player = run_blocking(move || {
-        if !review.set_blocked(id, blocked, now_ms())? {
-            return Ok(None);
-        }
-        Ok(review.player(id)?)
-    })
-    .await?
-    .ok_or_else(|| ApiError::not_found("player"))?;
+    // A path that cannot name a player is simply not found.
+    let id = PlayerId::parse_cookie(&id).ok_or(ReviewError::PlayerNotFound)?;
+    let review = review(&state);
+    let player = run_blocking(move || Ok(review.set_blocked(id, blocked)?)).await?;
     Ok(Json(json!(player)))
 }
 
@@ -305,35 +229,19 @@ pub async fn unblock(
 /// `POST /drawings/purge`: deletes for good the drawings soft-deleted more than the
 /// configured days ago (`--purge-after-days`); `{"purged":N}`.
 pub async fn purge(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let cutoff = purge_cutoff(state.purge_after_days);
-    let stores = state.stores.clone();
-    let purged = run_blocking(move || Ok(purge_deleted(&stores, cutoff)?)).await?;
+    let review = review(&state);
+    let purged = run_blocking(move || Ok(review.purge()?)).await?;
     Ok(Json(json!({ "purged": purged })))
-}
-
-/// Drawings soft-deleted at or before this instant are purged.
-pub fn purge_cutoff(after_days: u32) -> u64 {
-    now_ms().saturating_sub(u64::from(after_days) * DAY_MS)
 }
 
 /// `GET /stats`: counts (per shape, per day), players, storage, the active model and the
 /// latest training jobs.
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let stores = state.stores.clone();
-    let data_dir = state.data_dir.clone();
-    let (stats, storage, model, jobs) = run_blocking(move || {
-        let stats = stores.review.stats()?;
-        let storage = crate::store::review::dir_size(&data_dir)?;
-        let model = stores.models.active_model()?;
-        let jobs = stores
-            .jobs
-            .jobs_of_kind(crate::store::JobKind::Train, STATS_RECENT_JOBS)?;
-        Ok((stats, storage, model, jobs))
-    })
-    .await?;
-    let mut value = json!(stats);
-    value["storage_bytes"] = json!(storage);
-    value["active_model"] = json!(model);
-    value["recent_jobs"] = json!(jobs);
+    let review = review(&state);
+    let stats = run_blocking(move || Ok(review.stats()?)).await?;
+    let mut value = json!(stats.review);
+    value["storage_bytes"] = json!(stats.storage_bytes);
+    value["active_model"] = json!(stats.active_model);
+    value["recent_jobs"] = json!(stats.recent_jobs);
     Ok(Json(value))
 }

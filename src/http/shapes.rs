@@ -1,17 +1,18 @@
-//! The shapes being collected, and the next prompt for a player.
+//! The shapes being collected, and the next prompt for a player. The use cases live in
+//! [`crate::service::shapes`].
 
 use axum::extract::State;
 use axum::Json;
 
 use super::error::ApiError;
 use super::extract::Player;
+use super::shapes_admin::shapes;
 use super::{run_blocking, AppState};
 
 /// `GET /api/v1/shapes`: the active shapes.
 pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let metadata = state.stores.metadata.clone();
-    let shapes = run_blocking(move || Ok(metadata.shapes()?)).await?;
-    let active: Vec<_> = shapes.iter().filter(|s| s.active).collect();
+    let shapes = shapes(&state);
+    let active = run_blocking(move || Ok(shapes.collected()?)).await?;
     Ok(Json(serde_json::json!({ "shapes": active })))
 }
 
@@ -22,11 +23,8 @@ pub async fn prompt(
     State(state): State<AppState>,
     Player(player): Player,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let prompter = state.prompter.clone();
-    let shape = run_blocking(move || Ok(prompter.prompt(player)?)).await?;
-    let shape = shape.ok_or_else(|| {
-        ApiError::unavailable("no_shapes", "no shape is being collected right now")
-    })?;
+    let shapes = shapes(&state);
+    let shape = run_blocking(move || Ok(shapes.prompt(player)?)).await?;
     Ok(Json(serde_json::json!({
         "shape": shape.name,
         "description": shape.description,

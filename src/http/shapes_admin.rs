@@ -1,8 +1,7 @@
 //! Shapes (admin): list every shape with its drawing counts and the active model's accuracy
 //! on it, add, edit and retire. A retired shape keeps its drawings, is never prompted and
-//! refuses new submissions (`422 retired_shape`).
-
-use std::sync::Arc;
+//! refuses new submissions (`422 retired_shape`). The use cases live in
+//! [`crate::service::shapes`].
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,9 +14,7 @@ use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::domain::shape::{parse_description, parse_difficulty};
 use crate::domain::ShapeName;
-use crate::service::prompter::per_class_accuracy;
-use crate::store::shapes::ShapeChange;
-use crate::store::{ShapeRow, StoreError, Stores};
+use crate::service::shapes::{ShapeEdit, ShapeList, ShapeView, Shapes, ShapesError};
 
 /// `POST /api/v1/admin/shapes` body.
 #[derive(Deserialize)]
@@ -37,57 +34,26 @@ pub struct ShapePatch {
     active: Option<bool>,
 }
 
-/// The admin view of shapes: `(model version, items)`, only `only` when given.
-fn items(
-    stores: &Stores,
-    only: Option<&ShapeRow>,
-) -> Result<(Option<String>, Vec<serde_json::Value>), StoreError> {
-    let counts = stores.shapes.shape_counts()?;
-    let model = stores.models.active_model()?;
-    let accuracy = model
-        .as_ref()
-        .map(|m| per_class_accuracy(&m.manifest))
-        .unwrap_or_default();
-    let shapes = match only {
-        Some(shape) => Arc::new(vec![shape.clone()]),
-        None => stores.metadata.shapes()?,
-    };
-    let items = shapes
-        .iter()
-        .map(|s| {
-            let c = counts.get(&s.id).copied().unwrap_or_default();
-            serde_json::json!({
-                "name": s.name,
-                "description": s.description,
-                "difficulty": s.difficulty,
-                "active": s.active,
-                "drawings": c.drawings,
-                "good_drawings": c.good,
-                "flagged": c.flagged,
-                "deleted": c.deleted,
-                "accuracy": accuracy.get(&s.name),
-            })
-        })
-        .collect();
-    Ok((model.map(|m| m.version), items))
+/// The shape service over this server's stores and prompter.
+pub(super) fn shapes(state: &AppState) -> Shapes {
+    Shapes {
+        stores: state.stores.clone(),
+        prompter: state.prompter.clone(),
+    }
 }
 
-/// One shape's admin view.
-fn item(stores: &Stores, shape: &ShapeRow) -> Result<serde_json::Value, StoreError> {
-    let (_, mut items) = items(stores, Some(shape))?;
-    Ok(items.pop().unwrap_or_default())
+/// A shape named in a path: a name that cannot be a shape is simply not found.
+fn path_name(name: &str) -> Result<ShapeName, ShapesError> {
+    ShapeName::parse(name).map_err(|_| ShapesError::NotFound)
 }
 
 /// `GET /api/v1/admin/shapes` → `{"items":[{"name","description","difficulty","active",
 /// "drawings","good_drawings","flagged","deleted","accuracy"}],"model_version"}`; `accuracy`
 /// is the active model's recall on the shape (`null` without a model or for a shape it
 /// does not know).
-pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let stores = state.stores.clone();
-    let (model, items) = run_blocking(move || Ok(items(&stores, None)?)).await?;
-    Ok(Json(
-        serde_json::json!({"items": items, "model_version": model}),
-    ))
+pub async fn list(State(state): State<AppState>) -> Result<Json<ShapeList>, ApiError> {
+    let shapes = shapes(&state);
+    Ok(Json(run_blocking(move || Ok(shapes.list()?)).await?))
 }
 
 /// `POST /api/v1/admin/shapes {"name","description","difficulty"}` → `201` with the shape;
@@ -100,23 +66,8 @@ pub async fn create(
     let name = ShapeName::parse(&body.value.name)?;
     let description = parse_description(&body.value.description)?;
     let difficulty = parse_difficulty(body.value.difficulty)?;
-    let stores = state.stores.clone();
-    let taken = name.clone();
-    let added = run_blocking(move || {
-        let Some(shape) = stores.shapes.add_shape(&name, &description, difficulty)? else {
-            return Ok(None);
-        };
-        Ok(Some(item(&stores, &shape)?))
-    })
-    .await?;
-    state.prompter.forget();
-    let added = added.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "shape_exists",
-            format!("a shape named `{taken}` exists already (PATCH it to change or reactivate it)"),
-        )
-    })?;
+    let shapes = shapes(&state);
+    let added = run_blocking(move || Ok(shapes.add(&name, &description, difficulty)?)).await?;
     Ok((StatusCode::CREATED, Json(added)).into_response())
 }
 
@@ -125,25 +76,10 @@ pub async fn change(
     State(state): State<AppState>,
     Path(name): Path<String>,
     body: JsonBody<ShapePatch>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ShapeView>, ApiError> {
     let patch = body.value;
-    let change = ShapeChange {
-        description: patch
-            .description
-            .as_deref()
-            .map(parse_description)
-            .transpose()?,
-        difficulty: patch.difficulty.map(parse_difficulty).transpose()?,
-        active: patch.active,
-    };
-    if change == ShapeChange::default() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_shape",
-            "send at least one of description, difficulty and active",
-        ));
-    }
-    apply(&state, &name, change).await
+    let edit = ShapeEdit::parse(patch.description.as_deref(), patch.difficulty, patch.active)?;
+    apply(&state, &name, edit).await
 }
 
 /// `DELETE /api/v1/admin/shapes/{name}`: retires the shape (inactive; drawings kept) → the
@@ -151,28 +87,14 @@ pub async fn change(
 pub async fn retire(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let change = ShapeChange {
-        active: Some(false),
-        ..ShapeChange::default()
-    };
-    apply(&state, &name, change).await
+) -> Result<Json<ShapeView>, ApiError> {
+    apply(&state, &name, ShapeEdit::retire()).await
 }
 
-async fn apply(
-    state: &AppState,
-    name: &str,
-    change: ShapeChange,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let name = ShapeName::parse(name).map_err(|_| ApiError::not_found("shape"))?;
-    let stores = state.stores.clone();
-    let changed = run_blocking(move || {
-        let Some(shape) = stores.shapes.change_shape(&name, &change)? else {
-            return Ok(None);
-        };
-        Ok(Some(item(&stores, &shape)?))
-    })
-    .await?;
-    state.prompter.forget();
-    Ok(Json(changed.ok_or_else(|| ApiError::not_found("shape"))?))
+async fn apply(state: &AppState, name: &str, edit: ShapeEdit) -> Result<Json<ShapeView>, ApiError> {
+    let name = path_name(name)?;
+    let shapes = shapes(state);
+    Ok(Json(
+        run_blocking(move || Ok(shapes.change(&name, &edit)?)).await?,
+    ))
 }

@@ -15,7 +15,9 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::jobs::{self, job_json};
 use super::{run_blocking, AppState};
+use crate::domain::ModelVersion;
 use crate::jobs::{JobConfig, JobConfigInput};
+use crate::service::models::{Comparison, ModelRegistry};
 use crate::store::JobKind;
 
 /// `POST /api/v1/admin/training-jobs` → `202` with the new job, or `200` with
@@ -80,10 +82,15 @@ pub async fn events(
     jobs::events_of(&state, id, Some(JobKind::Train)).await
 }
 
+/// The model registry, activating through this server's inference thread.
+fn registry(state: &AppState) -> ModelRegistry {
+    ModelRegistry::serving(state.stores.models.clone(), state.models.clone())
+}
+
 /// `GET /api/v1/admin/models`: every model version, newest first.
 pub async fn models(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let stores = state.stores.clone();
-    let models = run_blocking(move || Ok(stores.models.models()?)).await?;
+    let registry = registry(&state);
+    let models = run_blocking(move || Ok(registry.list()?)).await?;
     Ok(Json(serde_json::json!({"items": models})))
 }
 
@@ -94,33 +101,29 @@ pub async fn activate(
     State(state): State<AppState>,
     Path(version): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let models = state.models.clone();
+    let version = ModelVersion::parse(&version)?;
+    let registry = registry(&state);
     let active = version.clone();
-    run_blocking(move || Ok(models.activate(&active)?)).await?;
-    Ok(Json(serde_json::json!({"active": version})))
+    run_blocking(move || Ok(registry.activate(&active)?)).await?;
+    Ok(Json(serde_json::json!({"active": version.as_str()})))
 }
 
 /// `POST /api/v1/admin/models/rollback`: back to the previously active model.
 pub async fn rollback(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let models = state.models.clone();
-    let version = run_blocking(move || Ok(models.rollback()?)).await?;
-    Ok(Json(serde_json::json!({"active": version})))
-}
-
-async fn model_row(state: &AppState, version: String) -> Result<crate::store::ModelRow, ApiError> {
-    let stores = state.stores.clone();
-    run_blocking(move || Ok(stores.models.model(&version)?))
-        .await?
-        .ok_or_else(|| ApiError::not_found("model"))
+    let registry = registry(&state);
+    let version = run_blocking(move || Ok(registry.rollback()?)).await?;
+    Ok(Json(serde_json::json!({"active": version.as_str()})))
 }
 
 /// `GET /api/v1/admin/models/{version}`: the full manifest, per-class metrics included.
 pub async fn model(
     State(state): State<AppState>,
     Path(version): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<crate::store::ModelRow>, ApiError> {
+    let version = ModelVersion::parse(&version)?;
+    let registry = registry(&state);
     Ok(Json(
-        serde_json::to_value(model_row(&state, version).await?).unwrap_or_default(),
+        run_blocking(move || Ok(registry.get(&version)?)).await?,
     ))
 }
 
@@ -135,46 +138,12 @@ pub struct CompareQuery {
 pub async fn compare(
     State(state): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<CompareQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let a = model_row(&state, q.a).await?;
-    let b = model_row(&state, q.b).await?;
-    let per_class = |m: &crate::store::ModelRow| -> std::collections::BTreeMap<String, (f64, f64)> {
-        m.manifest["metrics"]["per_class"]
-            .as_array()
-            .map(|rows| {
-                rows.iter()
-                    .filter_map(|r| {
-                        Some((
-                            r["class"].as_str()?.to_owned(),
-                            (r["precision"].as_f64()?, r["recall"].as_f64()?),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (pa, pb) = (per_class(&a), per_class(&b));
-    let classes: std::collections::BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
-    let rows: Vec<serde_json::Value> = classes
-        .into_iter()
-        .map(|class| {
-            let (x, y) = (pa.get(class), pb.get(class));
-            serde_json::json!({
-                "class": class,
-                "a": x.map(|(p, r)| serde_json::json!({"precision": p, "recall": r})),
-                "b": y.map(|(p, r)| serde_json::json!({"precision": p, "recall": r})),
-                "precision_delta": x.zip(y).map(|(x, y)| y.0 - x.0),
-                "recall_delta": x.zip(y).map(|(x, y)| y.1 - x.1),
-            })
-        })
-        .collect();
-    let accuracy = |m: &crate::store::ModelRow| m.manifest["metrics"]["accuracy"].as_f64();
-    Ok(Json(serde_json::json!({
-        "a": a.version,
-        "b": b.version,
-        "accuracy": {"a": accuracy(&a), "b": accuracy(&b), "delta": accuracy(&a).zip(accuracy(&b)).map(|(x, y)| y - x)},
-        "per_class": rows,
-    })))
+) -> Result<Json<Comparison>, ApiError> {
+    let (a, b) = (ModelVersion::parse(&q.a)?, ModelVersion::parse(&q.b)?);
+    let registry = registry(&state);
+    Ok(Json(
+        run_blocking(move || Ok(registry.compare(&a, &b)?)).await?,
+    ))
 }
 
 /// `DELETE /api/v1/admin/models/{version}`: removes an inactive model and its artifact.
@@ -182,20 +151,8 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(version): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let stores = state.stores.clone();
-    let outcome = run_blocking(move || Ok(stores.models.delete_model(&version)?)).await?;
-    match outcome {
-        crate::store::DeleteModel::NotFound => Err(ApiError::not_found("model")),
-        crate::store::DeleteModel::Active => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "model_active",
-            "the active model cannot be deleted; activate another one first",
-        )),
-        crate::store::DeleteModel::Deleted(row) => {
-            if let Err(e) = std::fs::remove_dir_all(&row.path) {
-                tracing::warn!(path = %row.path, error = %e, "deleted model's files could not be removed");
-            }
-            Ok(StatusCode::NO_CONTENT)
-        }
-    }
+    let version = ModelVersion::parse(&version)?;
+    let registry = registry(&state);
+    run_blocking(move || Ok(registry.delete(&version)?)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::domain::admin::{CredentialError, Password, Username};
+use crate::domain::AdminId;
 use crate::store::admins::{AdminRow, AdminStore, SetupOutcome};
 use crate::store::{now_ms, StoreError};
 
@@ -67,7 +68,7 @@ pub struct NewSession {
 /// Who a valid session belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminIdentity {
-    pub admin_id: i64,
+    pub admin_id: AdminId,
     pub username: String,
 }
 
@@ -154,7 +155,7 @@ impl Accounts {
             self.store.touch_session(&key, now)?;
         }
         Ok(Some(AdminIdentity {
-            admin_id: session.admin_id,
+            admin_id: AdminId::from_row(session.admin_id),
             username: session.username,
         }))
     }

@@ -140,6 +140,18 @@ pub struct Limited {
     pub retry_after: Duration,
 }
 
+impl Limited {
+    /// Counts this refusal in `/metrics` (`rate_limited` by scope), wherever it happened.
+    pub fn count(&self, metrics: &crate::telemetry::Metrics) {
+        metrics
+            .rate_limited
+            .get_or_create(&crate::telemetry::ScopeLabels {
+                scope: self.scope.to_owned(),
+            })
+            .inc();
+    }
+}
+
 impl Limiters {
     pub fn new(config: RateLimits) -> Self {
         Self {

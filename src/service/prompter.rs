@@ -96,12 +96,5 @@ impl Prompter {
 /// The recall of each class on the validation set, from a model manifest's
 /// `metrics.per_class`: the share of a class's drawings the model recognises.
 pub fn per_class_accuracy(manifest: &serde_json::Value) -> HashMap<String, f64> {
-    manifest["metrics"]["per_class"]
-        .as_array()
-        .map(|rows| {
-            rows.iter()
-                .filter_map(|r| Some((r["class"].as_str()?.to_owned(), r["recall"].as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::service::models::ManifestScores::read(manifest).recall_by_class()
 }

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::ml::artifact::ArtifactError;
 use crate::ml::classifier::Classifier;
-use crate::store::{StoreError, Stores};
+use crate::store::{ModelStore, StoreError, Stores};
 
 /// Classify requests waiting for the inference thread; beyond this, callers get `Busy`.
 const QUEUE_CAPACITY: usize = 1024;
@@ -185,20 +185,7 @@ impl ModelServer {
 
     /// Verifies and loads `version`, records it as active, then serves it. Blocking.
     pub fn activate(&self, version: &str) -> Result<(), ServingError> {
-        let row = self
-            .stores
-            .models
-            .model(version)?
-            .ok_or_else(|| ServingError::UnknownVersion(version.into()))?;
-        let classifier = Classifier::load(Path::new(&row.path)).map_err(|source| {
-            ServingError::InvalidModel {
-                version: version.into(),
-                source,
-            }
-        })?;
-        if !self.stores.models.activate_model(version)? {
-            return Err(ServingError::UnknownVersion(version.into()));
-        }
+        let classifier = verify_and_record(self.stores.models.as_ref(), version)?;
         self.swap(Some((version.to_owned(), classifier)));
         tracing::info!(%version, "model activated");
         for listener in self
@@ -228,6 +215,27 @@ impl ModelServer {
         self.activate(&previous.version)?;
         Ok(previous.version)
     }
+}
+
+/// Loads `version`'s artifact (which verifies it) and, when it loads, records it as the one
+/// active model; answers the loaded model. Blocking. Shared by a running server's activation
+/// and the registry's activation on a stopped data directory, so both refuse the same models.
+pub fn verify_and_record(
+    models: &dyn ModelStore,
+    version: &str,
+) -> Result<Classifier, ServingError> {
+    let row = models
+        .model(version)?
+        .ok_or_else(|| ServingError::UnknownVersion(version.into()))?;
+    let classifier =
+        Classifier::load(Path::new(&row.path)).map_err(|source| ServingError::InvalidModel {
+            version: version.into(),
+            source,
+        })?;
+    if !models.activate_model(version)? {
+        return Err(ServingError::UnknownVersion(version.into()));
+    }
+    Ok(classifier)
 }
 
 type Reply = oneshot::Sender<Result<Vec<Classification>, ServingError>>;
