@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use doodlebox::app::App;
 use doodlebox::config::Config;
+use doodlebox::data_dir::dir_size;
 use serde_json::{json, Value};
 
 /// Drawings in the data directory unless DOODLEBOX_BENCH_DRAWINGS says otherwise.
@@ -85,7 +86,7 @@ fn main() {
         }
         let fill_secs = started.elapsed().as_secs_f64();
         println!("filled {target} drawings in {fill_secs:.1} s ({:.0}/s, {CLIENTS} clients)", target as f64 / fill_secs);
-        let data_bytes = dir_size(&data);
+        let data_bytes = dir_size(&data).unwrap_or(0);
 
         let admin = reqwest::Client::new();
         let dest = root.path().join("backup");
@@ -147,19 +148,4 @@ fn main() {
             mb(data_bytes), mb(backup_bytes), mb(backup_bytes) / backup_secs
         );
     });
-}
-
-fn dir_size(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }

@@ -20,6 +20,7 @@ use axum::routing::post;
 use axum::Router;
 use doodlebox::app::App;
 use doodlebox::config::Config;
+use doodlebox::data_dir::dir_size;
 use doodlebox::domain::drawing::DrawingInput;
 use doodlebox::domain::{Drawing, DrawingId, PlayerId, Record};
 use serde_json::{json, Value};
@@ -150,7 +151,7 @@ fn main() {
         let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
         let syncs = stats.syncs.load(std::sync::atomic::Ordering::Relaxed);
         println!("doodlebox: {drawings} drawings in {batches} group commits ({:.1} per commit), {:.3} syncs per acknowledged drawing", drawings as f64 / batches as f64, syncs as f64 / drawings as f64);
-        let on_disk = dir_size(&dir.path().join("doodlebox"));
+        let on_disk = dir_size(&dir.path().join("doodlebox")).unwrap_or(0);
         println!("doodlebox on disk: {:.0} bytes per drawing (stroke store + metadata, including indexes and logs); request body {body_bytes} bytes", on_disk as f64 / drawings as f64);
     });
 }
@@ -169,19 +170,4 @@ fn fsync_probe(dir: &std::path::Path, duration: Duration) -> (f64, f64) {
     }
     let secs = start.elapsed().as_secs_f64();
     (f64::from(count) / secs, secs * 1000.0 / f64::from(count))
-}
-
-fn dir_size(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }

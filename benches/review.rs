@@ -12,12 +12,12 @@
 
 use std::time::{Duration, Instant};
 
+use doodlebox::data_dir::dir_size;
 use doodlebox::domain::drawing::DrawingInput;
 use doodlebox::domain::record::{assemble, encode_body};
 use doodlebox::domain::review::{Cursor, DrawingFilter, Page, ReviewAction};
 use doodlebox::domain::{Drawing, DrawingId, PlayerId};
 use doodlebox::store::metadata::NewDrawingRow;
-use doodlebox::store::review::dir_size;
 use doodlebox::store::{metadata_path, Stores};
 use serde_json::json;
 

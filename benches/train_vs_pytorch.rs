@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use doodlebox::ml::dataset::Dataset;
 use doodlebox::ml::train::{self, Hooks, TrainConfig};
 use doodlebox::ml::{raster, synth};
 
@@ -40,26 +41,7 @@ fn main() {
         seed: 1,
         ..TrainConfig::default()
     };
-    let model = train::train(
-        &dataset,
-        &config,
-        Hooks {
-            threads: Some(threads),
-            ..Hooks::default()
-        },
-    )
-    .expect("the benchmark dataset trains");
-    // The first epoch warms caches and allocators; compare the rest.
-    let ours = median(
-        model
-            .metrics
-            .history
-            .iter()
-            .skip(1)
-            .map(|r| r.samples_per_sec)
-            .collect(),
-    );
-    let train_samples = model.metrics.train_samples;
+    let (ours, train_samples) = steady_throughput(&dataset, &config, threads);
     println!("training benchmark: {train_samples} training images of {SIZE}x{SIZE}, batch {BATCH}, {threads} threads, {EPOCHS} epochs (first dropped)");
     println!("doodlebox (tch):        {ours:>8.0} samples/s");
 
@@ -74,27 +56,11 @@ fn main() {
     }
     let raster_per_sec = dataset.samples.len() as f64 / started.elapsed().as_secs_f64();
     let serial_share = (1.0 / raster_per_sec) / (1.0 / raster_per_sec + 1.0 / ours);
-    let augmented = train::train(
-        &dataset,
-        &TrainConfig {
-            augment: true,
-            ..config.clone()
-        },
-        Hooks {
-            threads: Some(threads),
-            ..Hooks::default()
-        },
-    )
-    .expect("the benchmark dataset trains with augmentation");
-    let with_augmentation = median(
-        augmented
-            .metrics
-            .history
-            .iter()
-            .skip(1)
-            .map(|r| r.samples_per_sec)
-            .collect(),
-    );
+    let augmenting = TrainConfig {
+        augment: true,
+        ..config.clone()
+    };
+    let (with_augmentation, _) = steady_throughput(&dataset, &augmenting, threads);
     println!("rasterization:          {raster_per_sec:>8.0} drawings/s alone ({:.1} % of a step if done in line)", serial_share * 100.0);
     println!(
         "with augmentation on:   {with_augmentation:>8.0} samples/s: augmenting + rasterizing costs {:.1} % of training throughput",
@@ -161,4 +127,26 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("temp file");
     path
+}
+
+/// Trains `config` on `threads` threads; answers the median samples/s of the epochs after
+/// the first (which warms caches and allocators), and the training set's size.
+fn steady_throughput(dataset: &Dataset, config: &TrainConfig, threads: usize) -> (f64, usize) {
+    let model = train::train(
+        dataset,
+        config,
+        Hooks {
+            threads: Some(threads),
+            ..Hooks::default()
+        },
+    )
+    .expect("the benchmark dataset trains");
+    let rates = model
+        .metrics
+        .history
+        .iter()
+        .skip(1)
+        .map(|r| r.samples_per_sec)
+        .collect();
+    (median(rates), model.metrics.train_samples)
 }

@@ -26,7 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(args) => doctor::doctor(&args),
         Command::Train(args) => train::train(args),
         Command::Models { command, data } => match command {
-            ModelsCommand::List => train::list_models(&data.data_dir),
+            ModelsCommand::List => models::list_models(&data.data_dir),
             ModelsCommand::Activate { version } => models::activate_model(&data.data_dir, &version),
             ModelsCommand::Rollback => models::rollback_model(&data.data_dir),
         },

@@ -1,10 +1,10 @@
-//! `doodlebox models activate|rollback`.
+//! `doodlebox models list|activate|rollback`.
 //!
 //! Activating a model must also swap the model in the running server's memory, so these go
 //! through the server when one answers on the address in its control file (see
 //! [`crate::control`]), and write the database directly otherwise (the next start serves
 //! what the database names), through the same [`ModelRegistry`] as the admin API.
-//! `models list` lives with training, in [`super::train`].
+//! Listing reads the database, which SQLite shares with a running server.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,11 +15,37 @@ use anyhow::Context;
 use super::client::RunningServer;
 use super::local::open_metadata;
 use crate::domain::ModelVersion;
-use crate::service::models::{ModelError, ModelRegistry};
+use crate::service::models::{ManifestScores, ModelError, ModelRegistry};
 use crate::service::serving::ServingError;
 
 /// How long a command waits for the running server to swap models.
 const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `doodlebox models list`: every version, newest first, with its validation accuracy.
+pub fn list_models(data_dir: &Path) -> anyhow::Result<()> {
+    let registry = ModelRegistry::offline(Arc::new(open_metadata(data_dir)?));
+    let models = registry.list()?;
+    if models.is_empty() {
+        println!("no models yet: run `doodlebox train`");
+    }
+    println!(
+        "{:<8} {:<8} {:>9} {:>7} {:>8}  created",
+        "version", "active", "accuracy", "top-3", "drawings"
+    );
+    for m in models {
+        let scores = ManifestScores::read(&m.manifest);
+        println!(
+            "{:<8} {:<8} {:>8.1}% {:>6.1}% {:>8}  {}",
+            m.version,
+            if m.is_active { "yes" } else { "" },
+            scores.accuracy.unwrap_or(0.0) * 100.0,
+            scores.top3_accuracy.unwrap_or(0.0) * 100.0,
+            m.manifest["dataset_size"].as_u64().unwrap_or(0),
+            m.manifest["created_at"].as_str().unwrap_or(""),
+        );
+    }
+    Ok(())
+}
 
 /// `doodlebox models activate VERSION`.
 pub fn activate_model(data_dir: &Path, version: &str) -> anyhow::Result<()> {

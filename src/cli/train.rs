@@ -126,36 +126,3 @@ fn print_progress(p: &serde_json::Value) {
     );
     let _ = err.flush();
 }
-
-/// Prints every model version, newest first.
-pub fn list_models(data_dir: &Path) -> anyhow::Result<()> {
-    // SQLite admits several processes: this works while a server runs.
-    let path = crate::store::metadata_path(data_dir);
-    anyhow::ensure!(
-        path.exists(),
-        "{} holds no Doodlebox data yet",
-        data_dir.display()
-    );
-    let store = crate::store::SqliteMetadataStore::open(&path)?;
-    let models = crate::store::ModelStore::models(&store)?;
-    if models.is_empty() {
-        println!("no models yet: run `doodlebox train`");
-    }
-    println!(
-        "{:<8} {:<8} {:>9} {:>7} {:>8}  created",
-        "version", "active", "accuracy", "top-3", "drawings"
-    );
-    for m in models {
-        let metrics = &m.manifest["metrics"];
-        println!(
-            "{:<8} {:<8} {:>8.1}% {:>6.1}% {:>8}  {}",
-            m.version,
-            if m.is_active { "yes" } else { "" },
-            metrics["accuracy"].as_f64().unwrap_or(0.0) * 100.0,
-            metrics["top3_accuracy"].as_f64().unwrap_or(0.0) * 100.0,
-            m.manifest["dataset_size"].as_u64().unwrap_or(0),
-            m.manifest["created_at"].as_str().unwrap_or(""),
-        );
-    }
-    Ok(())
-}

@@ -17,6 +17,7 @@ use crate::domain::admin::CredentialError;
 use crate::domain::classify_input::ClassifyInputError;
 use crate::domain::player::NicknameError;
 use crate::domain::{DrawingError, IdError, QualityError, ShapeError};
+use crate::jobs::{JobConfigError, JobFinished};
 use crate::service::accounts::AccountError;
 use crate::service::api_keys::ApiKeyError;
 use crate::service::backup::BackupError;
@@ -123,6 +124,9 @@ pub enum RequestError {
     /// A review listing's query that does not decode.
     #[error("{0}")]
     InvalidFilter(String),
+    /// One named query parameter that does not parse.
+    #[error("query parameter `{name}`: {reason}")]
+    InvalidParameter { name: String, reason: String },
     #[error("no such API endpoint")]
     NoSuchEndpoint,
     /// A classify batch with too few or too many drawings.
@@ -161,11 +165,30 @@ impl From<RequestError> for ApiError {
             RequestError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             RequestError::InvalidQuery(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_query"),
             RequestError::InvalidFilter(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_filter"),
+            RequestError::InvalidParameter { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter")
+            }
             RequestError::NoSuchEndpoint => (StatusCode::NOT_FOUND, "not_found"),
             RequestError::BatchSize(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_batch"),
             RequestError::BatchItem { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_drawing"),
         };
         Self::new(status, code, message)
+    }
+}
+
+impl From<JobConfigError> for ApiError {
+    fn from(e: JobConfigError) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_training_config",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<JobFinished> for ApiError {
+    fn from(e: JobFinished) -> Self {
+        Self::new(StatusCode::CONFLICT, "job_finished", e.to_string())
     }
 }
 

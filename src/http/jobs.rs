@@ -14,6 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
 use super::{run_blocking, AppState};
+use crate::jobs::JobFinished;
 use crate::store::{CancelOutcome, JobKind, JobRow};
 
 /// Jobs listed at most.
@@ -102,14 +103,7 @@ pub(super) async fn cancel_of(
             Json(serde_json::json!({"status": "cancel_requested"})),
         )
             .into_response()),
-        Some(CancelOutcome::AlreadyFinished(status)) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "job_finished",
-            format!(
-                "the job has already finished ({})",
-                serde_json::to_value(status).unwrap_or_default()
-            ),
-        )),
+        Some(CancelOutcome::AlreadyFinished(status)) => Err(JobFinished(status).into()),
     }
 }
 

@@ -26,13 +26,7 @@ pub async fn create(
     State(state): State<AppState>,
     body: JsonBody<JobConfigInput>,
 ) -> Result<Response, ApiError> {
-    let config = JobConfig::parse(body.value).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_training_config",
-            e.to_string(),
-        )
-    })?;
+    let config = JobConfig::parse(body.value)?;
     let scheduler = state.scheduler.clone();
     let (job, existed) = run_blocking(move || Ok(scheduler.enqueue(&config)?)).await?;
     Ok(if existed {

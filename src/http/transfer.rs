@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
 use super::{run_blocking, AppState};
 use crate::jobs::import::{save_upload, ImportJob, MAX_UPLOAD_BYTES};
 use crate::store::JobKind;
@@ -104,24 +104,17 @@ pub async fn export(
     State(state): State<AppState>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(pairs) = query.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_filter",
-            e.body_text(),
-        )
-    })?;
+    let Query(pairs) = query.map_err(|e| RequestError::InvalidFilter(e.body_text()))?;
     let borrowed: Vec<(&str, &str)> = pairs
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let query = ExportQuery::parse(&borrowed)?;
     if query.format == ExportFormat::Npy && query.filter.shape().is_none() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_filter",
-            "query parameter `shape`: the npy format is one file per shape; name the shape",
-        ));
+        return Err(RequestError::InvalidFilter(
+            "query parameter `shape`: the npy format is one file per shape; name the shape".into(),
+        )
+        .into());
     }
     let name = format!(
         "doodlebox-{}.{}",
@@ -212,11 +205,11 @@ impl std::io::Write for ChannelWriter {
 }
 
 fn invalid_parameter(name: &str, reason: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_parameter",
-        format!("query parameter `{name}`: {reason}"),
-    )
+    RequestError::InvalidParameter {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    }
+    .into()
 }
 
 /// A blocking reader over body chunks sent from the async side.

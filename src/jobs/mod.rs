@@ -49,6 +49,11 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Progress events kept for slow listeners.
 const EVENT_BUFFER: usize = 256;
 
+/// A cancel asked of a job that has already finished (with the status it finished in).
+#[derive(Debug, thiserror::Error)]
+#[error("the job has already finished ({})", .0.as_str())]
+pub struct JobFinished(pub JobStatus);
+
 /// A change in a job, for live listeners (Server-Sent Events, the CLI's progress bar).
 #[derive(Debug, Clone, Serialize)]
 pub struct JobEvent {

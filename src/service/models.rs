@@ -64,6 +64,8 @@ pub struct ClassScore {
 pub struct ManifestScores {
     /// Top-1 accuracy on the validation set.
     pub accuracy: Option<f64>,
+    /// Top-3 accuracy on the validation set.
+    pub top3_accuracy: Option<f64>,
     /// Per class, by class name.
     pub per_class: BTreeMap<String, ClassScore>,
 }
@@ -87,6 +89,7 @@ impl ManifestScores {
             .unwrap_or_default();
         Self {
             accuracy: metrics["accuracy"].as_f64(),
+            top3_accuracy: metrics["top3_accuracy"].as_f64(),
             per_class,
         }
     }

@@ -21,6 +21,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use super::blobs::{sync_dir, BlobStore, RecordIter, SledBlobStore};
+use super::metadata::parse_id;
 use super::migrations::SCHEMA_VERSION;
 use super::StoreError;
 use crate::domain::{DrawingId, Record};
@@ -133,11 +134,6 @@ fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
-}
-
-fn parse_id(text: String) -> Result<DrawingId, StoreError> {
-    text.parse()
-        .map_err(|_| StoreError::Corrupt(format!("drawing id {text:?}")))
 }
 
 /// How many records a copy wrote, and their bytes.

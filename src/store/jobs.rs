@@ -62,16 +62,32 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
+    const ALL: [JobStatus; 6] = [
+        Self::Pending,
+        Self::Queued,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
     fn parse(text: &str) -> Result<Self, StoreError> {
-        Ok(match text {
-            "pending" => Self::Pending,
-            "queued" => Self::Queued,
-            "running" => Self::Running,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            "cancelled" => Self::Cancelled,
-            other => return Err(StoreError::Corrupt(format!("job status {other:?}"))),
-        })
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| StoreError::Corrupt(format!("job status {text:?}")))
+    }
+
+    /// The name stored in the `status` column and shown by the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
     }
 
     pub fn is_finished(self) -> bool {

@@ -285,11 +285,7 @@ impl KeyAuthenticator {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, SqliteMetadataStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadataStore::open(&dir.path().join("m.sqlite3")).unwrap();
-        (dir, store)
-    }
+    use crate::store::metadata::temp_store as store;
 
     #[test]
     fn a_created_key_authenticates_until_it_is_revoked() {

@@ -36,6 +36,22 @@ pub struct ShapeRow {
     pub active: bool,
 }
 
+/// The columns [`ShapeRow::from_row`] reads, in its order.
+pub(crate) const SHAPE_COLUMNS: &str = "id, name, description, difficulty, active";
+
+impl ShapeRow {
+    /// A shape from a row selected with [`SHAPE_COLUMNS`].
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            description: r.get(2)?,
+            difficulty: r.get(3)?,
+            active: r.get(4)?,
+        })
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -251,7 +267,16 @@ fn id_param(id: DrawingId) -> String {
     id.to_string()
 }
 
-fn parse_id(text: String) -> Result<DrawingId, StoreError> {
+/// A metadata store on a fresh database in a temporary directory (kept while the guard lives).
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, SqliteMetadataStore) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = SqliteMetadataStore::open(&dir.path().join("m.sqlite3")).expect("a new database");
+    (dir, store)
+}
+
+/// A drawing id as SQLite keeps it (text); one that does not parse is corruption.
+pub(crate) fn parse_id(text: String) -> Result<DrawingId, StoreError> {
     text.parse()
         .map_err(|_| StoreError::Corrupt(format!("drawing id {text:?}")))
 }
@@ -441,17 +466,10 @@ impl MetadataStore for SqliteMetadataStore {
             return Ok(cached);
         }
         let shapes = Arc::new(self.read(|conn| {
-            let mut stmt =
-                conn.prepare("SELECT id, name, description, difficulty, active FROM shapes ORDER BY difficulty, name")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(ShapeRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    description: r.get(2)?,
-                    difficulty: r.get(3)?,
-                    active: r.get(4)?,
-                })
-            })?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {SHAPE_COLUMNS} FROM shapes ORDER BY difficulty, name"
+            ))?;
+            let rows = stmt.query_map([], ShapeRow::from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?);
         *self.shape_cache.write().unwrap_or_else(|p| p.into_inner()) = Some(shapes.clone());

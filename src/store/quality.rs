@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::metadata::SqliteMetadataStore;
 use super::StoreError;
 use crate::domain::{DrawingId, QualityScore, QualitySettings};
+use crate::store::metadata::parse_id;
 
 /// The `settings` key of [`QualitySettings`].
 pub const SETTING_QUALITY: &str = "quality";
@@ -200,12 +201,7 @@ impl QualityStore for SqliteMetadataStore {
             let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
-        ids.into_iter()
-            .map(|id| {
-                id.parse()
-                    .map_err(|_| StoreError::Corrupt(format!("drawing id {id:?}")))
-            })
-            .collect()
+        ids.into_iter().map(parse_id).collect()
     }
 
     fn count_live_drawings(&self) -> Result<u64, StoreError> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension};
 
-use super::metadata::{ShapeRow, SqliteMetadataStore};
+use super::metadata::{ShapeRow, SqliteMetadataStore, SHAPE_COLUMNS};
 use super::{now_ms, StoreError};
 use crate::domain::{PlayerId, ShapeName};
 
@@ -142,17 +142,9 @@ impl SqliteMetadataStore {
         let row = self.write(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT id, name, description, difficulty, active FROM shapes WHERE name = ?1",
+                    &format!("SELECT {SHAPE_COLUMNS} FROM shapes WHERE name = ?1"),
                     [name.as_str()],
-                    |r| {
-                        Ok(ShapeRow {
-                            id: r.get(0)?,
-                            name: r.get(1)?,
-                            description: r.get(2)?,
-                            difficulty: r.get(3)?,
-                            active: r.get(4)?,
-                        })
-                    },
+                    ShapeRow::from_row,
                 )
                 .optional()?)
         })?;
@@ -165,11 +157,7 @@ mod tests {
     use super::*;
     use crate::store::MetadataStore;
 
-    fn store() -> (tempfile::TempDir, SqliteMetadataStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteMetadataStore::open(&dir.path().join("m.sqlite3")).unwrap();
-        (dir, store)
-    }
+    use crate::store::metadata::temp_store as store;
 
     #[test]
     fn an_added_shape_is_in_the_cached_list_at_once_and_a_second_add_is_refused() {

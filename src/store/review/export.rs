@@ -7,6 +7,7 @@ use rusqlite::types::Value;
 use super::{conditions, ExportRow, ShapeLookup, SqliteReviewStore};
 use crate::domain::review::DrawingFilter;
 use crate::domain::DrawingId;
+use crate::store::metadata::parse_id;
 use crate::store::StoreError;
 
 pub(super) fn export_rows(
@@ -42,9 +43,7 @@ pub(super) fn export_rows(
     rows.into_iter()
         .map(|(id, shape, player_id, created_at_ms)| {
             Ok(ExportRow {
-                id: id
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt(format!("drawing id {id:?}")))?,
+                id: parse_id(id)?,
                 shape,
                 player_id,
                 created_at_ms,

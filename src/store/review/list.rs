@@ -10,6 +10,7 @@ use super::{
 };
 use crate::domain::review::{Cursor, DeletedFilter, DrawingFilter, Page};
 use crate::domain::DrawingId;
+use crate::store::metadata::parse_id;
 use crate::store::StoreError;
 
 /// Width of a quality bucket in `drawing_counts`, as its inverse (buckets of 0.01).
@@ -52,9 +53,7 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<(String, ReviewItem)> {
 fn finish_items(rows: Vec<(String, ReviewItem)>) -> Result<Vec<ReviewItem>, StoreError> {
     rows.into_iter()
         .map(|(id, mut item)| {
-            item.id = id
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("drawing id {id:?}")))?;
+            item.id = parse_id(id)?;
             Ok(item)
         })
         .collect()

@@ -15,7 +15,6 @@
 //! file holds the trait, its types, and what the jobs share: the filter's SQL conditions.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use rusqlite::types::Value;
@@ -356,12 +355,6 @@ impl ReviewStore for SqliteReviewStore {
     ) -> Result<Vec<ExportRow>, StoreError> {
         export::export_rows(self, filter, after, up_to, limit)
     }
-}
-
-/// Bytes the files under `dir` take, recursively (the stats page's storage size). One
-/// walk serves every caller: see [`crate::data_dir::dir_size`].
-pub fn dir_size(dir: &Path) -> Result<u64, StoreError> {
-    Ok(crate::data_dir::dir_size(dir)?)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use rusqlite::params;
 
 use super::{ids_json, SqliteReviewStore};
 use crate::domain::DrawingId;
+use crate::store::metadata::parse_id;
 use crate::store::{StoreError, Stores};
 
 /// Drawings purged per round (stroke records, then rows).
@@ -22,12 +23,7 @@ pub(super) fn deleted_before(
         let rows = stmt.query_map(params![cutoff_ms as i64, limit as i64], |r| r.get(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     })?;
-    ids.into_iter()
-        .map(|id| {
-            id.parse()
-                .map_err(|_| StoreError::Corrupt(format!("drawing id {id:?}")))
-        })
-        .collect()
+    ids.into_iter().map(parse_id).collect()
 }
 
 pub(super) fn remove_rows(
