@@ -8,6 +8,7 @@ use super::error::ApiError;
 use super::extract::{JsonBody, Player};
 use super::{run_blocking, AppState};
 use crate::domain::player::Nickname;
+use crate::service::players::Players;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,8 +23,8 @@ pub async fn update(
     body: JsonBody<PlayerUpdate>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let nickname = Nickname::parse(&body.value.nickname)?;
-    let metadata = state.stores.metadata.clone();
+    let players = Players::new(state.stores.metadata.clone());
     let saved = nickname.clone();
-    run_blocking(move || Ok(metadata.set_nickname(player, saved.as_str())?)).await?;
+    run_blocking(move || Ok(players.set_nickname(player, &saved)?)).await?;
     Ok(Json(serde_json::json!({ "nickname": nickname.as_str() })))
 }

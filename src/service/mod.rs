@@ -18,6 +18,7 @@ pub mod api_keys;
 pub mod backup;
 pub mod limits;
 pub mod models;
+pub mod players;
 pub mod prompter;
 pub mod quality;
 pub mod review;
