@@ -129,6 +129,9 @@ pub enum RequestError {
     InvalidParameter { name: String, reason: String },
     #[error("no such API endpoint")]
     NoSuchEndpoint,
+    /// A known path asked with a method it does not take (`Allow` lists those it does).
+    #[error("this endpoint does not take that method; the Allow header lists those it takes")]
+    MethodNotAllowed,
     /// A classify batch with too few or too many drawings.
     #[error("send 1 to {0} drawings")]
     BatchSize(usize),
@@ -169,6 +172,9 @@ impl From<RequestError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter")
             }
             RequestError::NoSuchEndpoint => (StatusCode::NOT_FOUND, "not_found"),
+            RequestError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }
             RequestError::BatchSize(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_batch"),
             RequestError::BatchItem { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_drawing"),
         };

@@ -14,7 +14,7 @@ use crate::telemetry::Snapshot;
 /// Counts the request by its route template and status, times it, and counts error codes.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -25,7 +25,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let status = response.status().as_u16();
     state
         .metrics
-        .record_request(&method, &route, status, started.elapsed().as_secs_f64());
+        .record_request(method, &route, status, started.elapsed().as_secs_f64());
     if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
         state
             .metrics
@@ -94,4 +94,20 @@ fn progress_fraction(progress: &serde_json::Value) -> Option<f64> {
         return None;
     }
     Some((((epoch - 1.0) + step / steps) / epochs).clamp(0.0, 1.0))
+}
+
+/// The method as a metrics label: the standard ones by name, anything else (a client may send
+/// any token as its method) as `other`, so that labels stay few whatever clients send.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }

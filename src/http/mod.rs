@@ -11,6 +11,7 @@ pub mod caller;
 mod drawings;
 pub mod error;
 pub mod extract;
+mod headers;
 mod health;
 mod jobs;
 mod join;
@@ -224,6 +225,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(headers::harden))
         .layer(axum::middleware::from_fn(request_id::assign))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
