@@ -21,7 +21,7 @@ use super::error::{AccessError, ApiError, RequestError};
 use super::extract::{JsonBody, PLAYER_COOKIE};
 use super::{run_blocking, AppState};
 use crate::domain::admin::{Password, Username};
-use crate::service::accounts::{AdminIdentity, NewSession};
+use crate::service::accounts::{AccountError, AdminIdentity, NewSession};
 
 /// Name of the admin session cookie.
 pub const ADMIN_COOKIE: &str = "doodlebox_admin";
@@ -183,12 +183,21 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     check_same_origin(&headers, false)?;
     let LoginBody { username, password } = body.value;
-    state
+    // A name no account can have is refused before any limiter keeps it.
+    let username = Username::parse(&username)?;
+    let wait = state
         .limits
-        .login(address, &username)
+        .login(address, username.as_str())
         .map_err(|l| state.too_many(l))?;
+    tokio::time::sleep(wait).await;
     let accounts = state.accounts.clone();
-    let session = run_blocking(move || Ok(accounts.log_in(&username, &password)?)).await?;
+    let name = username.clone();
+    let outcome = run_blocking(move || Ok(accounts.log_in(name.as_str(), &password))).await?;
+    let session = outcome.inspect_err(|e| {
+        if matches!(e, AccountError::WrongPassword) {
+            state.limits.login_failed(address, username.as_str());
+        }
+    })?;
     Ok(signed_in(StatusCode::OK, &session, &headers))
 }
 

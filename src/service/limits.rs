@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::domain::PlayerId;
 
-/// Buckets kept before idle (full) ones are swept out.
+/// Most keys one limiter keeps, whatever keys clients make up: past this, idle (full) buckets
+/// are forgotten, then the half touched longest ago (see `bound`).
 const SWEEP_ABOVE: usize = 50_000;
 
 /// How fast a bucket refills and how much it holds.
@@ -60,8 +61,8 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     /// Takes a token for `key`, or says how long until one is there.
     pub fn check(&self, key: &K, rate: Rate, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > SWEEP_ABOVE {
-            buckets.retain(|_, b| refilled(*b, rate, now) < rate.burst);
+        if buckets.len() >= SWEEP_ABOVE && !buckets.contains_key(key) {
+            bound(&mut buckets, rate, now);
         }
         let bucket = buckets.entry(key.clone()).or_insert(Bucket {
             tokens: rate.burst,
@@ -78,6 +79,58 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             *bucket = Bucket { tokens, at: now };
             Err(Duration::from_secs_f64((1.0 - tokens) / rate.per_sec))
         }
+    }
+
+    /// Whether `key` has a token, without taking it; else how long until one is there.
+    pub fn peek(&self, key: &K, rate: Rate, now: Instant) -> Result<(), Duration> {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let tokens = buckets
+            .get(key)
+            .map_or(rate.burst, |b| refilled(*b, rate, now));
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / rate.per_sec))
+        }
+    }
+
+    /// Takes a token for `key` (down to none): what counts against it happened.
+    pub fn take(&self, key: &K, rate: Rate, now: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= SWEEP_ABOVE && !buckets.contains_key(key) {
+            bound(&mut buckets, rate, now);
+        }
+        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
+            tokens: rate.burst,
+            at: now,
+        });
+        *bucket = Bucket {
+            tokens: (refilled(*bucket, rate, now) - 1.0).max(0.0),
+            at: now,
+        };
+    }
+
+    /// How many keys are kept (for tests of the bound).
+    pub fn len(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Keeps a limiter's map bounded whatever keys clients make up: first forgets full buckets
+/// (they limit nobody), then, while a flood of fresh keys keeps it full, the half that was
+/// touched longest ago.
+fn bound<K: Hash + Eq + Clone>(buckets: &mut HashMap<K, Bucket>, rate: Rate, now: Instant) {
+    buckets.retain(|_, b| refilled(*b, rate, now) < rate.burst);
+    if buckets.len() >= SWEEP_ABOVE {
+        let mut times: Vec<Instant> = buckets.values().map(|b| b.at).collect();
+        let middle = times.len() / 2;
+        let (_, cutoff, _) = times.select_nth_unstable(middle);
+        let cutoff = *cutoff;
+        buckets.retain(|_, b| b.at > cutoff);
     }
 }
 
@@ -124,14 +177,25 @@ pub struct Limiters {
     classify_addresses: Limiter<IpAddr>,
     keys: Limiter<i64>,
     login_addresses: Limiter<IpAddr>,
+    login_accounts: Limiter<(Option<IpAddr>, String)>,
     login_names: Limiter<String>,
 }
 
-/// Admin sign-in attempts per client address: bursts of 10, then one every 6 s. Always on,
-/// whatever `--rate-limit` says: this limit is what makes guessing passwords slow.
-const LOGIN_PER_ADDRESS: Rate = Rate::new(1.0 / 6.0, 10.0);
-/// Sign-in attempts per username, from anywhere: bursts of 10, then one every 10 s.
-const LOGIN_PER_USERNAME: Rate = Rate::new(0.1, 10.0);
+/// Failed admin sign-ins per client address: 10, then one every 6 s. Always on, whatever
+/// `--rate-limit` says: this limit is what makes guessing passwords slow. Only failures
+/// count, so an admin who types the right password is never held back by it.
+const LOGIN_FAILURES_PER_ADDRESS: Rate = Rate::new(1.0 / 6.0, 10.0);
+/// Failed sign-ins per address and username: 5, then one every 30 s. The hard block on one
+/// account sits here, so that guessing from one address never locks the admin out of
+/// another.
+const LOGIN_FAILURES_PER_ACCOUNT: Rate = Rate::new(1.0 / 30.0, 5.0);
+/// Failed sign-ins per username, from anywhere: past 5, each attempt at that username waits
+/// (doubling, up to [`LOGIN_SLOWDOWN_CAP`]) instead of being refused.
+const LOGIN_FAILURES_PER_USERNAME: Rate = Rate::new(1.0 / 30.0, 5.0);
+/// The first wait once a username's failures pass the burst.
+const LOGIN_SLOWDOWN_BASE: Duration = Duration::from_millis(250);
+/// The longest wait per attempt.
+const LOGIN_SLOWDOWN_CAP: Duration = Duration::from_secs(4);
 
 /// Which limit refused a request, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,30 +226,59 @@ impl Limiters {
             classify_addresses: Limiter::default(),
             keys: Limiter::default(),
             login_addresses: Limiter::default(),
+            login_accounts: Limiter::default(),
             login_names: Limiter::default(),
         }
     }
 
-    /// An admin sign-in attempt for `username` from an address.
-    pub fn login(&self, address: Option<IpAddr>, username: &str) -> Result<(), Limited> {
+    /// Before an admin sign-in for `username` (already checked to be a possible username)
+    /// from an address: refused while that address, or that address for that username, has
+    /// failed too often; otherwise how long to wait before checking the password (zero until
+    /// the username has failed often from anywhere: slowed down, never blocked).
+    pub fn login(&self, address: Option<IpAddr>, username: &str) -> Result<Duration, Limited> {
         let now = Instant::now();
+        let limited = |scope| move |retry_after| Limited { scope, retry_after };
         if let Some(ip) = address {
-            check(
-                &self.login_addresses,
-                &ip,
-                LOGIN_PER_ADDRESS,
-                now,
-                "address",
-            )?;
+            self.login_addresses
+                .peek(&ip, LOGIN_FAILURES_PER_ADDRESS, now)
+                .map_err(limited("address"))?;
         }
         let name = username.trim().to_lowercase();
-        check(
-            &self.login_names,
-            &name,
-            LOGIN_PER_USERNAME,
-            now,
-            "username",
+        self.login_accounts
+            .peek(&(address, name.clone()), LOGIN_FAILURES_PER_ACCOUNT, now)
+            .map_err(limited("address and username"))?;
+        Ok(
+            match self
+                .login_names
+                .peek(&name, LOGIN_FAILURES_PER_USERNAME, now)
+            {
+                Ok(()) => Duration::ZERO,
+                Err(until_refilled) => {
+                    // Seconds short of a token, in units of one refill: grows with the failures.
+                    let over = (until_refilled.as_secs_f64() * LOGIN_FAILURES_PER_USERNAME.per_sec)
+                        .ceil()
+                        .clamp(1.0, 16.0);
+                    LOGIN_SLOWDOWN_BASE
+                        .mul_f64(2f64.powf(over - 1.0))
+                        .min(LOGIN_SLOWDOWN_CAP)
+                }
+            },
         )
+    }
+
+    /// Counts a failed admin sign-in against the address, the address and username, and the
+    /// username.
+    pub fn login_failed(&self, address: Option<IpAddr>, username: &str) {
+        let now = Instant::now();
+        let name = username.trim().to_lowercase();
+        if let Some(ip) = address {
+            self.login_addresses
+                .take(&ip, LOGIN_FAILURES_PER_ADDRESS, now);
+        }
+        self.login_accounts
+            .take(&(address, name.clone()), LOGIN_FAILURES_PER_ACCOUNT, now);
+        self.login_names
+            .take(&name, LOGIN_FAILURES_PER_USERNAME, now);
     }
 
     /// A drawing submission by a player session from an address.
@@ -338,5 +431,40 @@ mod tests {
     fn a_key_rate_is_per_minute_with_a_quarter_minute_burst() {
         assert_eq!(Rate::per_minute(600), Rate::new(10.0, 150.0));
         assert_eq!(Rate::per_minute(1), Rate::new(1.0 / 60.0, 1.0));
+    }
+
+    #[test]
+    fn a_flood_of_made_up_keys_keeps_the_map_bounded() {
+        let limiter = Limiter::default();
+        let rate = Rate::new(0.01, 5.0);
+        let now = Instant::now();
+        for i in 0..(SWEEP_ABOVE + 20_000) {
+            limiter.take(
+                &format!("user{i}"),
+                rate,
+                now + Duration::from_micros(i as u64),
+            );
+        }
+        assert!(limiter.len() <= SWEEP_ABOVE, "{} keys kept", limiter.len());
+    }
+
+    #[test]
+    fn a_username_failing_from_many_addresses_is_slowed_down_never_blocked() {
+        let limits = Limiters::new(RateLimits::DEFAULT);
+        for i in 0..12u8 {
+            let address = Some(IpAddr::from([10, 0, 0, i]));
+            limits.login_failed(address, "Teacher");
+        }
+        let other = Some(IpAddr::from([10, 0, 1, 1]));
+        let wait = limits.login(other, "teacher").expect("never a hard block");
+        assert!(
+            wait > Duration::ZERO && wait <= LOGIN_SLOWDOWN_CAP,
+            "{wait:?}"
+        );
+        assert_eq!(
+            limits.login(other, "someone-else"),
+            Ok(Duration::ZERO),
+            "other accounts wait for nothing"
+        );
     }
 }

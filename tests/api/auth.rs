@@ -191,6 +191,68 @@ async fn sign_in_attempts_are_rate_limited_per_address() {
     );
 }
 
+/// A browser-like client of `app` whose connections come from `ip` (any 127.x.y.z address
+/// is this machine's loopback), so the server sees another client address.
+fn browser_at(app: &TestApp, ip: [u8; 4]) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ORIGIN, app.base.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+async fn sign_in(client: &reqwest::Client, app: &TestApp, username: &str, password: &str) -> u16 {
+    client
+        .post(app.url("/api/v1/admin/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn guessing_from_one_address_never_locks_the_admin_out_of_another() {
+    let app = TestApp::spawn().await;
+    app.first_admin_session().await;
+    let attacker = browser_at(&app, [127, 0, 0, 2]);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(sign_in(&attacker, &app, "teacher", "not the password").await);
+    }
+    // Five failures block that address for that account; the rest are refused unchecked.
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+    // The right password from another address still signs in (only slowed down).
+    let admin = browser_at(&app, [127, 0, 0, 3]);
+    assert_eq!(sign_in(&admin, &app, "teacher", ADMIN_PASSWORD).await, 200);
+    let me = admin.get(app.url("/api/v1/admin/me")).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    // Signing in successfully counts against nobody: an admin may sign in again and again.
+    for _ in 0..12 {
+        assert_eq!(sign_in(&admin, &app, "teacher", ADMIN_PASSWORD).await, 200);
+    }
+}
+
+#[tokio::test]
+async fn a_username_no_account_can_have_is_refused_before_any_limiter_keeps_it() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    for username in ["x".repeat(10_000), "a b".to_owned(), "é".repeat(3)] {
+        let response = browser
+            .post(app.url("/api/v1/admin/login"))
+            .json(&json!({"username": username, "password": "whatever it is"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{username:.20}");
+        assert_eq!(error_code(response).await, "invalid_credentials");
+    }
+}
+
 /// Fills `{param}` segments with a plausible value.
 fn concrete(path: &str) -> String {
     path.split('/')
