@@ -13,7 +13,9 @@ use super::{now_ms, StoreError};
 pub struct ModelRow {
     pub version: String,
     pub job_id: Option<i64>,
-    /// Directory of the artifact (weights + manifest).
+    /// Directory of the artifact (weights + manifest). Never in an answer: a client has no
+    /// business knowing the server's filesystem.
+    #[serde(skip_serializing)]
     pub path: String,
     pub manifest: serde_json::Value,
     pub is_active: bool,
