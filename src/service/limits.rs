@@ -283,27 +283,12 @@ impl Limiters {
 
     /// A drawing submission by a player session from an address.
     pub fn submit(&self, player: PlayerId, address: Option<IpAddr>) -> Result<(), Limited> {
-        if !self.config.enabled {
-            return Ok(());
-        }
-        let now = Instant::now();
-        check(
-            &self.submit_sessions,
-            &player,
-            self.config.submit_per_session,
-            now,
-            "session",
-        )?;
-        match address {
-            Some(ip) => check(
-                &self.submit_addresses,
-                &ip,
-                self.config.submit_per_address,
-                now,
-                "address",
-            ),
-            None => Ok(()),
-        }
+        self.session_and_address(
+            (&self.submit_sessions, self.config.submit_per_session),
+            (&self.submit_addresses, self.config.submit_per_address),
+            player,
+            address,
+        )
     }
 
     /// A classify call on a player session (the game's live guess) from an address.
@@ -312,25 +297,29 @@ impl Limiters {
         player: PlayerId,
         address: Option<IpAddr>,
     ) -> Result<(), Limited> {
+        self.session_and_address(
+            (&self.classify_sessions, self.config.classify_per_session),
+            (&self.classify_addresses, self.config.classify_per_address),
+            player,
+            address,
+        )
+    }
+
+    /// A player's request: the session's limit first, then the address's (when known).
+    fn session_and_address(
+        &self,
+        (sessions, per_session): (&Limiter<PlayerId>, Rate),
+        (addresses, per_address): (&Limiter<IpAddr>, Rate),
+        player: PlayerId,
+        address: Option<IpAddr>,
+    ) -> Result<(), Limited> {
         if !self.config.enabled {
             return Ok(());
         }
         let now = Instant::now();
-        check(
-            &self.classify_sessions,
-            &player,
-            self.config.classify_per_session,
-            now,
-            "session",
-        )?;
+        check(sessions, &player, per_session, now, "session")?;
         match address {
-            Some(ip) => check(
-                &self.classify_addresses,
-                &ip,
-                self.config.classify_per_address,
-                now,
-                "address",
-            ),
+            Some(ip) => check(addresses, &ip, per_address, now, "address"),
             None => Ok(()),
         }
     }
