@@ -60,25 +60,13 @@ impl<K> Default for Limiter<K> {
 impl<K: Hash + Eq + Clone> Limiter<K> {
     /// Takes a token for `key`, or says how long until one is there.
     pub fn check(&self, key: &K, rate: Rate, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= SWEEP_ABOVE && !buckets.contains_key(key) {
-            bound(&mut buckets, rate, now);
-        }
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
-            tokens: rate.burst,
-            at: now,
-        });
-        let tokens = refilled(*bucket, rate, now);
-        if tokens >= 1.0 {
-            *bucket = Bucket {
-                tokens: tokens - 1.0,
-                at: now,
-            };
-            Ok(())
-        } else {
-            *bucket = Bucket { tokens, at: now };
-            Err(Duration::from_secs_f64((1.0 - tokens) / rate.per_sec))
-        }
+        self.update(key, rate, now, |tokens| {
+            if tokens >= 1.0 {
+                (tokens - 1.0, Ok(()))
+            } else {
+                (tokens, Err(wait_for_token(tokens, rate)))
+            }
+        })
     }
 
     /// Whether `key` has a token, without taking it; else how long until one is there.
@@ -90,12 +78,24 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         if tokens >= 1.0 {
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - tokens) / rate.per_sec))
+            Err(wait_for_token(tokens, rate))
         }
     }
 
     /// Takes a token for `key` (down to none): what counts against it happened.
     pub fn take(&self, key: &K, rate: Rate, now: Instant) {
+        self.update(key, rate, now, |tokens| ((tokens - 1.0).max(0.0), ()));
+    }
+
+    /// Refills `key`'s bucket to `now` and sets its tokens to what `change` makes of them,
+    /// under one lock; a new key starts full, and the map stays bounded.
+    fn update<T>(
+        &self,
+        key: &K,
+        rate: Rate,
+        now: Instant,
+        change: impl FnOnce(f64) -> (f64, T),
+    ) -> T {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= SWEEP_ABOVE && !buckets.contains_key(key) {
             bound(&mut buckets, rate, now);
@@ -104,10 +104,9 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             tokens: rate.burst,
             at: now,
         });
-        *bucket = Bucket {
-            tokens: (refilled(*bucket, rate, now) - 1.0).max(0.0),
-            at: now,
-        };
+        let (tokens, answer) = change(refilled(*bucket, rate, now));
+        *bucket = Bucket { tokens, at: now };
+        answer
     }
 
     /// How many keys are kept (for tests of the bound).
@@ -132,6 +131,11 @@ fn bound<K: Hash + Eq + Clone>(buckets: &mut HashMap<K, Bucket>, rate: Rate, now
         let cutoff = *cutoff;
         buckets.retain(|_, b| b.at > cutoff);
     }
+}
+
+/// How long until a bucket holding `tokens` (< 1) has a whole one.
+fn wait_for_token(tokens: f64, rate: Rate) -> Duration {
+    Duration::from_secs_f64((1.0 - tokens) / rate.per_sec)
 }
 
 fn refilled(bucket: Bucket, rate: Rate, now: Instant) -> f64 {
