@@ -233,9 +233,10 @@ fn a_bad_bind_address_exits_non_zero_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bind"));
 }
 
+/// A job of any kind, as `GET /api/v1/admin/jobs/{id}` answers it.
 async fn job_state(client: &reqwest::Client, base: &str, id: i64) -> Value {
     client
-        .get(format!("{base}/api/v1/admin/training-jobs/{id}"))
+        .get(format!("{base}/api/v1/admin/jobs/{id}"))
         .send()
         .await
         .unwrap()
@@ -262,7 +263,7 @@ async fn wait_for_job(
             started.elapsed() < limit,
             "job {id} did not get there in {limit:?}: {job}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -1283,35 +1284,6 @@ async fn cli_import_and_export_work_with_and_without_a_running_server() {
     assert!(stderr.contains("--format"), "{stderr}");
 }
 
-/// Polls a job of any kind (`/api/v1/admin/jobs/{id}`) until `done` holds, at most `limit`.
-async fn wait_for_any_job(
-    server: &Server,
-    id: i64,
-    limit: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let job: Value = server
-            .admin()
-            .get(format!("{}/api/v1/admin/jobs/{id}", server.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if done(&job) {
-            return job;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "job {id} did not get there in {limit:?}: {job}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// `n` raw Quick, Draw! circles with keys `k{i}` whose points stay inside the canvas.
 fn in_canvas_circles(n: u64) -> Vec<String> {
     (0..n)
@@ -1351,9 +1323,13 @@ async fn an_import_job_killed_mid_run_runs_again_after_restart_and_stores_each_l
     let id = response.json::<Value>().await.unwrap()["id"]
         .as_i64()
         .unwrap();
-    let running = wait_for_any_job(&server, id, Duration::from_secs(60), |job| {
-        job["status"] != "queued"
-    })
+    let running = wait_for_job(
+        &server.admin(),
+        &server.base,
+        id,
+        Duration::from_secs(60),
+        |job| job["status"] != "queued",
+    )
     .await;
     assert_eq!(
         running["status"], "running",
@@ -1367,12 +1343,18 @@ async fn an_import_job_killed_mid_run_runs_again_after_restart_and_stores_each_l
     })
     .await
     .unwrap();
-    let done = wait_for_any_job(&server, id, Duration::from_secs(300), |job| {
-        matches!(
-            job["status"].as_str(),
-            Some("completed" | "failed" | "cancelled")
-        )
-    })
+    let done = wait_for_job(
+        &server.admin(),
+        &server.base,
+        id,
+        Duration::from_secs(300),
+        |job| {
+            matches!(
+                job["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            )
+        },
+    )
     .await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["attempt"], 2, "the crash counted once: {done}");

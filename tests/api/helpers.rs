@@ -108,6 +108,16 @@ impl TestApp {
             .expect("client")
     }
 
+    /// Reads a finished job's event stream (`path`) to its end: it gives the final state,
+    /// `completed`, and closes.
+    pub async fn assert_completed_event_stream(&self, path: &str) {
+        let events = self.get(path).await.text().await.expect("the stream ends");
+        assert!(
+            events.contains("event: job") && events.contains("completed"),
+            "{events}"
+        );
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

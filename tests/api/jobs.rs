@@ -141,16 +141,8 @@ async fn a_backup_and_an_import_run_beside_a_training_job_which_is_then_cancelle
         .unwrap();
     assert_eq!(again.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(again).await, "job_finished");
-    let events = app
-        .get(&format!("/api/v1/admin/jobs/{}/events", backup["id"]))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        events.contains("event: job") && events.contains("completed"),
-        "{events}"
-    );
+    app.assert_completed_event_stream(&format!("/api/v1/admin/jobs/{}/events", backup["id"]))
+        .await;
 }
 
 #[tokio::test]

@@ -93,16 +93,8 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
     assert_eq!(job["progress"]["device"], "cpu", "{job}");
 
     // A finished job's event stream gives its final state and ends.
-    let events = app
-        .get(&format!("/api/v1/admin/training-jobs/{id}/events"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        events.contains("event: job") && events.contains("completed"),
-        "{events}"
-    );
+    app.assert_completed_event_stream(&format!("/api/v1/admin/training-jobs/{id}/events"))
+        .await;
 }
 
 #[tokio::test]
