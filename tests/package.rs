@@ -247,8 +247,10 @@ fn the_launcher_opens_the_setup_link_and_a_second_launch_opens_the_running_serve
     let home = dir.path().join("home");
     let xdg_data = home.join("data");
     let launch = || {
+        // `exec`: the shell becomes the launcher's command (which execs the server), so the
+        // child this test kills at its end is the server itself, not a shell above it.
         Command::new("sh")
-            .args(["-c", &exec])
+            .args(["-c", &format!("exec {exec}")])
             .env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", fake_bin.display()))
             .env("HOME", &home)
