@@ -9,6 +9,7 @@
 //!   jobs/job-<id>/       a training job's work: checkpoints, the dataset's ids
 //!   control.json         how commands on this machine reach the running server
 //!   reserve.bin          the emergency disk reserve, released to start on a full disk
+//!   backups/<name>/      backups asked for over HTTP (unless `--backup-dir` names another)
 //! ```
 //!
 //! A backup folder mirrors the parts it copies (`doodlebox.sqlite3`, `models/`), so the same
@@ -28,6 +29,8 @@ pub const JOBS_DIR: &str = "jobs";
 pub const CONTROL_FILE: &str = "control.json";
 /// The emergency disk reserve (see [`crate::store::disk`]).
 pub const RESERVE_FILE: &str = "reserve.bin";
+/// The folder backups asked for over HTTP go into by default.
+pub const BACKUPS_DIR: &str = "backups";
 
 /// A data directory: the root of the layout above. Cheap to build from a path; it checks
 /// nothing and creates nothing, so commands can name paths before deciding to touch them.
@@ -87,6 +90,12 @@ impl DataDir {
     /// The emergency disk reserve.
     pub fn reserve(&self) -> PathBuf {
         self.root.join(RESERVE_FILE)
+    }
+
+    /// Where backups asked for over HTTP go when no `--backup-dir` is given: a request
+    /// never names a path on the server (see [`crate::service::backup::http_destination`]).
+    pub fn backups(&self) -> PathBuf {
+        self.root.join(BACKUPS_DIR)
     }
 
     /// Bytes the whole directory takes on disk (the stats page's storage size).

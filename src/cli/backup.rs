@@ -23,18 +23,29 @@ pub fn backup(data_dir: &Path, dest: &Path) -> anyhow::Result<()> {
     let dest = std::path::absolute(dest).context("resolving the destination")?;
     let manifest: BackupManifest = match RunningServer::find(data_dir) {
         Some(server) => {
+            // Refused here, before the server does any work.
+            backup::check_destination(&dest)?;
             println!(
                 "a server runs on {} (pid {}); asking it to write the backup",
                 data_dir.display(),
                 server.pid
             );
+            // The server writes only into its own backup directory; this command, which
+            // runs with the user's rights, then moves the finished backup to DEST.
             let job = server.post_json(
                 "/api/v1/admin/backup",
-                Some(serde_json::json!({"dest": dest})),
+                Some(serde_json::json!({})),
                 WORK_TIMEOUT,
             )?;
+            let written = job["config"]["dest"]
+                .as_str()
+                .map(std::path::PathBuf::from)
+                .context("the server's answer names no backup folder")?;
             let result = server.follow_job(&job, WORK_TIMEOUT)?;
-            serde_json::from_value(result).context("reading the backup job's manifest")?
+            let manifest =
+                serde_json::from_value(result).context("reading the backup job's manifest")?;
+            move_backup(&written, &dest)?;
+            manifest
         }
         None => {
             if !metadata_path(data_dir).is_file() {
@@ -59,6 +70,45 @@ pub fn backup(data_dir: &Path, dest: &Path) -> anyhow::Result<()> {
             "warning: the files of {} were missing and are not in the backup",
             manifest.missing_models.join(", ")
         );
+    }
+    Ok(())
+}
+
+/// Moves a finished backup from the server's backup directory to `dest` (new or empty):
+/// a rename on the same file system, else a copy of every file, synced, then the original
+/// removed. The manifest is copied last, so an interrupted copy is not a finished backup.
+fn move_backup(from: &Path, dest: &Path) -> anyhow::Result<()> {
+    if std::fs::rename(from, dest).is_ok() {
+        return Ok(());
+    }
+    copy_tree(from, dest, true)
+        .and_then(|()| copy_tree(from, dest, false))
+        .with_context(|| {
+            format!(
+                "copying the backup from {} to {}",
+                from.display(),
+                dest.display()
+            )
+        })?;
+    std::fs::remove_dir_all(from)
+        .with_context(|| format!("removing {} after copying it", from.display()))
+}
+
+/// Copies the files under `from` into `to`: all but the manifest when `body`, else only
+/// the manifest.
+fn copy_tree(from: &Path, to: &Path, body: bool) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            if body {
+                copy_tree(&entry.path(), &target, true)?;
+            }
+        } else if (entry.file_name() == backup::MANIFEST_FILE) != body {
+            std::fs::copy(entry.path(), &target)?;
+            std::fs::File::open(&target)?.sync_all()?;
+        }
     }
     Ok(())
 }

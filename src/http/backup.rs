@@ -1,8 +1,10 @@
 //! Admin routes for backups of the running server's data directory: take one
 //! (`POST /backup`, a `backup` job) and verify the live stores (`GET /verify`). The stroke
 //! store admits one process, so `doodlebox backup|verify` come here while a server runs.
-
-use std::path::PathBuf;
+//!
+//! A backup asked for here goes only into the server's backup directory (`<data>/backups`,
+//! or `--backup-dir` given at start), in a new folder: the request may name that folder
+//! (`"name"`), never a path, since the server may run with more rights than its admins.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -13,27 +15,38 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::jobs::backup::BackupJob;
-use crate::service::backup::VerifyReport;
+use crate::service::backup::{BackupError, VerifyReport};
 use crate::store::JobKind;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupRequest {
-    /// Absolute path of a new or empty directory on the server's machine.
-    dest: PathBuf,
+    /// The new folder's name inside the backup directory; default `backup-<UTC time>`.
+    #[serde(default)]
+    name: Option<String>,
+    /// Refused: the destination path the API took before. Read only to answer it clearly.
+    #[serde(default)]
+    dest: Option<serde_json::Value>,
 }
 
-/// `POST /api/v1/admin/backup {"dest"}` → `202` with the `backup` job (and its `Location`);
-/// the job writes and syncs the backup while submissions go on, and `GET
-/// /api/v1/admin/jobs/{id}` shows the manifest as its `result` once it has completed. A
-/// relative (`422`) or non-empty (`409`) destination is refused at once and queues nothing.
+/// `POST /api/v1/admin/backup {"name"?}` (`{}` for a timestamped folder) → `202` with the `backup` job (and its
+/// `Location`); the job writes and syncs the backup into `<backup dir>/<name>` while
+/// submissions go on, and `GET /api/v1/admin/jobs/{id}` shows the manifest as its `result`
+/// once it has completed (the job's `config.dest` says where it went). A body naming a
+/// `dest` or a name that is not one plain folder name gets `422`, a name already taken
+/// `409`; either queues nothing and writes nothing.
 pub async fn create(
     State(state): State<AppState>,
     body: JsonBody<BackupRequest>,
 ) -> Result<Response, ApiError> {
-    let dest = body.value.dest;
+    let request = body.value;
+    if request.dest.is_some() {
+        return Err(BackupError::DestinationInRequest.into());
+    }
+    let root = state.backup_root.clone();
     let scheduler = state.scheduler.clone();
     let (job, _) = run_blocking(move || {
+        let dest = crate::service::backup::http_destination(&root, request.name.as_deref())?;
         let backup = BackupJob::parse(dest)?;
         Ok(scheduler.enqueue_kind(JobKind::Backup, &backup.to_json())?)
     })

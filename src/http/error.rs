@@ -511,6 +511,16 @@ impl From<BackupError> for ApiError {
                 "invalid_backup_destination",
                 e.to_string(),
             ),
+            BackupError::DestinationInRequest => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "backup_destination_not_allowed",
+                e.to_string(),
+            ),
+            BackupError::InvalidName(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_backup_name",
+                e.to_string(),
+            ),
             BackupError::Store(e) => e.into(),
             other => Self::internal(other),
         }

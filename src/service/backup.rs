@@ -43,6 +43,10 @@ pub enum BackupError {
     DestinationNotEmpty(PathBuf),
     #[error("the backup destination {0} must be an absolute path")]
     RelativeDestination(PathBuf),
+    #[error("a backup asked for over HTTP goes only into the server's backup directory (<data>/backups or --backup-dir); give it a \"name\" there, or run `doodlebox backup DEST` on the server's machine")]
+    DestinationInRequest,
+    #[error("invalid backup name: {0}")]
+    InvalidName(String),
     #[error("{0} holds no Doodlebox data (no doodlebox.sqlite3)")]
     NoData(PathBuf),
     #[error("{0} is not a finished Doodlebox backup (no backup.json)")]
@@ -232,6 +236,55 @@ pub fn check_destination(dest: &Path) -> Result<(), BackupError> {
         }
     }
     Ok(())
+}
+
+/// Longest name a backup asked for over HTTP may have.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Where a backup asked for over HTTP goes: `root/<name>`, where `root` is the server's
+/// backup directory (`<data>/backups` or `--backup-dir`, fixed at start) and `name` a plain
+/// folder name (letters, digits, `.`, `_`, `-`; not starting with `.`), or, without one,
+/// `backup-<UTC time to the millisecond>`. A request never names a path: the server may run
+/// with more rights than the admin who asks, so it writes nowhere else.
+pub fn http_destination(root: &Path, name: Option<&str>) -> Result<PathBuf, BackupError> {
+    let name = match name {
+        Some(name) => {
+            check_name(name)?;
+            name.to_owned()
+        }
+        None => timestamped_name(crate::store::now_ms()),
+    };
+    let root = std::path::absolute(root).map_err(io(root))?;
+    Ok(root.join(name))
+}
+
+/// A backup's folder name: one plain path component, nothing a shell or a path would read
+/// as more.
+fn check_name(name: &str) -> Result<(), BackupError> {
+    let fail = |why: &str| Err(BackupError::InvalidName(why.to_owned()));
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return fail("a name has 1 to 64 characters");
+    }
+    if name.starts_with('.') {
+        return fail("a name does not start with '.'");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return fail("a name has only letters, digits, '.', '_' and '-' (no path)");
+    }
+    Ok(())
+}
+
+/// `backup-20261202T041500.123Z` for `ms` since the epoch: sorts by time, unique to the
+/// millisecond (a second request in the same millisecond finds it taken: `409`).
+fn timestamped_name(ms: u64) -> String {
+    let stamp = crate::time::rfc3339(ms)
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect::<String>();
+    format!("backup-{stamp}")
 }
 
 /// Empties the destination of a backup that did not finish (a crash or a stop after
@@ -680,6 +733,43 @@ pub fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_http_backup_goes_under_the_backup_directory_by_plain_name_or_by_time() {
+        let root = Path::new("/srv/backups");
+        assert_eq!(
+            http_destination(root, Some("before-workshop_2.1")).unwrap(),
+            root.join("before-workshop_2.1")
+        );
+        let stamped = http_destination(root, None).unwrap();
+        assert_eq!(stamped.parent(), Some(root));
+        let name = stamped.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with("backup-20"), "{name}");
+        check_name(name).unwrap();
+        assert_eq!(
+            timestamped_name(1_764_648_900_123),
+            "backup-20251202T041500.123Z"
+        );
+        for bad in [
+            "",
+            "..",
+            ".hidden",
+            "a/b",
+            "../etc",
+            "/etc",
+            "a b",
+            "ü",
+            &"x".repeat(65),
+        ] {
+            assert!(
+                matches!(
+                    http_destination(root, Some(bad)),
+                    Err(BackupError::InvalidName(_))
+                ),
+                "{bad:?} must be refused"
+            );
+        }
+    }
 
     fn backed_up(root: &Path) -> PathBuf {
         let data = root.join("data");

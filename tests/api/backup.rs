@@ -1,5 +1,6 @@
-//! The admin backup and verify routes: a backup of the running server (a job), what bad
-//! destinations get, and the live verification report.
+//! The admin backup and verify routes: a backup of the running server (a job) into its
+//! backup directory only, what a destination path or a bad name gets, and the live
+//! verification report.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -13,10 +14,9 @@ async fn a_backup_through_the_api_holds_every_drawing_and_verifies_clean() {
         let response = app.submit(&app.client, &sample_drawing(), None).await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
-    let dest = tempfile::tempdir().unwrap();
-    let target = dest.path().join("b1");
+    let target = app.data_dir.join("backups").join("b1");
     let response = app
-        .post("/api/v1/admin/backup", &json!({"dest": target}))
+        .post("/api/v1/admin/backup", &json!({"name": "b1"}))
         .await;
     let job = crate::jobs::follow(&app, response).await;
     assert_eq!(
@@ -43,24 +43,68 @@ async fn a_backup_through_the_api_holds_every_drawing_and_verifies_clean() {
 }
 
 #[tokio::test]
-async fn a_backup_into_a_non_empty_or_relative_destination_is_refused_and_writes_nothing() {
+async fn a_backup_request_naming_a_path_or_a_taken_or_odd_name_is_refused_and_writes_nothing() {
     let app = TestApp::spawn().await;
-    let dest = tempfile::tempdir().unwrap();
-    std::fs::write(dest.path().join("keep.txt"), "mine").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("b");
+    for body in [json!({"dest": target}), json!({"dest": "relative/backup"})] {
+        let response = app.post("/api/v1/admin/backup", &body).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error_code(response).await, "backup_destination_not_allowed");
+    }
+    assert!(
+        !target.exists(),
+        "nothing is written where a request points"
+    );
+    for name in ["../escape", "/tmp/x", ".hidden", "a b", ""] {
+        let response = app
+            .post("/api/v1/admin/backup", &json!({ "name": name }))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name:?}"
+        );
+        assert_eq!(error_code(response).await, "invalid_backup_name");
+    }
+    assert!(!app.data_dir.join("escape").exists());
+
+    let taken = app.data_dir.join("backups").join("taken");
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("keep.txt"), "mine").unwrap();
     let response = app
-        .post("/api/v1/admin/backup", &json!({"dest": dest.path()}))
+        .post("/api/v1/admin/backup", &json!({"name": "taken"}))
         .await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(error_code(response).await, "backup_destination_not_empty");
-    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(&taken).unwrap().count(), 1);
 
-    let response = app
-        .post("/api/v1/admin/backup", &json!({"dest": "relative/backup"}))
-        .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(error_code(response).await, "invalid_backup_destination");
     let response = app
         .post("/api/v1/admin/backup", &json!({"to": "/tmp/x"}))
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let jobs = app.get_json("/api/v1/admin/jobs").await;
+    assert_eq!(jobs["items"], json!([]), "nothing was queued: {jobs}");
+}
+
+#[tokio::test]
+async fn a_backup_without_a_name_goes_to_a_timestamped_folder_of_the_backup_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("elsewhere");
+    let mut config = doodlebox::config::Config::for_data_dir(dir.path().join("data"));
+    config.backup_dir = Some(root.clone());
+    let app = TestApp::spawn_with(config).await;
+    let response = app.post("/api/v1/admin/backup", &json!({})).await;
+    let job = crate::jobs::follow(&app, response).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let written: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let name = written[0].file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("backup-"), "{name}");
+    assert_eq!(job["config"]["dest"], json!(written[0]));
+    assert!(written[0].join("backup.json").is_file());
+    assert!(!app.data_dir.join("backups").exists());
 }

@@ -84,16 +84,12 @@ async fn a_backup_and_an_import_run_beside_a_training_job_which_is_then_cancelle
     assert_eq!(created["job"]["kind"], "train");
     wait_for_status(&app, train, &["running"], Duration::from_secs(30)).await;
 
-    let dest = tempfile::tempdir().unwrap();
-    let target = dest.path().join("beside");
+    let target = app.data_dir.join("backups").join("beside");
     let first = app
-        .post("/api/v1/admin/backup", &json!({"dest": target}))
+        .post("/api/v1/admin/backup", &json!({"name": "beside"}))
         .await;
     let second = app
-        .post(
-            "/api/v1/admin/backup",
-            &json!({"dest": dest.path().join("second")}),
-        )
+        .post("/api/v1/admin/backup", &json!({"name": "second"}))
         .await;
     assert_one_running_per_kind(&app).await;
     let backup = follow(&app, first).await;

@@ -1,6 +1,6 @@
 // admin/data.js: moving data in and out. Export download links per format (with an
 // optional shape filter), import of an ndjson file streamed to the server with upload
-// progress, a backup of the data directory to a path on the server, a check of the live
+// progress, a backup of the data directory into the server's backup folder, a check of the live
 // stores, and the purge of long-deleted drawings.
 
 import { get, post, BASE, withQuery, toLogin, followJob } from './api.js';
@@ -98,7 +98,9 @@ function importPanel() {
 }
 
 function backupPanel() {
-  const dest = h('input', { type: 'text', name: 'dest', required: true, placeholder: '/media/usb/doodlebox-backup', size: 32 });
+  // The server writes backups only into its backup folder (<data>/backups or --backup-dir):
+  // the form names the new folder, never a path. Empty: a timestamped name.
+  const name = h('input', { type: 'text', name: 'name', placeholder: 'before-the-workshop', size: 24 });
   const out = h('div', { id: 'backup-report' });
   const verifyOut = h('div', { id: 'verify-report' });
   return panel('Backup and checks',
@@ -109,17 +111,18 @@ function backupPanel() {
         out.replaceChildren(h('p', { className: 'note' }, 'Backing up…'));
         try {
           // 202 with a backup job: follow it; its result is the backup's manifest.
-          const job = await followJob(await post('/backup', { dest: dest.value.trim() }), (j) => {
+          const body = name.value.trim() ? { name: name.value.trim() } : {};
+          const job = await followJob(await post('/backup', body), (j) => {
             if (j.progress && j.progress.line) out.replaceChildren(h('p', { className: 'note' }, `Backing up… ${j.progress.line}`));
           });
           const manifest = job.result;
-          out.replaceChildren(h('p', {}, `Backup written to ${dest.value.trim()}.`),
+          out.replaceChildren(h('p', {}, `Backup written to ${job.config.dest}.`),
             h('pre', { className: 'small' }, JSON.stringify(manifest, null, 2).slice(0, 2000)));
         } catch (error) {
           out.replaceChildren(failed(error));
         }
       },
-    }, field('New or empty folder on the server', dest), h('button', { type: 'submit' }, 'Back up now')),
+    }, field('Folder name in the backup directory (optional)', name), h('button', { type: 'submit' }, 'Back up now')),
     out,
     h('div', { className: 'inline-form' },
       h('button', {
