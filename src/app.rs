@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::control::Control;
+use crate::http::listener::{DescriptorBudget, EdgeLimits};
 use crate::http::{router, AppState};
 use crate::jobs::{JobContext, Scheduler};
 use crate::service::accounts::Accounts;
@@ -56,6 +57,10 @@ pub enum AppError {
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// How the descriptor limit is shared out (connections get what the stores leave).
+    budget: DescriptorBudget,
+    /// The connection cap and timeouts.
+    edge: EdgeLimits,
     /// Where the data lives (the control file is removed from it on a clean stop).
     data_dir: std::path::PathBuf,
     /// What start-up reconciliation found, for the banner and tests.
@@ -66,6 +71,14 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self, AppError> {
+        // Before the stores open, so that everything the process opens fits the budget.
+        let budget = DescriptorBudget::raise(config.edge.max_connections);
+        tracing::info!(
+            descriptor_limit = budget.limit,
+            reserve = budget.reserve,
+            max_connections = budget.connections,
+            "descriptor budget"
+        );
         let data_dir = config.data_dir.clone();
         let min_free = config.min_free;
         let (stores, report, last, disk) =
@@ -194,12 +207,15 @@ impl App {
                 crate::service::thumbnails::CACHE_BYTES,
             )),
             purge_after_days: config.purge_after_days,
+            backup_root: Arc::new(config.backup_root()),
             quality,
             prompter,
         };
         Ok(Self {
             listener,
             state,
+            budget,
+            edge: config.edge,
             data_dir: config.data_dir,
             reconcile_report: report,
             setup_link,
@@ -252,10 +268,16 @@ impl App {
         let control = self.state.control.clone();
         let key_auth = self.state.key_auth.clone();
         let data_dir = self.data_dir.clone();
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let metrics = self.state.metrics.clone();
+        crate::http::listener::serve(
+            self.listener,
+            router(self.state),
+            self.budget,
+            self.edge,
+            metrics,
+            shutdown,
+        )
+        .await;
         purge.abort();
         purge_deleted.abort();
         key_uses.abort();
@@ -272,7 +294,12 @@ impl App {
         })
         .await
         .map_err(std::io::Error::other)?;
-        Ok(served?)
+        Ok(())
+    }
+
+    /// How the descriptor limit is shared out (the banner prints it).
+    pub fn descriptor_budget(&self) -> DescriptorBudget {
+        self.budget
     }
 }
 

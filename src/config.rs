@@ -31,12 +31,24 @@ pub struct Config {
     pub min_free: Option<crate::store::disk::Watermark>,
     /// Where training jobs run (`--device`).
     pub device: DeviceChoice,
+    /// Where backups asked for over HTTP go (`--backup-dir`); `None`: `<data>/backups`.
+    pub backup_dir: Option<PathBuf>,
+    /// The connection cap and timeouts at the edge (`--max-connections`; see
+    /// [`crate::http::listener`]).
+    pub edge: crate::http::listener::EdgeLimits,
 }
 
 impl Config {
     /// The data directory's layout, which names every path in it.
     pub fn data(&self) -> DataDir {
         DataDir::new(&self.data_dir)
+    }
+
+    /// The directory backups asked for over HTTP go into.
+    pub fn backup_root(&self) -> PathBuf {
+        self.backup_dir
+            .clone()
+            .unwrap_or_else(|| self.data().backups())
     }
 
     /// A configuration for tests and benchmarks: loopback, a free port, no starter model.
@@ -51,6 +63,8 @@ impl Config {
             purge_after_days: DEFAULT_PURGE_AFTER_DAYS,
             min_free: None,
             device: DeviceChoice::Cpu,
+            backup_dir: None,
+            edge: crate::http::listener::EdgeLimits::default(),
         }
     }
 }
@@ -75,6 +89,13 @@ impl From<ServeArgs> for Config {
                 .min_free_mb
                 .map(|mb| crate::store::disk::Watermark::bytes(mb.saturating_mul(1024 * 1024))),
             device: args.device,
+            backup_dir: args.backup_dir,
+            edge: crate::http::listener::EdgeLimits {
+                max_connections: args
+                    .max_connections
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+                ..Default::default()
+            },
         }
     }
 }

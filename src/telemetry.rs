@@ -99,6 +99,18 @@ pub struct Metrics {
     breaker_opened: Family<BreakerNameLabels, Counter<u64, AtomicU64>>,
     jobs: Family<StatusLabels, Gauge<i64>>,
     running_job_progress: Gauge<f64, AtomicU64>,
+    /// Connections the edge holds open now (see [`crate::http::listener`]).
+    pub connections_open: Gauge<i64>,
+    /// Most connections served at once: the descriptor budget's share for clients.
+    pub connections_limit: Gauge<i64>,
+    /// The process's descriptor limit after raising it at start.
+    pub descriptor_limit: Gauge<i64>,
+    /// Descriptors kept back from clients for the stores, models and backups.
+    pub descriptor_reserve: Gauge<i64>,
+    /// Connections answered `503` at the edge because the cap was reached.
+    pub connections_refused: Counter,
+    /// Failed accepts (out of descriptors and the like), by kind; never a storage fault.
+    pub accept_errors: Family<ErrorLabels, Counter>,
 }
 
 /// What a scrape reads from the rest of the server.
@@ -247,6 +259,42 @@ impl Metrics {
             "Fraction done of the running training job (0 when none runs)",
             running_job_progress.clone(),
         );
+        let connections_open = Gauge::<i64>::default();
+        registry.register(
+            "connections_open",
+            "Client connections held open now",
+            connections_open.clone(),
+        );
+        let connections_limit = Gauge::<i64>::default();
+        registry.register(
+            "connections_limit",
+            "Most client connections served at once (the descriptor budget less the reserve)",
+            connections_limit.clone(),
+        );
+        let descriptor_limit = Gauge::<i64>::default();
+        registry.register(
+            "descriptor_limit",
+            "The process's open-file limit (RLIMIT_NOFILE, raised to the hard limit at start)",
+            descriptor_limit.clone(),
+        );
+        let descriptor_reserve = Gauge::<i64>::default();
+        registry.register(
+            "descriptor_reserve",
+            "Descriptors kept back from clients for the stores, models and backups",
+            descriptor_reserve.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections answered 503 with Retry-After at the edge because the cap was reached",
+            connections_refused.clone(),
+        );
+        let accept_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "accept_errors",
+            "Failed accepts by error kind (out of descriptors: emfile); the stores never see them",
+            accept_errors.clone(),
+        );
         Self {
             registry,
             requests,
@@ -268,6 +316,12 @@ impl Metrics {
             breaker_opened,
             jobs,
             running_job_progress,
+            connections_open,
+            connections_limit,
+            descriptor_limit,
+            descriptor_reserve,
+            connections_refused,
+            accept_errors,
         }
     }
 

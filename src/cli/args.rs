@@ -296,6 +296,16 @@ pub struct ServeArgs {
     /// most 256 MiB.
     #[arg(long, env = "DOODLEBOX_MIN_FREE_MB")]
     pub min_free_mb: Option<u64>,
+    /// The directory backups asked for over HTTP (the admin portal, `POST
+    /// /api/v1/admin/backup`) are written into, each in a new folder; a request never names
+    /// a path. Default: `<data-dir>/backups`.
+    #[arg(long, env = "DOODLEBOX_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Most connections served at once; more wait in the listen backlog and, past a short
+    /// wait, get `503` with `Retry-After`. Default: what the descriptor limit leaves after a
+    /// reserve for the stores, models and backups.
+    #[arg(long, env = "DOODLEBOX_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
     /// Fault tests only: make the SQLite commit of the first N group commits fail.
     #[arg(long, env = "DOODLEBOX_FAIL_WRITES", hide = true, default_value_t = 0)]
     pub fail_writes: u64,

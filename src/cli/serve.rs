@@ -114,6 +114,12 @@ fn print_banner(app: &App) {
         out,
         "to stop: press Ctrl-C here (or close this window); every saved drawing stays saved"
     );
+    let budget = app.descriptor_budget();
+    let _ = writeln!(
+        out,
+        "connections: up to {} at once (descriptor limit {}, {} kept for the stores)",
+        budget.connections, budget.limit, budget.reserve
+    );
     if let Some(url) = app.lan_urls().first() {
         if let Ok(qr) = qrcode::QrCode::new(url.as_bytes()) {
             let picture = qr

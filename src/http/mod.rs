@@ -16,6 +16,7 @@ mod health;
 mod jobs;
 mod join;
 mod keys;
+pub mod listener;
 mod metrics;
 mod model_card;
 mod player;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub purge_after_days: u32,
     /// Admin accounts and sessions.
     pub accounts: Arc<crate::service::accounts::Accounts>,
+    /// Where backups asked for over HTTP go (`<data>/backups` or `--backup-dir`).
+    pub backup_root: Arc<std::path::PathBuf>,
 }
 
 /// One route of the admin API with the policy that guards it.
