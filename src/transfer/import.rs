@@ -21,11 +21,16 @@ use thiserror::Error;
 
 use super::quickdraw::QuickDrawRecord;
 use crate::domain::drawing::DrawingInput;
-use crate::domain::{Drawing, Judgement, PlayerId, ShapeName, Source};
+use crate::domain::{Drawing, Judgement, ModelVersion, PlayerId, ShapeName, Source};
 use crate::store::{ImportItem, ImportOutcome, Ingest, IngestError, StoreError, Stores};
 
-/// Drawings handed to the writer in one message (and committed together).
+/// Most drawings handed to the writer in one message (and committed together).
 pub const CHUNK: usize = 2_000;
+/// Most bytes of lines read into one chunk: a chunk ends at [`CHUNK`] lines or at this
+/// many bytes, whichever comes first, so that an import holds about two chunks (the one
+/// being parsed and the one being committed) however long its lines are, instead of
+/// 2,000 lines of up to [`MAX_LINE_BYTES`] each (8 GiB).
+pub const CHUNK_BYTES: usize = 16 * 1024 * 1024;
 /// Bad lines listed in a report; beyond these only the count grows.
 pub const MAX_REPORTED_BAD_LINES: usize = 100;
 /// Longest line read; a longer one is a bad line (a drawing at the point limit is far shorter).
@@ -147,21 +152,7 @@ pub fn import(
     let mut in_flight: Option<(crate::store::PendingImport, Vec<u64>)> = None;
     let mut buffer = Vec::new();
     loop {
-        let mut lines = Vec::with_capacity(CHUNK);
-        while lines.len() < CHUNK {
-            match read_line(&mut input, &mut buffer)? {
-                None => break,
-                Some(fits) => {
-                    line_number += 1;
-                    if !fits {
-                        report.bad(line_number, format!("longer than {MAX_LINE_BYTES} bytes"));
-                    } else if buffer.iter().any(|b| !b.is_ascii_whitespace()) {
-                        lines.push((line_number, std::mem::take(&mut buffer)));
-                    }
-                }
-            }
-        }
-        let at_end = lines.len() < CHUNK;
+        let (lines, at_end) = read_chunk(&mut input, &mut buffer, &mut line_number, &mut report)?;
         let parsed = parse_parallel(&lines, workers, player, &shapes);
         drop(lines);
         let mut items = Vec::with_capacity(parsed.len());
@@ -198,6 +189,34 @@ pub fn import(
         .unwrap_or_else(|p| p.into_inner());
     progress(&report);
     Ok(report)
+}
+
+/// Reads the next chunk: up to [`CHUNK`] non-blank lines with their numbers, ending early
+/// once they hold [`CHUNK_BYTES`]; overlong lines go to `report` as bad lines. Also says
+/// whether the input has ended.
+fn read_chunk(
+    input: &mut impl BufRead,
+    buffer: &mut Vec<u8>,
+    line_number: &mut u64,
+    report: &mut ImportReport,
+) -> std::io::Result<(Vec<(u64, Vec<u8>)>, bool)> {
+    let mut lines = Vec::with_capacity(CHUNK);
+    let mut bytes = 0usize;
+    while lines.len() < CHUNK && bytes < CHUNK_BYTES {
+        match read_line(input, buffer)? {
+            None => return Ok((lines, true)),
+            Some(fits) => {
+                *line_number += 1;
+                if !fits {
+                    report.bad(*line_number, format!("longer than {MAX_LINE_BYTES} bytes"));
+                } else if buffer.iter().any(|b| !b.is_ascii_whitespace()) {
+                    bytes += buffer.len();
+                    lines.push((*line_number, std::mem::take(buffer)));
+                }
+            }
+        }
+    }
+    Ok((lines, false))
 }
 
 fn tally(report: &mut ImportReport, outcomes: Vec<ImportOutcome>) {
@@ -345,6 +364,8 @@ enum LineError {
     Drawing(#[from] crate::domain::DrawingError),
     #[error("{0}")]
     Source(#[from] crate::domain::record::SourceError),
+    #[error("{0}")]
+    ModelVersion(#[from] crate::domain::IdError),
     #[error("unknown shape `{0}` (import with create_shapes=true / --create-shapes to create it)")]
     UnknownShape(String),
     #[error("storage: {0}")]
@@ -387,9 +408,15 @@ fn parse_line(bytes: &[u8]) -> Result<ParsedLine, LineError> {
             .key_id
             .unwrap_or_else(|| format!("doodlebox:{}", line.id));
         let source = Source::new(&key, line.countrycode.as_deref(), line.timestamp.as_deref())?;
+        // The version is stored in the record and shown on the drawing: the same rule as
+        // a version the server hands out (bounded, plain characters).
+        let model_version = match line.model_version {
+            Some(version) => ModelVersion::parse(&version)?.as_str().to_owned(),
+            None => QUICKDRAW_MODEL.into(),
+        };
         let judgement = line.recognized.map(|recognized| Judgement {
             recognized,
-            model_version: line.model_version.unwrap_or_else(|| QUICKDRAW_MODEL.into()),
+            model_version,
         });
         return Ok(ParsedLine {
             shape: drawing.shape().clone(),
@@ -483,6 +510,57 @@ mod tests {
         assert_eq!(read_line(&mut reader, &mut buffer).unwrap(), Some(true));
         assert_eq!(buffer, b"last");
         assert_eq!(read_line(&mut reader, &mut buffer).unwrap(), None);
+    }
+
+    #[test]
+    fn a_chunk_ends_at_its_byte_budget_before_its_line_count() {
+        let line = vec![b'x'; 1024 * 1024];
+        let mut input = Vec::new();
+        for _ in 0..40 {
+            input.extend_from_slice(&line);
+            input.push(b'\n');
+        }
+        let mut reader = std::io::BufReader::new(input.as_slice());
+        let (mut buffer, mut number, mut report) = (Vec::new(), 0, ImportReport::default());
+        let (first, at_end) =
+            read_chunk(&mut reader, &mut buffer, &mut number, &mut report).unwrap();
+        assert!(!at_end);
+        assert_eq!(
+            first.len(),
+            CHUNK_BYTES / line.len(),
+            "a chunk holds 16 MiB of lines"
+        );
+        let (second, _) = read_chunk(&mut reader, &mut buffer, &mut number, &mut report).unwrap();
+        assert_eq!(second.first().map(|l| l.0), Some(first.len() as u64 + 1));
+        let (rest, at_end) =
+            read_chunk(&mut reader, &mut buffer, &mut number, &mut report).unwrap();
+        assert!(at_end);
+        assert_eq!(first.len() + second.len() + rest.len(), 40);
+        let small = b"a\n\nb\n".repeat(3);
+        let mut reader = std::io::BufReader::new(small.as_slice());
+        let (lines, at_end) = read_chunk(&mut reader, &mut buffer, &mut 0, &mut report).unwrap();
+        assert_eq!((lines.len(), at_end), (6, true), "blank lines are not kept");
+    }
+
+    #[test]
+    fn a_jsonl_line_with_an_odd_model_version_is_a_bad_line() {
+        let line = |version: &str| {
+            serde_json::json!({
+                "id": "d1", "recognized": true, "model_version": version,
+                "drawing": {"shape": "circle", "canvas": {"width": 400, "height": 400},
+                    "strokes": [{"points": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}]}
+            })
+            .to_string()
+        };
+        let parsed = parse_line(line("v3-2026.01_a").as_bytes()).unwrap();
+        assert_eq!(parsed.judgement.unwrap().model_version, "v3-2026.01_a");
+        for bad in ["", "../x", "a b", "\u{202e}evil", &"v".repeat(1000)] {
+            let error = parse_line(line(bad).as_bytes()).err();
+            assert!(
+                matches!(error, Some(LineError::ModelVersion(_))),
+                "{bad:?}: {error:?}"
+            );
+        }
     }
 
     #[test]
