@@ -61,7 +61,38 @@ impl Server {
     /// Starts the binary on `bind` and reads the bound address from its first line; `None`
     /// when it exits without one (the address is still taken, say).
     pub fn try_start(data_dir: &Path, bind: &str, env: &[(&str, &str)]) -> Option<Server> {
-        let mut child = Command::new(BINARY)
+        Self::launch(Command::new(BINARY), data_dir, bind, env, false)
+    }
+
+    /// [`Server::start_with`] with soft and hard descriptor limits of `nofile` (the shell's
+    /// `ulimit -n` sets both, then execs the binary, so the child is the server), and what
+    /// it logs (stderr) kept for [`Server::printed`] and [`Server::output`] as well.
+    #[allow(dead_code)] // only the hostile-load test limits descriptors
+    pub fn start_limited(data_dir: &Path, nofile: u64, env: &[(&str, &str)]) -> Server {
+        let mut shell = Command::new("sh");
+        shell.args([
+            "-c",
+            &format!("ulimit -n {nofile} && exec \"$0\" \"$@\""),
+            BINARY,
+        ]);
+        Self::launch(shell, data_dir, "127.0.0.1:0", env, true).expect("the server did not start")
+    }
+
+    /// Everything printed so far after the first line (and the log, with
+    /// [`Server::start_limited`]).
+    #[allow(dead_code)] // only the hostile-load test reads the log
+    pub fn output(&self) -> Vec<String> {
+        self.output.lock().unwrap().clone()
+    }
+
+    fn launch(
+        mut command: Command,
+        data_dir: &Path,
+        bind: &str,
+        env: &[(&str, &str)],
+        keep_log: bool,
+    ) -> Option<Server> {
+        let mut child = command
             .args(["serve", "--bind", bind, "--data-dir"])
             .arg(data_dir)
             .env("DOODLEBOX_LOG", "warn")
@@ -69,9 +100,14 @@ impl Server {
             .env("DOODLEBOX_RATE_LIMIT", "off")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if keep_log {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("the binary starts");
+        let log = child.stderr.take();
         let stdout = child.stdout.take().expect("piped stdout");
         let mut reader = BufReader::new(stdout);
         let mut first = String::new();
@@ -88,6 +124,14 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
         // Keep draining stdout so the server never writes into a full or closed pipe.
         let output = Arc::new(Mutex::new(Vec::new()));
+        if let Some(log) = log {
+            let lines = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(log).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
         let lines = output.clone();
         std::thread::spawn(move || {
             for line in reader.lines().map_while(Result::ok) {
