@@ -178,7 +178,10 @@ fn raise_nofile_limit() -> std::io::Result<u64> {
             );
         }
     }
-    Ok(u64::try_from(limits.rlim_cur).unwrap_or(u64::MAX))
+    // rlim_t is u64 on Linux but not on every Unix.
+    #[allow(clippy::useless_conversion)]
+    let soft = u64::try_from(limits.rlim_cur).unwrap_or(u64::MAX);
+    Ok(soft)
 }
 
 #[cfg(not(unix))]

@@ -191,6 +191,9 @@ pub fn import(
     Ok(report)
 }
 
+/// Lines with their 1-based numbers.
+type NumberedLines = Vec<(u64, Vec<u8>)>;
+
 /// Reads the next chunk: up to [`CHUNK`] non-blank lines with their numbers, ending early
 /// once they hold [`CHUNK_BYTES`]; overlong lines go to `report` as bad lines. Also says
 /// whether the input has ended.
@@ -199,7 +202,7 @@ fn read_chunk(
     buffer: &mut Vec<u8>,
     line_number: &mut u64,
     report: &mut ImportReport,
-) -> std::io::Result<(Vec<(u64, Vec<u8>)>, bool)> {
+) -> std::io::Result<(NumberedLines, bool)> {
     let mut lines = Vec::with_capacity(CHUNK);
     let mut bytes = 0usize;
     while lines.len() < CHUNK && bytes < CHUNK_BYTES {
