@@ -13,7 +13,9 @@
 //!   maps errors to an exit code.
 //! - [`http`]: axum routes, the one error table (`http/error.rs`), extractors, the admin
 //!   guard (every admin route names its policy) and the embedded web UI. A handler parses,
-//!   makes one service call and maps the answer.
+//!   makes one service call and maps the answer. In front of them, the edge
+//!   (`http/listener.rs`) shares out the descriptor limit, caps connections (`503` past the
+//!   cap) and drops slow clients, so the stores never see `EMFILE`.
 //! - [`app`]: [`app::App::build`] opens the stores, reconciles them, starts the group-commit
 //!   writer, the job scheduler and the model server, and binds; `run_until_stopped` serves
 //!   until a signal, then requeues running jobs and drains the writer.
