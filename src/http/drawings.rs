@@ -7,7 +7,7 @@ use axum::Json;
 
 use super::caller::{Caller, ClientAddress};
 use super::error::{ApiError, RequestError};
-use super::extract::{JsonBody, Player};
+use super::extract::{whole_numbers_as_integers, JsonBody, Player};
 use super::{run_blocking, AppState};
 use crate::domain::classify_input::parse_classify_input;
 use crate::domain::drawing::DrawingInput;
@@ -100,7 +100,9 @@ pub async fn classify(
     caller: Caller,
     body: JsonBody<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let strokes = parse_classify_input(body.value)?;
+    let mut input = body.value;
+    whole_numbers_as_integers(&mut input);
+    let strokes = parse_classify_input(input)?;
     let started = std::time::Instant::now();
     let mut answers = state.models.classify(vec![strokes]).await?;
     let answer = answers
@@ -138,7 +140,8 @@ pub async fn classify_batch(
         return Err(RequestError::BatchSize(MAX_CLASSIFY_BATCH).into());
     }
     let mut strokes = Vec::with_capacity(count);
-    for (index, input) in body.value.drawings.into_iter().enumerate() {
+    for (index, mut input) in body.value.drawings.into_iter().enumerate() {
+        whole_numbers_as_integers(&mut input);
         let parsed = parse_classify_input(input)
             .map_err(|source| RequestError::BatchItem { index, source })?;
         strokes.push(parsed);

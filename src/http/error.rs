@@ -129,6 +129,9 @@ pub enum RequestError {
     InvalidParameter { name: String, reason: String },
     #[error("no such API endpoint")]
     NoSuchEndpoint,
+    /// A path parameter that cannot name anything here (`/jobs/abc`): nothing is there.
+    #[error("nothing is at this address: a path parameter does not parse")]
+    UnparsablePath,
     /// A known path asked with a method it does not take (`Allow` lists those it does).
     #[error("this endpoint does not take that method; the Allow header lists those it takes")]
     MethodNotAllowed,
@@ -172,6 +175,7 @@ impl From<RequestError> for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter")
             }
             RequestError::NoSuchEndpoint => (StatusCode::NOT_FOUND, "not_found"),
+            RequestError::UnparsablePath => (StatusCode::NOT_FOUND, "not_found"),
             RequestError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
             }

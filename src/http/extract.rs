@@ -43,11 +43,89 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 RequestError::UnreadableBody(rejection.body_text())
             }
         })?;
-        let value = serde_json::from_slice(&raw).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => RequestError::InvalidBody(e.to_string()),
-            _ => RequestError::MalformedJson(e.to_string()),
-        })?;
+        let value = match serde_json::from_slice(&raw) {
+            Ok(value) => value,
+            // `{"difficulty": 4.0}`: read again with whole numbers as integers (rarely taken,
+            // so the usual body is parsed once).
+            Err(e) if e.classify() == serde_json::error::Category::Data => {
+                with_whole_numbers(&raw).ok_or_else(|| RequestError::InvalidBody(e.to_string()))?
+            }
+            Err(e) => return Err(RequestError::MalformedJson(e.to_string()).into()),
+        };
         Ok(Self { value, raw })
+    }
+}
+
+/// `raw` parsed into `T` after [`whole_numbers_as_integers`]; `None` when that changes
+/// nothing or still does not parse (the first error stands).
+fn with_whole_numbers<T: DeserializeOwned>(raw: &[u8]) -> Option<T> {
+    let mut value: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    if !whole_numbers_as_integers(&mut value) {
+        return None;
+    }
+    serde_json::from_value(value).ok()
+}
+
+/// Rewrites numbers written with a fraction that are whole (`42.0`, `1e3`) as integers, so
+/// that integer fields take them: JSON, and the JSON Schemas of the API document, make no
+/// difference between `42.0` and `42`; serde does. Answers whether anything changed.
+pub fn whole_numbers_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::{Number, Value};
+    /// 2^63 and 2^64: the first floats past `i64` and `u64`.
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    const U64_END: f64 = 18_446_744_073_709_551_616.0;
+    match value {
+        Value::Number(n) => {
+            let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) else {
+                return false;
+            };
+            let whole = if (-I64_END..I64_END).contains(&f) {
+                Number::from(f as i64)
+            } else if (0.0..U64_END).contains(&f) {
+                Number::from(f as u64)
+            } else {
+                return false;
+            };
+            *n = whole;
+            true
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| whole_numbers_as_integers(v) | changed),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |changed, v| whole_numbers_as_integers(v) | changed),
+        _ => false,
+    }
+}
+
+/// A path parameter parsed into `T`; one that does not parse names nothing, so it gets our
+/// `404 not_found` (JSON) instead of axum's plain-text `400`.
+pub struct PathParam<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParam<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|_| RequestError::UnparsablePath.into())
+    }
+}
+
+/// Query parameters parsed into `T`; missing or unusable ones get our `422 invalid_query`
+/// (JSON) instead of axum's plain-text `400`.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|rejection| RequestError::InvalidQuery(rejection.body_text()).into())
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
+use super::extract::PathParam;
 use super::{run_blocking, AppState};
 use crate::jobs::JobFinished;
 use crate::store::{CancelOutcome, JobKind, JobRow};
@@ -159,7 +160,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Valu
 /// backup's manifest, an import's report).
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(job_json(&load(&state, id, None).await?)))
 }
@@ -167,7 +168,7 @@ pub async fn get(
 /// `POST /api/v1/admin/jobs/{id}/cancel`.
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<Response, ApiError> {
     cancel_of(&state, id, None).await
 }
@@ -175,7 +176,7 @@ pub async fn cancel(
 /// `GET /api/v1/admin/jobs/{id}/events`.
 pub async fn events(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     events_of(&state, id, None).await
 }

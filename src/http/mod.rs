@@ -194,23 +194,54 @@ fn admin_router(state: &AppState) -> Router<AppState> {
         .fallback(auth::admin_fallback)
 }
 
-/// The whole router; tests and the server both build it here.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/shapes", get(shapes::list))
-        .route("/prompt", get(shapes::prompt))
-        .route("/drawings", post(drawings::submit))
-        .route("/drawings/{id}", get(drawings::get_own))
-        .route("/player", put(player::update))
-        .route("/classify", post(drawings::classify))
-        .route("/classify/batch", post(drawings::classify_batch))
-        .route("/join", get(join::info))
-        .route("/model", get(model_card::card))
-        .route(
+/// One route of the public API (`/api/v1`): the game, classify, the model card.
+pub struct ApiRoute {
+    /// The path under `/api/v1`, in axum's syntax (`/drawings/{id}`).
+    pub path: &'static str,
+    methods: MethodRouter<AppState>,
+}
+
+/// Every route of the public API. The public router is built from this list alone, so the
+/// route-walk test, which reads it, sees every route there is.
+pub fn public_routes() -> Vec<ApiRoute> {
+    let route = |path, methods| ApiRoute { path, methods };
+    vec![
+        route("/shapes", get(shapes::list)),
+        route("/prompt", get(shapes::prompt)),
+        route("/drawings", post(drawings::submit)),
+        route("/drawings/{id}", get(drawings::get_own)),
+        route("/player", put(player::update)),
+        route("/classify", post(drawings::classify)),
+        route("/classify/batch", post(drawings::classify_batch)),
+        route("/join", get(join::info)),
+        route("/model", get(model_card::card)),
+        route(
             "/model/confusion.png",
             get(model_card::confusion).layer(axum::Extension(model_card::PictureCache::new())),
-        )
-        .route("/openapi.json", get(model_card::openapi))
+        ),
+        route("/openapi.json", get(model_card::openapi)),
+    ]
+}
+
+/// Every path under `/api/v1`, public and admin, in axum's (and OpenAPI's) `{param}` syntax:
+/// what the OpenAPI document must describe.
+pub fn api_paths() -> Vec<String> {
+    let public = public_routes()
+        .into_iter()
+        .map(|r| format!("/api/v1{}", r.path));
+    let admin = admin_routes()
+        .into_iter()
+        .map(|r| format!("/api/v1/admin{}", r.path));
+    public.chain(admin).collect()
+}
+
+/// The whole router; tests and the server both build it here.
+pub fn router(state: AppState) -> Router {
+    let api = public_routes()
+        .into_iter()
+        .fold(Router::new(), |router, route| {
+            router.route(route.path, route.methods)
+        })
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::player_session))
         .layer(axum::middleware::from_fn(timeout::deadline));

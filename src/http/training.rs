@@ -12,7 +12,7 @@ use axum::Json;
 use futures_util::stream::Stream;
 
 use super::error::ApiError;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParam, QueryParams};
 use super::jobs::{self, job_json};
 use super::{run_blocking, AppState};
 use crate::domain::ModelVersion;
@@ -20,8 +20,8 @@ use crate::jobs::{JobConfig, JobConfigInput};
 use crate::service::models::{Comparison, ModelRegistry};
 use crate::store::JobKind;
 
-/// `POST /api/v1/admin/training-jobs` → `202` with the new job, or `200` with
-/// `"status":"already_exists"` when an identical job is pending, queued or running.
+/// `POST /api/v1/admin/training-jobs` → `202` with the new job (and its `Location`), or
+/// `200` with `"status":"already_exists"` when an identical job is pending, queued or running.
 pub async fn create(
     State(state): State<AppState>,
     body: JsonBody<JobConfigInput>,
@@ -36,11 +36,11 @@ pub async fn create(
         )
             .into_response()
     } else {
-        (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({"status": "accepted", "job": job_json(&job)})),
+        // Like every route that starts long work: the job's `Location` too.
+        jobs::accepted_with(
+            &job,
+            serde_json::json!({"status": "accepted", "job": job_json(&job)}),
         )
-            .into_response()
     })
 }
 
@@ -52,7 +52,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Valu
 /// `GET /api/v1/admin/training-jobs/{id}`.
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(job_json(
         &jobs::load(&state, id, Some(JobKind::Train)).await?,
@@ -62,7 +62,7 @@ pub async fn get(
 /// `POST /api/v1/admin/training-jobs/{id}/cancel`: through the scheduler, as for every kind.
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<Response, ApiError> {
     jobs::cancel_of(&state, id, Some(JobKind::Train)).await
 }
@@ -71,7 +71,7 @@ pub async fn cancel(
 /// Server-Sent Events (`event: job`); the stream ends when the job finishes.
 pub async fn events(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    PathParam(id): PathParam<i64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     jobs::events_of(&state, id, Some(JobKind::Train)).await
 }
@@ -131,7 +131,7 @@ pub struct CompareQuery {
 /// both, with the deltas `b - a` (classes missing on one side show `null`).
 pub async fn compare(
     State(state): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<CompareQuery>,
+    QueryParams(q): QueryParams<CompareQuery>,
 ) -> Result<Json<Comparison>, ApiError> {
     let (a, b) = (ModelVersion::parse(&q.a)?, ModelVersion::parse(&q.b)?);
     let registry = registry(&state);

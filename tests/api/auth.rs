@@ -254,7 +254,7 @@ async fn a_username_no_account_can_have_is_refused_before_any_limiter_keeps_it()
 }
 
 /// Fills `{param}` segments with a plausible value.
-fn concrete(path: &str) -> String {
+pub(crate) fn concrete(path: &str) -> String {
     path.split('/')
         .map(|segment| match segment {
             "{id}" => "1",

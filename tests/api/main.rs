@@ -11,6 +11,7 @@ mod jobs;
 mod keys;
 mod model_card;
 mod models;
+mod openapi;
 mod ops;
 mod quality;
 mod reconcile;

@@ -141,6 +141,7 @@ fn concrete(path: &str, drawing_id: &str) -> String {
 fn body_for(path: &str) -> Value {
     match path {
         "/api/v1/classify/batch" => json!({"drawings": [sample_drawing()]}),
+        "/api/v1/player" => json!({"nickname": "Ada"}),
         _ => sample_drawing(),
     }
 }
@@ -176,12 +177,18 @@ async fn the_openapi_document_is_3_1_and_every_path_in_it_is_a_real_route() {
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 11, "{:?}", paths.keys());
     let mut checked = 0;
-    for (path, operations) in paths {
+    // The admin API is walked by `openapi.rs` and fuzzed by the Schemathesis test: calling
+    // each of its operations here would log out and delete what the others need.
+    for (path, operations) in paths
+        .iter()
+        .filter(|(path, _)| !path.starts_with("/api/v1/admin"))
+    {
         let url = app.url(&concrete(path, drawing_id));
         for method in operations.as_object().unwrap().keys() {
             let request = match method.as_str() {
                 "get" => app.client.get(&url),
                 "post" => app.client.post(&url).json(&body_for(path)),
+                "put" => app.client.put(&url).json(&body_for(path)),
                 other => panic!("{path}: no check for method {other}"),
             };
             let response = request.send().await.expect("request sent");
