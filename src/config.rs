@@ -31,6 +31,10 @@ pub struct Config {
     pub min_free: Option<crate::store::disk::Watermark>,
     /// Where training jobs run (`--device`).
     pub device: DeviceChoice,
+    /// Stored drawings that may wait for the background scorer; those that find it full are
+    /// scored by its catch-up walk instead. Not a flag: tests set 0 to send every drawing
+    /// through the catch-up walk.
+    pub quality_queue: usize,
 }
 
 impl Config {
@@ -51,6 +55,7 @@ impl Config {
             purge_after_days: DEFAULT_PURGE_AFTER_DAYS,
             min_free: None,
             device: DeviceChoice::Cpu,
+            quality_queue: crate::service::quality::DEFAULT_QUEUE_CAPACITY,
         }
     }
 }
@@ -75,6 +80,7 @@ impl From<ServeArgs> for Config {
                 .min_free_mb
                 .map(|mb| crate::store::disk::Watermark::bytes(mb.saturating_mul(1024 * 1024))),
             device: args.device,
+            quality_queue: crate::service::quality::DEFAULT_QUEUE_CAPACITY,
         }
     }
 }
