@@ -3,8 +3,16 @@
 //! - a naive durable handler: one SQLite `synchronous=FULL` insert (and commit) per request;
 //! - a parse-only handler: the same parsing and validation, storing nothing.
 //!
-//! Targets (issue #2): Doodlebox ≥ 5× naive at 64 clients, ≥ 0.5× parse-only, p99 ≤ 10 ms
-//! at 64 clients. Prints figures; asserts nothing (machines are shared and noisy).
+//! A second table runs a second Doodlebox with the starter model active (the background
+//! scorer judges every drawing after its `201`) against an "inline" handler that does what
+//! submit did before issue #13: classify the drawing inside the request, then the same
+//! group commit (its own stores). Then the durable path's stages, timed one by one on one
+//! thread: parse, validation, record encoding, the row's metadata, the stroke store's write
+//! and sync, the SQLite transaction (with its sync).
+//!
+//! Targets (issue #2, #13): Doodlebox ≥ 5× naive at 64 clients, ≥ 0.5× parse-only, p99
+//! ≤ 10 ms at 64 clients, also with a model active. Prints figures; asserts nothing
+//! (machines are shared and noisy).
 //!
 //! Run: `cargo bench --bench ingest` (DOODLEBOX_BENCH_SECS sets seconds per cell, default 3;
 //! DOODLEBOX_BENCH_PROFILE=1 runs only Doodlebox at 64 clients, to profile it).
@@ -23,6 +31,9 @@ use doodlebox::config::Config;
 use doodlebox::data_dir::dir_size;
 use doodlebox::domain::drawing::DrawingInput;
 use doodlebox::domain::{Drawing, DrawingId, PlayerId, Record};
+use doodlebox::service::quality::strokes_of;
+use doodlebox::service::serving::ModelServer;
+use doodlebox::store::{Ingest, Stores, Submission};
 use serde_json::{json, Value};
 
 #[path = "common/load.rs"]
@@ -91,6 +102,34 @@ async fn naive(State(conn): State<Arc<Mutex<rusqlite::Connection>>>, body: Bytes
     }
 }
 
+/// What the inline handler needs: the model it asks and a writer of its own.
+struct Inline {
+    models: ModelServer,
+    ingest: Ingest,
+    shape_id: i64,
+}
+
+/// Submit as it was before issue #13: parse, classify inside the request, then the group
+/// commit.
+async fn inline(State(inline): State<Arc<Inline>>, body: Bytes) -> StatusCode {
+    let Ok(drawing) = parse(&body) else {
+        return StatusCode::UNPROCESSABLE_ENTITY;
+    };
+    if inline
+        .models
+        .classify(vec![strokes_of(&drawing)])
+        .await
+        .is_err()
+    {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let submission = Submission::new(PlayerId::random(), &drawing, inline.shape_id, None);
+    match inline.ingest.submit(submission).await {
+        Ok(_) => StatusCode::CREATED,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -147,6 +186,8 @@ fn main() {
                 d.per_sec, d.p99_ms, n.per_sec, p.per_sec, d.per_sec / n.per_sec, d.per_sec / p.per_sec
             );
         }
+        with_a_model(dir.path(), duration, bodies.clone(), parse_addr).await;
+        stage_costs(dir.path(), &bodies);
         let drawings = stats.drawings.load(std::sync::atomic::Ordering::Relaxed);
         let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
         let syncs = stats.syncs.load(std::sync::atomic::Ordering::Relaxed);
@@ -170,4 +211,183 @@ fn fsync_probe(dir: &std::path::Path, duration: Duration) -> (f64, f64) {
     }
     let secs = start.elapsed().as_secs_f64();
     (f64::from(count) / secs, secs * 1000.0 / f64::from(count))
+}
+
+/// The second table: a Doodlebox with the starter model active against classifying inside
+/// the request, with the parse-only handler run again alongside.
+async fn with_a_model(
+    dir: &std::path::Path,
+    duration: Duration,
+    bodies: Arc<Vec<String>>,
+    parse_addr: SocketAddr,
+) {
+    let mut config = Config::for_data_dir(dir.join("with-model"));
+    config.rate_limits = doodlebox::service::limits::RateLimits::OFF;
+    config.starter_model = true;
+    let app = App::build(config).await.expect("app with a model");
+    let models = app.models();
+    let url = format!("http://{}/api/v1/drawings", app.local_addr());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let trained = Instant::now();
+    while models.serving_version().is_none() {
+        assert!(
+            trained.elapsed() < Duration::from_secs(900),
+            "the starter model never became active"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "starter model {} active after {:.0} s of training",
+        models.serving_version().unwrap_or_default(),
+        trained.elapsed().as_secs_f64()
+    );
+
+    let stores = Arc::new(Stores::open(&dir.join("inline")).expect("inline stores"));
+    let circle = doodlebox::domain::ShapeName::parse("circle").expect("shape name");
+    let shape_id = stores
+        .metadata
+        .shape_by_name(&circle)
+        .expect("shapes")
+        .expect("circle")
+        .id;
+    let ingest = Ingest::start(stores, None).expect("inline writer");
+    let inline_addr = serve(
+        Router::new()
+            .route("/", post(inline))
+            .with_state(Arc::new(Inline {
+                models,
+                ingest,
+                shape_id,
+            })),
+    )
+    .await;
+
+    println!("with the starter model active (judged in the background vs inside the request):");
+    println!(
+        "{:>8} | {:>22} | {:>22} | {:>22} | {:>8} | {:>8}",
+        "clients",
+        "doodlebox/s p50 p99",
+        "inline/s p50 p99",
+        "parse-only/s p50 p99",
+        "vs inline",
+        "vs parse"
+    );
+    for clients in CONCURRENCY {
+        let d = load(&url, clients, duration, bodies.clone(), 201).await;
+        let i = load(
+            &format!("http://{inline_addr}/"),
+            clients,
+            duration,
+            bodies.clone(),
+            201,
+        )
+        .await;
+        let p = load(
+            &format!("http://{parse_addr}/"),
+            clients,
+            duration,
+            bodies.clone(),
+            201,
+        )
+        .await;
+        let fmt = |c: &Cell| format!("{:>7.0} {:>6.2} {:>6.2}", c.per_sec, c.p50_ms, c.p99_ms);
+        println!(
+            "{clients:>8} | {} | {} | {} | {:>8.2}x | {:>7.2}x",
+            fmt(&d),
+            fmt(&i),
+            fmt(&p),
+            d.per_sec / i.per_sec,
+            d.per_sec / p.per_sec
+        );
+        println!(
+            "FIGURE ingest_model clients={clients} doodlebox_per_sec={:.0} doodlebox_p99_ms={:.2} inline_per_sec={:.0} inline_p99_ms={:.2} parse_only_per_sec={:.0} vs_inline={:.2} vs_parse_only={:.2}",
+            d.per_sec, d.p99_ms, i.per_sec, i.p99_ms, p.per_sec, d.per_sec / i.per_sec, d.per_sec / p.per_sec
+        );
+    }
+}
+
+/// Where a durable drawing's time goes: each stage of the path timed alone on this thread,
+/// over batches of 64 (about one group commit at 64 clients).
+fn stage_costs(dir: &std::path::Path, bodies: &[String]) {
+    const BATCH: usize = 64;
+    const ROUNDS: usize = 50;
+    let stores = Stores::open(&dir.join("stages")).expect("stage stores");
+    let circle = doodlebox::domain::ShapeName::parse("circle").expect("shape name");
+    let shape_id = stores
+        .metadata
+        .shape_by_name(&circle)
+        .expect("shapes")
+        .expect("circle")
+        .id;
+    let mut times = [Duration::ZERO; 6];
+    let mut last = None;
+    for round in 0..ROUNDS {
+        let batch = &bodies[..BATCH.min(bodies.len())];
+        let t = Instant::now();
+        let inputs: Vec<DrawingInput> = batch
+            .iter()
+            .map(|b| serde_json::from_slice(b.as_bytes()).expect("parse"))
+            .collect();
+        times[0] += t.elapsed();
+        let t = Instant::now();
+        let drawings: Vec<Drawing> = inputs
+            .into_iter()
+            .map(|i| Drawing::parse(i).expect("valid"))
+            .collect();
+        times[1] += t.elapsed();
+        let t = Instant::now();
+        let now = 1_000_000 + round as u64;
+        let mut records = Vec::with_capacity(BATCH);
+        let mut ids = Vec::with_capacity(BATCH);
+        for d in &drawings {
+            let id = DrawingId::next(now, last);
+            last = Some(id);
+            ids.push(id);
+            let body = doodlebox::domain::record::encode_body(None, None, d);
+            records.push((
+                id,
+                doodlebox::domain::record::assemble(id, PlayerId::random(), now, &body),
+            ));
+        }
+        times[2] += t.elapsed();
+        let t = Instant::now();
+        let rows: Vec<doodlebox::store::metadata::NewDrawingRow> = drawings
+            .iter()
+            .zip(&ids)
+            .map(|(d, id)| doodlebox::store::metadata::NewDrawingRow {
+                id: *id,
+                player: PlayerId::random(),
+                shape_id,
+                metadata: json!({"canvas": d.canvas(), "device": d.device(), "duration_ms": d.duration_ms(),
+                                 "strokes": d.strokes().len(), "points": d.point_count()}),
+                created_at_ms: now,
+                idempotency: None,
+                source_key: None,
+                judgement: None,
+            })
+            .collect();
+        times[3] += t.elapsed();
+        let t = Instant::now();
+        stores.blobs.put_durably(&records).expect("stroke store");
+        times[4] += t.elapsed();
+        let t = Instant::now();
+        stores.metadata.insert_drawings(&rows).expect("rows");
+        times[5] += t.elapsed();
+    }
+    let n = (ROUNDS * BATCH) as f64;
+    let names = [
+        "JSON parse",
+        "validation",
+        "record encoding (zstd)",
+        "row metadata JSON",
+        "stroke store write + sync (per batch of 64)",
+        "SQLite insert + commit (per batch of 64)",
+    ];
+    println!("durable path by stage, one thread, {ROUNDS} batches of {BATCH}:");
+    for (name, time) in names.iter().zip(times) {
+        println!(
+            "  {name:<44} {:>8.1} µs per drawing",
+            time.as_secs_f64() * 1e6 / n
+        );
+    }
 }

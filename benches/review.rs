@@ -77,6 +77,7 @@ fn build(stores: &Stores, n: usize) -> (Vec<(i64, DrawingId)>, u64) {
                 created_at_ms: created,
                 idempotency: None,
                 source_key: None,
+                judgement: None,
             });
             if i % 100_000 == 0 {
                 marks.push((created as i64, id));

@@ -146,7 +146,8 @@ impl App {
         let quality = {
             let stores = stores.clone();
             let models = models.clone();
-            tokio::task::spawn_blocking(move || QualityService::start(stores, models))
+            let capacity = config.quality_queue;
+            tokio::task::spawn_blocking(move || QualityService::start(stores, models, capacity))
                 .await
                 .map_err(std::io::Error::other)??
         };
@@ -251,6 +252,12 @@ impl App {
     /// The group-commit counters (for benchmarks).
     pub fn ingest_stats(&self) -> Arc<crate::store::ingest::IngestStats> {
         self.state.ingest.stats.clone()
+    }
+
+    /// The model server (for benchmarks: the ingest bench classifies inside a request with
+    /// it, to compare with the background scorer).
+    pub fn models(&self) -> crate::service::serving::ModelServer {
+        (*self.state.models).clone()
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and lets the

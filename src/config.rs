@@ -36,6 +36,10 @@ pub struct Config {
     /// The connection cap and timeouts at the edge (`--max-connections`; see
     /// [`crate::http::listener`]).
     pub edge: crate::http::listener::EdgeLimits,
+    /// Stored drawings that may wait for the background scorer; those that find it full are
+    /// scored by its catch-up walk instead. Not a flag: tests set 0 to send every drawing
+    /// through the catch-up walk.
+    pub quality_queue: usize,
 }
 
 impl Config {
@@ -65,6 +69,7 @@ impl Config {
             device: DeviceChoice::Cpu,
             backup_dir: None,
             edge: crate::http::listener::EdgeLimits::default(),
+            quality_queue: crate::service::quality::DEFAULT_QUEUE_CAPACITY,
         }
     }
 }
@@ -96,6 +101,7 @@ impl From<ServeArgs> for Config {
                     .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
                 ..Default::default()
             },
+            quality_queue: crate::service::quality::DEFAULT_QUEUE_CAPACITY,
         }
     }
 }

@@ -59,16 +59,18 @@
 //! `POST /api/v1/drawings` → `http::drawings::submit` extracts the player (cookie), the
 //! client address, the `Idempotency-Key` and the JSON body → `service::submit` checks the
 //! rate limits and the player's block, parses the body into a [`domain::Drawing`] (bad
-//! input ends here with a 4xx and changes nothing), checks the shape is being collected,
-//! asks the active model what it sees, and hands a `Submission` to
-//! `store::Ingest::submit` → the group-commit thread batches it with its neighbours, writes
+//! input ends here with a 4xx and changes nothing), checks the shape is being collected
+//! and, without asking any model, hands a `Submission` to `store::Ingest::submit` → the group-commit thread batches it with its neighbours, writes
 //! and syncs the stroke records in sled, then inserts the rows in one SQLite transaction
 //! (`synchronous=FULL`) → only then does the handler answer `201`. Two guards stand before
 //! the writer: below the free-space watermark (`store::disk`) a submission gets `507` at
 //! once; after repeated storage failures the circuit breaker (`store::breaker`) answers
 //! `503` with `Retry-After`. After the `201` the drawing goes to the quality scorer's
-//! thread (`service::quality`), which scores it, and flags it below the threshold, in a
-//! later batch. After a crash, `store::reconcile` rebuilds rows for records that have none.
+//! thread (`service::quality`), which asks the active model what it sees (Quick, Draw!'s
+//! `recognized`, kept on the row), scores it, and flags it below the threshold, in a later
+//! batch; a drawing that missed the scorer's queue, or a crash, is found by its catch-up
+//! walk over unscored rows. After a crash, `store::reconcile` rebuilds rows for records
+//! that have none.
 //!
 //! # How a job flows
 //! `POST /api/v1/admin/training-jobs` (or `/backup`, `/import`, `/quality/rescore`) → the

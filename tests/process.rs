@@ -500,6 +500,58 @@ async fn a_crash_before_or_after_each_durability_step_loses_no_acknowledged_draw
     }
 }
 
+/// (drawings, drawings without a quality score), read straight from the metadata store.
+fn scored_counts(data_dir: &Path) -> (u64, u64) {
+    let conn = rusqlite::Connection::open(data_dir.join("doodlebox.sqlite3")).unwrap();
+    conn.query_row(
+        "SELECT count(*), count(*) FILTER (WHERE quality_score IS NULL) FROM drawings",
+        [],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drawings_stored_just_before_a_kill_are_scored_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rows committed, then abort: that batch never reaches the scorer (nor does anything
+    // still waiting in its queue).
+    let batch = rand::rng().random_range(5..20);
+    let plan = format!("after-metadata:{batch}");
+    let mut server = start_server_with(dir.path(), &[("DOODLEBOX_CRASH_AT", &plan)]).await;
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(submit_until_refused(server.base.clone(), acked.clone())))
+        .collect();
+    for client in clients {
+        client.await.expect("client task");
+    }
+    let status = server.child.wait().unwrap();
+    assert!(!status.success(), "{plan}: the server must have aborted");
+    let (stored, unscored) = scored_counts(dir.path());
+    assert!(
+        unscored > 0,
+        "{plan}: the last batch's {stored} rows were never handed to the scorer"
+    );
+
+    // The restarted server's catch-up walk scores every one of them.
+    let server = start_server(dir.path()).await;
+    let started = std::time::Instant::now();
+    loop {
+        let counts = scored_counts(dir.path());
+        if counts == (stored, 0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{plan}: still unscored after the restart: {counts:?} of {stored}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("{plan}: {unscored} of {stored} drawings unscored at the kill, all scored after the restart");
+    drop(server);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_drains_in_flight_submissions_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();

@@ -36,7 +36,7 @@ pub async fn submit(
         body: body.raw.to_vec(),
     };
     Ok(match submitter(&state).submit(request).await? {
-        Submitted::Created { id, judgement } => {
+        Submitted::Created(id) => {
             let location = HeaderValue::from_str(&format!("/api/v1/drawings/{id}"))
                 .map_err(ApiError::internal)?;
             (
@@ -45,8 +45,9 @@ pub async fn submit(
                 Json(serde_json::json!({
                     "id": id.to_string(),
                     "status": "created",
-                    "recognized": judgement.as_ref().map(|j| j.recognized),
-                    "model_version": judgement.as_ref().map(|j| &j.model_version),
+                    // Judged later by the background scorer: GET the drawing to see it.
+                    "recognized": null,
+                    "model_version": null,
                 })),
             )
                 .into_response()
@@ -65,7 +66,6 @@ fn submitter(state: &AppState) -> Submitter {
     Submitter {
         stores: state.stores.clone(),
         ingest: state.ingest.clone(),
-        models: state.models.clone(),
         quality: state.quality.clone(),
         limits: state.limits.clone(),
         metrics: state.metrics.clone(),
@@ -80,12 +80,13 @@ pub async fn get_own(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id: DrawingId = id.parse()?;
     let review = super::review::review(&state);
-    let record = run_blocking(move || Ok(review.own_drawing(player, id)?)).await?;
+    let (record, judgement) = run_blocking(move || Ok(review.own_drawing(player, id)?)).await?;
     Ok(Json(serde_json::json!({
         "id": id.to_string(),
         "created_at": crate::time::rfc3339(record.created_at_ms),
-        "recognized": record.judgement.as_ref().map(|j| j.recognized),
-        "model_version": record.judgement.as_ref().map(|j| &j.model_version),
+        // `null` until the background scorer has judged the drawing with a model.
+        "recognized": judgement.as_ref().map(|j| j.recognized),
+        "model_version": judgement.as_ref().map(|j| &j.model_version),
         "drawing": record.drawing.to_json(),
     })))
 }

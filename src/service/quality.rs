@@ -1,12 +1,25 @@
-//! The quality scorer: one background thread that scores drawings after they are stored, and
-//! the rescore walk over all live drawings after a model is activated or on demand, which
-//! runs as a `rescore` job of the one queue (see [`crate::jobs::rescore`]).
+//! The quality scorer: one background thread that judges and scores drawings after they are
+//! stored, and the rescore walk over all live drawings after a model is activated or on
+//! demand, which runs as a `rescore` job of the one queue (see [`crate::jobs::rescore`]).
+//! Judging (what the active model sees: Quick, Draw!'s `recognized`, the model version and
+//! the agreement that goes into the score) happens only here, never inside a request;
+//! [`score_drawings`] is its one home, shared by arrivals, the catch-up walk and the rescore
+//! walk.
 //!
 //! # Arrivals
-//! The submit handler, after its `201`, hands the drawing and what the model made of it to
-//! [`QualityService::arrived`] (never blocking: when the queue is full the drawing stays
-//! unscored until the next rescore). The thread takes everything waiting as one batch and
-//! writes the scores in one transaction, so scoring never slows the group commit.
+//! The submit handler, after its `201`, hands the drawing to [`QualityService::arrived`]
+//! (never blocking). The thread takes everything waiting as one batch, classifies it in
+//! chunks of [`RESCORE_CHUNK`] and writes the scores and verdicts in one transaction, so
+//! scoring never slows the group commit.
+//!
+//! # The catch-up walk
+//! A drawing never waits on the queue alone. One that misses it (the queue was full) or that
+//! was stored just before a crash has a row without a score; the catch-up walk finds such
+//! rows in id order (`drawings.quality_score IS NULL`, through a partial index) and scores
+//! them like arrivals. It runs when the thread starts, once the queue has drained after a
+//! drawing missed it, and every [`CATCH_UP_EVERY`] while the thread is idle. Arrivals go
+//! first: a catch-up chunk runs only while the queue is empty. Drawings scored with an older
+//! model are not its business: an activation's rescore walk reaches every drawing.
 //!
 //! # The rescore walk
 //! Started by [`QualityService::start_rescore`] (an activation starts one through
@@ -21,32 +34,37 @@
 //! ran). Arrivals are scored meanwhile by the scorer thread.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use serde::Serialize;
 
 use crate::domain::quality::{score, Features};
-use crate::domain::{Agreement, Drawing, DrawingId, QualityScore, QualitySettings, Record};
-use crate::service::serving::{ModelServer, ServingError};
-use crate::store::quality::{RescoreState, RescoreStatus};
+use crate::domain::{Agreement, Drawing, DrawingId, Judgement, QualitySettings, Record};
+use crate::service::serving::{Classification, ModelServer, ServingError};
+use crate::store::quality::{RescoreState, RescoreStatus, Scored};
 use crate::store::{now_ms, StoreError, Stores};
 
-/// Drawings waiting to be scored; beyond this, arrivals are left for the next rescore.
-const QUEUE_CAPACITY: usize = 4_096;
+/// Drawings waiting to be scored by default; beyond this, arrivals are left to the catch-up
+/// walk. `Config::quality_queue` overrides it (tests make it 0 to send every drawing there).
+pub const DEFAULT_QUEUE_CAPACITY: usize = 4_096;
+/// How long an idle scorer waits before it walks the unscored rows anyway (drawings whose
+/// handoff was lost some way this thread cannot see).
+pub const CATCH_UP_EVERY: Duration = Duration::from_secs(60);
+/// How often an idle scorer wakes to see whether a drawing missed the queue.
+const IDLE_POLL: Duration = Duration::from_millis(200);
 /// Most arrivals scored in one transaction.
 const ARRIVAL_BATCH: usize = 512;
 /// Drawings per rescore chunk: one read, one forward pass, one transaction.
 pub const RESCORE_CHUNK: usize = 64;
 
-/// A stored drawing on its way to being scored.
+/// A stored drawing on its way to being judged and scored.
 pub struct Arrival {
     pub id: DrawingId,
     pub drawing: Drawing,
-    /// The active model's probability for the prompted shape at submit time, if it judged.
-    pub agreement: Option<Agreement>,
 }
 
 enum Message {
@@ -109,6 +127,8 @@ struct Shared {
     rescore: Mutex<Walk>,
     /// Hands a walk an activation started to the job queue (set once the queue runs).
     walk_started: OnceLock<WalkStarted>,
+    /// Set when an arrival missed the full queue: the catch-up walk runs once it drains.
+    missed: AtomicBool,
 }
 
 /// The current walk and which one it is.
@@ -121,18 +141,29 @@ struct Walk {
 /// The handle the server holds.
 pub struct QualityService {
     sender: Sender<Message>,
+    /// `false` when the queue has no room at all (capacity 0): every arrival is left to
+    /// the catch-up walk.
+    direct: bool,
     shared: Arc<Shared>,
     /// Joined on shutdown so the last batch is written before the stores close.
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl QualityService {
-    /// Starts the scorer thread; resumes a walk that was running, or starts one when the
-    /// model being served is not the one the last walk used. Blocking (reads settings).
-    pub fn start(stores: Arc<Stores>, models: ModelServer) -> Result<Arc<Self>, StoreError> {
+    /// Starts the scorer thread with room for `queue_capacity` waiting drawings (0: every
+    /// drawing goes through the catch-up walk); resumes a walk that was running, or starts
+    /// one when the model being served is not the one the last walk used. Blocking (reads
+    /// settings).
+    pub fn start(
+        stores: Arc<Stores>,
+        models: ModelServer,
+        queue_capacity: usize,
+    ) -> Result<Arc<Self>, StoreError> {
         let settings = stores.quality.quality_settings()?;
         let state = stores.quality.rescore_state()?;
-        let (sender, receiver) = bounded(QUEUE_CAPACITY);
+        // A zero-capacity crossbeam channel is a rendezvous, which would let some arrivals
+        // through; `arrived` never sends on it instead.
+        let (sender, receiver) = bounded(queue_capacity.max(1));
         let serving = models.serving_version();
         let stale = match &state {
             Some(s) => s.status == RescoreStatus::Running || s.model_version != serving,
@@ -147,6 +178,7 @@ impl QualityService {
                 state,
             }),
             walk_started: OnceLock::new(),
+            missed: AtomicBool::new(false),
         });
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -154,6 +186,7 @@ impl QualityService {
             .spawn(move || scorer_loop(&thread_shared, &receiver))?;
         let service = Arc::new(Self {
             sender,
+            direct: queue_capacity > 0,
             shared,
             thread: Mutex::new(Some(thread)),
         });
@@ -215,14 +248,17 @@ impl QualityService {
         }
     }
 
-    /// Queues a stored drawing for scoring; never blocks.
+    /// Queues a stored drawing for judging and scoring; never blocks. When the queue is
+    /// full the drawing is left to the catch-up walk, which runs once the queue drains.
     pub fn arrived(&self, arrival: Arrival) {
-        if self
-            .sender
-            .try_send(Message::Arrived(Box::new(arrival)))
-            .is_err()
+        if !self.direct
+            || self
+                .sender
+                .try_send(Message::Arrived(Box::new(arrival)))
+                .is_err()
         {
-            tracing::debug!("quality queue full; the drawing is scored by the next rescore");
+            self.shared.missed.store(true, Ordering::Relaxed);
+            tracing::debug!("quality queue full; the catch-up walk scores the drawing");
         }
     }
 
@@ -288,7 +324,7 @@ impl Shared {
     fn commit(
         &self,
         generation: u64,
-        scores: &[(DrawingId, QualityScore)],
+        scores: &[Scored],
         state: RescoreState,
     ) -> Result<(), StoreError> {
         let mut walk = self.rescore.lock().unwrap_or_else(|p| p.into_inner());
@@ -304,14 +340,44 @@ impl Shared {
 }
 
 fn scorer_loop(shared: &Shared, receiver: &Receiver<Message>) {
+    // Where the catch-up walk stands while it runs (`Some(None)`: from the first row). It
+    // runs at start: drawings stored just before a crash were never handed over.
+    let mut catch_up: Option<Option<DrawingId>> = Some(None);
+    let mut last_catch_up = Instant::now();
     loop {
-        let first = match receiver.recv() {
-            Ok(message) => Some(message),
-            Err(_) => return,
+        // While a catch-up walk runs, only a glance at the queue: arrivals go first.
+        let first = if catch_up.is_some() {
+            match receiver.try_recv() {
+                Ok(message) => Some(message),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        } else {
+            match receiver.recv_timeout(IDLE_POLL) {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        };
+        let Some(first) = first else {
+            let due = shared.missed.swap(false, Ordering::Relaxed)
+                || last_catch_up.elapsed() >= CATCH_UP_EVERY;
+            if catch_up.is_none() && due {
+                catch_up = Some(None);
+            }
+            if let Some(after) = catch_up {
+                last_catch_up = Instant::now();
+                catch_up = guarded("catching up on unscored drawings", || {
+                    catch_up_chunk(shared, after)
+                })
+                .flatten()
+                .map(Some);
+            }
+            continue;
         };
         let mut arrivals = Vec::new();
         let mut stop = false;
-        let mut next = first;
+        let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Arrived(a) => arrivals.push(*a),
@@ -330,12 +396,19 @@ fn scorer_loop(shared: &Shared, receiver: &Receiver<Message>) {
     }
 }
 
-/// Runs one step, logging (not propagating) a store error or a panic: the thread carries on.
-fn guarded(what: &str, step: impl FnOnce() -> Result<(), StoreError>) {
+/// Runs one step, logging (not propagating) a store error or a panic: the thread carries on
+/// (`None` then).
+fn guarded<T>(what: &str, step: impl FnOnce() -> Result<T, StoreError>) -> Option<T> {
     match std::panic::catch_unwind(AssertUnwindSafe(step)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "quality: {what} failed"),
-        Err(_) => tracing::error!("quality: {what} panicked"),
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "quality: {what} failed");
+            None
+        }
+        Err(_) => {
+            tracing::error!("quality: {what} panicked");
+            None
+        }
     }
 }
 
@@ -361,14 +434,60 @@ fn start_walk(shared: &Shared) -> Result<RescoreProgress, StoreError> {
 }
 
 fn score_arrivals(shared: &Shared, arrivals: Vec<Arrival>) -> Result<(), StoreError> {
-    let scores: Vec<(DrawingId, QualityScore)> = arrivals
-        .iter()
-        .map(|a| (a.id, score(&Features::of(&a.drawing), a.agreement.as_ref())))
-        .collect();
+    let drawings: Vec<(DrawingId, Drawing)> =
+        arrivals.into_iter().map(|a| (a.id, a.drawing)).collect();
+    let scored = score_drawings(&shared.models, &drawings);
     shared
         .stores
         .quality
-        .record_scores(&scores, shared.threshold(), None)
+        .record_scores(&scored, shared.threshold(), None)
+}
+
+/// One chunk of the catch-up walk: the next unscored live drawings after `after`, judged and
+/// scored in one transaction. Returns where the walk goes on from, `None` when it is done.
+fn catch_up_chunk(
+    shared: &Shared,
+    after: Option<DrawingId>,
+) -> Result<Option<DrawingId>, StoreError> {
+    let ids = shared
+        .stores
+        .quality
+        .unscored_drawings_after(after, RESCORE_CHUNK)?;
+    let Some(last) = ids.last().copied() else {
+        return Ok(None);
+    };
+    let drawings = read_drawings(shared, ids)?;
+    let scored = score_drawings(&shared.models, &drawings);
+    shared
+        .stores
+        .quality
+        .record_scores(&scored, shared.threshold(), None)?;
+    if !scored.is_empty() {
+        tracing::info!(
+            drawings = scored.len(),
+            "quality: caught up on unscored drawings"
+        );
+    }
+    Ok(Some(last))
+}
+
+/// The stored drawings of `ids`; a row without a readable record is skipped (reconciliation
+/// reports it).
+fn read_drawings(
+    shared: &Shared,
+    ids: Vec<DrawingId>,
+) -> Result<Vec<(DrawingId, Drawing)>, StoreError> {
+    let mut drawings = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some(bytes) = shared.stores.blobs.get(id)? else {
+            continue;
+        };
+        match Record::decode(&bytes) {
+            Ok(record) => drawings.push((id, record.drawing)),
+            Err(e) => tracing::warn!(%id, error = %e, "quality: unreadable stroke record"),
+        }
+    }
+    Ok(drawings)
 }
 
 fn rescore_chunk(
@@ -394,51 +513,70 @@ fn rescore_chunk(
         tracing::info!(done = walk.done, "rescore completed");
         return shared.commit(generation, &[], walk);
     };
-    let mut drawings = Vec::with_capacity(ids.len());
-    for id in ids {
-        // A row without a readable record is reported by reconciliation; skip it here.
-        let Some(bytes) = shared.stores.blobs.get(id)? else {
-            continue;
-        };
-        match Record::decode(&bytes) {
-            Ok(record) => drawings.push((id, record.drawing)),
-            Err(e) => tracing::warn!(%id, error = %e, "quality: unreadable stroke record"),
+    let drawings = read_drawings(shared, ids)?;
+    let scored = score_drawings(&shared.models, &drawings);
+    walk.done += scored.len() as u64;
+    walk.last_id = Some(last.to_string());
+    shared.commit(generation, &scored, walk)
+}
+
+/// Judges and scores drawings: what the served model makes of each (whether its top guess
+/// is the prompted shape, and the probability it gave that shape, which the score weighs),
+/// in requests of at most [`RESCORE_CHUNK`] drawings so that live classify requests wait
+/// behind at most one; the heuristics alone where no model is served. The one place a
+/// drawing is judged.
+pub fn score_drawings(models: &ModelServer, drawings: &[(DrawingId, Drawing)]) -> Vec<Scored> {
+    let mut scored = Vec::with_capacity(drawings.len());
+    for chunk in drawings.chunks(RESCORE_CHUNK) {
+        for ((id, drawing), verdict) in chunk.iter().zip(judge(models, chunk)) {
+            let (judgement, agreement) = match verdict {
+                Some((judgement, agreement)) => (Some(judgement), agreement),
+                None => (None, None),
+            };
+            scored.push(Scored {
+                id: *id,
+                score: score(&Features::of(drawing), agreement.as_ref()),
+                judgement,
+            });
         }
     }
-    let agreements = judge(&shared.models, &drawings);
-    let scores: Vec<(DrawingId, QualityScore)> = drawings
-        .iter()
-        .zip(&agreements)
-        .map(|((id, d), a)| (*id, score(&Features::of(d), a.as_ref())))
-        .collect();
-    walk.done += scores.len() as u64;
-    walk.last_id = Some(last.to_string());
-    shared.commit(generation, &scores, walk)
+    scored
+}
+
+/// What the served model makes of a drawing: the verdict, and the agreement when the model
+/// knows the prompted shape.
+type Verdict = (Judgement, Option<Agreement>);
+
+fn verdict(drawing: &Drawing, answer: &Classification) -> Verdict {
+    let shape = drawing.shape().as_str();
+    let judgement = Judgement {
+        recognized: answer.shape == shape,
+        model_version: answer.model_version.clone(),
+    };
+    let agreement = answer.probability_of(shape).map(|p| Agreement {
+        model_version: answer.model_version.clone(),
+        probability: f64::from(p),
+    });
+    (judgement, agreement)
 }
 
 /// What the served model makes of each drawing: one request for the chunk; drawing by
 /// drawing when the chunk fails (one bad drawing fails a forward pass); `None` where there
-/// is no model or it does not know the prompted shape.
-fn judge(models: &ModelServer, drawings: &[(DrawingId, Drawing)]) -> Vec<Option<Agreement>> {
+/// is no model.
+fn judge(models: &ModelServer, drawings: &[(DrawingId, Drawing)]) -> Vec<Option<Verdict>> {
     let strokes: Vec<_> = drawings.iter().map(|(_, d)| strokes_of(d)).collect();
-    let agreement = |d: &Drawing, c: &crate::service::serving::Classification| {
-        c.probability_of(d.shape().as_str()).map(|p| Agreement {
-            model_version: c.model_version.clone(),
-            probability: f64::from(p),
-        })
-    };
     match models.classify_blocking(strokes) {
         Ok(answers) if answers.len() == drawings.len() => drawings
             .iter()
             .zip(&answers)
-            .map(|((_, d), c)| agreement(d, c))
+            .map(|((_, d), c)| Some(verdict(d, c)))
             .collect(),
         Err(ServingError::NoModel) => vec![None; drawings.len()],
         _ => drawings
             .iter()
             .map(|(_, d)| {
                 let answer = models.classify_blocking(vec![strokes_of(d)]).ok()?;
-                agreement(d, answer.first()?)
+                Some(verdict(d, answer.first()?))
             })
             .collect(),
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::domain::review::{Cursor, DrawingFilter, Page, PlayerCursor, ReviewAction};
-use crate::domain::{Drawing, DrawingId, IdError, PlayerId, Record};
+use crate::domain::{Drawing, DrawingId, IdError, Judgement, PlayerId, Record};
 use crate::service::thumbnails::{self, ThumbnailCache, ThumbnailError};
 use crate::store::review::{purge_deleted, PlayerSummary, ReviewItem, ReviewStats, MAX_BULK};
 use crate::store::{now_ms, JobRow, ModelRow, StoreError, Stores};
@@ -193,8 +193,13 @@ impl Review {
         })
     }
 
-    /// A player's own live drawing as stored; any other drawing is not found for them.
-    pub fn own_drawing(&self, player: PlayerId, id: DrawingId) -> Result<Record, ReviewError> {
+    /// A player's own live drawing as stored, with what a model made of it (`None` until the
+    /// background scorer judged it); any other drawing is not found for them.
+    pub fn own_drawing(
+        &self,
+        player: PlayerId,
+        id: DrawingId,
+    ) -> Result<(Record, Option<Judgement>), ReviewError> {
         let row = self
             .stores
             .metadata
@@ -205,7 +210,17 @@ impl Review {
         if !theirs || row.deleted_at_ms.is_some() {
             return Err(ReviewError::DrawingNotFound);
         }
-        self.record(id)
+        let record = self.record(id)?;
+        // The row holds the scorer's verdict; a drawing stored before migration 8 may have
+        // only its record's.
+        let judgement = match (row.recognized, row.recognized_by) {
+            (Some(recognized), Some(model_version)) => Some(Judgement {
+                recognized,
+                model_version,
+            }),
+            _ => record.judgement.clone(),
+        };
+        Ok((record, judgement))
     }
 
     fn item(&self, id: DrawingId) -> Result<ReviewItem, ReviewError> {

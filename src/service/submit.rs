@@ -1,11 +1,12 @@
 //! Submitting a drawing, the game's one write: everything between a parsed request and a
 //! durably stored drawing. In order: the rate limits (one token per attempt, valid or not),
 //! the block list, the idempotency key and the drawing's own rules, the shape rules (known
-//! and still collected), what the active model makes of it (Quick, Draw!'s `recognized`),
-//! the group-commit write, and the handoff to the quality scorer.
+//! and still collected), the group-commit write, and the handoff to the quality scorer,
+//! which judges it with the active model later (Quick, Draw!'s `recognized`): no model
+//! inference happens inside the request.
 //!
-//! Async, unlike the other services: the writer and the classifier are reached over
-//! channels and answer on the runtime. Its one blocking store read (the shape list on a cold
+//! Async, unlike the other services: the writer is reached over a channel and answers on
+//! the runtime. Its one blocking store read (the shape list on a cold
 //! cache) goes to a blocking thread here.
 
 use std::net::IpAddr;
@@ -16,12 +17,10 @@ use thiserror::Error;
 
 use crate::domain::drawing::DrawingInput;
 use crate::domain::{
-    Agreement, Drawing, DrawingError, DrawingId, IdError, IdempotencyKey, Judgement, PlayerId,
-    ShapeId, ShapeName,
+    Drawing, DrawingError, DrawingId, IdError, IdempotencyKey, PlayerId, ShapeId, ShapeName,
 };
 use crate::service::limits::{Limited, Limiters};
 use crate::service::quality::{Arrival, QualityService};
-use crate::service::serving::ModelServer;
 use crate::store::{Ingest, IngestError, ShapeRow, StoreError, Stores, Submission, SubmitOutcome};
 use crate::telemetry::Metrics;
 
@@ -68,12 +67,9 @@ pub struct SubmitRequest {
 /// What became of a submission that was accepted.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Submitted {
-    /// Stored durably under a new id, with what the active model made of it (if one is
-    /// active).
-    Created {
-        id: DrawingId,
-        judgement: Option<Judgement>,
-    },
+    /// Stored durably under a new id. What the active model makes of it comes later, from
+    /// the background scorer.
+    Created(DrawingId),
     /// The same idempotency key and body were stored before, under this id.
     Duplicate(DrawingId),
 }
@@ -84,9 +80,7 @@ pub struct Submitter {
     pub stores: Arc<Stores>,
     /// The group-commit writer.
     pub ingest: Arc<Ingest>,
-    /// The active model, for `recognized` and the quality agreement.
-    pub models: Arc<ModelServer>,
-    /// Scores new drawings in the background.
+    /// Scores and judges new drawings in the background.
     pub quality: Arc<QualityService>,
     pub limits: Arc<Limiters>,
     /// Counts refusals by the rate limits.
@@ -120,38 +114,13 @@ impl Submitter {
         let drawing = Drawing::parse(input)?;
         let shape = self.collected_shape(drawing.shape()).await?;
         let idempotency = key.map(|k| (k, body_digest(&body)));
-        // Like Quick, Draw!'s `recognized`: what the active model made of it, if one is active.
-        let answer = match self.models.classify(vec![strokes_of(&drawing)]).await {
-            Ok(mut answers) => answers.pop(),
-            Err(_) => None,
-        };
-        let judgement = answer.as_ref().map(|a| Judgement {
-            recognized: a.shape == drawing.shape().as_str(),
-            model_version: a.model_version.clone(),
-        });
-        // For the quality score: how likely the model found the prompted shape.
-        let agreement = answer.as_ref().and_then(|a| {
-            a.probability_of(drawing.shape().as_str())
-                .map(|p| Agreement {
-                    model_version: a.model_version.clone(),
-                    probability: f64::from(p),
-                })
-        });
-        let submission = Submission::new(
-            player,
-            &drawing,
-            shape.get(),
-            idempotency,
-            judgement.as_ref(),
-        );
+        // No model runs here: the background scorer judges the drawing after the `201`
+        // (`recognized` stays null until then), so a slow or busy model never slows a submit.
+        let submission = Submission::new(player, &drawing, shape.get(), idempotency);
         Ok(match self.ingest.submit(submission).await? {
             SubmitOutcome::Created(id) => {
-                self.quality.arrived(Arrival {
-                    id,
-                    drawing,
-                    agreement,
-                });
-                Submitted::Created { id, judgement }
+                self.quality.arrived(Arrival { id, drawing });
+                Submitted::Created(id)
             }
             SubmitOutcome::Duplicate(id) => Submitted::Duplicate(id),
         })
@@ -186,29 +155,25 @@ fn body_digest(raw: &[u8]) -> [u8; 16] {
     digest
 }
 
-/// A drawing's strokes as the classifier takes them.
-fn strokes_of(drawing: &Drawing) -> Vec<Vec<[f32; 2]>> {
-    drawing
-        .strokes()
-        .iter()
-        .map(|s| s.points.iter().map(|p| [p.x as f32, p.y as f32]).collect())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::service::limits::RateLimits;
+    use crate::service::serving::ModelServer;
     use crate::store::shapes::ShapeChange;
 
     fn submitter(dir: &std::path::Path) -> Submitter {
         let stores = Arc::new(Stores::open(dir).unwrap());
         let models = ModelServer::start(stores.clone(), 8).unwrap();
-        let quality = QualityService::start(stores.clone(), models.clone()).unwrap();
+        let quality = QualityService::start(
+            stores.clone(),
+            models,
+            crate::service::quality::DEFAULT_QUEUE_CAPACITY,
+        )
+        .unwrap();
         Submitter {
             ingest: Arc::new(Ingest::start(stores.clone(), None).unwrap()),
             stores,
-            models: Arc::new(models),
             quality,
             limits: Arc::new(Limiters::new(RateLimits::DEFAULT)),
             metrics: Arc::new(Metrics::new()),
@@ -276,11 +241,9 @@ mod tests {
         let first = rt
             .block_on(submitter.submit(request("circle", Some("k-1"))))
             .unwrap();
-        let Submitted::Created { id, judgement } = first else {
+        let Submitted::Created(id) = first else {
             panic!("expected a new drawing, got {first:?}");
         };
-        // No model is active: nothing was recognized.
-        assert_eq!(judgement, None);
         let mut again = request("circle", Some("k-1"));
         let player = submitter
             .stores

@@ -73,6 +73,7 @@ fn rows(stores: &Stores, n: usize) -> Vec<NewDrawingRow> {
                 created_at_ms: 1000 + i as u64,
                 idempotency: None,
                 source_key: None,
+                judgement: None,
             }
         })
         .collect()
@@ -99,7 +100,6 @@ fn submission(stores: &Stores, player: PlayerId, key: &str, digest: u8) -> Submi
         &drawing(),
         first_shape(stores),
         Some((key, [digest; 16])),
-        None,
     )
 }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::migrations::migrate;
 use super::{now_ms, StoreError};
-use crate::domain::{DrawingId, IdempotencyKey, PlayerId, ShapeName};
+use crate::domain::{DrawingId, IdempotencyKey, Judgement, PlayerId, ShapeName};
 
 /// How long a connection waits for a lock before giving up with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -67,6 +67,10 @@ pub struct NewDrawingRow {
     pub idempotency: Option<(IdempotencyKey, [u8; 16])>,
     /// An imported drawing's source key (Quick, Draw! `key_id`), unique among rows.
     pub source_key: Option<String>,
+    /// A verdict the drawing arrives with (an import's Quick, Draw! `recognized`, or an old
+    /// record's rebuilt by reconciliation); `None` for the game's drawings, which the
+    /// background scorer judges after they are stored.
+    pub judgement: Option<Judgement>,
 }
 
 /// A drawing's metadata row as stored.
@@ -80,6 +84,11 @@ pub struct DrawingRow {
     pub is_flagged: bool,
     pub created_at_ms: i64,
     pub deleted_at_ms: Option<i64>,
+    /// Whether the model that judged it saw the prompted shape (Quick, Draw!'s
+    /// `recognized`); `None` until the background scorer has judged it with a model.
+    pub recognized: Option<bool>,
+    /// The model version behind `recognized`.
+    pub recognized_by: Option<String>,
 }
 
 /// What an idempotency key was first used for.
@@ -288,8 +297,8 @@ impl DrawingStore for SqliteMetadataStore {
             {
                 let mut player = tx.prepare_cached("INSERT OR IGNORE INTO players (id, created_at) VALUES (?1, ?2)")?;
                 let mut drawing = tx.prepare_cached(
-                    "INSERT INTO drawings (id, player_id, shape_id, stroke_key, metadata, created_at, source_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO drawings (id, player_id, shape_id, stroke_key, metadata, created_at, source_key, recognized, recognized_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?;
                 let mut idem = tx.prepare_cached(
                     "INSERT OR REPLACE INTO idempotency_keys (player_id, key, body_digest, drawing_id, created_at)
@@ -306,7 +315,9 @@ impl DrawingStore for SqliteMetadataStore {
                         row.id.to_bytes().as_slice(),
                         row.metadata.to_string(),
                         created,
-                        row.source_key
+                        row.source_key,
+                        row.judgement.as_ref().map(|j| j.recognized),
+                        row.judgement.as_ref().map(|j| &j.model_version)
                     ])?;
                     if let Some((key, digest)) = &row.idempotency {
                         idem.execute(params![player_id, key.as_str(), digest.as_slice(), id_param(row.id), created])?;
@@ -321,7 +332,8 @@ impl DrawingStore for SqliteMetadataStore {
     fn drawing(&self, id: DrawingId) -> Result<Option<DrawingRow>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT d.id, d.player_id, s.name, d.metadata, d.quality_score, d.is_flagged, d.created_at, d.deleted_at
+                "SELECT d.id, d.player_id, s.name, d.metadata, d.quality_score, d.is_flagged, d.created_at, d.deleted_at,
+                        d.recognized, d.recognized_by
                  FROM drawings d JOIN shapes s ON s.id = d.shape_id WHERE d.id = ?1",
             )?;
             let row = stmt
@@ -336,6 +348,8 @@ impl DrawingStore for SqliteMetadataStore {
                         is_flagged: r.get(5)?,
                         created_at_ms: r.get(6)?,
                         deleted_at_ms: r.get(7)?,
+                        recognized: r.get(8)?,
+                        recognized_by: r.get(9)?,
                     })
                 })
                 .optional()?;

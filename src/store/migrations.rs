@@ -214,6 +214,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE training_jobs ADD COLUMN result TEXT;
     CREATE INDEX training_jobs_by_kind ON training_jobs(kind, status, id);
     "#,
+    // 8: a lean submit path (issue #13): what a model made of a drawing (Quick, Draw!'s
+    // `recognized`) moves from the immutable stroke record and the `metadata` JSON to columns
+    // the background scorer fills after the `201`. Rows written before keep their verdict,
+    // copied from `metadata`. The partial index finds the rows the scorer has not reached
+    // yet (its catch-up walk) without scanning the scored ones.
+    r#"
+    ALTER TABLE drawings ADD COLUMN recognized INTEGER;       -- 0/1, NULL until judged
+    ALTER TABLE drawings ADD COLUMN recognized_by TEXT;       -- the model version that judged
+    UPDATE drawings SET
+        recognized = json_extract(metadata, '$.recognized'),
+        recognized_by = json_extract(metadata, '$.model_version')
+    WHERE json_extract(metadata, '$.model_version') IS NOT NULL;
+    CREATE INDEX drawings_unscored ON drawings(id) WHERE quality_score IS NULL AND deleted_at IS NULL;
+    "#,
 ];
 
 /// The schema version this program writes.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::metadata::SqliteMetadataStore;
 use super::StoreError;
-use crate::domain::{DrawingId, QualityScore, QualitySettings};
+use crate::domain::{DrawingId, Judgement, QualityScore, QualitySettings};
 use crate::store::metadata::parse_id;
 
 /// The `settings` key of [`QualitySettings`].
@@ -21,11 +21,15 @@ pub const SETTING_QUALITY: &str = "quality";
 /// The `settings` key of the rescore walk's [`RescoreState`].
 pub const SETTING_RESCORE: &str = "quality_rescore";
 
-/// Writes one score; `?1` id, `?2` score, `?3` components JSON, `?4` threshold. All
-/// right-hand sides see the row as it was, so the old flag decides the new `auto_flagged`.
+/// Writes one score; `?1` id, `?2` score, `?3` components JSON, `?4` threshold, `?5`/`?6`
+/// the model's verdict (`recognized`, model version; both NULL keep the one the row has).
+/// All right-hand sides see the row as it was, so the old flag decides the new
+/// `auto_flagged`.
 const UPDATE_SCORE: &str = "
 UPDATE drawings SET
   quality_score = ?2,
+  recognized = coalesce(?5, recognized),
+  recognized_by = coalesce(?6, recognized_by),
   is_flagged = CASE
     WHEN reviewed_at IS NOT NULL THEN is_flagged
     WHEN ?2 < ?4 THEN 1
@@ -75,6 +79,16 @@ pub struct RescoreState {
     pub finished_at: Option<u64>,
 }
 
+/// One drawing's score with what the model made of it, as the scorer writes them together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub id: DrawingId,
+    pub score: QualityScore,
+    /// Quick, Draw!'s `recognized` and the model that judged; `None` when no model is
+    /// served (the row keeps the verdict it has).
+    pub judgement: Option<Judgement>,
+}
+
 /// Counts of live scores in equal bins over 0..1.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Histogram {
@@ -97,16 +111,23 @@ pub trait SettingsStore: Send + Sync {
 /// Quality scores, the rescore walk and the histogram; the settings they follow come through
 /// the [`SettingsStore`] supertrait.
 pub trait QualityStore: SettingsStore {
-    /// Writes scores in one transaction, flagging those below `threshold`, and with them the
-    /// rescore walk's progress when given. Soft-deleted drawings are left alone.
+    /// Writes scores and verdicts in one transaction, flagging those below `threshold`, and
+    /// with them the rescore walk's progress when given. Soft-deleted drawings are left alone.
     fn record_scores(
         &self,
-        scores: &[(DrawingId, QualityScore)],
+        scores: &[Scored],
         threshold: f64,
         progress: Option<&RescoreState>,
     ) -> Result<(), StoreError>;
     /// Live (non-deleted) drawing ids after `after`, in id order, at most `limit`.
     fn live_drawings_after(
+        &self,
+        after: Option<DrawingId>,
+        limit: usize,
+    ) -> Result<Vec<DrawingId>, StoreError>;
+    /// Live drawings without a score, after `after`, in id order, at most `limit`: what the
+    /// scorer's catch-up walk picks up (drawings that missed its queue or a crash).
+    fn unscored_drawings_after(
         &self,
         after: Option<DrawingId>,
         limit: usize,
@@ -166,7 +187,7 @@ impl SettingsStore for SqliteMetadataStore {
 impl QualityStore for SqliteMetadataStore {
     fn record_scores(
         &self,
-        scores: &[(DrawingId, QualityScore)],
+        scores: &[Scored],
         threshold: f64,
         progress: Option<&RescoreState>,
     ) -> Result<(), StoreError> {
@@ -174,10 +195,22 @@ impl QualityStore for SqliteMetadataStore {
             let tx = conn.transaction()?;
             {
                 let mut update = tx.prepare_cached(UPDATE_SCORE)?;
-                for (id, score) in scores {
+                for Scored {
+                    id,
+                    score,
+                    judgement,
+                } in scores
+                {
                     let parts = serde_json::to_string(score)
                         .map_err(|e| StoreError::Corrupt(format!("quality of {id}: {e}")))?;
-                    update.execute(params![id.to_string(), score.score, parts, threshold])?;
+                    update.execute(params![
+                        id.to_string(),
+                        score.score,
+                        parts,
+                        threshold,
+                        judgement.as_ref().map(|j| j.recognized),
+                        judgement.as_ref().map(|j| &j.model_version),
+                    ])?;
                 }
             }
             if let Some(state) = progress {
@@ -196,6 +229,24 @@ impl QualityStore for SqliteMetadataStore {
         let ids: Vec<String> = self.read(|conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id FROM drawings WHERE deleted_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let after = after.map(|id| id.to_string()).unwrap_or_default();
+            let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        ids.into_iter().map(parse_id).collect()
+    }
+
+    fn unscored_drawings_after(
+        &self,
+        after: Option<DrawingId>,
+        limit: usize,
+    ) -> Result<Vec<DrawingId>, StoreError> {
+        let ids: Vec<String> = self.read(|conn| {
+            // Walks the partial index `drawings_unscored` (migration 8).
+            let mut stmt = conn.prepare_cached(
+                "SELECT id FROM drawings WHERE quality_score IS NULL AND deleted_at IS NULL
+                 AND id > ?1 ORDER BY id LIMIT ?2",
             )?;
             let after = after.map(|id| id.to_string()).unwrap_or_default();
             let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0))?;

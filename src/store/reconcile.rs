@@ -53,10 +53,11 @@ pub fn reconcile(stores: &Stores) -> Result<ReconcileReport, StoreError> {
                 id: record.id,
                 player: record.player,
                 shape_id: shape.id,
-                metadata: drawing_metadata(&record.drawing, record.judgement.as_ref()),
+                metadata: drawing_metadata(&record.drawing),
                 created_at_ms: record.created_at_ms,
                 idempotency: record.idempotency.map(|i| (i.key, i.body_digest)),
                 source_key: record.source.map(|s| s.key().to_owned()),
+                judgement: record.judgement,
             }),
             None => report
                 .unreadable

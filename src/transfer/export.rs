@@ -326,13 +326,33 @@ fn push_quickdraw_head(row: &ExportRow, record: &Record, out: &mut String) {
         Some(text) => push_string(out, text),
         None => push_string(out, &quickdraw_time(record.created_at_ms)),
     }
-    let recognized = record.judgement.as_ref().is_some_and(|j| j.recognized);
+    let recognized = verdict(row, record).is_some_and(|(recognized, _)| recognized);
     let _ = write!(out, ",\"recognized\":{recognized},\"key_id\":");
     match source {
         Some(source) => push_string(out, source.key()),
         None => push_string(out, &record.id.to_string()),
     }
     out.push_str(",\"drawing\":");
+}
+
+/// A drawing's `recognized` and the model behind it. An imported drawing keeps the verdict it
+/// came with (its line is written back as it came); a game drawing has the background
+/// scorer's, from its row, or, stored before the scorer judged (migration 8), its record's.
+/// `None` until a model judged it.
+fn verdict<'a>(row: &'a ExportRow, record: &'a Record) -> Option<(bool, &'a str)> {
+    let from_record = || {
+        record
+            .judgement
+            .as_ref()
+            .map(|j| (j.recognized, j.model_version.as_str()))
+    };
+    if record.source.is_some() {
+        return from_record();
+    }
+    match (row.recognized, row.model_version.as_deref()) {
+        (Some(recognized), Some(model)) => Some((recognized, model)),
+        _ => from_record(),
+    }
 }
 
 /// Quick, Draw!'s timestamp text, e.g. `2017-01-25 03:11:35.55071 UTC`.
@@ -419,9 +439,9 @@ fn jsonl_line(row: &ExportRow, record: &Record, out: &mut String) {
             line["timestamp"] = timestamp.into();
         }
     }
-    if let Some(judgement) = &record.judgement {
-        line["recognized"] = judgement.recognized.into();
-        line["model_version"] = judgement.model_version.clone().into();
+    if let Some((recognized, model_version)) = verdict(row, record) {
+        line["recognized"] = recognized.into();
+        line["model_version"] = model_version.into();
     }
     line["drawing"] = record.drawing.to_json();
     out.push_str(&line.to_string());

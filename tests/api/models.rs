@@ -58,30 +58,33 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     }
     assert!(right >= 18, "{right}/20 synthetic doodles recognised");
 
-    // A submitted drawing records what the active model made of it.
+    // No model runs inside the submit: the answer has no verdict yet, and the background
+    // scorer records what the active model made of the drawing moments later.
     let submitted = app.submit(&app.client, &circle, None).await;
     assert_eq!(submitted.status(), StatusCode::CREATED);
     let submitted: Value = submitted.json().await.unwrap();
-    assert_eq!(submitted["model_version"], "v1");
-    assert_eq!(submitted["recognized"], true);
-    let stored: Value = app
-        .client
-        .get(app.url(&format!(
-            "/api/v1/drawings/{}",
-            submitted["id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(
+        (&submitted["recognized"], &submitted["model_version"]),
+        (&Value::Null, &Value::Null)
+    );
+    let id = submitted["id"].as_str().unwrap();
+    let stored = wait_until_judged(&app, id).await;
     assert_eq!(
         (
             stored["recognized"].clone(),
             stored["model_version"].clone()
         ),
         (json!(true), json!("v1"))
+    );
+    // The admin detail shows the same verdict.
+    let detail = app.get_json(&format!("/api/v1/admin/drawings/{id}")).await;
+    assert_eq!(
+        (
+            detail["recognized"].clone(),
+            detail["model_version"].clone()
+        ),
+        (json!(true), json!("v1")),
+        "{detail}"
     );
 
     // Activation and rollback.
@@ -272,4 +275,29 @@ async fn a_fresh_install_trains_and_activates_a_starter_model_by_itself() {
     assert_eq!(answer["model_version"], "v1");
     let jobs: Value = app.get_json("/api/v1/admin/training-jobs").await;
     assert_eq!(jobs["items"].as_array().unwrap().len(), 1);
+}
+
+/// Polls the player's own drawing until the background scorer has judged it (a few seconds
+/// at most), and returns it.
+async fn wait_until_judged(app: &TestApp, id: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let stored: Value = app
+            .client
+            .get(app.url(&format!("/api/v1/drawings/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !stored["recognized"].is_null() {
+            return stored;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "drawing {id} still not judged: {stored}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -279,6 +279,17 @@ async fn activating_a_model_rescores_every_drawing_with_it_and_the_walk_complete
         let expected = validity * (0.4 + 0.6 * agreement);
         assert!((row.score.unwrap() - expected).abs() < 1e-9, "{row:?}");
     }
+    // Each row also carries the new model's verdict (Quick, Draw!'s `recognized`).
+    let judged_by: Vec<Option<String>> = {
+        let conn = rusqlite::Connection::open(app.data_dir.join("doodlebox.sqlite3")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT recognized_by FROM drawings WHERE recognized IS NOT NULL")
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    };
+    assert_eq!(judged_by.len(), 151);
+    assert!(judged_by.iter().all(|v| v.as_deref() == Some(version)));
     // Even a two-epoch model agrees with synthetic doodles more than chance (1 in 5).
     let mean: f64 = rows
         .iter()
@@ -360,9 +371,9 @@ async fn an_interrupted_rescore_continues_after_the_last_drawing_it_saved() {
         (progress["done"].as_u64(), progress["started_at"].as_u64()),
         (Some(6), Some(1))
     );
-    let rows = scores(&app);
-    assert!(rows[..3].iter().all(|r| r.score.is_none()), "{rows:?}");
-    assert!(rows[3..].iter().all(|r| r.score.is_some()), "{rows:?}");
+    // The walk took up the last three only (same walk, 3 + 3 done); the first three, which
+    // it had passed, are unscored rows, which the scorer's catch-up walk scores.
+    wait_until_scored(&app, 6).await;
     app.stop().await;
     drop(dir);
 }
@@ -395,6 +406,25 @@ async fn a_model_activated_while_no_server_ran_is_rescored_with_at_the_next_star
     assert!(scores(&app)
         .iter()
         .all(|r| r.quality.as_ref().unwrap()["model_version"] == version.as_str()));
+    app.stop().await;
+    drop(dir);
+}
+
+#[tokio::test]
+async fn drawings_that_miss_the_scorers_queue_are_all_scored_by_the_catch_up_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = doodlebox::config::Config::for_data_dir(dir.path());
+    // No room at all: every drawing misses the queue, as when it is full.
+    config.quality_queue = 0;
+    let app = TestApp::spawn_with(config).await;
+    for seed in 0..40u64 {
+        submit(&app, &doodle_json(Shape::ALL[seed as usize % 5], seed)).await;
+    }
+    submit(&app, &one_point_scribble()).await;
+    wait_until_scored(&app, 41).await;
+    let rows = scores(&app);
+    assert!(rows.iter().all(|r| r.quality.is_some()), "{rows:?}");
+    assert!(rows.iter().filter(|r| r.flagged).count() == 1, "{rows:?}");
     app.stop().await;
     drop(dir);
 }

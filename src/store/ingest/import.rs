@@ -27,6 +27,8 @@ pub struct ImportItem {
     body: Vec<u8>,
     /// The row's metadata column.
     metadata: serde_json::Value,
+    /// Quick, Draw!'s own verdict, for the row's `recognized` columns.
+    judgement: Option<Judgement>,
 }
 
 impl ImportItem {
@@ -42,7 +44,8 @@ impl ImportItem {
             shape_id,
             source_key: source.key().to_owned(),
             body: encode_body_with_source(None, judgement, Some(source), drawing),
-            metadata: drawing_metadata(drawing, judgement),
+            metadata: drawing_metadata(drawing),
+            judgement: judgement.cloned(),
         }
     }
 }
@@ -102,6 +105,7 @@ pub(super) fn commit_import(
             created_at_ms: now,
             idempotency: None,
             source_key: Some(item.source_key),
+            judgement: item.judgement,
         });
         outcomes.push(ImportOutcome::Created(id));
     }

@@ -46,7 +46,7 @@ use super::breaker::Breaker;
 use super::disk::{DiskStatus, DiskWatch};
 use super::Stores;
 use crate::domain::record::{encode_body, Idempotency};
-use crate::domain::{Drawing, DrawingId, IdempotencyKey, Judgement, PlayerId};
+use crate::domain::{Drawing, DrawingId, IdempotencyKey, PlayerId};
 use crate::fault::FaultPlan;
 use guards::{breaker_open, disk_full, lock, Guards};
 
@@ -65,7 +65,9 @@ const MAX_BATCH: usize = 1_024;
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// A validated drawing on its way to storage, already encoded by the caller so that the
-/// one writer thread does as little per drawing as possible.
+/// one writer thread does as little per drawing as possible. It carries no verdict: the
+/// background scorer judges the drawing after it is stored (`drawings.recognized`), so the
+/// record of a game drawing never holds one.
 pub struct Submission {
     player: PlayerId,
     /// The shape's row id, looked up by the caller (so unknown shapes never reach the writer).
@@ -84,18 +86,17 @@ impl Submission {
         drawing: &Drawing,
         shape_id: i64,
         idempotency: Option<(IdempotencyKey, [u8; 16])>,
-        judgement: Option<&Judgement>,
     ) -> Self {
         let idem = idempotency
             .clone()
             .map(|(key, body_digest)| Idempotency { key, body_digest });
-        let body = encode_body(idem.as_ref(), judgement, drawing);
+        let body = encode_body(idem.as_ref(), None, drawing);
         Self {
             player,
             shape_id,
             idempotency,
             body,
-            metadata: drawing_metadata(drawing, judgement),
+            metadata: drawing_metadata(drawing),
         }
     }
 }
@@ -271,15 +272,14 @@ impl Ingest {
 }
 
 /// The metadata column of a drawing's row. Used by the writer and by reconciliation, so both
-/// build the same row.
-pub(crate) fn drawing_metadata(d: &Drawing, judgement: Option<&Judgement>) -> serde_json::Value {
+/// build the same row. A model's verdict has columns of its own (`recognized`,
+/// `recognized_by`); rows from before migration 8 also kept it here.
+pub(crate) fn drawing_metadata(d: &Drawing) -> serde_json::Value {
     serde_json::json!({
         "canvas": d.canvas(),
         "device": d.device(),
         "duration_ms": d.duration_ms(),
         "strokes": d.strokes().len(),
         "points": d.point_count(),
-        "recognized": judgement.map(|j| j.recognized),
-        "model_version": judgement.map(|j| &j.model_version),
     })
 }

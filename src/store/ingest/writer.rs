@@ -173,6 +173,7 @@ fn commit_batch(
             created_at_ms: now,
             idempotency: submission.idempotency,
             source_key: None,
+            judgement: None,
         });
         records.push((id, assemble(id, submission.player, now, &submission.body)));
         plans.push(Plan::New(records.len() - 1));

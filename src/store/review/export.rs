@@ -29,24 +29,33 @@ pub(super) fn export_rows(
     c.push("d.id <= ?", Some(Value::Text(up_to.to_string())));
     c.params.push(Value::Integer(limit as i64));
     let sql = format!(
-        "SELECT d.id, s.name, d.player_id, d.created_at
+        "SELECT d.id, s.name, d.player_id, d.created_at, d.recognized, d.recognized_by
          FROM drawings d CROSS JOIN shapes s ON s.id = d.shape_id {} ORDER BY d.id LIMIT ?",
         c.clause()
     );
-    let rows: Vec<(String, String, String, i64)> = store.db.read(|conn| {
+    let rows: Vec<(String, ExportRow)> = store.db.read(|conn| {
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(&c.params), |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                r.get(0)?,
+                ExportRow {
+                    // Replaced below, once the text is parsed outside the row closure.
+                    id: DrawingId::from_u128(0),
+                    shape: r.get(1)?,
+                    player_id: r.get(2)?,
+                    created_at_ms: r.get(3)?,
+                    recognized: r.get(4)?,
+                    model_version: r.get(5)?,
+                },
+            ))
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     })?;
     rows.into_iter()
-        .map(|(id, shape, player_id, created_at_ms)| {
+        .map(|(id, row)| {
             Ok(ExportRow {
                 id: parse_id(id)?,
-                shape,
-                player_id,
-                created_at_ms,
+                ..row
             })
         })
         .collect()

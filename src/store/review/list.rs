@@ -19,7 +19,8 @@ const QUALITY_BUCKETS_PER_UNIT: f64 = 100.0;
 const BUCKET_SQL: &str = "coalesce(max(0, CAST(quality_score * 100 AS INTEGER)), -1)";
 
 const ITEM_COLUMNS: &str = "d.id, s.name, d.player_id, p.nickname, d.created_at, d.quality_score, \
-     d.is_flagged, d.deleted_at, d.reviewed_at, d.metadata, d.source_key IS NOT NULL";
+     d.is_flagged, d.deleted_at, d.reviewed_at, d.metadata, d.source_key IS NOT NULL, \
+     d.recognized, d.recognized_by";
 /// `CROSS JOIN` keeps `drawings` the outer loop, so the planner walks its indexes.
 const ITEM_FROM: &str = "FROM drawings d CROSS JOIN shapes s ON s.id = d.shape_id \
      LEFT JOIN players p ON p.id = d.player_id";
@@ -46,6 +47,8 @@ fn item_from_row(r: &Row<'_>) -> rusqlite::Result<(String, ReviewItem)> {
             points: metadata["points"].as_u64(),
             duration_ms: metadata["duration_ms"].as_u64(),
             source: if imported { "import" } else { "game" },
+            recognized: r.get(11)?,
+            model_version: r.get(12)?,
         },
     ))
 }

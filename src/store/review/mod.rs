@@ -59,6 +59,11 @@ pub struct ReviewItem {
     pub duration_ms: Option<u64>,
     /// `game` or `import`.
     pub source: &'static str,
+    /// Quick, Draw!'s `recognized`: whether the model that judged the drawing saw the
+    /// prompted shape; `null` until the background scorer has judged it with a model.
+    pub recognized: Option<bool>,
+    /// The model version behind `recognized`.
+    pub model_version: Option<String>,
 }
 
 fn as_text<S: serde::Serializer>(id: &DrawingId, s: S) -> Result<S::Ok, S::Error> {
@@ -172,6 +177,9 @@ pub struct ExportRow {
     pub shape: String,
     pub player_id: String,
     pub created_at_ms: i64,
+    /// The row's verdict (`drawings.recognized`, `recognized_by`), `None` until judged.
+    pub recognized: Option<bool>,
+    pub model_version: Option<String>,
 }
 
 /// [`ReviewStore`] on the SQLite metadata store, with the blocked players kept in memory.
@@ -387,6 +395,7 @@ mod tests {
                     created_at_ms: 1000 + i as u64,
                     idempotency: None,
                     source_key: None,
+                    judgement: None,
                 }
             })
             .collect();
