@@ -109,6 +109,8 @@ struct Shared {
     rescore: Mutex<Walk>,
     /// Hands a walk an activation started to the job queue (set once the queue runs).
     walk_started: OnceLock<WalkStarted>,
+    /// Where the portal hears that scores and flags changed (set once the server runs).
+    events: OnceLock<super::events::Events>,
 }
 
 /// The current walk and which one it is.
@@ -147,6 +149,7 @@ impl QualityService {
                 state,
             }),
             walk_started: OnceLock::new(),
+            events: OnceLock::new(),
         });
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -249,7 +252,16 @@ impl QualityService {
         self.shared
             .threshold
             .store(settings.auto_flag_below.to_bits(), Ordering::Relaxed);
+        if let Some(events) = self.shared.events.get() {
+            events.publish(super::events::AdminEvent::Threshold { changed });
+        }
         Ok(changed)
+    }
+
+    /// Sets where changes are announced (the portal's event stream). Once; later calls are
+    /// ignored.
+    pub fn publish_to(&self, events: super::events::Events) {
+        let _ = self.shared.events.set(events);
     }
 
     /// The settings in use.
@@ -272,6 +284,13 @@ impl QualityService {
 impl Shared {
     fn threshold(&self) -> f64 {
         f64::from_bits(self.threshold.load(Ordering::Relaxed))
+    }
+
+    /// Tells the portal that flags changed (coalesced).
+    fn drawings_changed(&self) {
+        if let Some(events) = self.events.get() {
+            events.drawings_changed();
+        }
     }
 
     /// The running walk, if any, with its generation.
@@ -365,10 +384,15 @@ fn score_arrivals(shared: &Shared, arrivals: Vec<Arrival>) -> Result<(), StoreEr
         .iter()
         .map(|a| (a.id, score(&Features::of(&a.drawing), a.agreement.as_ref())))
         .collect();
+    let threshold = shared.threshold();
     shared
         .stores
         .quality
-        .record_scores(&scores, shared.threshold(), None)
+        .record_scores(&scores, threshold, None)?;
+    if scores.iter().any(|(_, s)| s.score < threshold) {
+        shared.drawings_changed(); // some were flagged
+    }
+    Ok(())
 }
 
 fn rescore_chunk(

@@ -91,6 +91,8 @@ pub struct Submitter {
     pub limits: Arc<Limiters>,
     /// Counts refusals by the rate limits.
     pub metrics: Arc<Metrics>,
+    /// Tells the portal that drawings arrived (coalesced).
+    pub events: super::events::Events,
 }
 
 impl Submitter {
@@ -151,6 +153,7 @@ impl Submitter {
                     drawing,
                     agreement,
                 });
+                self.events.drawing_added();
                 Submitted::Created { id, judgement }
             }
             SubmitOutcome::Duplicate(id) => Submitted::Duplicate(id),
@@ -212,6 +215,7 @@ mod tests {
             quality,
             limits: Arc::new(Limiters::new(RateLimits::DEFAULT)),
             metrics: Arc::new(Metrics::new()),
+            events: crate::service::events::Events::new(),
         }
     }
 

@@ -5,6 +5,7 @@ mod assets;
 mod auth;
 mod backup;
 mod drawings;
+mod events;
 mod helpers;
 mod jobs;
 mod keys;
