@@ -337,10 +337,12 @@ export async function render(view, params) {
           h('button', { type: 'button', onclick: () => detail && open(detail.index - 1) }, '← Previous'),
           h('button', { type: 'button', onclick: () => detail && open(detail.index + 1) }, 'Next →')))));
   dialog.addEventListener('close', () => {
+    // The browser has already put the focus back on the opener (whose focus handler made it
+    // current again): the drawing the dialog ended on is the one to focus.
+    const current = detail ? detail.index : focus;
     if (detail) detail.replay.pause();
     detail = null;
-    // After the browser has put the focus back on the opener: move it to the current one.
-    setTimeout(() => { if (!dialog.open) setFocus(focus); }, 0);
+    setFocus(current);
   });
 
   function onReplayState(replay) {
