@@ -1257,7 +1257,7 @@ const FETCH_COUNTER: &str = "
 
 /// Submits one drawing and waits (at most 2 s) for the dashboard to show `expected`
 /// drawings; answers the fetches the page had made when the tile changed.
-async fn count_rises(browser: &Browser, base: &str, expected: u64, seed: usize) -> Result<Value> {
+async fn count_rises(browser: &Browser, base: &str, expected: &str, seed: usize) -> Result<Value> {
     browser.js(FETCH_COUNTER).await?;
     let player = reqwest::Client::builder().cookie_store(true).build()?;
     let response = player
@@ -1274,7 +1274,7 @@ async fn count_rises(browser: &Browser, base: &str, expected: u64, seed: usize) 
         .wait_for(
             "the drawing count to rise",
             "return window.__tileChange",
-            |v| v["text"] == expected.to_string(),
+            |v| v["text"] == expected,
         )
         .await;
     let took = submitted.elapsed();
@@ -1308,7 +1308,7 @@ async fn the_portal_stays_live_over_one_event_stream_that_reconnects_after_a_res
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
     // A new drawing raises the count with no request at all: the stream carried it.
-    let fetches = count_rises(&browser, &base, 4, 0).await?;
+    let fetches = count_rises(&browser, &base, "4", 0).await?;
     assert_eq!(fetches, json!([]), "no request but the event stream");
 
     // The server restarts on the same address: the stream reconnects and resynchronises.
@@ -1328,7 +1328,7 @@ async fn the_portal_stays_live_over_one_event_stream_that_reconnects_after_a_res
             |v| v == "open",
         )
         .await;
-    count_rises(&browser, &base, 5, 1).await?;
+    count_rises(&browser, &base, "5", 1).await?;
 
     // Signing out ends the stream (and the page goes to the sign-in page).
     browser.click("#logout").await?;
