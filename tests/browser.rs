@@ -1516,3 +1516,53 @@ async fn the_game_and_the_portal_never_scroll_sideways_on_a_360_px_phone() -> Re
     browser.screenshot("admin-dashboard-phone-360.png").await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_guess_says_plainly_that_guessing_resumes_when_back_online() -> Result<()> {
+    let Some(tools) = tools() else { return Ok(()) };
+    let _one = ONE_BROWSER.lock().await;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path());
+    train_and_activate(&server).await?;
+    let browser = Browser::launch(&tools, Screen::Desktop).await?;
+    browser.goto(&format!("{}/", server.base)).await?;
+    browser.wait_until_ready().await;
+    let path = loop_path(&browser).await?;
+    browser.draw("mouse", &path).await?;
+    browser
+        .wait_for(
+            "a live guess",
+            "const g = document.getElementById('guess'); return !g.hidden && g.textContent",
+            |v| v.as_str().is_some_and(|t| !t.is_empty()),
+        )
+        .await;
+    // The Wi-Fi drops (Chromium's own offline switch): the student keeps drawing.
+    browser
+        .session_command(
+            reqwest::Method::POST,
+            "/chromium/network_conditions",
+            Some(json!({"network_conditions": {"offline": true, "latency": 0,
+                "download_throughput": -1, "upload_throughput": -1}})),
+        )
+        .await?;
+    let shifted: Vec<(f64, f64)> = path
+        .iter()
+        .map(|(x, y)| (x * 0.5 + 20.0, y * 0.5 + 20.0))
+        .collect();
+    browser.draw("mouse", &shifted).await?;
+    browser
+        .wait_for(
+            "the offline message",
+            "return document.getElementById('guess').textContent",
+            |v| {
+                v.as_str()
+                    .is_some_and(|t| t.contains("resumes when you're back online"))
+            },
+        )
+        .await;
+    let shown = browser
+        .js("return document.getElementById('guess').hidden")
+        .await?;
+    assert_eq!(shown, false, "the message is visible");
+    Ok(())
+}
