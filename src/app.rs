@@ -153,6 +153,17 @@ impl App {
         };
         // The queue starts once everything its jobs use is there.
         let _ = context.quality.set(quality.clone());
+        let events = crate::service::events::Events::new();
+        quality.publish_to(events.clone());
+        {
+            // Activations and rollbacks both end in the inference thread's swap.
+            let events = events.clone();
+            models.on_activate(Box::new(move |version| {
+                events.publish(crate::service::events::AdminEvent::ModelActivated {
+                    version: version.to_owned(),
+                })
+            }));
+        }
         let scheduler = Arc::new(Scheduler::start(context)?);
         queue_rescores(&scheduler, &quality)?;
         if config.starter_model {
@@ -211,6 +222,7 @@ impl App {
             backup_root: Arc::new(config.backup_root()),
             quality,
             prompter,
+            events,
         };
         Ok(Self {
             listener,

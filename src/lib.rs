@@ -25,7 +25,9 @@
 //!   `review` (with `thumbnails`), `accounts`, `api_keys`, `limits`, `quality` (the
 //!   background scorer and the rescore walk), `prompter`, `shapes`, `models` (the registry:
 //!   list, compare, activate, roll back, delete), `serving` (the active model in memory),
-//!   `backup` (online backup, restore, verify).
+//!   `backup` (online backup, restore, verify), `events` (what the admin portal's one live
+//!   stream, `GET /api/v1/admin/events`, hears; coalesced for new drawings) and `icons`
+//!   (pictures for shapes without a built-in icon).
 //! - [`jobs`]: the one durable queue for long work; job kinds `train` (`jobs::runner`),
 //!   `backup`, `rescore` and `import`, with the same progress events, cancel and crash
 //!   recovery. HTTP starts them with `202` and a job id.

@@ -1,7 +1,10 @@
 //! The embedded web UI: one rust-embed type, content type from the extension, an ETag.
 //! Pages, scripts and styles are revalidated on every use (their names carry no hash, and
-//! an upgrade must never mix old and new modules); icons are cached for an hour.
+//! an upgrade must never mix old and new modules); icons are cached for an hour. A shape
+//! without a built-in icon gets one drawn from its best drawing (`service::icons`), or the
+//! fallback pencil while it has none: `/icons/<shape>.svg` never answers 404.
 
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
@@ -10,6 +13,8 @@ use super::error::ApiError;
 
 /// How long browsers may reuse an image without asking.
 const ASSET_MAX_AGE_SECS: u32 = 3600;
+/// How long a drawn shape icon may be reused (a better drawing may come along).
+const DRAWN_ICON_MAX_AGE_SECS: u32 = 300;
 
 #[derive(RustEmbed)]
 #[folder = "web/"]
@@ -59,4 +64,43 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
         h.insert(header::ETAG, v);
     }
     response
+}
+
+/// `GET /icons/{file}`: the built-in icon, else the shape's picture drawn from its best
+/// drawing, else the fallback.
+pub async fn icon(
+    State(state): State<super::AppState>,
+    Path(file): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if WebAssets::get(&format!("icons/{file}")).is_some() {
+        return serve(uri, headers).await;
+    }
+    let drawn = match file
+        .strip_suffix(".svg")
+        .map(crate::domain::ShapeName::parse)
+    {
+        Some(Ok(shape)) => {
+            let review = super::review::review(&state);
+            super::run_blocking(move || Ok(crate::service::icons::shape_icon(&review, &shape)?))
+                .await
+        }
+        _ => Ok(None),
+    };
+    match drawn {
+        Ok(Some(svg)) => (
+            [
+                (header::CONTENT_TYPE, "image/svg+xml".to_owned()),
+                (
+                    header::CACHE_CONTROL,
+                    format!("public, max-age={DRAWN_ICON_MAX_AGE_SECS}"),
+                ),
+            ],
+            svg,
+        )
+            .into_response(),
+        Ok(None) => serve(Uri::from_static("/icons/fallback.svg"), headers).await,
+        Err(e) => e.into_response(),
+    }
 }

@@ -69,6 +69,7 @@ fn submitter(state: &AppState) -> Submitter {
         quality: state.quality.clone(),
         limits: state.limits.clone(),
         metrics: state.metrics.clone(),
+        events: state.events.clone(),
     }
 }
 

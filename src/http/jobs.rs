@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
 use super::extract::PathParam;
+use super::events::until_session_ends;
 use super::{run_blocking, AppState};
 use crate::jobs::JobFinished;
 use crate::store::{CancelOutcome, JobKind, JobRow};
@@ -109,9 +110,10 @@ pub(super) async fn cancel_of(
 }
 
 /// The job `id` (of `kind`) now, then every change, as Server-Sent Events (`event: job`);
-/// the stream ends when the job finishes.
+/// the stream ends when the job finishes or the session behind `headers` ends.
 pub(super) async fn events_of(
     state: &AppState,
+    headers: &HeaderMap,
     id: i64,
     kind: Option<JobKind>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -145,10 +147,8 @@ pub(super) async fn events_of(
             }
         },
     );
-    Ok(
-        Sse::new(stream::once(async move { Ok(first) }).chain(updates))
-            .keep_alive(KeepAlive::default()),
-    )
+    let events = stream::once(async move { Ok(first) }).chain(updates);
+    Ok(Sse::new(until_session_ends(state, headers, events)).keep_alive(KeepAlive::default()))
 }
 
 /// `GET /api/v1/admin/jobs`: jobs of every kind, newest first.
@@ -176,7 +176,8 @@ pub async fn cancel(
 /// `GET /api/v1/admin/jobs/{id}/events`.
 pub async fn events(
     State(state): State<AppState>,
+    headers: HeaderMap,
     PathParam(id): PathParam<i64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    events_of(&state, id, None).await
+    events_of(&state, &headers, id, None).await
 }

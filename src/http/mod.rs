@@ -10,6 +10,7 @@ mod backup;
 pub mod caller;
 mod drawings;
 pub mod error;
+mod events;
 pub mod extract;
 mod headers;
 mod health;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub accounts: Arc<crate::service::accounts::Accounts>,
     /// Where backups asked for over HTTP go (`<data>/backups` or `--backup-dir`).
     pub backup_root: Arc<std::path::PathBuf>,
+    /// What the portal's event stream hears (services publish, `/admin/events` streams).
+    pub events: crate::service::events::Events,
 }
 
 /// One route of the admin API with the policy that guards it.
@@ -119,6 +122,7 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         R::public("/logout", post(auth::logout)),
         R::public("/setup", get(auth::setup_status).post(auth::set_up)),
         R::admin("/me", get(auth::me)),
+        R::admin("/events", get(events::stream)),
         R::admin("/training-jobs", get(training::list).post(training::create)),
         R::admin("/training-jobs/{id}", get(training::get)),
         R::admin("/training-jobs/{id}/cancel", post(training::cancel)),
@@ -254,6 +258,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/icons/{file}", get(assets::icon))
         .fallback(assets::serve)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

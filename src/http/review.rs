@@ -49,6 +49,7 @@ pub(super) fn review(state: &AppState) -> Review {
         thumbnails: state.thumbnails.clone(),
         data_dir: state.data_dir.clone(),
         purge_after_days: state.purge_after_days,
+        events: state.events.clone(),
     }
 }
 

@@ -39,6 +39,7 @@ pub(super) fn shapes(state: &AppState) -> Shapes {
     Shapes {
         stores: state.stores.clone(),
         prompter: state.prompter.clone(),
+        events: state.events.clone(),
     }
 }
 

@@ -68,12 +68,14 @@ pub async fn cancel(
 }
 
 /// `GET /api/v1/admin/training-jobs/{id}/events`: the job now, then every change, as
-/// Server-Sent Events (`event: job`); the stream ends when the job finishes.
+/// Server-Sent Events (`event: job`); the stream ends when the job finishes or the
+/// session ends.
 pub async fn events(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     PathParam(id): PathParam<i64>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    jobs::events_of(&state, id, Some(JobKind::Train)).await
+    jobs::events_of(&state, &headers, id, Some(JobKind::Train)).await
 }
 
 /// The model registry, activating through this server's inference thread.

@@ -20,7 +20,7 @@ use super::error::{ApiError, RequestError};
 use super::{run_blocking, AppState};
 use crate::jobs::import::{save_upload, ImportJob, MAX_UPLOAD_BYTES};
 use crate::store::JobKind;
-use crate::transfer::export::{self, ExportFormat, ExportQuery};
+use crate::transfer::export::{self, ExportQuery};
 use crate::transfer::import::{ImportOptions, SourceName};
 
 /// Body chunks buffered between the connection and the importer.
@@ -95,8 +95,10 @@ pub async fn import(
 }
 
 /// `GET /api/v1/admin/export?format=quickdraw-raw|quickdraw-simplified|npy|jsonl&<filters>`:
-/// the matching drawings, streamed as they are read (no deadline, flat memory). `npy` is one
-/// file per shape and needs `shape=`. Bad parameters → `422 invalid_filter` naming them.
+/// the matching drawings, streamed as they are read (no deadline, flat memory). `npy` with
+/// `shape=` is that shape's `.npy` file; without, every shape as one `.npz` archive (a zip
+/// of `<shape>.npy`). The file name (`Content-Disposition`) says what is inside. Bad
+/// parameters → `422 invalid_filter` naming them.
 ///
 /// The exporter runs on a blocking thread of its own for the whole download, feeding the
 /// response body through a bounded channel: not `run_blocking`, which answers once.
@@ -110,24 +112,12 @@ pub async fn export(
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let query = ExportQuery::parse(&borrowed)?;
-    if query.format == ExportFormat::Npy && query.filter.shape().is_none() {
-        return Err(RequestError::InvalidFilter(
-            "query parameter `shape`: the npy format is one file per shape; name the shape".into(),
-        )
-        .into());
-    }
-    let name = format!(
-        "doodlebox-{}.{}",
-        query
-            .filter
-            .shape()
-            .map_or("all".to_owned(), |s| s.as_str().replace(' ', "_")),
-        query.format.extension()
-    );
+    let name = query.file_name(time::OffsetDateTime::now_utc().date());
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
         .map_err(ApiError::internal)?;
     let (sender, receiver) = mpsc::channel(EXPORT_CHUNKS_IN_FLIGHT);
     let stores = state.stores.clone();
+    let content_type = query.content_type();
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter {
             sender: sender.clone(),
@@ -150,23 +140,12 @@ pub async fn export(
     });
     Ok((
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(query_content_type(&borrowed)),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         Body::from_stream(stream),
     )
         .into_response())
-}
-
-fn query_content_type(pairs: &[(&str, &str)]) -> &'static str {
-    pairs
-        .iter()
-        .find(|(n, _)| *n == "format")
-        .and_then(|(_, v)| v.parse::<ExportFormat>().ok())
-        .map_or("application/octet-stream", ExportFormat::content_type)
 }
 
 /// A blocking writer that sends what is written, in chunks, to the response body.

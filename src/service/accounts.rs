@@ -160,6 +160,20 @@ impl Accounts {
         }))
     }
 
+    /// Whether the session `token` is still valid (not logged out, expired, idle too long or
+    /// ended by a password reset), without counting as activity: an open event stream
+    /// asks this periodically and must not keep an idle session alive.
+    pub fn is_live(&self, token: &str) -> Result<bool, AccountError> {
+        let Some(session) = self.store.session(&digest(token))? else {
+            return Ok(false);
+        };
+        let now = now_ms() as i64;
+        Ok(
+            now < session.expires_at
+                && now - session.last_seen_at < SESSION_IDLE.as_millis() as i64,
+        )
+    }
+
     /// Ends a session (nothing happens for an unknown token).
     pub fn log_out(&self, token: &str) -> Result<(), AccountError> {
         Ok(self.store.delete_session(&digest(token))?)

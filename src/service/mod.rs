@@ -16,6 +16,8 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod backup;
+pub mod events;
+pub mod icons;
 pub mod limits;
 pub mod models;
 pub mod players;

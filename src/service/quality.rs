@@ -129,6 +129,8 @@ struct Shared {
     walk_started: OnceLock<WalkStarted>,
     /// Set when an arrival missed the full queue: the catch-up walk runs once it drains.
     missed: AtomicBool,
+    /// Where the portal hears that scores and flags changed (set once the server runs).
+    events: OnceLock<super::events::Events>,
 }
 
 /// The current walk and which one it is.
@@ -179,6 +181,7 @@ impl QualityService {
             }),
             walk_started: OnceLock::new(),
             missed: AtomicBool::new(false),
+            events: OnceLock::new(),
         });
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -285,7 +288,16 @@ impl QualityService {
         self.shared
             .threshold
             .store(settings.auto_flag_below.to_bits(), Ordering::Relaxed);
+        if let Some(events) = self.shared.events.get() {
+            events.publish(super::events::AdminEvent::Threshold { changed });
+        }
         Ok(changed)
+    }
+
+    /// Sets where changes are announced (the portal's event stream). Once; later calls are
+    /// ignored.
+    pub fn publish_to(&self, events: super::events::Events) {
+        let _ = self.shared.events.set(events);
     }
 
     /// The settings in use.
@@ -308,6 +320,13 @@ impl QualityService {
 impl Shared {
     fn threshold(&self) -> f64 {
         f64::from_bits(self.threshold.load(Ordering::Relaxed))
+    }
+
+    /// Tells the portal that flags changed (coalesced).
+    fn drawings_changed(&self) {
+        if let Some(events) = self.events.get() {
+            events.drawings_changed();
+        }
     }
 
     /// The running walk, if any, with its generation.
@@ -437,10 +456,17 @@ fn score_arrivals(shared: &Shared, arrivals: Vec<Arrival>) -> Result<(), StoreEr
     let drawings: Vec<(DrawingId, Drawing)> =
         arrivals.into_iter().map(|a| (a.id, a.drawing)).collect();
     let scored = score_drawings(&shared.models, &drawings);
-    shared
-        .stores
-        .quality
-        .record_scores(&scored, shared.threshold(), None)
+    record(shared, &scored)
+}
+
+/// Saves the scores of one batch and tells the portal when some were flagged.
+fn record(shared: &Shared, scored: &[Scored]) -> Result<(), StoreError> {
+    let threshold = shared.threshold();
+    shared.stores.quality.record_scores(scored, threshold, None)?;
+    if scored.iter().any(|s| s.score.score < threshold) {
+        shared.drawings_changed(); // some were flagged
+    }
+    Ok(())
 }
 
 /// One chunk of the catch-up walk: the next unscored live drawings after `after`, judged and
@@ -458,10 +484,7 @@ fn catch_up_chunk(
     };
     let drawings = read_drawings(shared, ids)?;
     let scored = score_drawings(&shared.models, &drawings);
-    shared
-        .stores
-        .quality
-        .record_scores(&scored, shared.threshold(), None)?;
+    record(shared, &scored)?;
     if !scored.is_empty() {
         tracing::info!(
             drawings = scored.len(),

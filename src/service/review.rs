@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use crate::domain::review::{Cursor, DrawingFilter, Page, PlayerCursor, ReviewAction};
 use crate::domain::{Drawing, DrawingId, IdError, Judgement, PlayerId, Record};
+use crate::service::events::{AdminEvent, Events};
 use crate::service::thumbnails::{self, ThumbnailCache, ThumbnailError};
 use crate::store::review::{purge_deleted, PlayerSummary, ReviewItem, ReviewStats, MAX_BULK};
 use crate::store::{now_ms, JobRow, ModelRow, StoreError, Stores};
@@ -102,9 +103,26 @@ pub struct Review {
     pub data_dir: Arc<PathBuf>,
     /// Soft-deleted drawings are purged for good this many days after their deletion.
     pub purge_after_days: u32,
+    /// Tells open portal screens what was reviewed.
+    pub events: Events,
 }
 
 impl Review {
+    /// Announces that `ids` were reviewed with `action` (when any changed).
+    fn announce(&self, ids: &[DrawingId], action: ReviewAction) {
+        let action = match action {
+            ReviewAction::Approve => "approve",
+            ReviewAction::Flag => "flag",
+            ReviewAction::Unflag => "unflag",
+            ReviewAction::Delete => "delete",
+            ReviewAction::Restore => "restore",
+        };
+        self.events.publish(AdminEvent::Reviewed {
+            ids: ids.iter().map(DrawingId::to_string).collect(),
+            action: action.to_owned(),
+        });
+    }
+
     /// A page of drawings matching `filter`, newest first, with the total.
     pub fn list(&self, filter: &DrawingFilter, page: Page) -> Result<Listing, ReviewError> {
         let listed = self.stores.review.list_drawings(filter, page)?;
@@ -138,16 +156,21 @@ impl Review {
     /// Applies `action` to one drawing and answers it as it is now.
     pub fn act(&self, id: DrawingId, action: ReviewAction) -> Result<ReviewItem, ReviewError> {
         self.stores.review.apply(&[id], action, now_ms())?;
+        self.announce(&[id], action);
         self.item(id)
     }
 
     /// Applies a bulk action; answers how many drawings it changed (unknown ids change
     /// nothing).
     pub fn bulk(&self, request: &BulkRequest) -> Result<usize, ReviewError> {
-        Ok(self
+        let changed = self
             .stores
             .review
-            .apply(&request.ids, request.action, now_ms())?)
+            .apply(&request.ids, request.action, now_ms())?;
+        if changed > 0 {
+            self.announce(&request.ids, request.action);
+        }
+        Ok(changed)
     }
 
     /// A page of players, newest first, with counts of their drawings.
@@ -168,6 +191,8 @@ impl Review {
         if !self.stores.review.set_blocked(player, blocked, now_ms())? {
             return Err(ReviewError::PlayerNotFound);
         }
+        // Blocking soft-deletes (unblocking restores) the player's drawings.
+        self.events.drawings_changed();
         self.stores
             .review
             .player(player)?
@@ -177,7 +202,11 @@ impl Review {
     /// Deletes for good the drawings soft-deleted more than the configured days ago.
     pub fn purge(&self) -> Result<usize, ReviewError> {
         let cutoff = purge_cutoff(self.purge_after_days);
-        Ok(purge_deleted(&self.stores, cutoff)?)
+        let purged = purge_deleted(&self.stores, cutoff)?;
+        if purged > 0 {
+            self.events.drawings_changed();
+        }
+        Ok(purged)
     }
 
     /// Counts, storage, the active model and the latest training jobs.
@@ -276,6 +305,7 @@ mod tests {
             thumbnails: Arc::new(ThumbnailCache::new(thumbnails::CACHE_BYTES)),
             data_dir: Arc::new(dir.path().to_owned()),
             purge_after_days: 30,
+            events: Events::new(),
         };
         assert!(matches!(
             review.set_blocked(PlayerId::random(), true),

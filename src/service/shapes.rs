@@ -96,6 +96,8 @@ impl ShapeEdit {
 pub struct Shapes {
     pub stores: Arc<Stores>,
     pub prompter: Arc<Prompter>,
+    /// Tells open portal screens that the shape list changed.
+    pub events: super::events::Events,
 }
 
 impl Shapes {
@@ -131,6 +133,7 @@ impl Shapes {
         let added = self.stores.shapes.add_shape(name, description, difficulty);
         self.prompter.forget();
         let shape = added?.ok_or_else(|| ShapesError::Exists(name.clone()))?;
+        self.announce(name);
         self.view(&shape)
     }
 
@@ -139,7 +142,14 @@ impl Shapes {
         let changed = self.stores.shapes.change_shape(name, &edit.0);
         self.prompter.forget();
         let shape = changed?.ok_or(ShapesError::NotFound)?;
+        self.announce(name);
         self.view(&shape)
+    }
+
+    fn announce(&self, name: &ShapeName) {
+        self.events.publish(super::events::AdminEvent::Shapes {
+            name: name.as_str().to_owned(),
+        });
     }
 
     fn view(&self, shape: &ShapeRow) -> Result<ShapeView, ShapesError> {
@@ -191,7 +201,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stores = Arc::new(Stores::open(dir.path()).unwrap());
         let prompter = Arc::new(Prompter::new(stores.clone()));
-        (dir, Shapes { stores, prompter })
+        (
+            dir,
+            Shapes {
+                stores,
+                prompter,
+                events: crate::service::events::Events::new(),
+            },
+        )
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct Submitter {
     pub limits: Arc<Limiters>,
     /// Counts refusals by the rate limits.
     pub metrics: Arc<Metrics>,
+    /// Tells the portal that drawings arrived (coalesced).
+    pub events: super::events::Events,
 }
 
 impl Submitter {
@@ -120,6 +122,7 @@ impl Submitter {
         Ok(match self.ingest.submit(submission).await? {
             SubmitOutcome::Created(id) => {
                 self.quality.arrived(Arrival { id, drawing });
+                self.events.drawing_added();
                 Submitted::Created(id)
             }
             SubmitOutcome::Duplicate(id) => Submitted::Duplicate(id),
@@ -177,6 +180,7 @@ mod tests {
             quality,
             limits: Arc::new(Limiters::new(RateLimits::DEFAULT)),
             metrics: Arc::new(Metrics::new()),
+            events: crate::service::events::Events::new(),
         }
     }
 

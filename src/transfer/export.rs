@@ -1,5 +1,6 @@
 //! Exporting drawings: Quick, Draw! raw ndjson, simplified ndjson, 28×28 `.npy` bitmaps per
-//! shape, and Doodlebox's lossless JSON lines, for the drawings a review filter
+//! shape (one file, or every shape as one `.npz` archive), and Doodlebox's lossless JSON
+//! lines, for the drawings a review filter
 //! ([`DrawingFilter`]) matches.
 //!
 //! An export reads pages of rows in id order and their stroke records, and writes each
@@ -79,6 +80,75 @@ impl FromStr for ExportFormat {
     }
 }
 
+impl ExportQuery {
+    /// The download's file name, saying what is inside: the shape (or `all`), the review
+    /// filters, the format and `date`, e.g.
+    /// `doodlebox-circle-flagged-simplified-2026-12-01.ndjson`.
+    pub fn file_name(&self, date: time::Date) -> String {
+        let filter = &self.filter;
+        let mut parts = vec![filter
+            .shape()
+            .map_or("all".to_owned(), |s| file_safe(s.as_str()))];
+        match filter.flagged() {
+            Some(true) => parts.push("flagged".into()),
+            Some(false) => parts.push("unflagged".into()),
+            None => {}
+        }
+        match filter.reviewed() {
+            Some(true) => parts.push("reviewed".into()),
+            Some(false) => parts.push("unreviewed".into()),
+            None => {}
+        }
+        if let Some(min) = filter.min_quality() {
+            parts.push(format!("q{min}+"));
+        }
+        if let Some(max) = filter.max_quality() {
+            parts.push(format!("q-{max}"));
+        }
+        if let Some(player) = filter.player() {
+            parts.push(format!("player-{}", file_safe(&player.to_string())));
+        }
+        if filter.from_ms().is_some() || filter.to_ms().is_some() {
+            parts.push("dated".into());
+        }
+        let (format, extension) = match self.format {
+            ExportFormat::QuickdrawRaw => ("raw", "ndjson"),
+            ExportFormat::QuickdrawSimplified => ("simplified", "ndjson"),
+            ExportFormat::Jsonl => ("doodlebox", "jsonl"),
+            ExportFormat::Npy if filter.shape().is_none() => ("bitmaps", "npz"),
+            ExportFormat::Npy => ("bitmaps", "npy"),
+        };
+        parts.push(format.into());
+        let (y, m, d) = (date.year(), u8::from(date.month()), date.day());
+        format!(
+            "doodlebox-{}-{y:04}-{m:02}-{d:02}.{extension}",
+            parts.join("-")
+        )
+    }
+
+    /// What the download is (`application/zip` for the all-shapes archive).
+    pub fn content_type(&self) -> &'static str {
+        if self.format == ExportFormat::Npy && self.filter.shape().is_none() {
+            "application/zip"
+        } else {
+            self.format.content_type()
+        }
+    }
+}
+
+/// `text` with anything but letters, digits, `-` and `.` as `_`, for a file name.
+fn file_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// An export request: the format and which drawings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportQuery {
@@ -122,22 +192,34 @@ pub enum ExportError {
     Write(#[from] std::io::Error),
     #[error("drawing {id} cannot be rasterized: {cause}")]
     Raster { id: DrawingId, cause: String },
-    #[error("the npy format is one file per shape: name the shape")]
-    NpyNeedsShape,
 }
 
 /// Writes the drawings `query` matches to `out` in a line format (raw, simplified, jsonl),
-/// or, for npy, the one shape the filter names as one `.npy` file. Returns how many.
+/// or, for npy, the one shape the filter names as one `.npy` file, or with no shape every
+/// shape as one `.npz` archive. Returns how many.
 pub fn export(
     stores: &Stores,
     query: &ExportQuery,
     out: &mut dyn Write,
 ) -> Result<u64, ExportError> {
     match query.format {
-        ExportFormat::Npy => {
-            if query.filter.shape().is_none() {
-                return Err(ExportError::NpyNeedsShape);
+        ExportFormat::Npy if query.filter.shape().is_none() => {
+            let today = time::OffsetDateTime::now_utc().date();
+            let mut zip = super::npz::ZipStream::new(
+                out,
+                (today.year() as u16, today.month().into(), today.day()),
+            );
+            let mut written = 0;
+            for (shape, ids) in matching_ids(stores, &query.filter)? {
+                zip.entry(&format!("{shape}.npy"), |out| {
+                    written += write_npy(stores, &ids, out)?;
+                    Ok::<(), ExportError>(())
+                })?;
             }
+            zip.finish()?;
+            Ok(written)
+        }
+        ExportFormat::Npy => {
             let ids: Vec<DrawingId> = matching_ids(stores, &query.filter)?
                 .into_values()
                 .flatten()

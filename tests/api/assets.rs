@@ -52,3 +52,55 @@ async fn health_and_join_answer() {
     assert_eq!(join["urls"][0], app.base);
     assert!(join["qr_svg"].as_str().unwrap().contains("<svg"));
 }
+
+#[tokio::test]
+async fn a_new_shape_gets_a_picture_drawn_from_its_drawings_and_never_a_404() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let created = app
+        .post(
+            "/api/v1/admin/shapes",
+            &serde_json::json!({"name": "star", "description": "five points", "difficulty": 3}),
+        )
+        .await;
+    assert!(created.status().is_success(), "{}", created.status());
+    let fallback = reqwest::get(app.url("/icons/fallback.svg"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let before = reqwest::get(app.url("/icons/star.svg")).await.unwrap();
+    assert_eq!(before.status(), 200);
+    assert_eq!(
+        before.text().await.unwrap(),
+        fallback,
+        "no drawing yet: the pencil"
+    );
+
+    let mut drawing = crate::helpers::sample_drawing();
+    drawing["shape"] = "star".into();
+    let player = crate::helpers::new_player();
+    assert_eq!(app.submit(&player, &drawing, None).await.status(), 201);
+    let after = reqwest::get(app.url("/icons/star.svg")).await.unwrap();
+    assert_eq!(after.status(), 200);
+    assert_eq!(after.headers()["content-type"], "image/svg+xml");
+    let svg = after.text().await.unwrap();
+    assert!(
+        svg.contains("viewBox=\"0 0 64 64\"") && svg.contains("<path d=\"M"),
+        "{svg}"
+    );
+    assert_ne!(svg, fallback);
+    // Two strokes, each its own move.
+    assert_eq!(svg.matches('M').count(), 2, "{svg}");
+
+    let builtin = reqwest::get(app.url("/icons/circle.svg")).await.unwrap();
+    assert_eq!(builtin.status(), 200);
+    let unknown = reqwest::get(app.url("/icons/no%20such%20shape.svg"))
+        .await
+        .unwrap();
+    assert_eq!(
+        unknown.status(),
+        200,
+        "an unknown shape gets the pencil too"
+    );
+}

@@ -250,3 +250,27 @@ pub async fn error_code(response: reqwest::Response) -> String {
         .expect("error.code")
         .to_owned()
 }
+
+/// The Python of the test virtual environment (`.venv-test/`, with NumPy), for checks that
+/// NumPy reads what we write. Absent: `None` with a message, but under CI (`CI` set) the
+/// test fails, so a missing environment cannot pass unnoticed.
+pub fn test_python() -> Option<PathBuf> {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-test/bin/python");
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import numpy"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if works {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI needs {} with NumPy",
+        python.display()
+    );
+    eprintln!(
+        "skipping the NumPy check: no {} with NumPy",
+        python.display()
+    );
+    None
+}

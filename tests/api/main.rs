@@ -6,6 +6,7 @@ mod auth;
 mod backup;
 mod drawings;
 mod edge;
+mod events;
 mod helpers;
 mod jobs;
 mod keys;

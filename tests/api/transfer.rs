@@ -284,11 +284,89 @@ async fn npy_export_is_a_numpy_file_of_784_bytes_per_drawing_of_one_shape() {
         pixels.chunks(784).all(|row| row.iter().any(|&p| p > 128)),
         "every row has ink"
     );
-    let without_shape = export(&app, "format=npy").await;
-    assert_eq!(without_shape.status(), 422);
+}
+
+#[tokio::test]
+async fn npy_export_of_every_shape_is_one_npz_archive_that_numpy_loads() {
+    let app = TestApp::spawn().await;
+    import_json(&app, "", raw_lines("circle", "n", 7, 9).join("\n")).await;
+    import_json(&app, "", raw_lines("heart", "h", 3, 10).join("\n")).await;
+    let response = export(&app, "format=npy").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.contains("doodlebox-all-bitmaps-") && disposition.ends_with(".npz\""),
+        "{disposition}"
+    );
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(&bytes[..4], b"PK\x03\x04", "a zip archive");
+    let Some(python) = crate::helpers::test_python() else {
+        return;
+    };
+    let path = app.data_dir.join("every-shape.npz");
+    std::fs::write(&path, &bytes).unwrap();
+    let script = "import sys, numpy as np\n\
+                  a = np.load(sys.argv[1])\n\
+                  print(sorted((k, a[k].shape, str(a[k].dtype), int(a[k].max())) for k in a.files))";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
-        crate::helpers::error_code(without_shape).await,
-        "invalid_filter"
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[('circle', (7, 784), 'uint8', 255), ('heart', (3, 784), 'uint8', 255)]"
+    );
+}
+
+#[tokio::test]
+async fn export_file_names_say_shape_filters_format_and_date() {
+    let app = TestApp::spawn().await;
+    import_json(&app, "", raw_lines("circle", "n", 2, 9).join("\n")).await;
+    let name = |query: &'static str| {
+        let app = &app;
+        async move {
+            let response = export(app, query).await;
+            assert_eq!(response.status(), 200, "{query}");
+            let value = response.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            value
+                .split("filename=\"")
+                .nth(1)
+                .unwrap()
+                .trim_end_matches('"')
+                .to_owned()
+        }
+    };
+    let raw = name("format=quickdraw-raw").await;
+    let simplified = name("format=quickdraw-simplified").await;
+    let flagged = name("format=quickdraw-simplified&shape=circle&flagged=true").await;
+    let today = time::OffsetDateTime::now_utc().date();
+    let date = format!(
+        "{:04}-{:02}-{:02}",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    assert_eq!(raw, format!("doodlebox-all-raw-{date}.ndjson"));
+    assert_eq!(
+        simplified,
+        format!("doodlebox-all-simplified-{date}.ndjson")
+    );
+    assert_eq!(
+        flagged,
+        format!("doodlebox-circle-flagged-simplified-{date}.ndjson")
     );
 }
 

@@ -102,10 +102,10 @@ export function createGame({ board, queue, guesser, toast }) {
     statuses.set(detail.key, detail);
     const n = results.findIndex((r) => r.key === detail.key) + 1;
     const which = n ? `Drawing ${n}` : 'An earlier drawing';
-    if (detail.state === 'saved' && n) toast(`${which} saved ✓`);
+    if (detail.state === 'saved' && n) toast(`${which} saved\u00a0✓`); // no-break: the ✓ never wraps alone
     if (detail.state === 'failed') toast(`${which} was refused: ${detail.message}`);
     if (detail.state === 'waiting' && detail.message && !(before && before.message)) {
-      toast(`${which} is waiting to send: it will go as soon as the server is reachable.`);
+      toast(`${which} is kept here; it sends when the server is back.`);
     }
     refreshSummary();
   });

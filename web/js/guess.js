@@ -73,12 +73,15 @@ export function createGuesser(el, { render = null } = {}) {
     el.hidden = true;
   }
 
+  let listening = false; // waiting for the browser to come back online
+
   async function ask(body) {
     checkedThisRound = true;
     const myRound = round;
     try {
       const result = await classify(body);
       available = true;
+      delete el.dataset.offline;
       if (myRound === round) last = { result, points: pointsIn(body) };
       return result;
     } catch (error) {
@@ -88,6 +91,21 @@ export function createGuesser(el, { render = null } = {}) {
       } else {
         // Unreachable, busy, or this drawing cannot be judged: let the server be for a moment.
         pausedUntil = Date.now() + Math.max(ERROR_PAUSE_MS, (error.retryAfter || 0) * 1000);
+        if (!navigator.onLine || error.status === 0 || error.status === undefined) {
+          // Offline: say so plainly instead of freezing on the last words.
+          say(['I can\'t guess while we\'re offline. Keep drawing: guessing resumes when you\'re back online.']);
+          el.dataset.offline = 'true';
+          if (!listening) {
+            listening = true;
+            window.addEventListener('online', () => {
+              listening = false;
+              delete el.dataset.offline;
+              pausedUntil = 0;
+              if (available === true) say(['Back online! I\'m watching…']);
+              flush();
+            }, { once: true });
+          }
+        }
       }
       return null;
     }

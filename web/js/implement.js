@@ -4,6 +4,7 @@
 // this page's own origin. `window.doodlebox` is the hook browser tests read.
 
 import { getModel, getOpenApi } from './api.js';
+import { timeElement } from './dates.js';
 import { createBoard } from './board.js';
 import { createGuesser } from './guess.js';
 
@@ -149,7 +150,7 @@ function renderCard(model) {
   $('model-dataset').textContent = `${model.dataset_size.toLocaleString()} drawings (${model.metrics.validation_samples.toLocaleString()} held out to measure it), ${model.metrics.epochs} epochs`;
   $('model-input').textContent = `${model.input_size}×${model.input_size} pixels; ${model.top_k} guesses per answer`;
   const when = model.activated_at || model.created_at;
-  $('model-activated').textContent = when ? new Date(when).toLocaleString() : '–';
+  $('model-activated').replaceChildren(timeElement(when));
   $('model-classes').textContent = model.classes.map(label).join(', ');
   $('class-bars').replaceChildren(...model.per_class.map((c) => bar(
     c.class,

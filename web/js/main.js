@@ -86,8 +86,9 @@ queue.events.addEventListener('item', ({ detail }) => {
 queue.events.addEventListener('count', ({ detail: { count, online } }) => {
   const el = $('queue-status');
   el.classList.toggle('waiting', count > 0);
-  if (count > 0) el.textContent = `${count} waiting to send${online ? '' : ' (offline)'}`;
-  else el.textContent = anySaved ? 'All saved ✓' : '';
+  // Short enough for a 360 px phone, with "offline" first so it is never the part cut off.
+  if (count > 0) el.textContent = online ? `${count} waiting to send` : `Offline · ${count} waiting`;
+  else el.textContent = anySaved ? 'All saved\u00a0✓' : '';
   el.title = el.textContent; // the full text where a phone's header cuts it short
 });
 

@@ -43,7 +43,8 @@ export function renderSummary(list, note, results, statusOf, modelAvailable) {
     const card = el('li', 'card');
     const picture = result.body
       ? el('canvas')
-      : el('div', 'empty', result.outcome === 'skipped' ? 'Skipped' : 'Nothing drawn');
+      // The pill below already says "skipped" or "nothing drawn": the box only shows the gap.
+      : el('div', 'empty', result.outcome === 'skipped' ? '⤼' : '∅');
     if (result.body) {
       picture.setAttribute('role', 'img');
       picture.setAttribute('aria-label', `Your drawing of a ${label(result.shape)}`);

@@ -4,6 +4,7 @@
 
 import { get, post, toLogin } from './api.js';
 import { h } from './ui.js';
+import { onLive, closeLive } from './live.js';
 
 /** Screen name → its module; each exports render(view, params) → optional cleanup function. */
 const SCREENS = {
@@ -86,7 +87,10 @@ async function start() {
     return;
   }
   document.getElementById('who').textContent = me.username ? `Signed in as ${me.username}` : 'Signed in on this machine';
+  // One live feed for the whole page; screens listen to it (live.js).
+  onLive(() => {});
   document.getElementById('logout').addEventListener('click', async () => {
+    closeLive();
     try { await post('/logout'); } catch { /* signed out either way */ }
     toLogin();
   });

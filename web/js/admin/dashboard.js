@@ -1,9 +1,11 @@
 // admin/dashboard.js: the collection at a glance: headline figures, drawings per shape and
 // per day as charts, the newest drawings as thumbnails, the active model, the latest
 // training jobs and the quality histogram. Everything comes from GET /stats (one call) plus
-// one page of GET /drawings for the thumbnails.
+// one page of GET /drawings for the thumbnails. The live feed keeps it current: a
+// `drawings` notice adds to the count in place (no request); other changes refetch /stats.
 
 import { get } from './api.js';
+import { onLive, debounced } from './live.js';
 import { barChart, lineChart } from './charts.js';
 import { qualityPanel } from './quality.js';
 import { h, panel, failed, num, pct, bytes, when } from './ui.js';
@@ -15,17 +17,27 @@ const DAYS = 30;
 
 function tile(label, value, href) {
   const inner = [h('span', { className: 'tile-value' }, value), h('span', { className: 'tile-label' }, label)];
-  return href ? h('a', { className: 'tile', href }, ...inner) : h('div', { className: 'tile' }, ...inner);
+  const attrs = { className: 'tile', dataset: { tile: label.split(' ')[0] } };
+  return href ? h('a', { ...attrs, href }, ...inner) : h('div', attrs, ...inner);
 }
+
+/** Job statuses after which the job no longer changes. */
+const FINISHED = ['completed', 'failed', 'cancelled'];
 
 /** The active model as a small card (or a note that none is active). */
 export function modelSummary(model) {
   if (!model) return h('p', { className: 'note' }, 'No model is active: the game runs without guesses. Train one under Training.');
   const metrics = (model.manifest && model.manifest.metrics) || {};
+  // `when` is the shared date format; the ISO timestamp is in its title.
   return h('dl', { className: 'facts' },
     h('dt', {}, 'Version'), h('dd', {}, model.version),
     h('dt', {}, 'Accuracy'), h('dd', {}, pct(metrics.accuracy)),
     h('dt', {}, 'Active since'), h('dd', {}, when(model.activated_at_ms)));
+}
+
+/** A link to a model's card in the Models screen. */
+export function modelLink(version) {
+  return h('a', { href: `#/models?version=${encodeURIComponent(version)}`, className: 'model-link' }, version);
 }
 
 /** One training job as a list row: status, progress, model. */
@@ -37,8 +49,38 @@ export function jobLine(job) {
   return h('li', {},
     h('a', { href: `#/training?job=${job.id}` }, `Job ${job.id}`), ' ',
     h('span', { className: `status status-${job.status}` }, job.status), progress,
-    job.model_version ? ` → ${job.model_version}` : '',
-    h('span', { className: 'muted' }, ` · ${when(job.created_at_ms)}`));
+    job.model_version ? [' → model ', modelLink(job.model_version)] : '',
+    h('span', { className: 'muted' }, ' · ', when(job.created_at_ms)));
+}
+
+function tiles(stats) {
+  return h('div', { className: 'tiles', id: 'tiles' },
+    tile('drawings', num(stats.drawings), '#/review'),
+    tile('players', num(stats.players), '#/players'),
+    tile('flagged', num(stats.flagged), '#/review?flagged=true'),
+    tile('reviewed', num(stats.reviewed), '#/review?reviewed=true'),
+    tile('deleted (recoverable)', num(stats.deleted), '#/review?deleted=true'),
+    tile('storage', bytes(stats.storage_bytes)));
+}
+
+function shapeChart(stats) {
+  const shapes = stats.per_shape.map((s) => ({
+    label: s.shape,
+    value: s.count,
+    parts: [
+      { value: s.count - s.flagged, className: 'fill' },
+      { value: s.flagged, className: 'fill flagged' },
+    ],
+  }));
+  return barChart('Drawings per shape (flagged part darker)', shapes, {
+    onSelect: (bar) => { location.hash = `#/review?shape=${encodeURIComponent(bar.label)}`; },
+  });
+}
+
+function jobList(stats) {
+  return stats.recent_jobs.length
+    ? h('ul', { className: 'plain', id: 'recent-jobs' }, stats.recent_jobs.map(jobLine))
+    : h('p', { className: 'note', id: 'recent-jobs' }, 'No training jobs yet.');
 }
 
 export async function render(view) {
@@ -50,26 +92,11 @@ export async function render(view) {
     view.append(failed(error));
     return null;
   }
-  view.append(h('div', { className: 'tiles' },
-    tile('drawings', num(stats.drawings), '#/review'),
-    tile('players', num(stats.players), '#/players'),
-    tile('flagged', num(stats.flagged), '#/review?flagged=true'),
-    tile('reviewed', num(stats.reviewed), '#/review?reviewed=true'),
-    tile('deleted (recoverable)', num(stats.deleted), '#/review?deleted=true'),
-    tile('storage', bytes(stats.storage_bytes))));
+  let tileBox = tiles(stats);
+  view.append(tileBox);
 
-  const shapes = stats.per_shape.map((s) => ({
-    label: s.shape,
-    value: s.count,
-    parts: [
-      { value: s.count - s.flagged, className: 'fill' },
-      { value: s.flagged, className: 'fill flagged' },
-    ],
-  }));
-  const perShape = panel('Drawings per shape',
-    barChart('Drawings per shape (flagged part darker)', shapes, {
-      onSelect: (bar) => { location.hash = `#/review?shape=${encodeURIComponent(bar.label)}`; },
-    }),
+  let chart = shapeChart(stats);
+  const perShape = panel('Drawings per shape', chart,
     h('p', { className: 'legend' }, h('span', { className: 'swatch fill' }), ' kept ', h('span', { className: 'swatch flagged' }), ' flagged'));
   perShape.id = 'chart-per-shape';
   const days = stats.per_day.slice(-DAYS).map((d) => ({ label: d.day.slice(5), value: d.count }));
@@ -89,14 +116,35 @@ export async function render(view) {
     }
   }).catch((error) => recent.replaceWith(failed(error)));
 
-  const jobs = stats.recent_jobs.length
-    ? h('ul', { className: 'plain' }, stats.recent_jobs.map(jobLine))
-    : h('p', { className: 'note' }, 'No training jobs yet.');
+  let jobs = jobList(stats);
+  let model = modelSummary(stats.active_model);
   const quality = qualityPanel();
   view.append(h('div', { className: 'columns' },
     perShape, perDay, recentPanel,
-    panel('Active model', modelSummary(stats.active_model), h('p', {}, h('a', { href: '#/models' }, 'All models →'))),
+    panel('Active model', model, h('p', {}, h('a', { href: '#/models' }, 'All models →'))),
     panel('Recent training jobs', jobs, h('p', {}, h('a', { href: '#/training' }, 'Training →'))),
     quality.element));
-  return quality.stop;
+
+  // Live: refetch the figures (debounced) on changes; patch the drawing count in place.
+  const refresh = debounced(async () => {
+    try {
+      const fresh = await get('/stats');
+      stats = fresh;
+      const next = [tiles(fresh), shapeChart(fresh), jobList(fresh), modelSummary(fresh.active_model)];
+      tileBox.replaceWith(next[0]); chart.replaceWith(next[1]); jobs.replaceWith(next[2]); model.replaceWith(next[3]);
+      [tileBox, chart, jobs, model] = next;
+    } catch { /* the next notice or resync tries again */ }
+  });
+  const stop = onLive((type, data) => {
+    if (type === 'drawings') {
+      stats.drawings += data.added || 0;
+      const value = tileBox.querySelector('[data-tile="drawings"] .tile-value');
+      if (value) value.textContent = num(stats.drawings);
+    } else if (type === 'job') {
+      if (FINISHED.includes(data.status) || data.status === 'queued') refresh();
+    } else if (type !== 'shapes') {
+      refresh();
+    }
+  });
+  return () => { stop(); if (quality.stop) quality.stop(); };
 }

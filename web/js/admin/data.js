@@ -1,5 +1,6 @@
-// admin/data.js: moving data in and out. Export download links per format (with an
-// optional shape filter), import of an ndjson file streamed to the server with upload
+// admin/data.js: moving data in and out. Export downloads per format (with an optional
+// shape filter; the file name the server gives says what is inside, and a refusal is shown
+// here rather than saved as a file), import of an ndjson file streamed to the server with upload
 // progress, a backup of the data directory into the server's backup folder, a check of the live
 // stores, and the purge of long-deleted drawings.
 
@@ -10,21 +11,79 @@ import { h, panel, failed, field, num, bytes, toast, toastError, confirmed } fro
 const FORMATS = [
   ['quickdraw-raw', 'Quick, Draw! raw (ndjson)'],
   ['quickdraw-simplified', 'Quick, Draw! simplified (ndjson)'],
-  ['npy', 'NumPy bitmaps (.npy)'],
+  ['npy', 'NumPy bitmaps (.npy; every shape: one .npz)'],
   ['jsonl', 'Doodlebox JSON lines'],
 ];
+
+/** The file name in a Content-Disposition header, or `fallback`. */
+function fileName(response, fallback) {
+  const header = response.headers.get('Content-Disposition') || '';
+  const match = /filename="([^"]+)"/.exec(header);
+  return match ? match[1] : fallback;
+}
+
+/** Fetches an export; saves it under the server's name, or shows why it failed. */
+async function download(href, status) {
+  status.className = 'note';
+  status.textContent = 'Preparing the export…';
+  let response;
+  try {
+    response = await fetch(href, { credentials: 'same-origin', cache: 'no-store' });
+  } catch {
+    status.className = 'note error';
+    status.textContent = 'Export failed: could not reach the Doodlebox server.';
+    return;
+  }
+  if (response.status === 401) {
+    toLogin();
+    return;
+  }
+  if (!response.ok) {
+    let message = `the server answered ${response.status}`;
+    try { message = (await response.json()).error.message || message; } catch { /* not JSON */ }
+    status.className = 'note error';
+    status.setAttribute('role', 'alert');
+    status.textContent = `Export failed: ${message}`;
+    return;
+  }
+  const name = fileName(response, 'doodlebox-export');
+  let blob;
+  try {
+    blob = await response.blob();
+  } catch {
+    status.className = 'note error';
+    status.textContent = `Export failed midway: ${name} is incomplete; try again.`;
+    return;
+  }
+  const url = URL.createObjectURL(blob);
+  const link = h('a', { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  status.textContent = `Saved ${name} (${bytes(blob.size)}).`;
+  status.dataset.file = name;
+}
 
 function exportPanel(shapes) {
   const shape = h('select', { name: 'shape' }, h('option', { value: '' }, 'every shape'), shapes.map((s) => h('option', { value: s }, s)));
   const flagged = h('input', { type: 'checkbox', checked: true });
   const links = h('ul', { className: 'plain', id: 'export-links' });
+  const status = h('p', { className: 'note', id: 'export-status', 'aria-live': 'polite' });
   const update = () => {
-    links.replaceChildren(...FORMATS.map(([format, label]) => h('li', {},
-      h('a', {
-        className: 'button',
-        href: withQuery(`${BASE}/export`, { format, shape: shape.value, flagged: flagged.checked ? 'false' : '' }),
-        download: '',
-      }, `Download ${label}`))));
+    links.replaceChildren(...FORMATS.map(([format, label]) => {
+      const href = withQuery(`${BASE}/export`, { format, shape: shape.value, flagged: flagged.checked ? 'false' : '' });
+      return h('li', {},
+        h('a', {
+          className: 'button',
+          href,
+          dataset: { format },
+          onclick: (event) => {
+            event.preventDefault();
+            download(href, status);
+          },
+        }, `Download ${label}`));
+    }));
   };
   shape.addEventListener('change', update);
   flagged.addEventListener('change', update);
@@ -32,7 +91,7 @@ function exportPanel(shapes) {
   return panel('Export',
     h('p', { className: 'note' }, 'Deleted drawings are never exported.'),
     h('div', { className: 'inline-form' }, field('Shape', shape), h('label', { className: 'check' }, flagged, ' Leave out flagged drawings')),
-    links);
+    links, status);
 }
 
 function importPanel() {

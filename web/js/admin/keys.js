@@ -19,7 +19,7 @@ export async function render(view) {
         h('td', { className: 'n' }, num(k.rate_per_min)),
         h('td', {}, when(k.created_at)),
         h('td', {}, k.last_used_at ? when(k.last_used_at) : 'never'),
-        h('td', {}, k.revoked_at ? `revoked ${when(k.revoked_at)}` : h('button', {
+        h('td', {}, k.revoked_at ? ['revoked ', when(k.revoked_at)] : h('button', {
           type: 'button',
           className: 'danger',
           onclick: async () => {

@@ -41,7 +41,7 @@ export async function render(view) {
       h('td', { className: 'n' }, num(player.drawings)),
       h('td', { className: 'n' }, num(player.flagged)),
       h('td', { className: 'n' }, num(player.deleted)),
-      h('td', {}, blocked ? h('span', { className: 'badge deleted' }, `blocked ${when(player.blocked_at)}`) : 'active'),
+      h('td', {}, blocked ? h('span', { className: 'badge deleted' }, 'blocked ', when(player.blocked_at)) : 'active'),
       h('td', {}, action));
     return tr;
   }

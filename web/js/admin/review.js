@@ -4,8 +4,9 @@
 // actions on the selection, and a detail dialog that replays the drawing.
 
 import { get, post, del } from './api.js';
+import { onLive } from './live.js';
 import { Replay } from './replay.js';
-import { h, toast, toastError, failed, field, num, when, pct } from './ui.js';
+import { h, toast, toastError, failed, field, num, when, dateText, pct } from './ui.js';
 
 /** Drawings fetched per page. */
 const PAGE = 60;
@@ -102,7 +103,7 @@ function badges(item) {
 function describe(item) {
   const state = [item.deleted_at && 'deleted', item.is_flagged && 'flagged', !item.is_flagged && item.reviewed_at && 'approved']
     .filter(Boolean).join(', ');
-  return `${item.shape} by ${item.nickname || 'an unnamed player'}, ${when(item.created_at)}` +
+  return `${item.shape} by ${item.nickname || 'an unnamed player'}, ${dateText(item.created_at)}` +
     `${item.quality_score !== null && item.quality_score !== undefined ? `, quality ${pct(item.quality_score, 0)}` : ''}` +
     `${state ? `, ${state}` : ''}`;
 }
@@ -113,6 +114,8 @@ export async function render(view, params) {
   let focus = 0;
   let next = null;
   let detail = null; // {index, replay}
+  let selecting = false; // touch: a tap selects instead of opening
+  let arrived = 0; // new drawings announced since the grid was loaded
 
   const shapes = await shapeNames();
   const filterError = h('p', { className: 'note error', role: 'alert', hidden: true });
@@ -120,6 +123,16 @@ export async function render(view, params) {
   const selection = h('span', { id: 'selection' });
   const grid = h('ul', { className: 'grid', id: 'review-grid', 'aria-label': 'Drawings' });
   const more = h('button', { type: 'button', hidden: true, onclick: () => load() }, 'Load more');
+  const fresh = h('button', { type: 'button', id: 'review-fresh', hidden: true, onclick: () => load(true).then(() => setFocus(0)) }, '');
+  const selectToggle = h('button', {
+    type: 'button', id: 'select-mode', 'aria-pressed': 'false',
+    onclick: () => {
+      selecting = !selecting;
+      selectToggle.setAttribute('aria-pressed', String(selecting));
+      selectToggle.textContent = selecting ? 'Done selecting' : 'Select';
+      refreshSelection();
+    },
+  }, 'Select');
   const help = h('div', { className: 'help', id: 'shortcut-help', hidden: true, role: 'region', 'aria-label': 'Keyboard shortcuts' },
     h('h2', {}, 'Keyboard shortcuts'),
     h('dl', {}, SHORTCUTS.flatMap(([keys, what]) => [h('dt', {}, h('kbd', {}, keys)), h('dd', {}, what)])));
@@ -132,8 +145,9 @@ export async function render(view, params) {
 
   view.append(
     h('div', { className: 'screen-head' }, h('h1', {}, 'Review'),
-      h('button', { type: 'button', id: 'help-button', 'aria-expanded': 'false', 'aria-controls': 'shortcut-help', onclick: () => toggleHelp() }, 'Shortcuts ', h('kbd', {}, '?'))),
-    filterForm(params, shapes), filterError, help, total, bulkBar, grid, more, dialog);
+      h('div', { className: 'head-actions' }, selectToggle,
+        h('button', { type: 'button', id: 'help-button', 'aria-expanded': 'false', 'aria-controls': 'shortcut-help', onclick: () => toggleHelp() }, 'Shortcuts ', h('kbd', {}, '?')))),
+    filterForm(params, shapes), filterError, help, total, fresh, bulkBar, grid, more, dialog);
 
   // --- the grid ----------------------------------------------------------------------
 
@@ -145,7 +159,7 @@ export async function render(view, params) {
       dataset: { id: item.id, index },
       'aria-label': describe(item),
       'aria-pressed': selected.has(item.id) ? 'true' : 'false',
-      onclick: () => { setFocus(index); open(index); },
+      onclick: () => { setFocus(index); if (selecting) toggleSelected(index); else open(index); },
       onfocus: () => setFocus(index, false),
     },
     h('img', { src: `${item.thumbnail_url}?size=${THUMB}`, alt: '', width: THUMB / 2, height: THUMB / 2, loading: 'lazy' }),
@@ -185,8 +199,18 @@ export async function render(view, params) {
     return n === -1 ? cells.length : n;
   }
 
+  function toggleSelected(index) {
+    const item = items[index];
+    if (!item) return;
+    if (selected.has(item.id)) selected.delete(item.id);
+    else selected.add(item.id);
+    refreshSelection();
+  }
+
   function refreshSelection() {
-    selection.textContent = selected.size ? `${num(selected.size)} selected:` : 'Press x on drawings to select them for a bulk action.';
+    selection.textContent = selected.size
+      ? `${num(selected.size)} selected:`
+      : (selecting ? 'Tap drawings to select them.' : 'Select drawings (the Select button, or x) for a bulk action.');
     for (const button of bulkBar.querySelectorAll('button')) button.hidden = selected.size === 0;
     items.forEach((item, i) => {
       const li = grid.children[i];
@@ -201,6 +225,8 @@ export async function render(view, params) {
       items.length = 0;
       next = null;
       focus = 0;
+      arrived = 0;
+      fresh.hidden = true;
       grid.replaceChildren();
     }
     more.hidden = true;
@@ -311,9 +337,12 @@ export async function render(view, params) {
           h('button', { type: 'button', onclick: () => detail && open(detail.index - 1) }, '← Previous'),
           h('button', { type: 'button', onclick: () => detail && open(detail.index + 1) }, 'Next →')))));
   dialog.addEventListener('close', () => {
+    // The browser has already put the focus back on the opener (whose focus handler made it
+    // current again): the drawing the dialog ended on is the one to focus.
+    const current = detail ? detail.index : focus;
     if (detail) detail.replay.pause();
     detail = null;
-    setFocus(focus);
+    setFocus(current);
   });
 
   function onReplayState(replay) {
@@ -333,8 +362,8 @@ export async function render(view, params) {
       ...row('Strokes / points', `${num(item.strokes)} / ${num(item.points)}`),
       ...row('Duration', item.duration_ms === null || item.duration_ms === undefined ? '–' : `${(item.duration_ms / 1000).toFixed(1)} s`),
       ...row('Quality', item.quality_score === null || item.quality_score === undefined ? 'not scored yet' : pct(item.quality_score)),
-      ...row('State', [item.deleted_at && `deleted ${when(item.deleted_at)}`, item.is_flagged && 'flagged',
-        item.reviewed_at && `reviewed ${when(item.reviewed_at)}`].filter(Boolean).join(', ') || 'not reviewed'));
+      ...row('State', [item.deleted_at && `deleted ${dateText(item.deleted_at)}`, item.is_flagged && 'flagged',
+        item.reviewed_at && `reviewed ${dateText(item.reviewed_at)}`].filter(Boolean).join(', ') || 'not reviewed'));
   }
 
   function showQuality(detailed) {
@@ -423,13 +452,7 @@ export async function render(view, params) {
       f: () => act(focus, 'flag'),
       d: () => act(focus, 'delete'),
       u: () => undoOrRestore(focus),
-      x: () => {
-        const item = items[focus];
-        if (!item) return;
-        if (selected.has(item.id)) selected.delete(item.id);
-        else selected.add(item.id);
-        refreshSelection();
-      },
+      x: () => toggleSelected(focus),
       Enter: () => open(focus),
     }[key];
     if (handled) {
@@ -438,12 +461,46 @@ export async function render(view, params) {
     }
   }
 
+  // --- live: reviews elsewhere patch the grid; new drawings offer a reload ---------------
+
+  /** What a review action does to an item's fields, as the server does it. */
+  function patched(item, action, at) {
+    const next = { ...item };
+    if (action === 'delete') next.deleted_at = at;
+    else if (action === 'restore') next.deleted_at = null;
+    else {
+      next.is_flagged = action === 'flag';
+      next.reviewed_at = next.reviewed_at || at;
+    }
+    return next;
+  }
+
+  const stopLive = onLive((type, data) => {
+    if (type === 'reviewed') {
+      const ids = new Set(data.ids || []);
+      items.forEach((item, i) => {
+        if (!ids.has(item.id)) return;
+        items[i] = patched(item, data.action, Date.now());
+        const had = document.activeElement === (grid.children[i] && grid.children[i].firstChild);
+        redraw(i);
+        if (had) setFocus(i);
+      });
+    } else if (type === 'drawings' && data.added) {
+      arrived += data.added;
+      fresh.textContent = `${num(arrived)} new drawing${arrived === 1 ? '' : 's'}: show them`;
+      fresh.hidden = false;
+    }
+  });
+
   document.addEventListener('keydown', onKey);
   refreshSelection();
   await load(true);
   if (params.get('open')) {
     const index = items.findIndex((i) => i.id === params.get('open'));
     if (index >= 0) open(index);
+  } else if (items.length > 0) {
+    // However the screen was reached (nav link, URL, back button), the shortcuts work at once.
+    setFocus(0);
   }
 
   // For browser tests: the ids in the grid, in order, and the focused one.
@@ -454,6 +511,7 @@ export async function render(view, params) {
   };
   return () => {
     document.removeEventListener('keydown', onKey);
+    stopLive();
     if (detail) detail.replay.pause();
     if (dialog.open) dialog.close();
     delete window.doodleboxAdmin.review;

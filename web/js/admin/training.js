@@ -1,14 +1,26 @@
 // admin/training.js: training jobs. Start one (epochs, batch size, learning rate, data
 // source and filters), list them, and watch one live through its Server-Sent Events stream
-// (GET /training-jobs/{id}/events): a progress bar, loss and accuracy, and a loss chart.
+// (GET /training-jobs/{id}/events): a progress bar, loss and accuracy, a loss chart, a
+// remaining time that counts down (then says "finishing"), and, once completed, a link to
+// the model it produced. The job list follows the portal's live feed.
 
 import { get, post, BASE } from './api.js';
 import { lineChart } from './charts.js';
-import { jobLine } from './dashboard.js';
+import { jobLine, modelLink } from './dashboard.js';
+import { onLive, debounced } from './live.js';
 import { h, panel, failed, field, num, pct, toast, toastError } from './ui.js';
 
 /** Loss samples the live chart keeps. */
 const LOSS_POINTS = 120;
+/** How often the remaining time counts down, in ms. */
+const TICK_MS = 1000;
+
+/** "about 1 min 5 s left", or "finishing…" once the estimate has run out. */
+export function remaining(secs) {
+  if (!(secs > 0.5)) return 'finishing…';
+  const s = Math.round(secs);
+  return s >= 60 ? `about ${Math.floor(s / 60)} min ${s % 60} s left` : `about ${s} s left`;
+}
 
 function startForm(onStarted) {
   const epochs = h('input', { type: 'number', name: 'epochs', min: 1, max: 200, placeholder: 'default' });
@@ -48,6 +60,14 @@ function watch(id) {
   const status = h('p', { className: 'job-status', id: 'job-status' }, `Job ${id}: connecting…`);
   const bar = h('progress', { max: 1, value: 0, id: 'job-progress', 'aria-label': `job ${id} progress` });
   const figures = h('p', { className: 'muted' });
+  const eta = h('span', { id: 'job-eta' });
+  const produced = h('p', { id: 'job-model' });
+  // The estimate counts down between progress events: from `etaSecs` at `etaAt`.
+  let etaSecs = null;
+  let etaAt = 0;
+  const ticker = setInterval(() => {
+    if (etaSecs !== null) eta.textContent = ` · ${remaining(etaSecs - (Date.now() - etaAt) / 1000)}`;
+  }, TICK_MS);
   const chart = h('div', { className: 'chart-slot' });
   const cancel = h('button', {
     type: 'button',
@@ -60,7 +80,7 @@ function watch(id) {
       }
     },
   }, 'Cancel job');
-  const element = panel(`Job ${id}`, status, bar, figures, chart, cancel);
+  const element = panel(`Job ${id}`, status, bar, h('p', { className: 'muted' }, figures, eta), produced, chart, cancel);
   const losses = [];
   const source = new EventSource(`${BASE}/training-jobs/${id}/events`);
   source.addEventListener('job', (event) => {
@@ -74,8 +94,10 @@ function watch(id) {
       bar.value = finished && job.status === 'completed' ? 1 : done;
       figures.textContent = `epoch ${p.epoch} of ${p.epochs}, step ${num(p.step)} of ${num(p.steps_per_epoch)} · `
         + `loss ${p.loss.toFixed(3)} · accuracy ${pct(p.accuracy)} · ${num(Math.round(p.samples_per_sec))} drawings/s`
-        + (p.device ? ` on ${p.device === 'cpu' ? 'the CPU' : `GPU ${p.device}`}` : '')
-        + (finished ? '' : ` · about ${Math.round(p.eta_secs)} s left`);
+        + (p.device ? ` on ${p.device === 'cpu' ? 'the CPU' : `GPU ${p.device}`}` : '');
+      etaSecs = finished ? null : Number(p.eta_secs);
+      etaAt = Date.now();
+      eta.textContent = finished ? '' : ` · ${remaining(etaSecs)}`;
       losses.push({ label: `${p.epoch}.${p.step}`, value: p.loss });
       if (losses.length > LOSS_POINTS) losses.shift();
       chart.replaceChildren(lineChart('Training loss', losses, { format: (v) => v.toFixed(2) }));
@@ -85,12 +107,22 @@ function watch(id) {
     if (finished) {
       cancel.hidden = true;
       source.close();
+      clearInterval(ticker);
+      etaSecs = null;
+      eta.textContent = '';
+      // The event names no model: the job row does.
+      get(`/training-jobs/${id}`).then((row) => {
+        if (row.model_version) {
+          status.textContent = `Job ${id}: ${row.status}`;
+          produced.replaceChildren('Produced model ', modelLink(row.model_version), '.');
+        }
+      }).catch(() => {});
     }
   });
   source.onerror = () => {
     if (source.readyState === EventSource.CLOSED) status.textContent += ' (stream closed)';
   };
-  return { element, stop: () => source.close() };
+  return { element, stop: () => { source.close(); clearInterval(ticker); } };
 }
 
 export async function render(view, params) {
@@ -104,10 +136,18 @@ export async function render(view, params) {
     watching = watch(Number(params.get('job')));
     live.append(watching.element);
   }
-  try {
-    const jobs = await get('/training-jobs');
+  const fill = (jobs) => {
+    list.replaceChildren();
     if (jobs.items.length === 0) list.append(h('li', {}, 'No jobs yet.'));
     for (const job of jobs.items) list.append(jobLine(job));
+  };
+  const refresh = debounced(() => get('/training-jobs').then(fill).catch(() => {}));
+  const stopLive = onLive((type, data) => {
+    if (type === 'resync' || (type === 'job' && data.kind === 'train' && data.status !== 'running')) refresh();
+  });
+  try {
+    const jobs = await get('/training-jobs');
+    fill(jobs);
     if (!watching) {
       const running = jobs.items.find((j) => ['running', 'queued', 'pending'].includes(j.status));
       if (running) {
@@ -118,5 +158,5 @@ export async function render(view, params) {
   } catch (error) {
     list.replaceWith(failed(error));
   }
-  return () => watching && watching.stop();
+  return () => { stopLive(); if (watching) watching.stop(); };
 }

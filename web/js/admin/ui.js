@@ -1,6 +1,8 @@
 // admin/ui.js: small helpers every screen shares: building elements, toasts (with an undo
 // button), number/date/byte formats, and the "not available" and error notes.
 
+import { formatDate, timeElement } from '../dates.js';
+
 /** How long a toast stays, in ms (an undo toast stays longer). */
 const TOAST_MS = 4000;
 const UNDO_TOAST_MS = 8000;
@@ -86,11 +88,12 @@ export const num = (n) => (n === null || n === undefined ? '–' : numberFormat.
 export const pct = (x, digits = 1) =>
   (x === null || x === undefined || Number.isNaN(x) ? '–' : `${(x * 100).toFixed(digits)}%`);
 
-/** Milliseconds since the epoch → a local date and time. */
-export function when(ms) {
-  if (ms === null || ms === undefined) return '–';
-  return new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-}
+/**
+ * Milliseconds since the epoch → `2026-12-01 14:05` (local) in a <time> with the ISO
+ * timestamp on hover; `dateText` is the same words for inside a sentence.
+ */
+export const when = (ms) => timeElement(ms);
+export const dateText = (ms) => formatDate(ms);
 
 /** 1536 → "1.5 KiB" */
 export function bytes(n) {

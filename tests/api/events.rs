@@ -1,0 +1,138 @@
+//! The admin portal's live feed, `GET /api/v1/admin/events`: what it announces, and that it
+//! ends with the session that opened it.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{new_player, sample_drawing, TestApp};
+
+/// Long enough for a coalesced notice, a session check and a slow CI machine.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// An open event stream, read chunk by chunk.
+struct Feed {
+    response: reqwest::Response,
+    seen: String,
+}
+
+impl Feed {
+    async fn open(browser: &reqwest::Client, app: &TestApp) -> Self {
+        let response = browser
+            .get(app.url("/api/v1/admin/events"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        Self {
+            response,
+            seen: String::new(),
+        }
+    }
+
+    /// Reads until what arrived contains `text` (and forgets what came before it).
+    async fn until(&mut self, text: &str) -> String {
+        let found = tokio::time::timeout(WAIT, async {
+            while !self.seen.contains(text) {
+                let chunk = self.response.chunk().await.unwrap();
+                let chunk = chunk.unwrap_or_else(|| panic!("the stream ended before {text:?}"));
+                self.seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await;
+        assert!(found.is_ok(), "no {text:?} within {WAIT:?}: {}", self.seen);
+        let at = self.seen.find(text).unwrap() + text.len();
+        let before = self.seen[..at].to_owned();
+        self.seen.drain(..at);
+        before
+    }
+
+    /// Reads to the end of the stream; true when it ended within [`WAIT`].
+    async fn ends(&mut self) -> bool {
+        tokio::time::timeout(WAIT, async {
+            while let Ok(Some(_)) = self.response.chunk().await {}
+        })
+        .await
+        .is_ok()
+    }
+}
+
+#[tokio::test]
+async fn the_event_stream_announces_new_drawings_and_reviews_to_a_signed_in_admin() {
+    let app = TestApp::spawn().await;
+    let browser = app.first_admin_session().await;
+    let mut feed = Feed::open(&browser, &app).await;
+    feed.until("event: resync").await;
+
+    let player = new_player();
+    for _ in 0..5 {
+        let response = app.submit(&player, &sample_drawing(), None).await;
+        assert_eq!(response.status(), 201);
+    }
+    feed.until("event: drawings").await;
+
+    let page = app.get_json("/api/v1/admin/drawings").await;
+    let id = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let flagged = browser
+        .post(app.url(&format!("/api/v1/admin/drawings/{id}/flag")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(flagged.status(), 200);
+    feed.until("event: reviewed").await;
+    let reviewed = feed.until("\n\n").await;
+    assert!(
+        reviewed.contains(&id) && reviewed.contains("\"flag\""),
+        "{reviewed}"
+    );
+
+    let threshold = app
+        .admin
+        .put(app.url("/api/v1/admin/settings/quality"))
+        .json(&json!({"auto_flag_below": 0.99}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(threshold.status(), 200);
+    feed.until("event: threshold").await;
+}
+
+#[tokio::test]
+async fn the_event_stream_ends_when_its_session_logs_out() {
+    let app = TestApp::spawn().await;
+    let browser = app.first_admin_session().await;
+    let mut feed = Feed::open(&browser, &app).await;
+    feed.until("event: resync").await;
+    let out = browser
+        .post(app.url("/api/v1/admin/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert!(feed.ends().await, "the stream outlived its session");
+    let again = browser
+        .get(app.url("/api/v1/admin/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 401, "no new stream without a session");
+}
+
+#[tokio::test]
+async fn the_event_stream_refuses_anyone_but_an_admin() {
+    let app = TestApp::spawn().await;
+    let anonymous = reqwest::get(app.url("/api/v1/admin/events")).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let player = new_player();
+    app.submit(&player, &sample_drawing(), None).await;
+    let as_player = player
+        .get(app.url("/api/v1/admin/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_player.status(), 403);
+}
