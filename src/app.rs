@@ -68,6 +68,7 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, AppError> {
         let data_dir = config.data_dir.clone();
         let min_free = config.min_free;
+        let database_url = config.database_url.clone();
         let (stores, report, last, disk) =
             tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
                 std::fs::create_dir_all(&data_dir)?;
@@ -80,6 +81,17 @@ impl App {
                         "starting on a nearly full disk: degraded, new drawings are refused until space is freed"
                     );
                     disk.release_reserve()?;
+                }
+                if let Some(url) = database_url {
+                    // Cluster mode: no reconciliation. Rows and records are each committed
+                    // by PostgreSQL, a drawing is acknowledged only once both are, and
+                    // another replica may be between the two right now: a record without
+                    // its row is an unacknowledged drawing, not one to rebuild.
+                    let stores = Arc::new(Stores::open_postgres(&url)?);
+                    let last = stores.metadata.last_drawing_id()?;
+                    stores.metadata.shapes()?; // warm the shape cache
+                    disk.sample();
+                    return Ok((stores, ReconcileReport::default(), last, disk));
                 }
                 let stores = match Stores::open(&data_dir) {
                     Err(e) if e.is_disk_full() && disk.release_reserve()? > 0 => {

@@ -31,6 +31,9 @@ pub struct Config {
     pub min_free: Option<crate::store::disk::Watermark>,
     /// Where training jobs run (`--device`).
     pub device: DeviceChoice,
+    /// `--database-url`: every store on this PostgreSQL database (cluster mode); `None` is
+    /// the embedded default (sled + SQLite in the data directory).
+    pub database_url: Option<String>,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
             purge_after_days: DEFAULT_PURGE_AFTER_DAYS,
             min_free: None,
             device: DeviceChoice::Cpu,
+            database_url: None,
         }
     }
 }
@@ -75,6 +79,7 @@ impl From<ServeArgs> for Config {
                 .min_free_mb
                 .map(|mb| crate::store::disk::Watermark::bytes(mb.saturating_mul(1024 * 1024))),
             device: args.device,
+            database_url: args.database_url,
         }
     }
 }
