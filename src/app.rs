@@ -151,11 +151,22 @@ impl App {
         };
         // The queue starts once everything its jobs use is there.
         let _ = context.quality.set(quality.clone());
-        let scheduler = Arc::new(Scheduler::start(context)?);
-        queue_rescores(&scheduler, &quality)?;
-        if config.starter_model {
-            start_starter_model(&scheduler, &models)?;
-        }
+        // Blocking store calls (crash recovery of the queue, enqueues): off the async
+        // runtime, where the PostgreSQL backend's blocking client must not run.
+        let scheduler = {
+            let (quality, models) = (quality.clone(), models.clone());
+            let starter_model = config.starter_model;
+            tokio::task::spawn_blocking(move || -> Result<_, AppError> {
+                let scheduler = Arc::new(Scheduler::start(context)?);
+                queue_rescores(&scheduler, &quality)?;
+                if starter_model {
+                    start_starter_model(&scheduler, &models)?;
+                }
+                Ok(scheduler)
+            })
+            .await
+            .map_err(std::io::Error::other)??
+        };
         let prompter = Arc::new(Prompter::new(stores.clone()));
         {
             // A new model changes the per-class accuracies the prompts weigh.

@@ -56,7 +56,8 @@ pub(crate) type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
 /// Every store seam on one PostgreSQL database.
 pub struct PgStore {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    /// The connections; `None` only while dropping (see the `Drop` impl).
+    pool: Option<r2d2::Pool<PostgresConnectionManager<NoTls>>>,
     /// The shapes table, which every submission consults; dropped when shapes change here.
     shape_cache: RwLock<Option<Arc<Vec<ShapeRow>>>>,
     /// Blocked players, loaded at open and changed with each block here (the submit path
@@ -79,7 +80,7 @@ impl PgStore {
             .connection_timeout(CONNECT_TIMEOUT)
             .build(manager)?;
         let store = Self {
-            pool,
+            pool: Some(pool),
             shape_cache: RwLock::new(None),
             blocked: RwLock::new(HashSet::new()),
         };
@@ -89,12 +90,18 @@ impl PgStore {
             seed_shapes(&mut conn)?;
         }
         store.load_blocked()?;
+        // Warm: the submit path reads the shapes from memory, possibly on the async runtime
+        // where this blocking client must not run.
+        store.load_shapes()?;
         Ok(store)
     }
 
     /// A connection from the pool.
     pub(crate) fn conn(&self) -> Result<Conn, StoreError> {
-        Ok(self.pool.get()?)
+        match &self.pool {
+            Some(pool) => Ok(pool.get()?),
+            None => Err(StoreError::Config("the database store is closed".into())),
+        }
     }
 
     /// Answers whether the database takes a query now (for `/readyz`).
@@ -146,6 +153,22 @@ impl PgStore {
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no refresh thread: changes by other replicas show at restart");
+        }
+    }
+}
+
+impl Drop for PgStore {
+    /// Closing a connection blocks on the client's own runtime, which panics on a thread
+    /// that drives async tasks (the server drops its stores at the end of `main`'s
+    /// runtime): the pool is dropped on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            if let Ok(closer) = std::thread::Builder::new()
+                .name("pg-close".into())
+                .spawn(move || drop(pool))
+            {
+                let _ = closer.join();
+            }
         }
     }
 }

@@ -141,7 +141,7 @@ impl QualityStore for PgStore {
         let mut counts = vec![0; bins];
         // Same binning as `domain::quality::bin_of`: truncation, 1.0 in the last bin.
         let rows = conn.query(
-            "SELECT least(trunc(greatest(quality_score, 0.0) * $1)::bigint, $2 - 1), count(*)
+            "SELECT least(trunc(greatest(quality_score, 0.0) * $1::float8)::bigint, $2::bigint - 1), count(*)
              FROM drawings WHERE deleted_at IS NULL AND quality_score IS NOT NULL GROUP BY 1",
             &[&(bins as f64), &(bins as i64)],
         )?;
