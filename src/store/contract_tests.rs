@@ -106,13 +106,30 @@ fn with_ingest<T>(stores: Stores, f: impl AsyncFnOnce(&Ingest, &Stores) -> T) ->
     let stores = Arc::new(stores);
     let last = stores.metadata.last_drawing_id().unwrap();
     let ingest = Ingest::start(stores.clone(), last).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let out = runtime.block_on(f(&ingest, &stores));
+    let out = block_on(f(&ingest, &stores));
     ingest.shutdown();
     out
+}
+
+/// Drives a future to completion on this thread without a tokio runtime, so that the store
+/// calls a test makes between awaits run as on the blocking threads that make them in the
+/// program (PostgreSQL's blocking client refuses to run inside a runtime).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
 }
 
 fn submission(stores: &Stores, player: PlayerId, key: &str, digest: u8) -> Submission {
@@ -205,11 +222,7 @@ pub fn drawing_ids_strictly_increase_across_batches_and_restarts<B: Backend>(bac
         // Each run starts a writer from what the stores hold, as a restart does.
         let last = stores.metadata.last_drawing_id().unwrap();
         let ingest = Ingest::start(stores.clone(), last).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        block_on(async {
             for n in 0..5 {
                 let player = PlayerId::random();
                 let outcome = ingest

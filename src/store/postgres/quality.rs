@@ -13,22 +13,22 @@ use crate::store::StoreError;
 /// `$1` id, `$2` score, `$3` the score's parts (JSON), `$4` the threshold.
 const UPDATE_SCORE: &str = "
 UPDATE drawings SET
-  quality_score = $2,
+  quality_score = $2::float8,
   is_flagged = CASE
     WHEN reviewed_at IS NOT NULL THEN is_flagged
-    WHEN $2 < $4 THEN TRUE
+    WHEN $2::float8 < $4::float8 THEN TRUE
     WHEN coalesce((quality->>'auto_flagged')::boolean, FALSE) THEN FALSE
     ELSE is_flagged END,
   quality = $3::text::jsonb || jsonb_build_object('auto_flagged',
-    reviewed_at IS NULL AND $2 < $4
+    reviewed_at IS NULL AND $2::float8 < $4::float8
     AND (NOT is_flagged OR coalesce((quality->>'auto_flagged')::boolean, FALSE)))
-WHERE id = $1 AND deleted_at IS NULL";
+WHERE id = $1::text AND deleted_at IS NULL";
 
 /// `$1` the threshold.
 const REAPPLY_THRESHOLD: &str = "
 UPDATE drawings SET
-  is_flagged = (quality_score < $1),
-  quality = quality || jsonb_build_object('auto_flagged', quality_score < $1)
+  is_flagged = (quality_score < $1::float8),
+  quality = quality || jsonb_build_object('auto_flagged', quality_score < $1::float8)
 WHERE deleted_at IS NULL AND reviewed_at IS NULL AND quality_score IS NOT NULL AND quality IS NOT NULL
   AND ((NOT is_flagged AND quality_score < $1)
     OR (is_flagged AND coalesce((quality->>'auto_flagged')::boolean, FALSE) AND quality_score >= $1))";
