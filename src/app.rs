@@ -81,6 +81,7 @@ impl App {
         );
         let data_dir = config.data_dir.clone();
         let min_free = config.min_free;
+        let database_url = config.database_url.clone();
         let (stores, report, last, disk) =
             tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
                 std::fs::create_dir_all(&data_dir)?;
@@ -93,6 +94,17 @@ impl App {
                         "starting on a nearly full disk: degraded, new drawings are refused until space is freed"
                     );
                     disk.release_reserve()?;
+                }
+                if let Some(url) = database_url {
+                    // Cluster mode: no reconciliation. Rows and records are each committed
+                    // by PostgreSQL, a drawing is acknowledged only once both are, and
+                    // another replica may be between the two right now: a record without
+                    // its row is an unacknowledged drawing, not one to rebuild.
+                    let stores = Arc::new(Stores::open_postgres(&url)?);
+                    let last = stores.metadata.last_drawing_id()?;
+                    stores.metadata.shapes()?; // warm the shape cache
+                    disk.sample();
+                    return Ok((stores, ReconcileReport::default(), last, disk));
                 }
                 let stores = match Stores::open(&data_dir) {
                     Err(e) if e.is_disk_full() && disk.release_reserve()? > 0 => {
@@ -164,11 +176,22 @@ impl App {
                 })
             }));
         }
-        let scheduler = Arc::new(Scheduler::start(context)?);
-        queue_rescores(&scheduler, &quality)?;
-        if config.starter_model {
-            start_starter_model(&scheduler, &models)?;
-        }
+        // Blocking store calls (crash recovery of the queue, enqueues): off the async
+        // runtime, where the PostgreSQL backend's blocking client must not run.
+        let scheduler = {
+            let (quality, models) = (quality.clone(), models.clone());
+            let starter_model = config.starter_model;
+            tokio::task::spawn_blocking(move || -> Result<_, AppError> {
+                let scheduler = Arc::new(Scheduler::start(context)?);
+                queue_rescores(&scheduler, &quality)?;
+                if starter_model {
+                    start_starter_model(&scheduler, &models)?;
+                }
+                Ok(scheduler)
+            })
+            .await
+            .map_err(std::io::Error::other)??
+        };
         let prompter = Arc::new(Prompter::new(stores.clone()));
         {
             // A new model changes the per-class accuracies the prompts weigh.

@@ -40,6 +40,9 @@ pub struct Config {
     /// scored by its catch-up walk instead. Not a flag: tests set 0 to send every drawing
     /// through the catch-up walk.
     pub quality_queue: usize,
+    /// `--database-url`: every store on this PostgreSQL database (cluster mode); `None` is
+    /// the embedded default (sled + SQLite in the data directory).
+    pub database_url: Option<String>,
 }
 
 impl Config {
@@ -70,6 +73,7 @@ impl Config {
             backup_dir: None,
             edge: crate::http::listener::EdgeLimits::default(),
             quality_queue: crate::service::quality::DEFAULT_QUEUE_CAPACITY,
+            database_url: None,
         }
     }
 }
@@ -102,6 +106,7 @@ impl From<ServeArgs> for Config {
                 ..Default::default()
             },
             quality_queue: crate::service::quality::DEFAULT_QUEUE_CAPACITY,
+            database_url: args.database_url,
         }
     }
 }

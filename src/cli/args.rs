@@ -306,6 +306,12 @@ pub struct ServeArgs {
     /// reserve for the stores, models and backups.
     #[arg(long, env = "DOODLEBOX_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
+    /// Keep everything in this PostgreSQL database instead of the data directory's sled and
+    /// SQLite (`postgres://user:password@host:port/database`), so that several replicas can
+    /// serve one collection. The data directory still holds model files and the control
+    /// file. Without it nothing changes.
+    #[arg(long, env = "DOODLEBOX_DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Fault tests only: make the SQLite commit of the first N group commits fail.
     #[arg(long, env = "DOODLEBOX_FAIL_WRITES", hide = true, default_value_t = 0)]
     pub fail_writes: u64,

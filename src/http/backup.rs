@@ -16,7 +16,7 @@ use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::jobs::backup::BackupJob;
 use crate::service::backup::{BackupError, VerifyReport};
-use crate::store::JobKind;
+use crate::store::{Backend, JobKind};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +39,7 @@ pub async fn create(
     State(state): State<AppState>,
     body: JsonBody<BackupRequest>,
 ) -> Result<Response, ApiError> {
+    refuse_in_cluster_mode(&state)?;
     let request = body.value;
     if request.dest.is_some() {
         return Err(BackupError::DestinationInRequest.into());
@@ -56,10 +57,20 @@ pub async fn create(
 
 /// `GET /api/v1/admin/verify` → the report on the live stores (`problems` empty when whole).
 pub async fn verify(State(state): State<AppState>) -> Result<Json<VerifyReport>, ApiError> {
+    refuse_in_cluster_mode(&state)?;
     let blobs = state.stores.blobs.clone();
     let data_dir = state.data_dir.clone();
     let report =
         run_blocking(move || Ok(crate::service::backup::verify_data_dir(&*blobs, &data_dir)?))
             .await?;
     Ok(Json(report))
+}
+
+/// Backups and verification read the data directory's files; in cluster mode (`409`,
+/// `use_pg_dump`) they are PostgreSQL's tools' job.
+fn refuse_in_cluster_mode(state: &AppState) -> Result<(), ApiError> {
+    match state.stores.backend {
+        Backend::Embedded => Ok(()),
+        Backend::Postgres => Err(BackupError::ClusterMode.into()),
+    }
 }

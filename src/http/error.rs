@@ -525,6 +525,9 @@ impl From<BackupError> for ApiError {
                 "invalid_backup_name",
                 e.to_string(),
             ),
+            BackupError::ClusterMode => {
+                Self::new(StatusCode::CONFLICT, "use_pg_dump", e.to_string())
+            }
             BackupError::Store(e) => e.into(),
             other => Self::internal(other),
         }

@@ -6,14 +6,17 @@ use axum::Json;
 use super::error::ApiError;
 use super::{run_blocking, AppState};
 use crate::store::retry::retry_idempotent;
+use crate::store::Backend;
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the stores answer; which model is served; what start-up reconciliation
-/// repaired; the disk's free space against its watermark and the storage circuit breaker.
+/// `GET /readyz`: the stores answer (`database` names the engine that did: `embedded` or
+/// `postgresql`; an unreachable database answers 5xx); which model is served; what start-up
+/// reconciliation repaired; the disk's free space against its watermark and the storage
+/// circuit breaker.
 /// `"status"` is `"degraded"` while new drawings are refused (disk low or breaker not
 /// closed): reads, classify and the admin portal still work then.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -26,6 +29,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
     Ok(Json(serde_json::json!({
         "status": if degraded { "degraded" } else { "ready" },
         "drawings": drawings,
+        "database": {"backend": match state.stores.backend {
+            Backend::Embedded => "embedded",
+            Backend::Postgres => "postgresql",
+        }, "reachable": true},
         "model": state.models.serving_version(),
         "reconciled_at_start": *state.reconcile_report,
         "disk": disk,

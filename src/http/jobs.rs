@@ -13,8 +13,8 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
-use super::extract::PathParam;
 use super::events::until_session_ends;
+use super::extract::PathParam;
 use super::{run_blocking, AppState};
 use crate::jobs::JobFinished;
 use crate::store::{CancelOutcome, JobKind, JobRow};

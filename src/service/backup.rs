@@ -64,6 +64,9 @@ pub enum BackupError {
     },
     #[error("the backup was stopped before it finished")]
     Stopped,
+    /// The data lives in PostgreSQL (`--database-url`), not in the data directory.
+    #[error("this server keeps its data in PostgreSQL (--database-url): back it up with pg_dump and restore it with pg_restore")]
+    ClusterMode,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -462,7 +462,10 @@ fn score_arrivals(shared: &Shared, arrivals: Vec<Arrival>) -> Result<(), StoreEr
 /// Saves the scores of one batch and tells the portal when some were flagged.
 fn record(shared: &Shared, scored: &[Scored]) -> Result<(), StoreError> {
     let threshold = shared.threshold();
-    shared.stores.quality.record_scores(scored, threshold, None)?;
+    shared
+        .stores
+        .quality
+        .record_scores(scored, threshold, None)?;
     if scored.iter().any(|s| s.score.score < threshold) {
         shared.drawings_changed(); // some were flagged
     }

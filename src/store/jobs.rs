@@ -41,7 +41,7 @@ impl JobKind {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, StoreError> {
         Self::ALL
             .into_iter()
             .find(|k| k.as_str() == text)
@@ -71,7 +71,7 @@ impl JobStatus {
         Self::Cancelled,
     ];
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, StoreError> {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str() == text)

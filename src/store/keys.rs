@@ -13,7 +13,7 @@ use super::{now_ms, SqliteMetadataStore, StoreError};
 /// What every key starts with, so that a leaked one is recognisable (and greppable).
 pub const KEY_PREFIX: &str = "dbx_";
 /// How many characters of a key are kept in clear to tell keys apart in lists.
-const SHOWN_PREFIX_LEN: usize = 12;
+pub(crate) const SHOWN_PREFIX_LEN: usize = 12;
 /// Classify requests per minute a new key may make unless told otherwise.
 pub const DEFAULT_RATE_PER_MIN: u32 = 600;
 /// The largest rate a key may be given (requests per minute).
@@ -54,8 +54,8 @@ pub enum KeyInputError {
 /// A checked name and rate for a new key.
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
-    name: String,
-    rate_per_min: u32,
+    pub(crate) name: String,
+    pub(crate) rate_per_min: u32,
 }
 
 impl NewApiKey {
@@ -97,7 +97,7 @@ pub fn key_digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     crate::control::fill_random(&mut bytes);
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -48,6 +48,7 @@ pub mod keys;
 pub mod metadata;
 mod migrations;
 pub mod models;
+pub mod postgres;
 pub mod quality;
 pub mod reconcile;
 pub mod retry;
@@ -90,6 +91,16 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the metadata schema is version {found}, newer than this program knows ({known}); upgrade Doodlebox")]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("database: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    #[error("database connection pool: {0}")]
+    Pool(#[from] r2d2_postgres::r2d2::Error),
+    #[error("database configuration: {0}")]
+    Config(String),
+    /// Another replica stored one of a batch's idempotency keys after the batch looked it
+    /// up; the batch stored nothing and its submissions are looked up again.
+    #[error("an idempotency key was stored by another replica at the same moment")]
+    KeyTaken,
 }
 
 impl StoreError {
@@ -101,14 +112,28 @@ impl StoreError {
             Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
                 e.code == rusqlite::ErrorCode::DiskFull
             }
+            Self::Postgres(e) => e.code() == Some(&::postgres::error::SqlState::DISK_FULL),
             _ => false,
         }
     }
 }
 
+/// Which engine holds the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// sled + SQLite in the data directory (the appliance).
+    Embedded,
+    /// One PostgreSQL database shared by every replica (`--database-url`).
+    Postgres,
+}
+
 /// Both stores, opened from the data directory's fixed layout:
-/// `<data>/strokes/` (sled) and `<data>/doodlebox.sqlite3` (SQLite).
+/// `<data>/strokes/` (sled) and `<data>/doodlebox.sqlite3` (SQLite), or every seam on one
+/// PostgreSQL database ([`Stores::open_postgres`]).
 pub struct Stores {
+    /// Which engine the seams below run on: features tied to the data directory (backup,
+    /// restore, verify) are the embedded store's only.
+    pub backend: Backend,
     pub blobs: std::sync::Arc<dyn BlobStore>,
     pub metadata: std::sync::Arc<dyn MetadataStore>,
     /// The training queue's table (the same SQLite database as `metadata`).
@@ -135,6 +160,7 @@ impl Stores {
         let metadata = std::sync::Arc::new(SqliteMetadataStore::open(&layout.metadata())?);
         let review = SqliteReviewStore::open(metadata.clone())?;
         Ok(Self {
+            backend: Backend::Embedded,
             review: std::sync::Arc::new(review),
             blobs: std::sync::Arc::new(blobs),
             metadata: metadata.clone(),

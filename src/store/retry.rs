@@ -20,13 +20,28 @@ const BASE_DELAY: Duration = Duration::from_millis(20);
 /// The longest backoff between two attempts.
 const MAX_DELAY: Duration = Duration::from_millis(500);
 
-/// Whether an error is SQLite saying "busy" or "locked": worth another try.
+/// Whether an error is worth another try: SQLite saying "busy" or "locked"; PostgreSQL
+/// reporting a serialization failure or deadlock, a lost connection, or no free connection
+/// in time (a failover or a restart of the database looks like this for a moment).
 pub fn is_transient(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-            if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
+    use ::postgres::error::SqlState;
+    match error {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+            matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        }
+        StoreError::Postgres(e) => {
+            e.is_closed()
+                || matches!(
+                    e.code(),
+                    Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+                        | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+                        | Some(&SqlState::ADMIN_SHUTDOWN)
+                        | Some(&SqlState::CANNOT_CONNECT_NOW)
+                )
+        }
+        StoreError::Pool(_) => true,
+        _ => false,
+    }
 }
 
 /// The longest wait before attempt `attempt + 1` (1-based `attempt`): the base doubled per

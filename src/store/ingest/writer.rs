@@ -139,6 +139,10 @@ pub(super) enum Plan {
     SameAs(usize),
 }
 
+/// How many times a batch is planned again after another replica stored one of its
+/// idempotency keys first (cluster mode); each round looks the keys up afresh.
+const KEY_RACE_ROUNDS: usize = 3;
+
 fn commit_batch(
     stores: &Stores,
     last_id: &mut Option<DrawingId>,
@@ -147,48 +151,26 @@ fn commit_batch(
     faults: &FaultPlan,
     batch_number: u64,
 ) -> (Written, Vec<Answer>) {
-    let now = now_ms();
-    let mut keys = BatchKeys::default();
-    let mut plans = Vec::with_capacity(batch.len());
-    let mut records: Vec<(DrawingId, Vec<u8>)> = Vec::new();
-    let mut rows: Vec<NewDrawingRow> = Vec::new();
-    let mut replies = Vec::with_capacity(batch.len());
-
-    for (submission, reply) in batch {
-        replies.push(reply);
-        if let Some((key, digest)) = &submission.idempotency {
-            let player = submission.player;
-            if let Some(plan) = keys.check(&*stores.metadata, player, key, digest, records.len()) {
-                plans.push(plan);
-                continue;
-            }
+    let (submissions, replies): (Vec<Submission>, Vec<Reply>) = batch.into_iter().unzip();
+    let mut round = 0;
+    let (plans, records, stored) = loop {
+        round += 1;
+        let (plans, records, rows) = plan_batch(stores, last_id, &submissions);
+        let crash_point = |point| faults.crash_at(point, batch_number);
+        let stored = try_store_both(
+            stores,
+            &records,
+            &rows,
+            stats,
+            faults.fails_next_write(),
+            &crash_point,
+        );
+        crash_point(CrashPoint::AfterMetadata);
+        match stored {
+            Err(StoreFailure::KeyTaken) if round < KEY_RACE_ROUNDS => continue,
+            stored => break (plans, records, stored.map_err(IngestError::from)),
         }
-        let id = DrawingId::next(now, *last_id);
-        *last_id = Some(id);
-        rows.push(NewDrawingRow {
-            id,
-            player: submission.player,
-            shape_id: submission.shape_id,
-            metadata: submission.metadata,
-            created_at_ms: now,
-            idempotency: submission.idempotency,
-            source_key: None,
-            judgement: None,
-        });
-        records.push((id, assemble(id, submission.player, now, &submission.body)));
-        plans.push(Plan::New(records.len() - 1));
-    }
-
-    let crash_point = |point| faults.crash_at(point, batch_number);
-    let stored = store_both(
-        stores,
-        &records,
-        &rows,
-        stats,
-        faults.fails_next_write(),
-        &crash_point,
-    );
-    crash_point(CrashPoint::AfterMetadata);
+    };
     let outcome_of_new = |index: usize| match &stored {
         Ok(()) => Ok(SubmitOutcome::Created(records[index].0)),
         Err(e) => Err(e.clone()),
@@ -222,6 +204,62 @@ fn commit_batch(
     (written, answers)
 }
 
+/// A batch's plan: how each submission is answered, and the new records and rows to store.
+type Planned = (Vec<Plan>, Vec<(DrawingId, Vec<u8>)>, Vec<NewDrawingRow>);
+
+/// Looks up each submission's idempotency key and gives every new drawing its id.
+fn plan_batch(
+    stores: &Stores,
+    last_id: &mut Option<DrawingId>,
+    submissions: &[Submission],
+) -> Planned {
+    let now = now_ms();
+    let mut keys = BatchKeys::default();
+    let mut plans = Vec::with_capacity(submissions.len());
+    let mut records: Vec<(DrawingId, Vec<u8>)> = Vec::new();
+    let mut rows: Vec<NewDrawingRow> = Vec::new();
+    for submission in submissions {
+        if let Some((key, digest)) = &submission.idempotency {
+            let player = submission.player;
+            if let Some(plan) = keys.check(&*stores.metadata, player, key, digest, records.len()) {
+                plans.push(plan);
+                continue;
+            }
+        }
+        let id = DrawingId::next(now, *last_id);
+        *last_id = Some(id);
+        rows.push(NewDrawingRow {
+            id,
+            player: submission.player,
+            shape_id: submission.shape_id,
+            metadata: submission.metadata.clone(),
+            created_at_ms: now,
+            idempotency: submission.idempotency.clone(),
+            source_key: None,
+            judgement: None,
+        });
+        records.push((id, assemble(id, submission.player, now, &submission.body)));
+        plans.push(Plan::New(records.len() - 1));
+    }
+    (plans, records, rows)
+}
+
+/// Why storing a batch failed: a lost idempotency race (plan again), or anything else.
+pub(super) enum StoreFailure {
+    /// Another replica stored one of the batch's keys first; nothing was stored.
+    KeyTaken,
+    Failed(IngestError),
+}
+
+impl From<StoreFailure> for IngestError {
+    fn from(failure: StoreFailure) -> Self {
+        match failure {
+            StoreFailure::KeyTaken => IngestError::Storage(StoreError::KeyTaken.to_string()),
+            StoreFailure::Failed(e) => e,
+        }
+    }
+}
+
 /// Stroke records first, synced; then the rows. A crash between the two leaves records
 /// without rows, which start-up reconciliation rebuilds; never rows without records.
 /// `inject_failure` (fault tests) makes the SQLite commit fail as an I/O error would.
@@ -233,6 +271,19 @@ pub(super) fn store_both(
     inject_failure: bool,
     crash_point: &impl Fn(CrashPoint),
 ) -> Result<(), IngestError> {
+    try_store_both(stores, records, rows, stats, inject_failure, crash_point)
+        .map_err(IngestError::from)
+}
+
+/// [`store_both`], telling a lost idempotency race apart from other failures.
+fn try_store_both(
+    stores: &Stores,
+    records: &[(DrawingId, Vec<u8>)],
+    rows: &[NewDrawingRow],
+    stats: &IngestStats,
+    inject_failure: bool,
+    crash_point: &impl Fn(CrashPoint),
+) -> Result<(), StoreFailure> {
     if records.is_empty() {
         return Ok(());
     }
@@ -240,7 +291,7 @@ pub(super) fn store_both(
     stores
         .blobs
         .put_durably(records)
-        .map_err(|e| IngestError::Storage(e.to_string()))?;
+        .map_err(|e| StoreFailure::Failed(IngestError::Storage(e.to_string())))?;
     stats.syncs.fetch_add(1, Ordering::Relaxed);
     crash_point(CrashPoint::AfterStrokes);
     let inserted = if inject_failure {
@@ -254,7 +305,10 @@ pub(super) fn store_both(
         if let Err(undo) = stores.blobs.remove_durably(&ids) {
             tracing::error!(error = %undo, "could not remove stroke records of a failed batch; reconciliation will restore them");
         }
-        return Err(IngestError::Storage(e.to_string()));
+        if matches!(e, StoreError::KeyTaken) {
+            return Err(StoreFailure::KeyTaken);
+        }
+        return Err(StoreFailure::Failed(IngestError::Storage(e.to_string())));
     }
     stats.syncs.fetch_add(1, Ordering::Relaxed);
     Ok(())

@@ -36,6 +36,7 @@ mod purge;
 mod stats;
 
 pub use purge::purge_deleted;
+pub(crate) use stats::{day_string, STATS_DAYS};
 
 /// Most ids one bulk action takes.
 pub const MAX_BULK: usize = 1_000;

@@ -5,9 +5,9 @@ use super::{count, DayCount, ReviewStats, ShapeCount, SqliteReviewStore};
 use crate::store::StoreError;
 
 /// Days of `per_day` in the stats, newest last.
-const STATS_DAYS: i64 = 90;
+pub(crate) const STATS_DAYS: i64 = 90;
 
-fn day_string(day: i64) -> String {
+pub(crate) fn day_string(day: i64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::OffsetDateTime::from_unix_timestamp(day * 86_400)
         .ok()

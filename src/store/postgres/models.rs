@@ -1,0 +1,143 @@
+//! [`ModelStore`] on PostgreSQL. Exactly one active model is the database's rule (a partial
+//! unique index); activation clears and sets in one transaction under an advisory lock, so
+//! two replicas activating at once serialize instead of failing.
+
+use super::PgStore;
+use crate::store::models::{DeleteModel, ModelRow, ModelStore};
+use crate::store::{now_ms, StoreError};
+
+const MODEL_COLUMNS: &str = "version, job_id, path, manifest, is_active, created_at, activated_at";
+/// The advisory lock activations take ("models").
+const ACTIVATION_LOCK: i64 = 0x6d6f_6465_6c73;
+
+fn model_from_row(row: &postgres::Row) -> Result<ModelRow, StoreError> {
+    let manifest: String = row.try_get(3)?;
+    Ok(ModelRow {
+        version: row.try_get(0)?,
+        job_id: row.try_get(1)?,
+        path: row.try_get(2)?,
+        manifest: serde_json::from_str(&manifest).unwrap_or(serde_json::Value::Null),
+        is_active: row.try_get(4)?,
+        created_at_ms: row.try_get(5)?,
+        activated_at_ms: row.try_get(6)?,
+    })
+}
+
+impl ModelStore for PgStore {
+    fn next_model_version(&self) -> Result<String, StoreError> {
+        let highest: Option<i64> = self
+            .conn()?
+            .query_one(
+                "SELECT max(CAST(substr(version, 2) AS BIGINT)) FROM models WHERE version ~ '^v[0-9]+$'",
+                &[],
+            )?
+            .try_get(0)?;
+        Ok(format!("v{}", highest.unwrap_or(0) + 1))
+    }
+
+    fn insert_model(
+        &self,
+        version: &str,
+        job_id: Option<i64>,
+        path: &str,
+        manifest: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "INSERT INTO models (version, job_id, path, manifest, is_active, created_at)
+             VALUES ($1, $2, $3, $4, FALSE, $5)",
+            &[
+                &version,
+                &job_id,
+                &path,
+                &manifest.to_string(),
+                &(now_ms() as i64),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn models(&self) -> Result<Vec<ModelRow>, StoreError> {
+        self.conn()?
+            .query(
+                &format!("SELECT {MODEL_COLUMNS} FROM models ORDER BY id DESC"),
+                &[],
+            )?
+            .iter()
+            .map(model_from_row)
+            .collect()
+    }
+
+    fn model(&self, version: &str) -> Result<Option<ModelRow>, StoreError> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {MODEL_COLUMNS} FROM models WHERE version = $1"),
+                &[&version],
+            )?
+            .as_ref()
+            .map(model_from_row)
+            .transpose()
+    }
+
+    fn active_model(&self) -> Result<Option<ModelRow>, StoreError> {
+        self.conn()?
+            .query_opt(
+                &format!("SELECT {MODEL_COLUMNS} FROM models WHERE is_active"),
+                &[],
+            )?
+            .as_ref()
+            .map(model_from_row)
+            .transpose()
+    }
+
+    fn activate_model(&self, version: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ACTIVATION_LOCK])?;
+        tx.execute("UPDATE models SET is_active = FALSE WHERE is_active", &[])?;
+        let changed = tx.execute(
+            "UPDATE models SET is_active = TRUE, activated_at = $2 WHERE version = $1",
+            &[&version, &(now_ms() as i64)],
+        )?;
+        if changed == 1 {
+            tx.commit()?;
+        }
+        Ok(changed == 1)
+    }
+
+    fn previous_model(&self) -> Result<Option<ModelRow>, StoreError> {
+        self.conn()?
+            .query_opt(
+                &format!(
+                    "SELECT {MODEL_COLUMNS} FROM models WHERE NOT is_active AND activated_at IS NOT NULL
+                     ORDER BY activated_at DESC LIMIT 1"
+                ),
+                &[],
+            )?
+            .as_ref()
+            .map(model_from_row)
+            .transpose()
+    }
+
+    fn delete_model(&self, version: &str) -> Result<DeleteModel, StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        let row = tx
+            .query_opt(
+                &format!("SELECT {MODEL_COLUMNS} FROM models WHERE version = $1 FOR UPDATE"),
+                &[&version],
+            )?
+            .as_ref()
+            .map(model_from_row)
+            .transpose()?;
+        let outcome = match row {
+            None => DeleteModel::NotFound,
+            Some(row) if row.is_active => DeleteModel::Active,
+            Some(row) => {
+                tx.execute("DELETE FROM models WHERE version = $1", &[&version])?;
+                DeleteModel::Deleted(row)
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+}

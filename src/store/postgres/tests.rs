@@ -1,0 +1,175 @@
+//! What only a shared database can show: two replicas (two sets of stores on one
+//! database) racing for the same idempotency key, the same job, the active model, and a
+//! change made on one replica reaching the other.
+
+use std::sync::Arc;
+
+use super::scratch::{ScratchCluster, ScratchDatabase};
+use crate::domain::{Drawing, IdempotencyKey, PlayerId, ShapeName};
+use crate::store::{Ingest, JobKind, Stores, Submission, SubmitOutcome};
+
+/// Two replicas on one fresh database, or `None` where PostgreSQL is absent (outside CI).
+fn two_replicas() -> Option<(ScratchDatabase, Arc<Stores>, Arc<Stores>)> {
+    let database = ScratchCluster::database_or_skip()?;
+    let a = Stores::open_postgres(&database.url()).unwrap();
+    let b = Stores::open_postgres(&database.url()).unwrap();
+    Some((database, Arc::new(a), Arc::new(b)))
+}
+
+fn drawing() -> Drawing {
+    Drawing::parse(
+        serde_json::from_value(serde_json::json!({
+            "shape": "line", "canvas": {"width": 100, "height": 100},
+            "strokes": [{"points": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}]
+        }))
+        .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_same_idempotency_key_on_two_replicas_at_once_stores_one_drawing() {
+    let Some((_db, a, b)) = two_replicas() else {
+        return;
+    };
+    let shape = a.metadata.shapes().unwrap()[0].id;
+    let ingest_a = Ingest::start(a.clone(), None).unwrap();
+    let ingest_b = Ingest::start(b.clone(), a.metadata.last_drawing_id().unwrap()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    const KEYS: usize = 40;
+    let player = PlayerId::random();
+    let submission = |n: usize| {
+        let key = IdempotencyKey::parse(format!("race-{n}").as_bytes()).unwrap();
+        Submission::new(player, &drawing(), shape, Some((key, [7; 16])))
+    };
+    let pairs = runtime.block_on(async {
+        let mut pairs = Vec::new();
+        for n in 0..KEYS {
+            let (x, y) = tokio::join!(
+                ingest_a.submit(submission(n)),
+                ingest_b.submit(submission(n))
+            );
+            pairs.push((x.unwrap(), y.unwrap()));
+        }
+        pairs
+    });
+    for (x, y) in &pairs {
+        let id = |o: &SubmitOutcome| match o {
+            SubmitOutcome::Created(id) | SubmitOutcome::Duplicate(id) => *id,
+        };
+        assert_eq!(
+            id(x),
+            id(y),
+            "both replicas answer the one drawing: {x:?} {y:?}"
+        );
+        let created = [x, y]
+            .iter()
+            .filter(|o| matches!(o, SubmitOutcome::Created(_)))
+            .count();
+        assert_eq!(created, 1, "{x:?} {y:?}");
+    }
+    assert_eq!(a.metadata.count_drawings().unwrap(), KEYS as u64);
+    assert_eq!(
+        a.blobs.records_after(None).count(),
+        KEYS,
+        "no stroke record without its row"
+    );
+    ingest_a.shutdown();
+    ingest_b.shutdown();
+}
+
+#[test]
+fn each_queued_job_is_claimed_by_exactly_one_replica() {
+    let Some((_db, a, b)) = two_replicas() else {
+        return;
+    };
+    const JOBS: usize = 30;
+    for n in 0..JOBS {
+        a.jobs
+            .enqueue_job(
+                JobKind::Train,
+                &serde_json::json!({"n": n}),
+                &format!("h{n}"),
+            )
+            .unwrap();
+    }
+    let claim = |stores: Arc<Stores>| {
+        std::thread::spawn(move || {
+            let mut mine = Vec::new();
+            while let Some(job) = stores.jobs.start_next_job(&JobKind::ALL).unwrap() {
+                mine.push(job.id);
+            }
+            mine
+        })
+    };
+    let (x, y) = (claim(a.clone()), claim(b.clone()));
+    let mut all: Vec<i64> = x.join().unwrap();
+    all.extend(y.join().unwrap());
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!((before, all.len()), (JOBS, JOBS));
+}
+
+#[test]
+fn the_database_refuses_a_second_active_model_and_activations_on_two_replicas_leave_one() {
+    let Some((database, a, b)) = two_replicas() else {
+        return;
+    };
+    for v in ["v1", "v2"] {
+        a.models
+            .insert_model(v, None, "/m", &serde_json::json!({}))
+            .unwrap();
+    }
+    let threads: Vec<_> = (0..20)
+        .map(|i| {
+            let stores = if i % 2 == 0 { a.clone() } else { b.clone() };
+            std::thread::spawn(move || {
+                assert!(stores
+                    .models
+                    .activate_model(if i % 3 == 0 { "v1" } else { "v2" })
+                    .unwrap())
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let active = a
+        .models
+        .models()
+        .unwrap()
+        .iter()
+        .filter(|m| m.is_active)
+        .count();
+    assert_eq!(active, 1);
+    // The rule is the database's, not the program's.
+    let mut client = postgres::Client::connect(&database.url(), postgres::NoTls).unwrap();
+    let refused = client.execute("UPDATE models SET is_active = TRUE", &[]);
+    assert!(refused.is_err());
+}
+
+#[test]
+fn a_shape_added_or_a_player_blocked_on_one_replica_reaches_the_other_by_the_refresh() {
+    let Some((_db, a, b)) = two_replicas() else {
+        return;
+    };
+    let name = ShapeName::parse("kite").unwrap();
+    assert!(b.metadata.shape_by_name(&name).unwrap().is_none());
+    a.shapes.add_shape(&name, "a kite", 2).unwrap().unwrap();
+    let player = PlayerId::random();
+    a.metadata.set_nickname(player, "ada").unwrap();
+    a.review.set_blocked(player, true, 1).unwrap();
+    let deadline = std::time::Instant::now() + super::REFRESH_EVERY * 5;
+    while (b.metadata.shape_by_name(&name).unwrap().is_none() || !b.review.is_blocked(player))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(b.metadata.shape_by_name(&name).unwrap().is_some());
+    assert!(b.review.is_blocked(player));
+}

@@ -1,0 +1,224 @@
+//! Cluster mode with the real binary on a real PostgreSQL (a throwaway cluster; skipped with
+//! a message where PostgreSQL is not installed, except under `CI=true`): two `serve`
+//! replicas on one database.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use doodlebox::store::postgres::scratch::{ScratchCluster, ScratchDatabase};
+use rand::Rng;
+use serde_json::{json, Value};
+
+#[path = "common/server.rs"]
+#[allow(dead_code)] // this binary does not read output or start without a database
+mod server;
+
+use server::Server;
+
+/// Clients submitting while a replica is killed.
+const SUBMITTERS: usize = 8;
+/// How long they submit to both replicas before one is killed, and to the survivor after.
+const BEFORE_KILL: Duration = Duration::from_millis(1500);
+const AFTER_KILL: Duration = Duration::from_millis(1500);
+
+fn drawing(rng: &mut impl Rng) -> Value {
+    let points: Vec<Value> = (0..rng.random_range(2..30))
+        .map(|i| json!({"x": rng.random_range(0..400), "y": rng.random_range(0..400), "timestamp": i}))
+        .collect();
+    json!({"shape": "circle", "canvas": {"width": 400, "height": 400},
+           "strokes": [{"points": points}], "duration_ms": 900, "device": "mouse"})
+}
+
+/// A replica of the database at `url`, with its own data directory (kept by `dir`).
+async fn replica(url: &str, dir: &Path) -> Server {
+    let (url, dir) = (url.to_owned(), dir.to_owned());
+    tokio::task::spawn_blocking(move || {
+        Server::start_with(&dir, &[("DOODLEBOX_DATABASE_URL", url.as_str())])
+    })
+    .await
+    .unwrap()
+}
+
+/// One acknowledged drawing: who sent it, its id, and what was sent.
+struct Acked {
+    cookie: String,
+    id: String,
+    body: Value,
+}
+
+/// Submits to the replicas in turn until `stop`; a replica that does not answer is
+/// skipped (it was killed), and only a 201 counts as acknowledged.
+async fn submit(bases: Vec<String>, stop: Instant, acked: Arc<Mutex<Vec<Acked>>>) {
+    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
+    let client = reqwest::Client::new();
+    let mut turn = rand::random::<u32>() as usize;
+    while Instant::now() < stop {
+        turn += 1;
+        let base = &bases[turn % bases.len()];
+        let body = drawing(&mut rand::rng());
+        let sent = client
+            .post(format!("{base}/api/v1/drawings"))
+            .header("cookie", &cookie)
+            .header("Idempotency-Key", format!("{:x}", rand::random::<u64>()))
+            .json(&body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let Ok(response) = sent else { continue };
+        let status = response.status().as_u16();
+        let Ok(reply) = response.json::<Value>().await else {
+            continue;
+        };
+        if status == 201 {
+            acked.lock().unwrap().push(Acked {
+                cookie: cookie.clone(),
+                id: reply["id"].as_str().expect("id in a 201").to_owned(),
+                body,
+            });
+        } else {
+            assert_eq!(status, 503, "unexpected answer {status}: {reply}");
+        }
+    }
+}
+
+fn database() -> Option<ScratchDatabase> {
+    ScratchCluster::database_or_skip()
+}
+
+async fn readyz(base: &str) -> Value {
+    reqwest::get(format!("{base}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_lose_no_acknowledged_drawing_when_one_is_killed_with_sigkill() {
+    let Some(db) = database() else { return };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = replica(&db.url(), dir_a.path()).await;
+    let b = replica(&db.url(), dir_b.path()).await;
+    assert_eq!(readyz(&a.base).await["database"]["backend"], "postgresql");
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Instant::now() + BEFORE_KILL + AFTER_KILL;
+    let clients: Vec<_> = (0..SUBMITTERS)
+        .map(|_| {
+            tokio::spawn(submit(
+                vec![a.base.clone(), b.base.clone()],
+                stop,
+                acked.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(BEFORE_KILL).await;
+    let before_kill = acked.lock().unwrap().len();
+    a.kill_9();
+    for client in clients {
+        client.await.expect("submitter");
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    let client = reqwest::Client::new();
+    let mut lost = Vec::new();
+    for drawing in &acked {
+        let response = client
+            .get(format!("{}/api/v1/drawings/{}", b.base, drawing.id))
+            .header("cookie", &drawing.cookie)
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 200 {
+            lost.push(format!("{} ({})", drawing.id, response.status()));
+            continue;
+        }
+        let got: Value = response.json().await.unwrap();
+        if got["drawing"]["strokes"][0]["points"]
+            .as_array()
+            .map(Vec::len)
+            != drawing.body["strokes"][0]["points"]
+                .as_array()
+                .map(Vec::len)
+        {
+            lost.push(format!("{} (changed)", drawing.id));
+        }
+    }
+    let stored = readyz(&b.base).await["drawings"].as_u64().unwrap();
+    println!(
+        "two replicas, {SUBMITTERS} submitters, one killed with -9: acknowledged {} ({before_kill} before the kill), stored {stored}, lost {}",
+        acked.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "lost acknowledged drawings: {lost:?}");
+    assert!(
+        before_kill > 0 && acked.len() > before_kill,
+        "both phases acknowledged drawings"
+    );
+    assert!(stored >= acked.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_idempotency_key_sent_to_both_replicas_at_once_stores_one_drawing() {
+    let Some(db) = database() else { return };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = replica(&db.url(), dir_a.path()).await;
+    let b = replica(&db.url(), dir_b.path()).await;
+    const KEYS: usize = 30;
+    let client = reqwest::Client::new();
+    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
+    for n in 0..KEYS {
+        let body = drawing(&mut rand::rng());
+        let send = |base: &str| {
+            client
+                .post(format!("{base}/api/v1/drawings"))
+                .header("cookie", &cookie)
+                .header("Idempotency-Key", format!("same-{n}"))
+                .json(&body)
+                .send()
+        };
+        let (x, y) = tokio::join!(send(&a.base), send(&b.base));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let statuses = [x.status().as_u16(), y.status().as_u16()];
+        let (x, y): (Value, Value) = (x.json().await.unwrap(), y.json().await.unwrap());
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 201),
+            "{statuses:?} {x} {y}"
+        );
+        assert_eq!(x["id"], y["id"], "both replicas answer the one drawing");
+    }
+    assert_eq!(readyz(&a.base).await["drawings"], KEYS as u64);
+    assert_eq!(readyz(&b.base).await["drawings"], KEYS as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_in_cluster_mode_point_at_pg_dump_and_queue_nothing() {
+    let Some(db) = database() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server = replica(&db.url(), dir.path()).await;
+    let dest = tempfile::tempdir().unwrap();
+    let response = server
+        .admin()
+        .post(format!("{}/api/v1/admin/backup", server.base))
+        .json(&json!({"dest": dest.path().join("b")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "use_pg_dump");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("pg_dump"));
+    let jobs: Value = server
+        .admin()
+        .get(format!("{}/api/v1/admin/jobs", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!jobs.to_string().contains("backup"), "{jobs}");
+}
