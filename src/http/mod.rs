@@ -207,6 +207,7 @@ pub fn router(state: AppState) -> Router {
             "/model/confusion.png",
             get(model_card::confusion).layer(axum::Extension(model_card::PictureCache::new())),
         )
+        .route("/model/reliability.png", get(model_card::reliability))
         .route("/openapi.json", get(model_card::openapi))
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn(extract::player_session))

@@ -425,6 +425,7 @@ fn judge(models: &ModelServer, drawings: &[(DrawingId, Drawing)]) -> Vec<Option<
         c.probability_of(d.shape().as_str()).map(|p| Agreement {
             model_version: c.model_version.clone(),
             probability: f64::from(p),
+            unsure: c.unsure,
         })
     };
     match models.classify_blocking(strokes) {

@@ -135,6 +135,7 @@ impl Submitter {
                 .map(|p| Agreement {
                     model_version: a.model_version.clone(),
                     probability: f64::from(p),
+                    unsure: a.unsure,
                 })
         });
         let submission = Submission::new(

@@ -99,6 +99,13 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     assert_eq!(rolled["active"], "v1");
     let answer: Value = app.post_json("/api/v1/classify", &circle).await;
     assert_eq!(answer["model_version"], "v1");
+    // Rollback walks back through the activation history: pressed again it does not toggle
+    // back to v2 (v1 was the first activation, so there is nothing before it).
+    let again = app.post("/api/v1/admin/models/rollback", &json!({})).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(again).await, "nothing_to_roll_back_to");
+    let answer: Value = app.post_json("/api/v1/classify", &circle).await;
+    assert_eq!(answer["model_version"], "v1");
 
     // The command line activates and rolls back through the running server.
     let data_dir = app.data_dir.clone();

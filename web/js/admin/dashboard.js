@@ -6,7 +6,7 @@
 import { get } from './api.js';
 import { barChart, lineChart } from './charts.js';
 import { qualityPanel } from './quality.js';
-import { h, panel, failed, num, pct, bytes, when } from './ui.js';
+import { h, panel, failed, num, pct, accuracyText, bytes, when } from './ui.js';
 
 /** Thumbnails of the newest drawings on the dashboard. */
 const RECENT = 12;
@@ -24,7 +24,7 @@ export function modelSummary(model) {
   const metrics = (model.manifest && model.manifest.metrics) || {};
   return h('dl', { className: 'facts' },
     h('dt', {}, 'Version'), h('dd', {}, model.version),
-    h('dt', {}, 'Accuracy'), h('dd', {}, pct(metrics.accuracy)),
+    h('dt', {}, 'Accuracy'), h('dd', {}, accuracyText(metrics)),
     h('dt', {}, 'Active since'), h('dd', {}, when(model.activated_at_ms)));
 }
 

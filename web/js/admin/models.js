@@ -4,9 +4,7 @@
 
 import { get, post, del } from './api.js';
 import { barChart } from './charts.js';
-import { h, panel, failed, pct, when, toast, toastError, confirmed } from './ui.js';
-
-const accuracyOf = (m) => (m.manifest && m.manifest.metrics ? m.manifest.metrics.accuracy : null);
+import { h, panel, failed, pct, accuracyText, when, toast, toastError, confirmed } from './ui.js';
 
 function signed(x) {
   if (x === null || x === undefined) return '–';
@@ -32,7 +30,7 @@ export async function render(view) {
   const rows = models.map((m) => h('tr', { dataset: { version: m.version } },
     h('th', { scope: 'row' }, m.version, m.is_active ? h('span', { className: 'badge approved' }, 'active') : ''),
     h('td', {}, when(m.created_at_ms)),
-    h('td', { className: 'n' }, pct(accuracyOf(m))),
+    h('td', { className: 'n' }, accuracyText(m.manifest && m.manifest.metrics)),
     h('td', {}, m.job_id ? h('a', { href: `#/training?job=${m.job_id}` }, `job ${m.job_id}`) : '–'),
     h('td', {},
       m.is_active ? '' : h('button', {
