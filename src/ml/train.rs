@@ -242,7 +242,7 @@ pub fn train(
                         .log_softmax(-1, Kind::Float)
                         .mean_dim(-1, false, Kind::Float)
                         .mean(Kind::Float);
-                    loss = loss - spread * SCRIBBLE_LOSS_WEIGHT;
+                    loss -= spread * SCRIBBLE_LOSS_WEIGHT;
                 }
                 optimizer.backward_step(&loss);
 

@@ -165,6 +165,9 @@ pub struct Comparison {
     pub accuracy: Delta,
     /// Every class either model knows, by name.
     pub per_class: Vec<ClassComparison>,
+    /// Both scored on the current evaluation split, paired (see `service::evaluation`);
+    /// `None` until filled in, or when the split holds no drawing of the classes both know.
+    pub paired: Option<crate::service::evaluation::PairedComparison>,
 }
 
 impl Comparison {
@@ -199,6 +202,7 @@ impl Comparison {
                 delta: sa.accuracy.zip(sb.accuracy).map(|(x, y)| y - x),
             },
             per_class,
+            paired: None,
         }
     }
 }
