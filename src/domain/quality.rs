@@ -150,6 +150,9 @@ pub struct QualityScore {
     pub agreement: Option<f64>,
     /// The model that judged, when one did.
     pub model_version: Option<String>,
+    /// The model declined to name any shape, which cut the score (see [`unsure_factor`]).
+    #[serde(default)]
+    pub unsure: bool,
 }
 
 /// The points component (see the module docs).
@@ -202,6 +205,7 @@ pub fn score(features: &Features, agreement: Option<&Agreement>) -> QualityScore
         duration,
         agreement: probability,
         model_version: agreement.map(|a| a.model_version.clone()),
+        unsure: agreement.is_some_and(|a| a.unsure),
     }
 }
 
