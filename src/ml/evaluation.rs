@@ -38,7 +38,18 @@ pub fn wilson_interval(successes: usize, n: usize) -> [f64; 2] {
     let denominator = 1.0 + z2 / n_f;
     let centre = (p + z2 / (2.0 * n_f)) / denominator;
     let half = Z95 * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / denominator;
-    [(centre - half).max(0.0), (centre + half).min(1.0)]
+    // All right (or all wrong) reaches 1 (or 0) exactly, which rounding would miss.
+    let low = if successes == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let high = if successes >= n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
+    [low, high]
 }
 
 /// The two-sided exact McNemar test of a paired comparison: `a_only` drawings only the
