@@ -29,16 +29,16 @@ pub fn list_models(data_dir: &Path) -> anyhow::Result<()> {
         println!("no models yet: run `doodlebox train`");
     }
     println!(
-        "{:<8} {:<8} {:>9} {:>7} {:>8}  created",
-        "version", "active", "accuracy", "top-3", "drawings"
+        "{:<8} {:<8} {:<44} {:>7} {:>8}  created",
+        "version", "active", "accuracy (95 % interval, validation drawings)", "top-3", "drawings"
     );
     for m in models {
         let scores = ManifestScores::read(&m.manifest);
         println!(
-            "{:<8} {:<8} {:>8.1}% {:>6.1}% {:>8}  {}",
+            "{:<8} {:<8} {:<44} {:>6.1}% {:>8}  {}",
             m.version,
             if m.is_active { "yes" } else { "" },
-            scores.accuracy.unwrap_or(0.0) * 100.0,
+            scores.accuracy_text(),
             scores.top3_accuracy.unwrap_or(0.0) * 100.0,
             m.manifest["dataset_size"].as_u64().unwrap_or(0),
             m.manifest["created_at"].as_str().unwrap_or(""),

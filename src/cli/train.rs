@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 
 use crate::cli::TrainArgs;
 use crate::jobs::{self, JobConfig, JobConfigInput, JobContext};
+use crate::service::models::ManifestScores;
 use crate::store::{JobKind, JobStatus, Stores};
 
 /// Width of the progress bar, in characters.
@@ -74,15 +75,12 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             eprintln!();
             return match current.status {
                 JobStatus::Completed => {
-                    let accuracy = current
-                        .metrics
-                        .as_ref()
-                        .and_then(|m| m["accuracy"].as_f64())
-                        .unwrap_or(0.0);
+                    let metrics = current.metrics.clone().unwrap_or_default();
+                    let scores = ManifestScores::read(&serde_json::json!({ "metrics": metrics }));
                     println!(
-                        "model {} trained: validation accuracy {:.1} %",
+                        "model {} trained: validation accuracy {}",
                         current.model_version.unwrap_or_default(),
-                        accuracy * 100.0
+                        scores.accuracy_text()
                     );
                     Ok(())
                 }

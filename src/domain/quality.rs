@@ -59,6 +59,10 @@ pub const WEIGHT_SIZE: f64 = 1.0;
 pub const WEIGHT_DURATION: f64 = 0.5;
 /// How much the model's agreement can take away from the validity (0: nothing, 1: all).
 pub const AGREEMENT_WEIGHT: f64 = 0.6;
+/// What an "unsure" model answer leaves of the score: low enough that a valid-looking
+/// scribble (validity ~1, agreement ~0, so `1 - AGREEMENT_WEIGHT`) falls below the default
+/// auto-flag threshold.
+pub const UNSURE_FACTOR: f64 = 0.4;
 /// The auto-flag threshold of a fresh install.
 pub const DEFAULT_AUTO_FLAG_BELOW: f64 = 0.2;
 /// Most histogram bins one request may ask for.
@@ -123,6 +127,8 @@ pub struct Agreement {
     pub model_version: String,
     /// The probability of the prompted shape, 0..1.
     pub probability: f64,
+    /// The model declined to name any shape (a scribble, most likely): see [`unsure_factor`].
+    pub unsure: bool,
 }
 
 /// A drawing's score and its parts, as stored (JSON) in `drawings.quality`.
@@ -144,6 +150,9 @@ pub struct QualityScore {
     pub agreement: Option<f64>,
     /// The model that judged, when one did.
     pub model_version: Option<String>,
+    /// The model declined to name any shape, which cut the score (see [`unsure_factor`]).
+    #[serde(default)]
+    pub unsure: bool,
 }
 
 /// The points component (see the module docs).
@@ -186,7 +195,7 @@ pub fn score(features: &Features, agreement: Option<&Agreement>) -> QualityScore
     let score = match probability {
         Some(p) => validity * (1.0 - AGREEMENT_WEIGHT + AGREEMENT_WEIGHT * p),
         None => validity,
-    };
+    } * unsure_factor(agreement);
     QualityScore {
         score: score.clamp(0.0, 1.0),
         validity,
@@ -196,6 +205,16 @@ pub fn score(features: &Features, agreement: Option<&Agreement>) -> QualityScore
         duration,
         agreement: probability,
         model_version: agreement.map(|a| a.model_version.clone()),
+        unsure: agreement.is_some_and(|a| a.unsure),
+    }
+}
+
+/// How much of the score an "unsure" model answer leaves: [`UNSURE_FACTOR`] when the model
+/// was unsure, else all of it.
+pub fn unsure_factor(agreement: Option<&Agreement>) -> f64 {
+    match agreement {
+        Some(a) if a.unsure => UNSURE_FACTOR,
+        _ => 1.0,
     }
 }
 
@@ -373,6 +392,7 @@ mod tests {
         let sure = Agreement {
             model_version: "v1".into(),
             probability: 1.0,
+            unsure: false,
         };
         let unsure = Agreement {
             probability: 0.0,
@@ -384,6 +404,23 @@ mod tests {
         assert_eq!(doubted.model_version.as_deref(), Some("v1"));
         let dot = Features::of(&drawing(vec![vec![(1.0, 1.0)]], None));
         assert_eq!(score(&dot, Some(&sure)).score, 0.0);
+    }
+
+    #[test]
+    fn an_unsure_model_answer_puts_a_valid_looking_scribble_below_the_default_threshold() {
+        let features = Features::of(&circle());
+        let scribble = Agreement {
+            model_version: "v1".into(),
+            probability: 0.1,
+            unsure: true,
+        };
+        let q = score(&features, Some(&scribble));
+        assert!(q.score < DEFAULT_AUTO_FLAG_BELOW, "{}", q.score);
+        let sure_but_wrong = Agreement {
+            unsure: false,
+            ..scribble
+        };
+        assert!(score(&features, Some(&sure_but_wrong)).score > DEFAULT_AUTO_FLAG_BELOW);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::jobs::{JobConfigError, JobFinished};
 use crate::service::accounts::AccountError;
 use crate::service::api_keys::ApiKeyError;
 use crate::service::backup::BackupError;
+use crate::service::evaluation::{ActivationError, EvaluationError};
 use crate::service::models::ModelError;
 use crate::service::review::ReviewError;
 use crate::service::serving::ServingError;
@@ -38,6 +39,9 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    /// A named JSON value answered inside the error object next to code and message (the
+    /// comparison behind a refused activation).
+    detail: Option<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -47,6 +51,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            detail: None,
         }
     }
 
@@ -90,7 +95,10 @@ pub struct ErrorCode(pub &'static str);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let mut body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        if let Some((name, value)) = self.detail {
+            body["error"][name] = value;
+        }
         let mut response = (self.status, Json(body)).into_response();
         response.extensions_mut().insert(ErrorCode(self.code));
         if let Some(secs) = self.retry_after {
@@ -435,6 +443,27 @@ impl From<StoreError> for ApiError {
             "storage_unavailable",
             "storage is unavailable; please retry",
         )
+    }
+}
+
+impl From<ActivationError> for ApiError {
+    fn from(e: ActivationError) -> Self {
+        let message = e.to_string();
+        match e {
+            ActivationError::Model(e) => e.into(),
+            ActivationError::SignificantlyWorse(comparison) => Self {
+                detail: Some((
+                    "comparison",
+                    serde_json::to_value(&comparison).unwrap_or_default(),
+                )),
+                ..Self::new(StatusCode::CONFLICT, "significantly_worse", message)
+            },
+            ActivationError::Evaluation(EvaluationError::Store(e)) => e.into(),
+            ActivationError::Evaluation(EvaluationError::Model { .. }) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_model", message)
+            }
+            ActivationError::Evaluation(EvaluationError::Classify(e)) => Self::internal(e),
+        }
     }
 }
 

@@ -223,6 +223,7 @@ pub fn public_routes() -> Vec<ApiRoute> {
             "/model/confusion.png",
             get(model_card::confusion).layer(axum::Extension(model_card::PictureCache::new())),
         ),
+        route("/model/reliability.png", get(model_card::reliability)),
         route("/openapi.json", get(model_card::openapi)),
     ]
 }

@@ -19,14 +19,16 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::{run_blocking, AppState};
-use crate::ml::confusion_picture;
-use crate::ml::evaluation::ClassMetrics;
+use crate::ml::evaluation::{wilson_interval, Calibration, ClassMetrics};
+use crate::ml::{confusion_picture, reliability_picture};
 use crate::service::models::{CardManifest, ModelRegistry};
 use crate::service::serving::TOP_K;
 use crate::store::ModelRow;
 
 /// Where the confusion picture is served.
 pub const CONFUSION_PATH: &str = "/api/v1/model/confusion.png";
+/// Where the reliability picture is served.
+pub const RELIABILITY_PATH: &str = "/api/v1/model/reliability.png";
 /// Hex digits of the weights hash that make the picture's ETag unique to one model: a version
 /// name comes back after the newest model is deleted and another trained.
 const ETAG_HASH_CHARS: usize = 12;
@@ -37,11 +39,20 @@ const OPENAPI_JSON: &str = include_str!("openapi.json");
 #[derive(Debug, Serialize)]
 pub struct CardMetrics {
     accuracy: f64,
+    /// The 95 % Wilson interval of `accuracy` over `validation_samples` drawings: how far a
+    /// small validation set lets the figure be trusted.
+    accuracy_interval: [f64; 2],
     top3_accuracy: f64,
     loss: f64,
     train_samples: usize,
     validation_samples: usize,
     epochs: usize,
+    /// The temperature, the unsure threshold and the calibration error before and after the
+    /// temperature (`None` for models made before calibration).
+    calibration: Option<Calibration>,
+    /// False when validation drawings may come from the players training saw (one player,
+    /// or one holding most drawings): the figures may then be optimistic for new people.
+    player_independent: bool,
 }
 
 /// The active model as implementors see it.
@@ -64,6 +75,8 @@ pub struct ModelCard {
     per_class: Vec<ClassMetrics>,
     /// The confusion picture of this version.
     confusion_png_url: String,
+    /// The reliability picture (calibration) of this version.
+    reliability_png_url: String,
 }
 
 impl ModelCard {
@@ -83,15 +96,23 @@ impl ModelCard {
             trained_on: manifest.device,
             metrics: CardMetrics {
                 accuracy: metrics.accuracy,
+                // Older models: recomputed from the accuracy and the sample size it counts.
+                accuracy_interval: metrics.accuracy_interval.unwrap_or_else(|| {
+                    let n = metrics.validation_samples;
+                    wilson_interval((metrics.accuracy * n as f64).round() as usize, n)
+                }),
                 top3_accuracy: metrics.top3_accuracy,
                 loss: metrics.loss,
                 train_samples: metrics.train_samples,
                 validation_samples: metrics.validation_samples,
                 epochs: metrics.history.len(),
+                calibration: metrics.calibration,
+                player_independent: metrics.player_independent,
             },
             per_class: metrics.per_class,
             // The version in the query lets browsers keep one picture per model.
             confusion_png_url: format!("{CONFUSION_PATH}?version={}", row.version),
+            reliability_png_url: format!("{RELIABILITY_PATH}?version={}", row.version),
         }
     }
 }
@@ -177,6 +198,45 @@ pub async fn confusion(
             png
         }
     };
+    Ok((
+        caching,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("image/png"))],
+        png,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/model/reliability.png`: the served model's reliability diagram (see
+/// `ml::reliability_picture`); `404 not_found` for a model made before calibration. Small and
+/// quick to draw, so it is drawn per request; revalidated like the confusion picture.
+pub async fn reliability(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (row, manifest) = served_model(&state).await?;
+    let hash: String = manifest
+        .weights_sha256
+        .chars()
+        .take(ETAG_HASH_CHARS)
+        .collect();
+    let etag = format!("\"{}-{hash}-reliability\"", row.version);
+    let etag_header = HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
+    let caching = [
+        (header::ETAG, etag_header),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ];
+    if matches(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, caching).into_response());
+    }
+    let Some(calibration) = manifest.metrics.calibration else {
+        return Err(ApiError::not_found(
+            "a reliability picture for this model (made before calibration)",
+        ));
+    };
+    let png = run_blocking(move || {
+        reliability_picture::render_png(&calibration.reliability).map_err(ApiError::internal)
+    })
+    .await?;
     Ok((
         caching,
         [(header::CONTENT_TYPE, HeaderValue::from_static("image/png"))],

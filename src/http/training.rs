@@ -17,6 +17,7 @@ use super::jobs::{self, job_json};
 use super::{run_blocking, AppState};
 use crate::domain::ModelVersion;
 use crate::jobs::{JobConfig, JobConfigInput};
+use crate::service::evaluation;
 use crate::service::models::{Comparison, ModelRegistry};
 use crate::store::JobKind;
 
@@ -90,18 +91,34 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<serde_json::Va
     Ok(Json(serde_json::json!({"items": models})))
 }
 
-/// `POST /api/v1/admin/models/{version}/activate`: verifies and loads the model, then makes
-/// it the one active model; a model that fails verification is refused (`422`) and the old
-/// one keeps serving.
+/// `?force=true` on activation: activate even a significantly worse model.
+#[derive(serde::Deserialize)]
+pub struct ActivateQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /api/v1/admin/models/{version}/activate[?force=true]`: verifies and loads the model,
+/// then makes it the one active model; a model that fails verification is refused (`422`)
+/// and the old one keeps serving; one significantly worse than the active model on the
+/// evaluation split is refused (`409 significantly_worse`, with the comparison) unless forced.
 pub async fn activate(
     State(state): State<AppState>,
     Path(version): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ActivateQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let version = ModelVersion::parse(&version)?;
     let registry = registry(&state);
-    let active = version.clone();
-    run_blocking(move || Ok(registry.activate(&active)?)).await?;
-    Ok(Json(serde_json::json!({"active": version.as_str()})))
+    let (stores, active) = (state.stores.clone(), version.clone());
+    let comparison = run_blocking(move || {
+        Ok(evaluation::activate_safely(
+            &stores, &registry, &active, q.force,
+        )?)
+    })
+    .await?;
+    Ok(Json(
+        serde_json::json!({"active": version.as_str(), "comparison": comparison}),
+    ))
 }
 
 /// `POST /api/v1/admin/models/rollback`: back to the previously active model.
@@ -130,15 +147,17 @@ pub struct CompareQuery {
 }
 
 /// `GET /api/v1/admin/models/compare?a=v1&b=v2`: accuracy and per-class precision/recall of
-/// both, with the deltas `b - a` (classes missing on one side show `null`).
+/// both, with the deltas `b - a` (classes missing on one side show `null`), and both scored
+/// on the evaluation split (`paired`: per-class deltas with direction, McNemar test).
 pub async fn compare(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<CompareQuery>,
 ) -> Result<Json<Comparison>, ApiError> {
     let (a, b) = (ModelVersion::parse(&q.a)?, ModelVersion::parse(&q.b)?);
     let registry = registry(&state);
+    let stores = state.stores.clone();
     Ok(Json(
-        run_blocking(move || Ok(registry.compare(&a, &b)?)).await?,
+        run_blocking(move || Ok(evaluation::compare_versions(&stores, &registry, &a, &b)?)).await?,
     ))
 }
 

@@ -19,6 +19,7 @@ use crate::domain::Record;
 use crate::ml::dataset::{Dataset, Sample};
 use crate::ml::train::{self, Control, Hooks, Progress, TrainError};
 use crate::ml::{artifact, synth};
+use crate::service::evaluation;
 use crate::service::quality::QualityService;
 use crate::store::{Ingest, JobRow, JobStatus, StoreError, Stores};
 
@@ -189,7 +190,12 @@ fn snapshot(
         ctx.stores.jobs.record_dataset(job_id, &summary)?;
         return Ok(dataset);
     }
-    let drawings = ctx.stores.metadata.training_drawings(&config.filter())?;
+    // The frozen evaluation split is never trained on (see `service::evaluation`).
+    let rule = evaluation::current_rule(&ctx.stores)?;
+    let mut drawings = ctx.stores.metadata.training_drawings(&config.filter())?;
+    let before = drawings.len();
+    drawings.retain(|d| !rule.holds_out(d));
+    let held_out = before - drawings.len();
     let mut classes: Vec<String> = drawings.iter().map(|d| d.shape.clone()).collect();
     classes.sort();
     classes.dedup();
@@ -242,6 +248,8 @@ fn snapshot(
         "hash": dataset.hash(),
         "per_class": per_class,
         "ids_file": dir.join("dataset-ids.txt"),
+        "evaluation_held_out": held_out,
+        "evaluation_rule": rule,
     });
     ctx.stores.jobs.record_dataset(job_id, &summary)?;
     Ok(dataset)

@@ -125,6 +125,12 @@ impl JobConfig {
             image_size: self.image_size,
             augment: self.augmentation,
             seed: self.seed,
+            // Generated doodles are the starter's five shapes, none scribble-like: show it
+            // scribbles so that it learns to be unsure on them.
+            scribble_share: match self.source {
+                DataSource::Synthetic => crate::ml::synth::STARTER_SCRIBBLE_SHARE,
+                DataSource::Drawings => 0.0,
+            },
             ..TrainConfig::default()
         }
     }

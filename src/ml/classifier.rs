@@ -1,5 +1,14 @@
 //! In-memory inference: a verified model artifact loaded on the CPU, in eval mode, warmed
-//! up, that turns strokes into class probabilities with the same rasterizer training used.
+//! up, that turns strokes into class probabilities with the same rasterizer training used,
+//! and says when it is unsure.
+//!
+//! # Unsure
+//! The probabilities are calibrated: the logits are divided by the temperature fitted on the
+//! validation set at training time (see `evaluation::Calibration`) before the softmax. When
+//! the best calibrated probability is below the model's `unsure_below`, the model declines to
+//! commit ([`Classifier::is_unsure`]): the answer still ranks every class, but callers say
+//! "not sure" instead of naming a shape. Models made before calibration existed use a
+//! temperature of 1 and [`evaluation::UNSURE_BELOW`].
 //!
 //! # Threads
 //! A [`Classifier`] is `Send` but not `Sync` (it holds tch tensors, which are `Send` but not
@@ -22,6 +31,7 @@ use tch::nn::ModuleT;
 use tch::{Device, Kind, TchError};
 
 use super::artifact::{self, ArtifactError, LoadedModel, Manifest};
+use super::evaluation;
 use super::net::input_tensor;
 use super::raster::{self, RasterError};
 
@@ -118,10 +128,39 @@ impl Classifier {
             self.model
                 .net
                 .forward_t(&xs, false)
+                .divide_scalar(self.temperature())
                 .softmax(-1, Kind::Float)
         });
         let rows = Vec::<Vec<f32>>::try_from(&probabilities)?;
         Ok(rows.into_iter().map(|row| self.ranked(row)).collect())
+    }
+
+    /// The temperature the logits are divided by (1 for uncalibrated models).
+    pub fn temperature(&self) -> f64 {
+        self.model
+            .manifest
+            .metrics
+            .calibration
+            .as_ref()
+            .map_or(1.0, |c| c.temperature)
+    }
+
+    /// The calibrated top probability below which the model is unsure.
+    pub fn unsure_below(&self) -> f64 {
+        self.model
+            .manifest
+            .metrics
+            .calibration
+            .as_ref()
+            .map_or(evaluation::UNSURE_BELOW, |c| c.unsure_below)
+    }
+
+    /// Whether the model declines to commit to the best class of `ranked` (an answer of
+    /// [`Classifier::classify`], most likely first); see the module docs.
+    pub fn is_unsure(&self, ranked: &[(String, f32)]) -> bool {
+        ranked
+            .first()
+            .is_none_or(|(_, p)| f64::from(*p) < self.unsure_below())
     }
 
     /// Pairs each probability with its class name, most likely first.

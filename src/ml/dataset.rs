@@ -14,6 +14,15 @@ use sha2::{Digest, Sha256};
 /// same seed.
 const SPLIT_SALT: u64 = 0x5EED_5B11_7000_0001;
 
+/// Fewer players than this cannot give a player-independent split worth the name: the
+/// split falls back to a stratified random one.
+pub const MIN_GROUPS: usize = 3;
+
+/// When one player holds more than this share of the drawings, the split falls back to a
+/// stratified random one: holding that player out would leave little to train on, and
+/// keeping them in would leave little to validate on.
+pub const LOPSIDED_SHARE: f64 = 0.5;
+
 /// Why a dataset cannot be trained on.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DatasetError {
@@ -81,6 +90,10 @@ pub struct Split {
     pub train: Vec<usize>,
     /// Samples held out to measure the model.
     pub validation: Vec<usize>,
+    /// Whether every player is wholly on one side, so validation measures the model on
+    /// people it never saw; false after the stratified random fallback (one player, few
+    /// players, or one player holding most drawings).
+    pub player_independent: bool,
 }
 
 /// Refuses datasets that cannot be trained on: fewer than two classes, duplicate class
@@ -118,7 +131,11 @@ pub fn validate(dataset: &Dataset) -> Result<(), DatasetError> {
 /// groups are shuffled with `seed`, then visited in turn: a group goes to validation when
 /// more than half of its drawings fill a class's remaining validation quota, otherwise to
 /// training. If that leaves validation empty, the group that fits the quotas best goes to
-/// validation. With one group only there is no split, and an error says so.
+/// validation.
+///
+/// With fewer than [`MIN_GROUPS`] players, or one holding more than [`LOPSIDED_SHARE`] of the
+/// drawings (a lab member collecting alone, a single imported file), the split is a
+/// stratified random one by drawing instead, and `player_independent` says so.
 pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, DatasetError> {
     let num_classes = dataset.classes.len();
     let mut groups: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
@@ -127,15 +144,14 @@ pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, Datas
         groups.entry(sample.group).or_default().push(i);
         counts[sample.label] += 1;
     }
-    if groups.len() < 2 {
-        return Err(DatasetError::Split(
-            "all drawings share one group; at least two groups (players) are needed".into(),
-        ));
-    }
     let mut quota: Vec<usize> = counts
         .iter()
         .map(|&c| ((c as f64 * fraction).round() as usize).min(c.saturating_sub(1)))
         .collect();
+    let largest = groups.values().map(Vec::len).max().unwrap_or(0);
+    if groups.len() < MIN_GROUPS || largest as f64 > LOPSIDED_SHARE * dataset.samples.len() as f64 {
+        return stratified_random_split(dataset, &quota, seed);
+    }
     let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
     groups.shuffle(&mut StdRng::seed_from_u64(seed ^ SPLIT_SALT));
 
@@ -171,6 +187,7 @@ pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, Datas
     let mut result = Split {
         train: Vec::new(),
         validation: Vec::new(),
+        player_independent: true,
     };
     for (group, validation) in groups.iter().zip(to_validation) {
         match validation {
@@ -181,6 +198,37 @@ pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, Datas
     if result.train.is_empty() {
         return Err(DatasetError::Split(
             "the training set would be empty".into(),
+        ));
+    }
+    result.train.sort_unstable();
+    result.validation.sort_unstable();
+    Ok(result)
+}
+
+/// The fallback split: each class's drawings shuffled with `seed`, its `quota` of them to
+/// validation, the rest to training. Fails when no class can spare a drawing.
+fn stratified_random_split(
+    dataset: &Dataset,
+    quota: &[usize],
+    seed: u64,
+) -> Result<Split, DatasetError> {
+    let mut rng = StdRng::seed_from_u64(seed ^ SPLIT_SALT);
+    let mut result = Split {
+        train: Vec::new(),
+        validation: Vec::new(),
+        player_independent: false,
+    };
+    for (label, &wanted) in quota.iter().enumerate() {
+        let mut members: Vec<usize> = (0..dataset.samples.len())
+            .filter(|&i| dataset.samples[i].label == label)
+            .collect();
+        members.shuffle(&mut rng);
+        result.validation.extend(&members[..wanted]);
+        result.train.extend(&members[wanted..]);
+    }
+    if result.validation.is_empty() {
+        return Err(DatasetError::Split(
+            "too few drawings to hold any out for validation; draw a few more of each shape".into(),
         ));
     }
     result.train.sort_unstable();

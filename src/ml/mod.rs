@@ -3,17 +3,22 @@
 //! - [`raster`]: the one rasterizer, shared by training and inference (its version is
 //!   recorded in every model).
 //! - [`augment`]: random but seeded changes to the vectors before rasterizing, for training.
-//! - [`synth`]: procedural doodles of the default shapes, for the starter model and tests.
+//! - [`synth`]: procedural doodles of the default shapes and scribbles, for the starter
+//!   model and tests.
 //! - [`net`]: the CNN.
-//! - [`dataset`]: labelled drawings, their hash, the split by class and by player.
+//! - [`dataset`]: labelled drawings, their hash, the split by class and by player (or, for
+//!   one player or a lopsided set, a stratified random one).
 //! - [`types`]: what a run is asked to do and what it produces, shared by `train`,
 //!   `checkpoint` and `artifact` (so that none of them needs the others' internals).
 //! - [`train`]: the training loop, its progress and cancellation.
 //! - [`checkpoint`]: a run's state after each epoch, to resume from.
-//! - [`evaluation`]: per-epoch records and the final validation measurements.
+//! - [`evaluation`]: per-epoch records and the final validation measurements, Wilson
+//!   intervals, and the calibration (temperature, unsure threshold, ECE, reliability).
 //! - [`confusion_picture`]: the confusion matrix drawn as a PNG heat map.
+//! - [`reliability_picture`]: the reliability diagram (calibration) drawn as a PNG.
 //! - [`artifact`]: a model on disk (weights + manifest), written atomically, verified at load.
-//! - [`classifier`]: a loaded model answering classify requests from memory.
+//! - [`classifier`]: a loaded model answering classify requests from memory, calibrated,
+//!   saying when it is unsure.
 //!
 //! A training job flows `dataset::Dataset` → `train::train` (which uses `raster`, `augment`
 //! and `net`) → `artifact::write`; serving flows `artifact` → `classifier::Classifier::load`
@@ -28,6 +33,7 @@ pub mod dataset;
 pub mod evaluation;
 pub mod net;
 pub mod raster;
+pub mod reliability_picture;
 pub mod synth;
 pub mod train;
 pub mod types;

@@ -6,6 +6,12 @@
 //! a person would use (one stroke, or two to four), sampled at a random speed, given a slow
 //! wobble and a little tremor, sometimes left open or overshot at the end, then rotated,
 //! stretched and placed on a 256-pixel canvas (y down). It is deterministic from the seed.
+//!
+//! It also draws *scribbles*: things that are not any shape (tangles, hatching, clutter of
+//! short strokes, zigzags). Training shows them to the starter model so that it learns to
+//! spread its belief instead of naming a shape (see `train`), and the tests measure how often
+//! the model says "unsure" on scribbles from seeds training never used
+//! ([`HELD_OUT_SCRIBBLE_SEEDS`] and up).
 
 use std::f32::consts::{PI, TAU};
 
@@ -31,6 +37,14 @@ const DRAWINGS_PER_PLAYER_AND_SHAPE: usize = 5;
 
 /// The five default shapes, in the order of [`Shape::ALL`] (which is also their class index).
 pub const DEFAULT_SHAPES: [&str; 5] = ["line", "circle", "square", "triangle", "heart"];
+
+/// Scribbles per starter training batch, as a share of its doodles (see
+/// `TrainConfig::scribble_share`): what teaches the starter model to be unsure on them.
+pub const STARTER_SCRIBBLE_SHARE: f32 = 0.25;
+
+/// Scribble seeds from here up are never used by training or calibration: evaluations draw
+/// their scribbles from this range, so they measure unseen scribbles.
+pub const HELD_OUT_SCRIBBLE_SEEDS: u64 = 1 << 40;
 
 /// One of the default shapes the generator can draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,6 +115,82 @@ pub fn starter_dataset(per_class: usize, seed: u64) -> Dataset {
         classes: DEFAULT_SHAPES.iter().map(|s| s.to_string()).collect(),
         samples,
     }
+}
+
+/// A scribble (not any shape), fully determined by `seed`; see the module docs for which
+/// seeds training uses.
+pub fn scribble(seed: u64) -> Vec<Vec<[f32; 2]>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let strokes = match rng.random_range(0..4) {
+        0 => tangle(&mut rng),
+        1 => hatching(&mut rng),
+        2 => clutter(&mut rng),
+        _ => zigzag(&mut rng),
+    };
+    let wobbly: Vec<Vec<[f32; 2]>> = strokes.iter().map(|s| humanize(s, &mut rng)).collect();
+    // Scribbles get any slant and aspect, like the most varied shapes.
+    place_on_canvas(Shape::Circle, wobbly, &mut rng)
+}
+
+/// One stroke wandering in random directions with sharp and soft turns.
+fn tangle<R: Rng>(rng: &mut R) -> Vec<Vec<[f32; 2]>> {
+    let turns = rng.random_range(6..20);
+    let mut corners = vec![[uniform(rng, -1.0, 1.0), uniform(rng, -1.0, 1.0)]];
+    for _ in 0..turns {
+        corners.push([uniform(rng, -1.0, 1.0), uniform(rng, -1.0, 1.0)]);
+    }
+    vec![polyline(rng, &corners)]
+}
+
+/// Back-and-forth strokes filling an area, in one stroke or a few.
+fn hatching<R: Rng>(rng: &mut R) -> Vec<Vec<[f32; 2]>> {
+    let rows = rng.random_range(4..12);
+    let mut corners = Vec::with_capacity(rows * 2);
+    for r in 0..rows {
+        let y = -1.0 + 2.0 * r as f32 / (rows - 1) as f32 + uniform(rng, -0.1, 0.1);
+        let (a, b) = (uniform(rng, -1.0, -0.4), uniform(rng, 0.4, 1.0));
+        if r % 2 == 0 {
+            corners.extend([[a, y], [b, y + uniform(rng, -0.2, 0.2)]]);
+        } else {
+            corners.extend([[b, y], [a, y + uniform(rng, -0.2, 0.2)]]);
+        }
+    }
+    let points = polyline(rng, &corners);
+    if chance(rng, 0.5) {
+        vec![points]
+    } else {
+        let cut = points.len() / 2;
+        vec![points[..cut].to_vec(), points[cut..].to_vec()]
+    }
+}
+
+/// Several short strokes scattered about: dots, dashes, small hooks.
+fn clutter<R: Rng>(rng: &mut R) -> Vec<Vec<[f32; 2]>> {
+    (0..rng.random_range(4..12))
+        .map(|_| {
+            let start = [uniform(rng, -1.0, 1.0), uniform(rng, -1.0, 1.0)];
+            let bends = rng.random_range(1..4);
+            let mut corners = vec![start];
+            for _ in 0..bends {
+                let [x, y] = corners[corners.len() - 1];
+                corners.push([x + uniform(rng, -0.5, 0.5), y + uniform(rng, -0.5, 0.5)]);
+            }
+            polyline(rng, &corners)
+        })
+        .collect()
+}
+
+/// A zigzag or sawtooth with irregular teeth.
+fn zigzag<R: Rng>(rng: &mut R) -> Vec<Vec<[f32; 2]>> {
+    let teeth = rng.random_range(4..14);
+    let corners: Vec<[f32; 2]> = (0..=teeth)
+        .map(|i| {
+            let x = -1.0 + 2.0 * i as f32 / teeth as f32;
+            let y = if i % 2 == 0 { -1.0 } else { 1.0 } * uniform(rng, 0.3, 1.0);
+            [x, y]
+        })
+        .collect();
+    vec![polyline(rng, &corners)]
 }
 
 /// A uniform number in `lo..hi`.

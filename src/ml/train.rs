@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, TchError, Tensor};
@@ -30,6 +30,7 @@ use super::dataset::{self, Dataset, DatasetError, Split};
 use super::evaluation::{self, EpochRecord};
 use super::net::{input_tensor, DoodleNet};
 use super::raster::{self, RasterError};
+use super::synth;
 pub use super::types::{
     TrainConfig, TrainedModel, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_IMAGE_SIZE,
     DEFAULT_LEARNING_RATE, DEFAULT_VALIDATION_FRACTION, MAX_BATCH_SIZE, MAX_EPOCHS,
@@ -40,6 +41,10 @@ const EVAL_CHUNK: usize = 512;
 
 /// Training batches prepared ahead of the one being trained on.
 const PREFETCH_BATCHES: usize = 2;
+
+/// Weight of the scribble loss (cross-entropy against the uniform distribution) next to the
+/// drawings' loss, when a run adds scribbles (`TrainConfig::scribble_share`).
+const SCRIBBLE_LOSS_WEIGHT: f64 = 0.5;
 
 /// Where a running training stands; given to the progress callback after every step and
 /// once more at the end of every epoch (then with `epoch_done` set).
@@ -197,7 +202,8 @@ pub fn train(
             let (order, fixed_train, split) = (&order, &fixed_train, &split);
             scope.spawn(move || {
                 for batch in order.chunks(config.batch_size) {
-                    let mut buffer = vec![0.0f32; batch.len() * pixels];
+                    let scribbles = scribbles_for(batch.len(), config.scribble_share);
+                    let mut buffer = vec![0.0f32; (batch.len() + scribbles) * pixels];
                     let filled = fill_batch(
                         dataset,
                         split,
@@ -223,10 +229,21 @@ pub fn train(
                     .iter()
                     .map(|&i| dataset.samples[split.train[i]].label as i64)
                     .collect();
-                let xs = input_tensor(&buffer, batch.len(), size, device);
+                let scribbles = buffer.len() / pixels - batch.len();
+                let xs = input_tensor(&buffer, batch.len() + scribbles, size, device);
                 let ys = Tensor::from_slice(&labels).to_device(device);
-                let logits = net.forward_t(&xs, true);
-                let loss = logits.cross_entropy_for_logits(&ys);
+                let all_logits = net.forward_t(&xs, true);
+                let logits = all_logits.narrow(0, 0, batch.len() as i64);
+                let mut loss = logits.cross_entropy_for_logits(&ys);
+                if scribbles > 0 {
+                    // Cross-entropy against the uniform distribution: no class for scribbles.
+                    let spread = all_logits
+                        .narrow(0, batch.len() as i64, scribbles as i64)
+                        .log_softmax(-1, Kind::Float)
+                        .mean_dim(-1, false, Kind::Float)
+                        .mean(Kind::Float);
+                    loss -= spread * SCRIBBLE_LOSS_WEIGHT;
+                }
                 optimizer.backward_step(&loss);
 
                 let batch_loss = f64::try_from(&loss)?;
@@ -298,7 +315,7 @@ pub fn train(
     }
 
     let (loss, logits) = evaluate(&net, &validation, size, device)?;
-    let metrics = evaluation::measure(
+    let mut metrics = evaluation::measure(
         &dataset.classes,
         &logits,
         &validation.labels,
@@ -306,6 +323,7 @@ pub fn train(
         history,
         split.train.len(),
     )?;
+    metrics.player_independent = split.player_independent;
     Ok(TrainedModel {
         classes: dataset.classes.clone(),
         config: config.clone(),
@@ -410,6 +428,16 @@ fn evaluate(
     })
 }
 
+/// Scribbles to add to a batch of `drawings` at `share` (at least one when the share is
+/// positive, so small batches get some too).
+fn scribbles_for(drawings: usize, share: f32) -> usize {
+    if share <= 0.0 {
+        0
+    } else {
+        ((drawings as f32 * share).round() as usize).max(1)
+    }
+}
+
 /// Fills `buffer` with the batch's images: copies of the fixed ones, or freshly augmented
 /// and rasterized drawings.
 fn fill_batch(
@@ -422,6 +450,19 @@ fn fill_batch(
     buffer: &mut [f32],
 ) -> Result<(), TrainError> {
     let pixels = (config.image_size * config.image_size) as usize;
+    // The buffer's room beyond the batch is for scribbles.
+    let scribbles = buffer.len() / pixels - batch.len();
+    for slot in 0..scribbles {
+        // Training scribbles come from seeds below the held-out range.
+        let seed = rng.random::<u64>() % synth::HELD_OUT_SCRIBBLE_SEEDS;
+        let out = &mut buffer[(batch.len() + slot) * pixels..(batch.len() + slot + 1) * pixels];
+        raster::rasterize_into(&synth::scribble(seed), config.image_size, out).map_err(
+            |source| TrainError::Raster {
+                index: usize::MAX,
+                source,
+            },
+        )?;
+    }
     for (slot, &i) in batch.iter().enumerate() {
         let out = &mut buffer[slot * pixels..(slot + 1) * pixels];
         match fixed_train {

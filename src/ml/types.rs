@@ -56,6 +56,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Share of the drawings held out for validation, by group.
     pub validation_fraction: f64,
+    /// Generated scribbles added to every training batch, as a share of its drawings (0:
+    /// none). The model learns to spread its belief evenly on them ("outlier exposure"), so
+    /// that it answers "unsure" on things that are not any of its shapes. Only for class sets
+    /// that have no scribble-like shape (the starter's).
+    #[serde(default)]
+    pub scribble_share: f32,
 }
 
 impl Default for TrainConfig {
@@ -69,6 +75,7 @@ impl Default for TrainConfig {
             augment_params: AugmentParams::default(),
             seed: 0,
             validation_fraction: DEFAULT_VALIDATION_FRACTION,
+            scribble_share: 0.0,
         }
     }
 }
@@ -96,6 +103,9 @@ impl TrainConfig {
         let (lo, hi) = VALIDATION_FRACTION_RANGE;
         if !(lo..=hi).contains(&self.validation_fraction) {
             return bad(format!("validation_fraction must be {lo}..={hi}"));
+        }
+        if !(0.0..=1.0).contains(&self.scribble_share) {
+            return bad("scribble_share must be 0..=1".into());
         }
         let p = &self.augment_params;
         let finite = [p.max_rotation_deg, p.max_scale, p.max_shear, p.jitter];

@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod backup;
+pub mod evaluation;
 pub mod events;
 pub mod icons;
 pub mod limits;

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::domain::ModelVersion;
-use crate::ml::evaluation::Metrics;
-use crate::service::serving::{verify_and_record, ModelServer, ServingError};
+use crate::ml::evaluation::{wilson_interval, Metrics};
+use crate::service::serving::{verify_and_record, Activation, ModelServer, ServingError};
 use crate::store::{DeleteModel, ModelRow, ModelStore, StoreError};
 
 /// Why a registry operation failed.
@@ -66,6 +66,10 @@ pub struct ManifestScores {
     pub accuracy: Option<f64>,
     /// Top-3 accuracy on the validation set.
     pub top3_accuracy: Option<f64>,
+    /// Drawings the accuracy was measured on.
+    pub validation_samples: Option<usize>,
+    /// The 95 % Wilson interval of the accuracy (recomputed for manifests that lack it).
+    pub accuracy_interval: Option<[f64; 2]>,
     /// Per class, by class name.
     pub per_class: BTreeMap<String, ClassScore>,
 }
@@ -87,10 +91,42 @@ impl ManifestScores {
                     .collect()
             })
             .unwrap_or_default();
+        let accuracy = metrics["accuracy"].as_f64();
+        let validation_samples = metrics["validation_samples"]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok());
+        let stored = metrics["accuracy_interval"]
+            .as_array()
+            .and_then(|a| Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?]));
+        let accuracy_interval = stored.or_else(|| {
+            let (a, n) = (accuracy?, validation_samples?);
+            Some(wilson_interval((a * n as f64).round() as usize, n))
+        });
         Self {
-            accuracy: metrics["accuracy"].as_f64(),
+            accuracy,
             top3_accuracy: metrics["top3_accuracy"].as_f64(),
+            validation_samples,
+            accuracy_interval,
             per_class,
+        }
+    }
+
+    /// The accuracy as people should read it: with its 95 % interval and sample size, e.g.
+    /// `75.0 % (95 % interval 30.1-95.4 %, n = 4)`; `-` when unknown.
+    pub fn accuracy_text(&self) -> String {
+        match (
+            self.accuracy,
+            self.accuracy_interval,
+            self.validation_samples,
+        ) {
+            (Some(a), Some([lo, hi]), Some(n)) => format!(
+                "{:.1} % (95 % interval {:.1}-{:.1} %, n = {n})",
+                a * 100.0,
+                lo * 100.0,
+                hi * 100.0
+            ),
+            (Some(a), _, _) => format!("{:.1} %", a * 100.0),
+            _ => "-".into(),
         }
     }
 
@@ -129,6 +165,9 @@ pub struct Comparison {
     pub accuracy: Delta,
     /// Every class either model knows, by name.
     pub per_class: Vec<ClassComparison>,
+    /// Both scored on the current evaluation split, paired (see `service::evaluation`);
+    /// `None` until filled in, or when the split holds no drawing of the classes both know.
+    pub paired: Option<crate::service::evaluation::PairedComparison>,
 }
 
 impl Comparison {
@@ -163,6 +202,7 @@ impl Comparison {
                 delta: sa.accuracy.zip(sb.accuracy).map(|(x, y)| y - x),
             },
             per_class,
+            paired: None,
         }
     }
 }
@@ -233,21 +273,27 @@ impl ModelRegistry {
         match &self.server {
             Some(server) => server.activate(version.as_str())?,
             None => {
-                verify_and_record(self.store.as_ref(), version.as_str())?;
+                verify_and_record(self.store.as_ref(), version.as_str(), Activation::New)?;
             }
         }
         Ok(())
     }
 
-    /// Activates the previously active model and answers its version.
+    /// Activates the model before the current one in the activation history and answers
+    /// its version; pressed again it goes further back, never toggling.
     pub fn rollback(&self) -> Result<ModelVersion, ModelError> {
-        let previous = self
-            .store
-            .previous_model()?
-            .ok_or(ServingError::NothingToRollBackTo)?;
-        let version = ModelVersion::from_row(previous.version);
-        self.activate(&version)?;
-        Ok(version)
+        let version = match &self.server {
+            Some(server) => server.rollback()?,
+            None => {
+                let previous = self
+                    .store
+                    .previous_model()?
+                    .ok_or(ServingError::NothingToRollBackTo)?;
+                verify_and_record(self.store.as_ref(), &previous.version, Activation::Rollback)?;
+                previous.version
+            }
+        };
+        Ok(ModelVersion::from_row(version))
     }
 
     /// Deletes an inactive version's row, then its artifact's files (a failure to remove
@@ -288,6 +334,17 @@ mod tests {
 
     fn v(version: &str) -> ModelVersion {
         ModelVersion::parse(version).unwrap()
+    }
+
+    #[test]
+    fn an_accuracy_reads_with_its_interval_and_sample_size_even_from_an_older_manifest() {
+        let scores = ManifestScores::read(&serde_json::json!(
+            {"metrics": {"accuracy": 0.75, "validation_samples": 4}}
+        ));
+        assert_eq!(
+            scores.accuracy_text(),
+            "75.0 % (95 % interval 30.1-95.4 %, n = 4)"
+        );
     }
 
     #[test]

@@ -582,6 +582,7 @@ fn verdict(drawing: &Drawing, answer: &Classification) -> Verdict {
     let agreement = answer.probability_of(shape).map(|p| Agreement {
         model_version: answer.model_version.clone(),
         probability: f64::from(p),
+        unsure: answer.unsure,
     });
     (judgement, agreement)
 }

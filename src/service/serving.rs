@@ -37,6 +37,9 @@ pub struct Guess {
 pub struct Classification {
     pub shape: String,
     pub confidence: f32,
+    /// The model declines to commit: its best calibrated probability is below its threshold
+    /// (see `ml::classifier`). `shape` is still the most likely class.
+    pub unsure: bool,
     pub top_k: Vec<Guess>,
     pub model_version: String,
     pub latency_ms: f64,
@@ -185,7 +188,12 @@ impl ModelServer {
 
     /// Verifies and loads `version`, records it as active, then serves it. Blocking.
     pub fn activate(&self, version: &str) -> Result<(), ServingError> {
-        let classifier = verify_and_record(self.stores.models.as_ref(), version)?;
+        self.activate_as(version, Activation::New)
+    }
+
+    /// [`ModelServer::activate`], recorded as a new activation or as a rollback.
+    fn activate_as(&self, version: &str, kind: Activation) -> Result<(), ServingError> {
+        let classifier = verify_and_record(self.stores.models.as_ref(), version, kind)?;
         self.swap(Some((version.to_owned(), classifier)));
         tracing::info!(%version, "model activated");
         for listener in self
@@ -205,16 +213,27 @@ impl ModelServer {
         Arc::new(move |version| server.activate(version))
     }
 
-    /// Activates the previously active model. Blocking. Returns its version.
+    /// Activates the model before the current one in the activation history (a second
+    /// rollback goes further back, never toggling). Blocking. Returns its version.
     pub fn rollback(&self) -> Result<String, ServingError> {
         let previous = self
             .stores
             .models
             .previous_model()?
             .ok_or(ServingError::NothingToRollBackTo)?;
-        self.activate(&previous.version)?;
+        self.activate_as(&previous.version, Activation::Rollback)?;
         Ok(previous.version)
     }
+}
+
+/// How an activation enters the activation history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// A new activation, on top of the history.
+    New,
+    /// A rollback to the model [`ModelStore::previous_model`] names: steps back through the
+    /// history instead of adding to it.
+    Rollback,
 }
 
 /// Loads `version`'s artifact (which verifies it) and, when it loads, records it as the one
@@ -223,6 +242,7 @@ impl ModelServer {
 pub fn verify_and_record(
     models: &dyn ModelStore,
     version: &str,
+    kind: Activation,
 ) -> Result<Classifier, ServingError> {
     let row = models
         .model(version)?
@@ -232,7 +252,11 @@ pub fn verify_and_record(
             version: version.into(),
             source,
         })?;
-    if !models.activate_model(version)? {
+    let recorded = match kind {
+        Activation::New => models.activate_model(version)?,
+        Activation::Rollback => models.roll_back_model(version)?,
+    };
+    if !recorded {
         return Err(ServingError::UnknownVersion(version.into()));
     }
     Ok(classifier)
@@ -297,7 +321,10 @@ fn run_batch(active: Option<&(String, Box<Classifier>)>, batch: Vec<(Vec<Strokes
                 let mine = ranked.split_off(ranked.len() - drawings.len());
                 let answers = mine
                     .into_iter()
-                    .map(|r| answer(r, version, latency_ms))
+                    .map(|r| {
+                        let unsure = classifier.is_unsure(&r);
+                        answer(r, unsure, version, latency_ms)
+                    })
                     .collect();
                 let _ = reply.send(Ok(answers));
             }
@@ -317,7 +344,12 @@ fn run_batch(active: Option<&(String, Box<Classifier>)>, batch: Vec<(Vec<Strokes
     }
 }
 
-fn answer(ranked: Vec<(String, f32)>, version: &str, latency_ms: f64) -> Classification {
+fn answer(
+    ranked: Vec<(String, f32)>,
+    unsure: bool,
+    version: &str,
+    latency_ms: f64,
+) -> Classification {
     let top_k: Vec<Guess> = ranked
         .iter()
         .take(TOP_K)
@@ -333,6 +365,7 @@ fn answer(ranked: Vec<(String, f32)>, version: &str, latency_ms: f64) -> Classif
     Classification {
         shape: best.shape,
         confidence: best.confidence,
+        unsure,
         top_k,
         model_version: version.to_owned(),
         latency_ms,

@@ -351,9 +351,43 @@ pub fn exactly_one_model_is_active_after_activate_and_rollback<B: Backend>(backe
     // A rollback activates the previous model.
     let previous = models.previous_model().unwrap().unwrap();
     assert_eq!(previous.version, "v1");
-    assert!(models.activate_model(&previous.version).unwrap());
+    assert!(models.roll_back_model(&previous.version).unwrap());
     assert_eq!(active(), ["v1"]);
     assert_eq!(models.active_model().unwrap().unwrap().version, "v1");
+}
+
+pub fn rollback_walks_back_through_the_activation_history_and_never_toggles<B: Backend>(
+    backend: &B,
+) {
+    let (_guard, stores) = backend.open();
+    let models = &stores.models;
+    for _ in 0..3 {
+        let version = models.next_model_version().unwrap();
+        models
+            .insert_model(&version, None, "/models", &serde_json::json!({}))
+            .unwrap();
+    }
+    for version in ["v1", "v2", "v3"] {
+        assert!(models.activate_model(version).unwrap());
+    }
+    let roll_back = || {
+        let previous = models.previous_model().unwrap().map(|m| m.version);
+        if let Some(version) = &previous {
+            assert!(models.roll_back_model(version).unwrap());
+        }
+        previous
+    };
+    assert_eq!(roll_back().as_deref(), Some("v2"));
+    assert_eq!(
+        roll_back().as_deref(),
+        Some("v1"),
+        "a second rollback goes further back"
+    );
+    assert_eq!(roll_back(), None, "nothing before the first activation");
+    assert_eq!(models.active_model().unwrap().unwrap().version, "v1");
+    // A new activation starts a new history on top of what was rolled back to.
+    assert!(models.activate_model("v3").unwrap());
+    assert_eq!(roll_back().as_deref(), Some("v1"));
 }
 
 pub fn an_api_key_authenticates_until_it_is_revoked<B: Backend>(backend: &B) {
@@ -497,6 +531,7 @@ pub fn scores_and_verdicts_are_recorded_and_the_catch_up_walk_finds_the_unscored
         duration: None,
         agreement: None,
         model_version: None,
+        unsure: false,
     };
     let judged = Judgement {
         recognized: true,
@@ -585,6 +620,13 @@ macro_rules! contract_suite {
                     return;
                 }
                 super::exactly_one_model_is_active_after_activate_and_rollback(&$backend);
+            }
+
+            #[test]
+            fn rollback_walks_back_through_the_activation_history_and_never_toggles() {
+                super::rollback_walks_back_through_the_activation_history_and_never_toggles(
+                    &$backend,
+                );
             }
 
             #[test]

@@ -228,6 +228,21 @@ const MIGRATIONS: &[&str] = &[
     WHERE json_extract(metadata, '$.model_version') IS NOT NULL;
     CREATE INDEX drawings_unscored ON drawings(id) WHERE quality_score IS NULL AND deleted_at IS NULL;
     "#,
+    // 9: the activation history rollback walks back through: one row per activation, newest
+    // last; `undone` marks the activations a rollback stepped back over, so a second
+    // rollback goes further back instead of toggling. Seeded from each model's last
+    // activation.
+    r#"
+    CREATE TABLE model_activations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        version TEXT NOT NULL,
+        activated_at INTEGER NOT NULL,
+        undone INTEGER NOT NULL DEFAULT 0 CHECK (undone IN (0, 1))
+    );
+    INSERT INTO model_activations (version, activated_at)
+        SELECT version, activated_at FROM models
+        WHERE activated_at IS NOT NULL ORDER BY activated_at;
+    "#,
 ];
 
 /// The schema version this program writes.

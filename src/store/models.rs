@@ -1,6 +1,7 @@
 //! The model table: every trained model version and which one is active. The database
 //! enforces a single active model (a unique partial index); activation and rollback land with
-//! the model registry.
+//! the model registry. Every activation is recorded in `model_activations`, which a rollback
+//! walks back through (see [`ModelStore::roll_back_model`]).
 
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
@@ -53,8 +54,14 @@ pub trait ModelStore: Send + Sync {
     fn active_model(&self) -> Result<Option<ModelRow>, StoreError>;
     /// Makes `version` the one active model in one transaction. `false` if it does not exist.
     fn activate_model(&self, version: &str) -> Result<bool, StoreError>;
-    /// The most recently active model other than the current one: where a rollback goes.
+    /// Where a rollback goes: walking the activation history back from the newest activation
+    /// not yet rolled back, the first model that still exists and is not the active one.
     fn previous_model(&self) -> Result<Option<ModelRow>, StoreError>;
+    /// Makes `version` (found by [`ModelStore::previous_model`]) the active model as a
+    /// rollback, in one transaction: the activations after its last one are marked undone
+    /// and no new one is recorded, so the next rollback goes further back. `false` if it
+    /// does not exist.
+    fn roll_back_model(&self, version: &str) -> Result<bool, StoreError>;
     /// Deletes an inactive model's row; returns the row, or why not.
     fn delete_model(&self, version: &str) -> Result<DeleteModel, StoreError>;
 }
@@ -130,6 +137,31 @@ impl ModelStore for SqliteMetadataStore {
                 params![version, now_ms() as i64],
             )?;
             if changed == 1 {
+                tx.execute(
+                    "INSERT INTO model_activations (version, activated_at) VALUES (?1, ?2)",
+                    params![version, now_ms() as i64],
+                )?;
+                tx.commit()?;
+            }
+            Ok(changed == 1)
+        })
+    }
+
+    fn roll_back_model(&self, version: &str) -> Result<bool, StoreError> {
+        self.write(|conn| {
+            let tx = conn.transaction()?;
+            tx.execute("UPDATE models SET is_active = 0 WHERE is_active = 1", [])?;
+            let changed = tx.execute(
+                "UPDATE models SET is_active = 1, activated_at = ?2 WHERE version = ?1",
+                params![version, now_ms() as i64],
+            )?;
+            if changed == 1 {
+                tx.execute(
+                    "UPDATE model_activations SET undone = 1 WHERE undone = 0 AND id > (
+                         SELECT ifnull(max(id), 0) FROM model_activations
+                         WHERE undone = 0 AND version = ?1)",
+                    [version],
+                )?;
                 tx.commit()?;
             }
             Ok(changed == 1)
@@ -141,8 +173,12 @@ impl ModelStore for SqliteMetadataStore {
             Ok(conn
                 .query_row(
                     &format!(
-                        "SELECT {MODEL_COLUMNS} FROM models WHERE is_active = 0 AND activated_at IS NOT NULL
-                         ORDER BY activated_at DESC LIMIT 1"
+                        "SELECT {MODEL_COLUMNS} FROM models WHERE version = (
+                             SELECT a.version FROM model_activations a
+                             WHERE a.undone = 0 AND a.version IN (SELECT version FROM models)
+                               AND a.version <> ifnull(
+                                   (SELECT version FROM models WHERE is_active = 1), '')
+                             ORDER BY a.id DESC LIMIT 1)"
                     ),
                     [],
                     model_from_row,

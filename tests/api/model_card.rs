@@ -87,6 +87,29 @@ async fn the_card_describes_the_served_model_and_its_confusion_picture_is_a_cach
         "{card}"
     );
     assert!(card["activated_at"].is_string(), "{card}");
+    // Every accuracy comes with its 95 % interval; the calibration and its picture are there.
+    let metrics = &card["metrics"];
+    let accuracy = metrics["accuracy"].as_f64().unwrap();
+    let interval = metrics["accuracy_interval"].as_array().unwrap();
+    let (low, high) = (interval[0].as_f64().unwrap(), interval[1].as_f64().unwrap());
+    assert!(
+        low <= accuracy && accuracy <= high && high - low > 0.0,
+        "{card}"
+    );
+    let calibration = &metrics["calibration"];
+    assert!(calibration["temperature"].as_f64().unwrap() > 0.0, "{card}");
+    assert!(calibration["ece_before"].as_f64().unwrap() >= 0.0);
+    assert_eq!(calibration["reliability"].as_array().unwrap().len(), 10);
+    assert_eq!(metrics["player_independent"], true);
+    let reliability = anonymous_get(&app, card["reliability_png_url"].as_str().unwrap()).await;
+    assert_eq!(reliability.status(), StatusCode::OK);
+    assert_eq!(reliability.headers()["content-type"], "image/png");
+    let picture = image::load_from_memory(&reliability.bytes().await.unwrap()).unwrap();
+    let side = doodlebox::ml::reliability_picture::SIDE_PX;
+    assert_eq!((picture.width(), picture.height()), (side, side));
+    // Every classify answer says whether the model is sure.
+    let answer: Value = app.post_json("/api/v1/classify", &sample_drawing()).await;
+    assert!(answer["unsure"].is_boolean(), "{answer}");
     // top_k is what classify really returns.
     let answer: Value = app.post_json("/api/v1/classify", &sample_drawing()).await;
     assert_eq!(answer["top_k"].as_array().unwrap().len(), 3);

@@ -11,12 +11,11 @@ use crate::synthetic::doodle_json;
 use crate::training::{seed_drawings, wait_for_status};
 
 async fn train(app: &TestApp, seed: u64) -> String {
-    let created: Value = app
-        .post_json(
-            "/api/v1/admin/training-jobs",
-            &json!({"epochs": 4, "seed": seed}),
-        )
-        .await;
+    train_with(app, json!({"epochs": 4, "seed": seed})).await
+}
+
+async fn train_with(app: &TestApp, config: Value) -> String {
+    let created: Value = app.post_json("/api/v1/admin/training-jobs", &config).await;
     let id = created["job"]["id"].as_i64().unwrap();
     let job = wait_for_status(app, id, &["completed", "failed"], Duration::from_secs(240)).await;
     assert_eq!(job["status"], "completed", "{job}");
@@ -100,6 +99,13 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
         .post_json("/api/v1/admin/models/rollback", &json!({}))
         .await;
     assert_eq!(rolled["active"], "v1");
+    let answer: Value = app.post_json("/api/v1/classify", &circle).await;
+    assert_eq!(answer["model_version"], "v1");
+    // Rollback walks back through the activation history: pressed again it does not toggle
+    // back to v2 (v1 was the first activation, so there is nothing before it).
+    let again = app.post("/api/v1/admin/models/rollback", &json!({})).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(error_code(again).await, "nothing_to_roll_back_to");
     let answer: Value = app.post_json("/api/v1/classify", &circle).await;
     assert_eq!(answer["model_version"], "v1");
 
@@ -300,4 +306,62 @@ async fn wait_until_judged(app: &TestApp, id: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_significantly_worse_model_is_refused_with_the_paired_comparison_unless_forced() {
+    let app = TestApp::spawn().await;
+    seed_drawings(&app, 60, 24).await;
+    let good = train(&app, 3).await;
+    // Four steps at a negligible learning rate: as good as the random start, so it guesses
+    // mostly wrong.
+    let bad = train_with(&app, json!({"epochs": 1, "learning_rate": 1e-6, "seed": 5})).await;
+    let activated: Value = app
+        .post_json(&format!("/api/v1/admin/models/{good}/activate"), &json!({}))
+        .await;
+    assert_eq!(activated["active"], good.as_str());
+
+    let refused = app
+        .post(&format!("/api/v1/admin/models/{bad}/activate"), &json!({}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "significantly_worse", "{body}");
+    let comparison = &body["error"]["comparison"];
+    assert_eq!(comparison["a"], good.as_str());
+    assert_eq!(comparison["b"], bad.as_str());
+    assert_eq!(comparison["verdict"], "worse", "{comparison}");
+    assert!(comparison["p_value"].as_f64().unwrap() < 0.05);
+    assert!(comparison["a_only"].as_u64().unwrap() > comparison["b_only"].as_u64().unwrap());
+    assert_eq!(comparison["rule"], "by_player");
+    // Nothing changed: the good model still answers.
+    let circle = doodle_json(Shape::Circle, 31_337);
+    let answer: Value = app.post_json("/api/v1/classify", &circle).await;
+    assert_eq!(answer["model_version"], good.as_str());
+
+    // Compare scores both on the same held-out drawings, per class with a direction.
+    let compared: Value = app
+        .get_json(&format!("/api/v1/admin/models/compare?a={good}&b={bad}"))
+        .await;
+    let paired = &compared["paired"];
+    assert_eq!(paired["drawings"], comparison["drawings"], "{compared}");
+    assert_eq!(paired["classes"].as_array().unwrap().len(), 5);
+    let directions: Vec<&str> = paired["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["direction"].as_str().unwrap())
+        .collect();
+    assert!(directions.contains(&"down"), "{directions:?}");
+
+    // Forced, it is activated.
+    let forced: Value = app
+        .post_json(
+            &format!("/api/v1/admin/models/{bad}/activate?force=true"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(forced["active"], bad.as_str());
+    let answer: Value = app.post_json("/api/v1/classify", &circle).await;
+    assert_eq!(answer["model_version"], bad.as_str());
 }

@@ -276,7 +276,9 @@ async fn activating_a_model_rescores_every_drawing_with_it_and_the_walk_complete
             parts["validity"].as_f64().unwrap(),
             parts["agreement"].as_f64().unwrap(),
         );
-        let expected = validity * (0.4 + 0.6 * agreement);
+        // An unsure model answer leaves 0.4 of it (scribbles fall below the threshold).
+        let unsure = if parts["unsure"] == true { 0.4 } else { 1.0 };
+        let expected = validity * (0.4 + 0.6 * agreement) * unsure;
         assert!((row.score.unwrap() - expected).abs() < 1e-9, "{row:?}");
     }
     // Each row also carries the new model's verdict (Quick, Draw!'s `recognized`).

@@ -74,7 +74,11 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
     assert_eq!(job["status"], "completed", "{job}");
     let accuracy = job["metrics"]["accuracy"].as_f64().unwrap();
     assert!(accuracy >= 0.9, "validation accuracy {accuracy}");
-    assert_eq!(job["dataset"]["size"], 600);
+    // The frozen evaluation split (whole players, 24 of them here) is never trained on.
+    let held_out = job["dataset"]["evaluation_held_out"].as_u64().unwrap();
+    assert_eq!(job["dataset"]["evaluation_rule"], "by_player");
+    assert!(held_out > 0 && held_out < 300, "{held_out}");
+    assert_eq!(job["dataset"]["size"].as_u64().unwrap() + held_out, 600);
     assert_eq!(job["model_version"], "v1");
     assert_eq!(job["attempt"], 1);
 
@@ -95,6 +99,39 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
     // A finished job's event stream gives its final state and ends.
     app.assert_completed_event_stream(&format!("/api/v1/admin/training-jobs/{id}/events"))
         .await;
+}
+
+#[tokio::test]
+async fn one_player_alone_trains_and_the_model_card_says_validation_is_not_player_independent() {
+    let app = TestApp::spawn().await;
+    seed_drawings(&app, 30, 1).await;
+    let created: Value = app
+        .post_json(
+            "/api/v1/admin/training-jobs",
+            &json!({"epochs": 3, "seed": 2}),
+        )
+        .await;
+    let id = created["job"]["id"].as_i64().unwrap();
+    let job = wait_for_status(&app, id, &["completed", "failed"], Duration::from_secs(240)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["metrics"]["player_independent"], false, "{job}");
+    assert_eq!(job["dataset"]["evaluation_rule"], "by_drawing");
+    let interval = job["metrics"]["accuracy_interval"].as_array().unwrap();
+    assert!(interval[0].as_f64().unwrap() <= job["metrics"]["accuracy"].as_f64().unwrap());
+    let version = job["model_version"].as_str().unwrap();
+    let activated = app
+        .post(
+            &format!("/api/v1/admin/models/{version}/activate"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(activated.status(), StatusCode::OK);
+    let card: Value = app.get_json("/api/v1/model").await;
+    assert_eq!(card["metrics"]["player_independent"], false, "{card}");
+    assert_eq!(
+        card["metrics"]["validation_samples"],
+        job["metrics"]["validation_samples"]
+    );
 }
 
 #[tokio::test]

@@ -7,3 +7,4 @@ mod classifier;
 mod helpers;
 mod quickdraw;
 mod training;
+mod unsure;

@@ -21,7 +21,7 @@ use crate::helpers::starter_model;
 const REAL_RUN_SEEDS: [u64; 3] = [1, 2, 3];
 
 /// The real shapes that are also default shapes (the sample has no heart).
-const SHARED_SHAPES: [&str; 4] = ["circle", "square", "triangle", "line"];
+pub(crate) const SHARED_SHAPES: [&str; 4] = ["circle", "square", "triangle", "line"];
 
 /// One line of a raw Quick, Draw! file (other fields are ignored).
 #[derive(Deserialize)]
@@ -33,7 +33,7 @@ struct RawDrawing {
 }
 
 /// The sample's folder: `$DOODLEBOX_QUICKDRAW_DIR` or `../shared/quickdraw`.
-fn quickdraw_dir() -> Option<PathBuf> {
+pub(crate) fn quickdraw_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("DOODLEBOX_QUICKDRAW_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/quickdraw"));
@@ -46,7 +46,7 @@ fn quickdraw_dir() -> Option<PathBuf> {
 }
 
 /// Every drawing of every `*.ndjson` file, by category (in name order).
-fn read_sample(dir: &PathBuf) -> BTreeMap<String, Vec<Vec<Vec<[f32; 2]>>>> {
+pub(crate) fn read_sample(dir: &PathBuf) -> BTreeMap<String, Vec<Vec<Vec<[f32; 2]>>>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("readable folder")
         .filter_map(|e| e.ok().map(|e| e.path()))

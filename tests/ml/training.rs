@@ -59,13 +59,45 @@ fn the_split_keeps_each_group_on_one_side_and_every_class_on_both() {
 }
 
 #[test]
-fn a_dataset_drawn_by_a_single_player_cannot_be_split() {
-    let mut dataset = synth::starter_dataset(5, 1);
+fn a_dataset_drawn_by_a_single_player_falls_back_to_a_stratified_random_split() {
+    let mut dataset = synth::starter_dataset(20, 1);
     for sample in &mut dataset.samples {
         sample.group = 42;
     }
+    let split = dataset::split(&dataset, 0.2, 0).unwrap();
+    assert!(!split.player_independent);
+    assert_eq!(split.train.len() + split.validation.len(), 100);
+    for label in 0..5 {
+        let held_out = split
+            .validation
+            .iter()
+            .filter(|&&i| dataset.samples[i].label == label)
+            .count();
+        assert_eq!(held_out, 4, "class {label}: 20 % of 20");
+    }
+    // One player holding most drawings falls back too; many balanced players do not.
+    let mut lopsided = synth::starter_dataset(100, 5);
+    for sample in lopsided.samples.iter_mut().take(300) {
+        sample.group = 7;
+    }
+    assert!(
+        !dataset::split(&lopsided, 0.2, 0)
+            .unwrap()
+            .player_independent
+    );
+    let balanced = synth::starter_dataset(100, 5);
+    assert!(
+        dataset::split(&balanced, 0.2, 0)
+            .unwrap()
+            .player_independent
+    );
+    // Too few drawings to hold any out is still an error.
+    let mut tiny = synth::starter_dataset(1, 1);
+    for sample in &mut tiny.samples {
+        sample.group = 42;
+    }
     assert!(matches!(
-        dataset::split(&dataset, 0.2, 0),
+        dataset::split(&tiny, 0.2, 0),
         Err(DatasetError::Split(_))
     ));
 }

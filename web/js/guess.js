@@ -2,6 +2,7 @@
 // It asks POST /api/v1/classify after each stroke and at most every MIN_INTERVAL_MS while
 // drawing. Without an active model the server answers 503 no_active_model: the guess box is
 // hidden and asked again at most once per round, so a model activated mid-game shows up.
+// When the answer says `unsure`, the machine says it is not sure instead of naming a shape.
 // The implementor page reuses it with its own `render` (bars rather than words) and no prompt.
 
 import { classify } from './api.js';
@@ -50,6 +51,11 @@ export function createGuesser(el, { render = null } = {}) {
     if (render) {
       render(el, result);
       el.hidden = false;
+      return;
+    }
+    // The model declines to commit (a scribble, or not one of its shapes): name nothing.
+    if (result.unsure) {
+      say(['Hmm… I\'m not sure what that is.']);
       return;
     }
     const top = (result.top_k && result.top_k.length ? result.top_k : [{ shape: result.shape, confidence: result.confidence }])

@@ -18,6 +18,9 @@ const COPIED_MS = 2500;
 const $ = (id) => document.getElementById(id);
 const label = (shape) => shape.replace(/_/g, ' ');
 const percent = (share) => `${(share * 100).toFixed(1)}%`;
+/** An accuracy with its sample size and 95 % Wilson interval, e.g. "75.0% (95% CI 30.1–95.4%, n = 4)". */
+const withInterval = (share, [low, high], n) =>
+  `${percent(share)} (95% interval ${(low * 100).toFixed(1)}–${(high * 100).toFixed(1)}%, n = ${n.toLocaleString()})`;
 
 let state = 'loading';
 let card = null;
@@ -49,7 +52,7 @@ function renderGuesses(el, result) {
   });
   const note = document.createElement('p');
   note.className = 'muted guess-note';
-  note.textContent = `model ${result.model_version} · ${result.latency_ms.toFixed(1)} ms`;
+  note.textContent = `${result.unsure ? 'unsure: the model declines to name a shape · ' : ''}model ${result.model_version} · ${result.latency_ms.toFixed(1)} ms`;
   el.replaceChildren(...rows, note);
   $('guess-idle').hidden = true;
 }
@@ -145,9 +148,20 @@ function renderConfusion(model) {
 
 function renderCard(model) {
   $('model-version').textContent = model.version;
-  $('model-accuracy').textContent = percent(model.metrics.accuracy);
+  $('model-accuracy').textContent = withInterval(
+    model.metrics.accuracy,
+    model.metrics.accuracy_interval,
+    model.metrics.validation_samples,
+  );
+  const cal = model.metrics.calibration;
+  $('model-unsure').textContent = cal
+    ? `below ${percent(cal.unsure_below)} calibrated confidence (temperature ${cal.temperature.toFixed(2)}; calibration error ${percent(cal.ece_before)} raw, ${percent(cal.ece_after)} calibrated)`
+    : `below ${percent(0.8)} confidence (this model predates calibration)`;
   $('model-top3').textContent = percent(model.metrics.top3_accuracy);
-  $('model-dataset').textContent = `${model.dataset_size.toLocaleString()} drawings (${model.metrics.validation_samples.toLocaleString()} held out to measure it), ${model.metrics.epochs} epochs`;
+  $('model-dataset').textContent = `${model.dataset_size.toLocaleString()} drawings (${model.metrics.validation_samples.toLocaleString()} held out to measure it), ${model.metrics.epochs} epochs`
+    + (model.metrics.player_independent === false
+      ? '; validation is not player-independent (one player, or one holding most drawings), so the accuracy may be optimistic for new people'
+      : '');
   $('model-input').textContent = `${model.input_size}×${model.input_size} pixels; ${model.top_k} guesses per answer`;
   const when = model.activated_at || model.created_at;
   $('model-activated').replaceChildren(timeElement(when));
@@ -158,6 +172,8 @@ function renderCard(model) {
     `precision ${percent(c.precision)}, ${c.support} validation drawings`,
   )));
   renderConfusion(model);
+  $('calibration').hidden = !model.metrics.calibration;
+  if (model.metrics.calibration) $('reliability').src = model.reliability_png_url;
 }
 
 async function loadCard() {

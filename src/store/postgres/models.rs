@@ -99,6 +99,32 @@ impl ModelStore for PgStore {
             &[&version, &(now_ms() as i64)],
         )?;
         if changed == 1 {
+            tx.execute(
+                "INSERT INTO model_activations (version, activated_at) VALUES ($1, $2)",
+                &[&version, &(now_ms() as i64)],
+            )?;
+            tx.commit()?;
+        }
+        Ok(changed == 1)
+    }
+
+    fn roll_back_model(&self, version: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ACTIVATION_LOCK])?;
+        tx.execute("UPDATE models SET is_active = FALSE WHERE is_active", &[])?;
+        let changed = tx.execute(
+            "UPDATE models SET is_active = TRUE, activated_at = $2 WHERE version = $1",
+            &[&version, &(now_ms() as i64)],
+        )?;
+        if changed == 1 {
+            // The activations after the target's last one are stepped back over.
+            tx.execute(
+                "UPDATE model_activations SET undone = TRUE WHERE NOT undone AND id > (
+                     SELECT coalesce(max(id), 0) FROM model_activations
+                     WHERE NOT undone AND version = $1)",
+                &[&version],
+            )?;
             tx.commit()?;
         }
         Ok(changed == 1)
@@ -108,8 +134,12 @@ impl ModelStore for PgStore {
         self.conn()?
             .query_opt(
                 &format!(
-                    "SELECT {MODEL_COLUMNS} FROM models WHERE NOT is_active AND activated_at IS NOT NULL
-                     ORDER BY activated_at DESC LIMIT 1"
+                    "SELECT {MODEL_COLUMNS} FROM models WHERE version = (
+                         SELECT a.version FROM model_activations a
+                         WHERE NOT a.undone AND a.version IN (SELECT version FROM models)
+                           AND a.version <> coalesce(
+                               (SELECT version FROM models WHERE is_active), '')
+                         ORDER BY a.id DESC LIMIT 1)"
                 ),
                 &[],
             )?

@@ -8,7 +8,7 @@ import { get } from './api.js';
 import { onLive, debounced } from './live.js';
 import { barChart, lineChart } from './charts.js';
 import { qualityPanel } from './quality.js';
-import { h, panel, failed, num, pct, bytes, when } from './ui.js';
+import { h, panel, failed, num, pct, accuracyText, bytes, when } from './ui.js';
 
 /** Thumbnails of the newest drawings on the dashboard. */
 const RECENT = 12;
@@ -31,7 +31,7 @@ export function modelSummary(model) {
   // `when` is the shared date format; the ISO timestamp is in its title.
   return h('dl', { className: 'facts' },
     h('dt', {}, 'Version'), h('dd', {}, model.version),
-    h('dt', {}, 'Accuracy'), h('dd', {}, pct(metrics.accuracy)),
+    h('dt', {}, 'Accuracy'), h('dd', {}, accuracyText(metrics)),
     h('dt', {}, 'Active since'), h('dd', {}, when(model.activated_at_ms)));
 }
 

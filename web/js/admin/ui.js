@@ -88,6 +88,27 @@ export const num = (n) => (n === null || n === undefined ? '–' : numberFormat.
 export const pct = (x, digits = 1) =>
   (x === null || x === undefined || Number.isNaN(x) ? '–' : `${(x * 100).toFixed(digits)}%`);
 
+/** The 95 % Wilson interval of `k` successes out of `n` (as the server computes it). */
+function wilson(k, n) {
+  if (!n) return [0, 1];
+  const z = 1.959963984540054;
+  const p = k / n;
+  const z2 = z * z;
+  const d = 1 + z2 / n;
+  const centre = (p + z2 / (2 * n)) / d;
+  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / d;
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** A model's accuracy with its 95 % interval and sample size: "75.0% (30.1–95.4%, n = 4)". */
+export function accuracyText(metrics) {
+  if (!metrics || metrics.accuracy === null || metrics.accuracy === undefined) return '–';
+  const n = metrics.validation_samples;
+  if (!n) return pct(metrics.accuracy);
+  const [low, high] = metrics.accuracy_interval || wilson(Math.round(metrics.accuracy * n), n);
+  return `${pct(metrics.accuracy)} (95% interval ${pct(low)}–${pct(high)}, n = ${n})`;
+}
+
 /**
  * Milliseconds since the epoch → `2026-12-01 14:05` (local) in a <time> with the ISO
  * timestamp on hover; `dateText` is the same words for inside a sentence.
