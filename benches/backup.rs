@@ -89,17 +89,34 @@ fn main() {
         let data_bytes = dir_size(&data).unwrap_or(0);
 
         let admin = reqwest::Client::new();
-        let dest = root.path().join("backup");
+        // Backups asked for over HTTP go into the server's backup directory, as a job.
+        let dest = data.join("backups").join("bench");
         let started = Instant::now();
         let response = admin
             .post(format!("{base}/api/v1/admin/backup"))
             .bearer_auth(&token)
-            .json(&json!({"dest": dest}))
+            .json(&json!({"name": "bench"}))
             .send()
             .await
             .expect("backup request");
-        assert_eq!(response.status(), 201, "backup refused");
-        let manifest: Value = response.json().await.expect("manifest");
+        assert_eq!(response.status(), 202, "backup refused");
+        let job: Value = response.json().await.expect("job");
+        let manifest = loop {
+            let job: Value = admin
+                .get(format!("{base}/api/v1/admin/jobs/{}", job["id"]))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("job request")
+                .json()
+                .await
+                .expect("job");
+            match job["status"].as_str() {
+                Some("completed") => break job["result"].clone(),
+                Some("failed") | Some("cancelled") => panic!("backup job ended: {job}"),
+                _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        };
         let backup_secs = started.elapsed().as_secs_f64();
         let backup_bytes = manifest["bytes"].as_u64().unwrap_or(0);
 

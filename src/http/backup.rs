@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::Json;
 use serde::Deserialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, RequestError};
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::jobs::backup::BackupJob;
@@ -40,6 +40,12 @@ pub async fn create(
     body: JsonBody<BackupRequest>,
 ) -> Result<Response, ApiError> {
     refuse_in_cluster_mode(&state)?;
+    // Every field is optional, so serde would also read a JSON array as this struct.
+    if !body.raw.trim_ascii_start().starts_with(b"{") {
+        return Err(
+            RequestError::InvalidBody("the body is a JSON object: {\"name\"?}".into()).into(),
+        );
+    }
     let request = body.value;
     if request.dest.is_some() {
         return Err(BackupError::DestinationInRequest.into());

@@ -79,10 +79,14 @@ async fn a_backup_request_naming_a_path_or_a_taken_or_odd_name_is_refused_and_wr
     assert_eq!(error_code(response).await, "backup_destination_not_empty");
     assert_eq!(std::fs::read_dir(&taken).unwrap().count(), 1);
 
-    let response = app
-        .post("/api/v1/admin/backup", &json!({"to": "/tmp/x"}))
-        .await;
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for body in [json!({"to": "/tmp/x"}), json!([null, null]), json!(["x"])] {
+        let response = app.post("/api/v1/admin/backup", &body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
+    }
     let jobs = app.get_json("/api/v1/admin/jobs").await;
     assert_eq!(jobs["items"], json!([]), "nothing was queued: {jobs}");
 }
