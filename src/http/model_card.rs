@@ -162,6 +162,25 @@ fn matches(headers: &HeaderMap, etag: &str) -> bool {
         .any(|tag| tag == etag || tag == "*")
 }
 
+/// A model picture's ETag (the version, the start of the weights' hash and `suffix`, one
+/// per picture) and the headers that make browsers revalidate it on every use.
+fn picture_caching(
+    version: &str,
+    weights_sha256: &str,
+    suffix: &str,
+) -> Result<(String, [(header::HeaderName, HeaderValue); 2]), ApiError> {
+    let hash: String = weights_sha256.chars().take(ETAG_HASH_CHARS).collect();
+    let etag = format!("\"{version}-{hash}{suffix}\"");
+    let etag_header = HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
+    Ok((
+        etag,
+        [
+            (header::ETAG, etag_header),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+    ))
+}
+
 /// `GET /api/v1/model/confusion.png`: the served model's confusion matrix, drawn once per
 /// model and kept in memory. Revalidated on every use (the URL shows whichever model is
 /// active); the ETag names the version.
@@ -171,17 +190,7 @@ pub async fn confusion(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (row, manifest) = served_model(&state).await?;
-    let hash: String = manifest
-        .weights_sha256
-        .chars()
-        .take(ETAG_HASH_CHARS)
-        .collect();
-    let etag = format!("\"{}-{hash}\"", row.version);
-    let etag_header = HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
-    let caching = [
-        (header::ETAG, etag_header),
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-    ];
+    let (etag, caching) = picture_caching(&row.version, &manifest.weights_sha256, "")?;
     if matches(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, caching).into_response());
     }
@@ -214,17 +223,7 @@ pub async fn reliability(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (row, manifest) = served_model(&state).await?;
-    let hash: String = manifest
-        .weights_sha256
-        .chars()
-        .take(ETAG_HASH_CHARS)
-        .collect();
-    let etag = format!("\"{}-{hash}-reliability\"", row.version);
-    let etag_header = HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
-    let caching = [
-        (header::ETAG, etag_header),
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-    ];
+    let (etag, caching) = picture_caching(&row.version, &manifest.weights_sha256, "-reliability")?;
     if matches(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, caching).into_response());
     }
