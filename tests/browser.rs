@@ -1025,27 +1025,11 @@ async fn an_admin_signs_in_by_the_setup_link_and_reviews_drawings_with_the_keybo
     let _one = ONE_BROWSER.lock().await;
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path());
-    let link = server.setup_link()?;
-    let token = link
-        .split_once("token=")
-        .map(|(_, t)| t.to_owned())
-        .with_context(|| format!("no token in {link}"))?;
     let ids = submit_doodles(&server.base, 12).await?;
 
     // The first admin account, made through the setup page, lands on the dashboard.
     let browser = Browser::launch(&tools, Screen::Desktop).await?;
-    browser
-        .goto(&format!("{}/admin/setup?token={token}", server.base))
-        .await?;
-    browser
-        .js(&format!(
-            "document.getElementById('username').value = 'teacher';
-             document.getElementById('password').value = '{ADMIN_PASSWORD}';
-             document.getElementById('password2').value = '{ADMIN_PASSWORD}';"
-        ))
-        .await?;
-    browser.click("#setup-form button[type=submit]").await?;
-    browser.wait_for_screen("dashboard").await;
+    set_up_admin(&browser, &server).await?;
     let dashboard = browser
         .js("return {bars: document.querySelectorAll('#chart-per-shape svg.chart .bar rect').length,
                      tiles: [...document.querySelectorAll('.tile-value')].map((t) => t.textContent),
