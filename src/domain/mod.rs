@@ -16,6 +16,7 @@ pub mod quality;
 pub mod record;
 pub mod review;
 pub mod shape;
+pub mod text;
 
 pub use drawing::{Canvas, Device, Drawing, DrawingError, Point, Stroke};
 pub use ids::{

@@ -9,6 +9,8 @@ use std::fmt;
 use thiserror::Error;
 use unicode_normalization::UnicodeNormalization;
 
+use super::text::trimmed_within;
+
 /// Longest nickname, in characters.
 pub const MAX_NICKNAME_CHARS: usize = 40;
 
@@ -23,12 +25,11 @@ pub struct Nickname(String);
 
 impl Nickname {
     pub fn parse(raw: &str) -> Result<Self, NicknameError> {
-        let nickname: String = raw.trim().nfc().collect();
-        let count = nickname.chars().count();
-        let forbidden = |c: char| c.is_control() || is_direction_control(c);
-        if count == 0
-            || count > MAX_NICKNAME_CHARS
-            || nickname.chars().any(forbidden)
+        let trimmed = trimmed_within(raw, MAX_NICKNAME_CHARS).ok_or(NicknameError)?;
+        let nickname: String = trimmed.nfc().collect();
+        // NFC can spell a few characters longer (U+0958 becomes two), hence the second count.
+        if nickname.chars().count() > MAX_NICKNAME_CHARS
+            || nickname.chars().any(is_direction_control)
             || nickname.chars().all(is_invisible)
         {
             return Err(NicknameError);

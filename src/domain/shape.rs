@@ -4,6 +4,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use super::text::trimmed_within;
+
 /// The longest shape name accepted.
 pub const MAX_SHAPE_NAME_LEN: usize = 64;
 /// The longest shape description accepted, in characters.
@@ -27,13 +29,7 @@ pub enum ShapeError {
 
 /// Validates a shape's description (what players read under the prompt); trims it.
 pub fn parse_description(raw: &str) -> Result<String, ShapeError> {
-    let text = raw.trim();
-    if text.is_empty()
-        || text.chars().count() > MAX_DESCRIPTION_LEN
-        || text.chars().any(char::is_control)
-    {
-        return Err(ShapeError::InvalidDescription);
-    }
+    let text = trimmed_within(raw, MAX_DESCRIPTION_LEN).ok_or(ShapeError::InvalidDescription)?;
     Ok(text.to_owned())
 }
 

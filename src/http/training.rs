@@ -105,7 +105,7 @@ pub struct ActivateQuery {
 pub async fn activate(
     State(state): State<AppState>,
     Path(version): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<ActivateQuery>,
+    QueryParams(q): QueryParams<ActivateQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let version = ModelVersion::parse(&version)?;
     let registry = registry(&state);

@@ -9,6 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{now_ms, SqliteMetadataStore, StoreError};
+use crate::domain::text::trimmed_within;
 
 /// What every key starts with, so that a leaked one is recognisable (and greppable).
 pub const KEY_PREFIX: &str = "dbx_";
@@ -60,13 +61,7 @@ pub struct NewApiKey {
 
 impl NewApiKey {
     pub fn parse(name: &str, rate_per_min: Option<u32>) -> Result<Self, KeyInputError> {
-        let name = name.trim();
-        if name.is_empty()
-            || name.chars().count() > MAX_NAME_LEN
-            || name.chars().any(char::is_control)
-        {
-            return Err(KeyInputError::Name);
-        }
+        let name = trimmed_within(name, MAX_NAME_LEN).ok_or(KeyInputError::Name)?;
         let rate_per_min = rate_per_min.unwrap_or(DEFAULT_RATE_PER_MIN);
         if !(1..=MAX_RATE_PER_MIN).contains(&rate_per_min) {
             return Err(KeyInputError::Rate);
