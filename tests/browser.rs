@@ -765,9 +765,17 @@ async fn implement_page_guesses(tools: &Tools, screen: Screen, device: &str) -> 
                      columns: document.querySelectorAll('#confusion .col-label').length,
                      rows: document.querySelectorAll('#confusion .row-label').length,
                      hidden: document.getElementById('model-card').hidden,
+                     mistakes: document.querySelectorAll('#top-confusions li').length,
+                     listed: window.doodlebox.model().top_confusions.length,
+                     all_classes_button: document.getElementById('all-classes').hidden,
                      classes: window.doodlebox.model().classes};",
         )
         .await?;
+    // Its mistakes, most frequent first (or one line saying there were none); five classes
+    // are all shown, so there is no "show all" button.
+    let listed = card["listed"].as_u64().unwrap_or(0);
+    assert_eq!(card["mistakes"], json!(listed.max(1)), "{card}");
+    assert_eq!(card["all_classes_button"], true, "{card}");
     let classes: Vec<String> = serde_json::from_value(card["classes"].clone())?;
     assert_eq!(card["version"], json!(version), "{card}");
     assert_eq!(card["hidden"], false, "{card}");

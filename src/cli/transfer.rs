@@ -345,6 +345,16 @@ fn print_report(file: &Path, report: &ImportReport) {
     );
 }
 
+/// Seconds as a progress bar shows them: "42s", "3m05s", "2h07m".
+fn short_duration(seconds: f64) -> String {
+    let s = seconds.round().max(0.0) as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
 /// A reader that reports the bytes it has read to a progress bar.
 struct Counting<R> {
     inner: R,
@@ -422,18 +432,41 @@ impl Progress {
         };
         let filled = (fraction * BAR_WIDTH as f64) as usize;
         let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        let bytes_per_second = state.done as f64 / seconds;
+        let left = self.total.saturating_sub(state.done) as f64;
+        let eta = if force || left == 0.0 {
+            "done".to_owned()
+        } else if bytes_per_second > 0.0 {
+            format!("ETA {}", short_duration(left / bytes_per_second))
+        } else {
+            "ETA --".to_owned()
+        };
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r{} [{}{}] {:>3.0}% {:.1}/{:.1} MB {:>7.0} drawings/s",
+            "\r{} [{}{}] {:>3.0}% {:.1}/{:.1} MB {:>7.0} drawings/s, {:.1} MB/s, {eta}   ",
             self.label,
             "#".repeat(filled),
             "-".repeat(BAR_WIDTH - filled),
             fraction * 100.0,
             state.done as f64 / 1e6,
             self.total as f64 / 1e6,
-            state.drawings as f64 / seconds
+            state.drawings as f64 / seconds,
+            bytes_per_second / 1e6
         );
         let _ = err.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_duration;
+
+    #[test]
+    fn the_time_left_reads_in_the_largest_units_that_matter() {
+        assert_eq!(short_duration(0.2), "0s");
+        assert_eq!(short_duration(42.4), "42s");
+        assert_eq!(short_duration(185.0), "3m05s");
+        assert_eq!(short_duration(7_620.0), "2h07m");
     }
 }

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::{run_blocking, AppState};
+use crate::ml::confusions::{top_confusions, Confusion};
 use crate::ml::evaluation::{wilson_interval, Calibration, ClassMetrics};
 use crate::ml::{confusion_picture, reliability_picture};
 use crate::service::models::{CardManifest, ModelRegistry};
@@ -29,6 +30,8 @@ use crate::store::ModelRow;
 pub const CONFUSION_PATH: &str = "/api/v1/model/confusion.png";
 /// Where the reliability picture is served.
 pub const RELIABILITY_PATH: &str = "/api/v1/model/reliability.png";
+/// Mistakes listed on the card, most frequent first.
+const TOP_CONFUSIONS: usize = 10;
 /// Hex digits of the weights hash that make the picture's ETag unique to one model: a version
 /// name comes back after the newest model is deleted and another trained.
 const ETAG_HASH_CHARS: usize = 12;
@@ -73,6 +76,9 @@ pub struct ModelCard {
     metrics: CardMetrics,
     /// Precision, recall (the class's own accuracy) and support, in class order.
     per_class: Vec<ClassMetrics>,
+    /// The most frequent mistakes on the validation set: what to collect more of, readable
+    /// where the confusion picture of hundreds of classes is not.
+    top_confusions: Vec<Confusion>,
     /// The confusion picture of this version.
     confusion_png_url: String,
     /// The reliability picture (calibration) of this version.
@@ -83,6 +89,7 @@ impl ModelCard {
     fn new(row: &ModelRow, manifest: CardManifest) -> Self {
         let time = |ms: i64| crate::time::rfc3339(u64::try_from(ms).unwrap_or(0));
         let metrics = manifest.metrics;
+        let mistakes = top_confusions(&manifest.classes, &metrics.confusion, TOP_CONFUSIONS);
         Self {
             version: row.version.clone(),
             created_at: time(row.created_at_ms),
@@ -109,6 +116,7 @@ impl ModelCard {
                 calibration: metrics.calibration,
                 player_independent: metrics.player_independent,
             },
+            top_confusions: mistakes,
             per_class: metrics.per_class,
             // The version in the query lets browsers keep one picture per model.
             confusion_png_url: format!("{CONFUSION_PATH}?version={}", row.version),

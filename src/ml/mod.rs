@@ -15,6 +15,7 @@
 //! - [`evaluation`]: per-epoch records and the final validation measurements, Wilson
 //!   intervals, and the calibration (temperature, unsure threshold, ECE, reliability).
 //! - [`confusion_picture`]: the confusion matrix drawn as a PNG heat map.
+//! - [`confusions`]: the most frequent mistakes read off the confusion matrix.
 //! - [`reliability_picture`]: the reliability diagram (calibration) drawn as a PNG.
 //! - [`artifact`]: a model on disk (weights + manifest), written atomically, verified at load.
 //! - [`classifier`]: a loaded model answering classify requests from memory, calibrated,
@@ -29,6 +30,7 @@ pub mod augment;
 pub mod checkpoint;
 pub mod classifier;
 pub mod confusion_picture;
+pub mod confusions;
 pub mod dataset;
 pub mod evaluation;
 pub mod net;

@@ -82,6 +82,26 @@ async fn the_card_describes_the_served_model_and_its_confusion_picture_is_a_cach
     );
     assert_eq!(card["metrics"]["epochs"], 1);
     assert_eq!(card["per_class"], manifest["metrics"]["per_class"]);
+    // The listed mistakes are the off-diagonal cells of the stored matrix, largest first.
+    let matrix: Vec<Vec<u64>> =
+        serde_json::from_value(manifest["metrics"]["confusion"].clone()).unwrap();
+    let mut off_diagonal: Vec<u64> = (0..classes)
+        .flat_map(|d| (0..classes).filter(move |&g| g != d).map(move |g| (d, g)))
+        .map(|(d, g)| matrix[d][g])
+        .filter(|&count| count > 0)
+        .collect();
+    off_diagonal.sort_unstable_by(|a, b| b.cmp(a));
+    off_diagonal.truncate(10);
+    let listed: Vec<u64> = card["top_confusions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, off_diagonal, "{card}");
+    for mistake in card["top_confusions"].as_array().unwrap() {
+        assert_ne!(mistake["drawn"], mistake["guessed"], "{card}");
+    }
     assert!(
         card["created_at"].as_str().unwrap().ends_with('Z'),
         "{card}"

@@ -10,6 +10,8 @@ import { createGuesser } from './guess.js';
 
 /** Above this many classes the confusion picture's rows and columns are not labelled. */
 const MAX_LABELLED_CLASSES = 40;
+/** With more classes than this, the per-class bars start with the weakest and the rest wait behind a button. */
+const CLASS_BARS_SHOWN = 20;
 /** Largest side of the confusion picture on screen, CSS px. */
 const CONFUSION_MAX_PX = 420;
 /** How long "Copied" stays up. */
@@ -146,6 +148,45 @@ function renderConfusion(model) {
   box.replaceChildren(...cells);
 }
 
+/** Recall bars in class order; with many classes, the weakest first and only CLASS_BARS_SHOWN until asked. */
+function renderClassBars(perClass) {
+  const many = perClass.length > MAX_LABELLED_CLASSES;
+  const rows = many ? [...perClass].sort((a, b) => a.recall - b.recall) : perClass;
+  const button = $('all-classes');
+  const show = (all) => {
+    const shownRows = all ? rows : rows.slice(0, CLASS_BARS_SHOWN);
+    $('class-bars').replaceChildren(...shownRows.map((c) => bar(
+      c.class,
+      c.recall,
+      `precision ${percent(c.precision)}, ${c.support} validation drawings`,
+    )));
+    button.hidden = !many;
+    button.textContent = all
+      ? `Show the ${CLASS_BARS_SHOWN} weakest only`
+      : `Show all ${rows.length} classes (the ${CLASS_BARS_SHOWN} weakest are shown)`;
+    button.onclick = () => show(!all);
+  };
+  show(!many);
+}
+
+/** "octagon → circle: 6 of 10 drawings (60.0%)", most frequent first. */
+function renderTopConfusions(mistakes) {
+  const list = $('top-confusions');
+  if (mistakes.length === 0) {
+    const none = document.createElement('li');
+    none.className = 'muted';
+    none.textContent = 'No mistakes on the held-out drawings.';
+    list.replaceChildren(none);
+    return;
+  }
+  list.replaceChildren(...mistakes.map((m) => {
+    const li = document.createElement('li');
+    const total = Math.round(m.count / m.share);
+    li.textContent = `${label(m.drawn)} drawn, ${label(m.guessed)} guessed: ${m.count} of ${total} drawings (${percent(m.share)})`;
+    return li;
+  }));
+}
+
 function renderCard(model) {
   $('model-version').textContent = model.version;
   $('model-accuracy').textContent = withInterval(
@@ -166,11 +207,8 @@ function renderCard(model) {
   const when = model.activated_at || model.created_at;
   $('model-activated').replaceChildren(timeElement(when));
   $('model-classes').textContent = model.classes.map(label).join(', ');
-  $('class-bars').replaceChildren(...model.per_class.map((c) => bar(
-    c.class,
-    c.recall,
-    `precision ${percent(c.precision)}, ${c.support} validation drawings`,
-  )));
+  renderClassBars(model.per_class);
+  renderTopConfusions(model.top_confusions || []);
   renderConfusion(model);
   $('calibration').hidden = !model.metrics.calibration;
   if (model.metrics.calibration) $('reliability').src = model.reliability_png_url;
