@@ -199,7 +199,8 @@ impl App {
             models.on_activate(Box::new(move |_| prompter.forget()));
         }
         let models = Arc::new(models);
-        let control = Control::new(bound);
+        let backup_root = std::path::absolute(config.backup_root()).ok();
+        let control = Control::new(bound, backup_root);
         match control.write(&config.data_dir) {
             // Degraded on a full disk: serve anyway; only local commands cannot find us.
             Err(e) if e.kind() == std::io::ErrorKind::StorageFull => tracing::warn!(

@@ -29,11 +29,15 @@ pub struct Control {
     pub token: String,
     /// The server's process id, for messages.
     pub pid: u32,
+    /// Where the server writes the backups asked for over HTTP: answers name only a backup's
+    /// folder, never a path, so a command on this machine finds the folder here.
+    #[serde(default)]
+    pub backup_root: Option<PathBuf>,
 }
 
 impl Control {
-    /// A fresh token for a server bound to `bound`.
-    pub fn new(bound: SocketAddr) -> Self {
+    /// A fresh token for a server bound to `bound`, writing HTTP backups into `backup_root`.
+    pub fn new(bound: SocketAddr, backup_root: Option<PathBuf>) -> Self {
         let ip = match bound.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -45,6 +49,7 @@ impl Control {
             url: format!("http://{}", SocketAddr::new(ip, bound.port())),
             token: token.iter().map(|b| format!("{b:02x}")).collect(),
             pid: std::process::id(),
+            backup_root,
         }
     }
 
@@ -100,7 +105,7 @@ mod tests {
     #[test]
     fn a_written_control_file_reads_back_and_points_at_loopback() {
         let dir = tempfile::tempdir().unwrap();
-        let control = Control::new("0.0.0.0:8080".parse().unwrap());
+        let control = Control::new("0.0.0.0:8080".parse().unwrap(), None);
         assert_eq!(control.url, "http://127.0.0.1:8080");
         assert_eq!(control.token.len(), 64);
         control.write(dir.path()).unwrap();
@@ -112,8 +117,8 @@ mod tests {
     #[test]
     fn a_newer_servers_control_file_is_left_in_place() {
         let dir = tempfile::tempdir().unwrap();
-        let old = Control::new("127.0.0.1:1".parse().unwrap());
-        let new = Control::new("127.0.0.1:2".parse().unwrap());
+        let old = Control::new("127.0.0.1:1".parse().unwrap(), None);
+        let new = Control::new("127.0.0.1:2".parse().unwrap(), None);
         new.write(dir.path()).unwrap();
         old.remove_if_ours(dir.path());
         assert_eq!(Control::read(dir.path()).unwrap(), Some(new));

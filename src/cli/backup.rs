@@ -37,9 +37,13 @@ pub fn backup(data_dir: &Path, dest: &Path) -> anyhow::Result<()> {
                 Some(serde_json::json!({})),
                 WORK_TIMEOUT,
             )?;
-            let written = job["config"]["dest"]
+            // Answers name the backup's folder; the control file says where the folders are.
+            let root = server.backup_root.clone().context(
+                "the running server is older than this command: stop it and run the backup offline",
+            )?;
+            let written = job["config"]["name"]
                 .as_str()
-                .map(std::path::PathBuf::from)
+                .map(|name| root.join(name))
                 .context("the server's answer names no backup folder")?;
             let result = server.follow_job(&job, WORK_TIMEOUT)?;
             let manifest =

@@ -32,6 +32,9 @@ pub struct RunningServer {
     token: String,
     /// Its process id, for messages.
     pub pid: u32,
+    /// Where it writes the backups asked for over HTTP (absent from control files written by
+    /// older servers).
+    pub backup_root: Option<std::path::PathBuf>,
 }
 
 impl RunningServer {
@@ -46,6 +49,7 @@ impl RunningServer {
             url: control.url,
             token: control.token,
             pid: control.pid,
+            backup_root: control.backup_root,
         })
     }
 

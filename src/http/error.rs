@@ -534,10 +534,12 @@ impl From<AccountError> for ApiError {
 impl From<BackupError> for ApiError {
     fn from(e: BackupError) -> Self {
         match e {
+            // Over HTTP the destination is a name in the backup directory: say so, without
+            // the path on the server's disk.
             BackupError::DestinationNotEmpty(_) => Self::new(
                 StatusCode::CONFLICT,
                 "backup_destination_not_empty",
-                e.to_string(),
+                "a backup folder of that name already exists in the backup directory; choose another name",
             ),
             BackupError::RelativeDestination(_) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

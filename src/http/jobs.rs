@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::events::until_session_ends;
 use super::extract::PathParam;
 use super::{run_blocking, AppState};
+use crate::jobs::backup::BackupJob;
 use crate::jobs::JobFinished;
 use crate::store::{CancelOutcome, JobKind, JobRow};
 
@@ -23,7 +24,11 @@ use crate::store::{CancelOutcome, JobKind, JobRow};
 const LIST_LIMIT: usize = 200;
 
 pub(super) fn job_json(job: &JobRow) -> serde_json::Value {
-    serde_json::to_value(job).unwrap_or_default()
+    let mut json = serde_json::to_value(job).unwrap_or_default();
+    if job.kind == JobKind::Backup {
+        json["config"] = BackupJob::public_json(&job.config);
+    }
+    json
 }
 
 /// `202 Accepted` with the job and `Location: /api/v1/admin/jobs/{id}`: how every route

@@ -37,6 +37,19 @@ impl BackupJob {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({"dest": self.dest})
     }
+
+    /// The configuration as answers show it: the backup's folder name, never the path on
+    /// the server's disk (which says where the data lives to whoever reads the answer).
+    pub fn public_json(stored: &serde_json::Value) -> serde_json::Value {
+        let name = serde_json::from_value::<Self>(stored.clone())
+            .ok()
+            .and_then(|job| {
+                job.dest
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            });
+        serde_json::json!({ "name": name })
+    }
 }
 
 /// Runs a backup job until it finishes or `signal` stops it.

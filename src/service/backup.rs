@@ -197,7 +197,7 @@ pub fn backup_until(
             models.push(version.clone());
         } else {
             progress(&format!(
-                "warning: model {version}: {path} is missing; the backup lacks it"
+                "warning: the files of model {version} are missing; the backup lacks it"
             ));
             missing_models.push(version.clone());
         }

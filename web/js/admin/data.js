@@ -175,7 +175,7 @@ function backupPanel() {
             if (j.progress && j.progress.line) out.replaceChildren(h('p', { className: 'note' }, `Backing up… ${j.progress.line}`));
           });
           const manifest = job.result;
-          out.replaceChildren(h('p', {}, `Backup written to ${job.config.dest}.`),
+          out.replaceChildren(h('p', {}, `Backup written to the folder ${job.config.name} in the server's backup directory.`),
             h('pre', { className: 'small' }, JSON.stringify(manifest, null, 2).slice(0, 2000)));
         } catch (error) {
           out.replaceChildren(failed(error));
