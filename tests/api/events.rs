@@ -238,3 +238,29 @@ async fn a_reconnecting_feed_gets_what_it_missed_after_its_last_event_id_or_else
         assert_ne!(id, stale);
     }
 }
+
+#[tokio::test]
+async fn job_changes_reach_the_event_stream_numbered_with_the_other_notices() {
+    let app = TestApp::spawn().await;
+    let browser = app.first_admin_session().await;
+    let mut feed = Feed::open(&browser, &app).await;
+    let (event, _, _) = feed.next_event().await;
+    assert_eq!(event, "resync");
+    let response = app
+        .post("/api/v1/admin/backup", &json!({"name": "live"}))
+        .await;
+    assert_eq!(response.status(), 202);
+    let last = loop {
+        let (event, id, data) = feed.next_event().await;
+        assert!(!id.is_empty(), "{event} has no id: {data}");
+        if event == "job" && data.contains("\"completed\"") {
+            assert!(data.contains("\"backup\""), "{data}");
+            break id;
+        }
+    };
+    // A listener that heard the job finish is up to date: a reconnection replays nothing.
+    drop(feed);
+    let mut feed = Feed::open_after(&browser, &app, Some(&last)).await;
+    let nothing = tokio::time::timeout(Duration::from_millis(500), feed.next_event()).await;
+    assert!(nothing.is_err(), "replayed after the last id: {nothing:?}");
+}
