@@ -192,6 +192,7 @@ impl App {
             .await
             .map_err(std::io::Error::other)??
         };
+        events.follow_jobs(scheduler.subscribe());
         let prompter = Arc::new(Prompter::new(stores.clone()));
         {
             // A new model changes the per-class accuracies the prompts weigh.

@@ -1,10 +1,11 @@
 //! The admin portal's live feed, `GET /api/v1/admin/events` (Server-Sent Events), and the
 //! rule every admin event stream follows: it ends when the session that opened it ends.
 //!
-//! The feed merges the service notices ([`crate::service::events`]) with the job queue's
-//! own broadcast. It opens with `event: resync` (a screen refetches what it shows, which
-//! also covers whatever happened while a browser was reconnecting, `Last-Event-ID` or not);
-//! a listener that falls behind gets another `resync` instead of being dropped.
+//! The feed is the service notices ([`crate::service::events`], job changes included),
+//! each with an id. A new connection opens with `event: resync` (a screen refetches what it
+//! shows). A browser that reconnects sends the last id it heard as `Last-Event-ID` and gets
+//! the notices it missed instead, or a `resync` when they are no longer kept (or the server
+//! restarted). A listener that falls behind gets a `resync` instead of being dropped.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -18,14 +19,15 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::{cookie, ADMIN_COOKIE};
 use super::error::ApiError;
 use super::AppState;
-use crate::jobs::JobEvent;
-use crate::service::events::Numbered;
+use crate::service::events::{EventId, Numbered, Start};
 
 /// How often an open stream checks that its session still holds (logout, expiry, a
 /// password reset end it within this time).
 pub const SESSION_CHECK: Duration = Duration::from_secs(1);
 /// How long a browser waits before reconnecting a dropped stream (`retry:`).
 const RETRY: Duration = Duration::from_secs(1);
+/// The header in which a reconnecting `EventSource` names the last id it heard.
+const LAST_EVENT_ID: &str = "last-event-id";
 
 /// Ends `events` when the admin session behind `headers` ends. A stream opened with the
 /// control token (a command on this machine) lasts as long as the server.
@@ -62,45 +64,51 @@ where
 /// One message of the feed before it is an SSE event.
 enum Item {
     Notice(Numbered),
-    Job(JobEvent),
-    Resync,
+    /// Refetch: what the listener has seen is the state as of this id.
+    Resync(EventId),
 }
 
 /// `GET /api/v1/admin/events`: every change an admin screen shows, as Server-Sent Events
 /// (`resync`, `drawings`, `reviewed`, `threshold`, `model_activated`, `shapes`, `job`),
-/// until the session ends.
+/// until the session ends; after `Last-Event-ID`, what was missed first.
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let notices = state.events.subscribe();
-    let jobs = state.scheduler.subscribe();
-    let notices = stream::unfold(notices, |mut receiver| async move {
-        let item = match receiver.recv().await {
-            Ok(notice) => Item::Notice(notice),
-            Err(RecvError::Lagged(_)) => Item::Resync,
-            Err(RecvError::Closed) => return None,
-        };
-        Some((item, receiver))
+    let last = headers.get(LAST_EVENT_ID).and_then(|v| v.to_str().ok());
+    let (start, receiver) = state.events.resume(last);
+    let first: Vec<Item> = match start {
+        Start::Resync(id) => vec![Item::Resync(id)],
+        Start::Replay(missed) => missed.into_iter().map(Item::Notice).collect(),
+    };
+    let events = state.events.clone();
+    let notices = stream::unfold(receiver, move |mut receiver| {
+        let events = events.clone();
+        async move {
+            let item = match receiver.recv().await {
+                Ok(notice) => Item::Notice(notice),
+                // Fallen behind: start afresh from now, so ids never go backwards.
+                Err(RecvError::Lagged(_)) => {
+                    let (now, fresh) = events.subscribe_now();
+                    receiver = fresh;
+                    Item::Resync(now)
+                }
+                Err(RecvError::Closed) => return None,
+            };
+            Some((item, receiver))
+        }
     });
-    let jobs = stream::unfold(jobs, |mut receiver| async move {
-        let item = match receiver.recv().await {
-            Ok(job) => Item::Job(job),
-            Err(RecvError::Lagged(_)) => Item::Resync,
-            Err(RecvError::Closed) => return None,
-        };
-        Some((item, receiver))
-    });
-    let first = stream::once(async { Item::Resync });
-    let feed = first
-        .chain(stream::select(notices, jobs))
-        .map(|item| Ok(sse(item)));
+    let feed = stream::iter(first).chain(notices).map(|item| Ok(sse(item)));
     Ok(Sse::new(until_session_ends(&state, &headers, feed)).keep_alive(KeepAlive::default()))
 }
 
 fn sse(item: Item) -> Event {
     match item {
-        Item::Resync => Event::default().event("resync").retry(RETRY).data("{}"),
+        Item::Resync(id) => Event::default()
+            .id(id.to_string())
+            .event("resync")
+            .retry(RETRY)
+            .data("{}"),
         Item::Notice(Numbered { id, event }) => {
             let json = serde_json::to_value(&event).unwrap_or_default();
             let name = json["type"].as_str().unwrap_or("notice").to_owned();
@@ -110,9 +118,5 @@ fn sse(item: Item) -> Event {
                 .json_data(json)
                 .unwrap_or_default()
         }
-        Item::Job(job) => Event::default()
-            .event("job")
-            .json_data(&job)
-            .unwrap_or_default(),
     }
 }

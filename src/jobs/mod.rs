@@ -55,7 +55,7 @@ const EVENT_BUFFER: usize = 256;
 pub struct JobFinished(pub JobStatus);
 
 /// A change in a job, for live listeners (Server-Sent Events, the CLI's progress bar).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobEvent {
     pub id: i64,
     /// Which kind of job changed, so a listener can tell a training step from a backup line.

@@ -6,21 +6,34 @@
 //! Drawings can arrive thousands a second, so their notices are coalesced: publishers only
 //! count new drawings or raise a flag, and a small thread sends at most one `drawings`
 //! notice (how many arrived, so a count can be patched without a request) and one
-//! `flags` notice (counts changed otherwise: refetch) per [`COALESCE`]. Job
-//! changes are not repeated here: the stream merges the job queue's own broadcast.
+//! `flags` notice (counts changed otherwise: refetch) per [`COALESCE`]. Job changes
+//! come in from the job queue's own broadcast ([`Events::follow_jobs`]), numbered like
+//! the rest.
+//!
+//! Every notice has an id (`<run>-<sequence>`), and the last [`REPLAY`] are kept, so that
+//! a listener that reconnects with the last id it heard (`Last-Event-ID`) gets what it
+//! missed, in order, instead of refetching everything; an id from before a restart, or
+//! older than the notices kept, gets a resync ([`Events::resume`]).
 //!
 //! [`Events`] is the one type publishers see, so a cluster-wide fan-out (PostgreSQL
 //! `LISTEN/NOTIFY`) can later sit behind it without touching a publisher.
 
+use std::collections::VecDeque;
+use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::jobs::JobEvent;
+
 /// Notices buffered per listener; one that falls further behind resynchronises.
 const BUFFER: usize = 256;
+/// Recent notices kept for listeners that reconnect (a few minutes of a busy portal:
+/// coalesced drawings notices come at most four a second).
+pub const REPLAY: usize = 1024;
 /// At most one "drawings changed" notice per this much time.
 pub const COALESCE: Duration = Duration::from_millis(250);
 
@@ -41,13 +54,59 @@ pub enum AdminEvent {
     ModelActivated { version: String },
     /// A shape was added, changed or retired.
     Shapes { name: String },
+    /// A job changed (the job queue's own event, passed on).
+    Job(JobEvent),
+    /// Job changes were missed on the way in: refetch what a screen shows.
+    Resync,
 }
 
-/// A notice with its sequence number (the SSE `id`).
+/// Where a notice stands in the feed: this run of the server, then its place in it. Sent
+/// as the SSE `id` (`<run>-<sequence>`) and read back from `Last-Event-ID`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventId {
+    /// Chosen at random when the server starts: an id heard before a restart names
+    /// another run, and its sequence means nothing here.
+    run: u64,
+    /// 1 for the run's first notice; 0 before any.
+    sequence: u64,
+}
+
+impl EventId {
+    /// Reads an id as [`fmt::Display`] writes it; `None` for anything else.
+    pub fn parse(text: &str) -> Option<EventId> {
+        let (run, sequence) = text.split_once('-')?;
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(run) || !digits(sequence) {
+            return None;
+        }
+        Some(EventId {
+            run: run.parse().ok()?,
+            sequence: sequence.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.run, self.sequence)
+    }
+}
+
+/// A notice with its id (the SSE `id`).
 #[derive(Debug, Clone)]
 pub struct Numbered {
-    pub id: u64,
+    pub id: EventId,
     pub event: AdminEvent,
+}
+
+/// How a listener's feed begins ([`Events::resume`]).
+#[derive(Debug)]
+pub enum Start {
+    /// Refetch everything: a new listener, or one whose last id cannot be replayed from.
+    /// The id is the last notice sent before the listener joined.
+    Resync(EventId),
+    /// The notices the listener missed, oldest first (maybe none).
+    Replay(Vec<Numbered>),
 }
 
 /// The publisher and subscription point; cheap to clone.
@@ -58,19 +117,53 @@ pub struct Events {
 
 struct Inner {
     sender: broadcast::Sender<Numbered>,
-    /// The last sequence number handed out.
-    sequence: AtomicU64,
+    /// This run's mark in every id.
+    run: u64,
+    /// The last notices sent, with the last sequence number handed out: one lock, so a
+    /// listener's replay and its subscription meet with no notice missed or repeated.
+    recent: Mutex<Recent>,
     /// Drawings stored since the coalescing thread last looked.
     added: AtomicU64,
     /// Flags or counts changed since the coalescing thread last looked.
     changed: AtomicBool,
 }
 
+/// The replay buffer.
+#[derive(Default)]
+struct Recent {
+    /// The last sequence number handed out.
+    sequence: u64,
+    /// At most [`REPLAY`] notices, oldest first.
+    notices: VecDeque<Numbered>,
+}
+
 impl Inner {
+    fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
+        // A panic while holding the lock cannot leave the buffer half-changed: each change
+        // is one push or pop.
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn id(&self, sequence: u64) -> EventId {
+        EventId {
+            run: self.run,
+            sequence,
+        }
+    }
+
     fn send(&self, event: AdminEvent) {
-        let id = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut recent = self.recent();
+        recent.sequence += 1;
+        let notice = Numbered {
+            id: self.id(recent.sequence),
+            event,
+        };
+        if recent.notices.len() == REPLAY {
+            recent.notices.pop_front();
+        }
+        recent.notices.push_back(notice.clone());
         // No listener is not an error: nobody has the portal open.
-        let _ = self.sender.send(Numbered { id, event });
+        let _ = self.sender.send(notice);
     }
 }
 
@@ -85,7 +178,8 @@ impl Events {
     pub fn new() -> Self {
         let inner = Arc::new(Inner {
             sender: broadcast::channel(BUFFER).0,
-            sequence: AtomicU64::new(0),
+            run: rand::random::<u64>() >> 1,
+            recent: Mutex::new(Recent::default()),
             added: AtomicU64::new(0),
             changed: AtomicBool::new(false),
         });
@@ -102,6 +196,71 @@ impl Events {
     /// A new listener, hearing every notice from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Numbered> {
         self.inner.sender.subscribe()
+    }
+
+    /// A listener that heard up to `last` (a `Last-Event-ID`, if any): what it missed, or
+    /// a resync when that cannot be told (no id, a malformed one, one from another run,
+    /// or one older than the notices kept), and every notice after that.
+    pub fn resume(&self, last: Option<&str>) -> (Start, broadcast::Receiver<Numbered>) {
+        let recent = self.inner.recent();
+        let receiver = self.inner.sender.subscribe();
+        let now = self.inner.id(recent.sequence);
+        let last = last
+            .and_then(EventId::parse)
+            .filter(|id| id.run == self.inner.run && id.sequence <= recent.sequence);
+        let oldest_kept = recent
+            .notices
+            .front()
+            .map_or(recent.sequence + 1, |n| n.id.sequence);
+        let start = match last {
+            // Everything after `last` is still kept.
+            Some(last) if last.sequence + 1 >= oldest_kept => Start::Replay(
+                recent
+                    .notices
+                    .iter()
+                    .filter(|n| n.id > last)
+                    .cloned()
+                    .collect(),
+            ),
+            _ => Start::Resync(now),
+        };
+        (start, receiver)
+    }
+
+    /// The id of the last notice sent: what a listener that resynchronises now has seen.
+    pub fn last_id(&self) -> EventId {
+        let recent = self.inner.recent();
+        self.inner.id(recent.sequence)
+    }
+
+    /// A listener starting afresh (a new one, or one that fell behind): the last id sent
+    /// and every notice after it, with none between the two missed.
+    pub fn subscribe_now(&self) -> (EventId, broadcast::Receiver<Numbered>) {
+        let recent = self.inner.recent();
+        (
+            self.inner.id(recent.sequence),
+            self.inner.sender.subscribe(),
+        )
+    }
+
+    /// Passes the job queue's changes on as [`AdminEvent::Job`] notices, on a thread of
+    /// its own, until the queue or every handle of this broadcast is gone.
+    pub fn follow_jobs(&self, mut jobs: broadcast::Receiver<JobEvent>) {
+        let weak = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("admin-events-jobs".into())
+            .spawn(move || loop {
+                let event = match jobs.blocking_recv() {
+                    Ok(job) => AdminEvent::Job(job),
+                    Err(broadcast::error::RecvError::Lagged(_)) => AdminEvent::Resync,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(inner) = weak.upgrade() else { return };
+                inner.send(event);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no job thread: the portal hears of jobs only after a reload");
+        }
     }
 
     /// A drawing was stored: a coalesced notice follows within [`COALESCE`].
@@ -178,5 +337,80 @@ mod tests {
         let (a, b) = (listener.try_recv().unwrap(), listener.try_recv().unwrap());
         assert!(b.id > a.id);
         assert_eq!(b.event, AdminEvent::Threshold { changed: 3 });
+    }
+
+    fn shapes(name: &str) -> AdminEvent {
+        AdminEvent::Shapes { name: name.into() }
+    }
+
+    #[test]
+    fn a_listener_that_reconnects_hears_what_it_missed_then_what_follows() {
+        let events = Events::new();
+        events.publish(shapes("before"));
+        let Start::Resync(seen) = events.resume(None).0 else {
+            panic!("a new listener resynchronises");
+        };
+        events.publish(shapes("missed"));
+        events.publish(AdminEvent::Threshold { changed: 1 });
+        let (start, mut receiver) = events.resume(Some(&seen.to_string()));
+        let Start::Replay(missed) = start else {
+            panic!("{start:?}");
+        };
+        let missed: Vec<AdminEvent> = missed.into_iter().map(|n| n.event).collect();
+        assert_eq!(
+            missed,
+            [shapes("missed"), AdminEvent::Threshold { changed: 1 }]
+        );
+        events.publish(shapes("after"));
+        assert_eq!(receiver.try_recv().unwrap().event, shapes("after"));
+        assert!(receiver.try_recv().is_err(), "nothing twice");
+
+        let last = events.last_id().to_string();
+        let Start::Replay(none) = events.resume(Some(&last)).0 else {
+            panic!("up to date");
+        };
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn an_id_too_old_from_another_run_or_malformed_gets_a_resync() {
+        let events = Events::new();
+        events.publish(shapes("first"));
+        let first = events.last_id();
+        for i in 0..REPLAY {
+            events.publish(shapes(&i.to_string()));
+        }
+        let now = events.last_id();
+        let other_run = Events::new();
+        other_run.publish(shapes("elsewhere"));
+        let future = EventId {
+            sequence: now.sequence + 1,
+            ..now
+        };
+        // The notice before the first is no longer kept once REPLAY more followed it.
+        let too_old = EventId {
+            sequence: first.sequence - 1,
+            ..first
+        };
+        for last in [
+            too_old.to_string(),
+            other_run.last_id().to_string(),
+            future.to_string(),
+            "banana".into(),
+            "1-".into(),
+            "-1".into(),
+            "+1-2".into(),
+            String::new(),
+        ] {
+            match events.resume(Some(&last)).0 {
+                Start::Resync(id) => assert_eq!(id, now, "{last:?}"),
+                start => panic!("{last:?} gave {start:?}"),
+            }
+        }
+        // The oldest notice kept is still replayed to one who heard the notice before it.
+        match events.resume(Some(&first.to_string())).0 {
+            Start::Replay(missed) => assert_eq!(missed.len(), REPLAY),
+            start => panic!("{start:?}"),
+        }
     }
 }

@@ -1,8 +1,9 @@
 // admin/live.js: the portal's one live feed. Opens GET /api/v1/admin/events (Server-Sent
 // Events) once per page and hands each notice to the screens that listen. EventSource
-// reconnects by itself after a network drop or a server restart; every (re)connection
-// starts with a `resync` notice, on which screens refetch what they show. The server ends
-// the stream when the session ends; the reconnection is then refused and we go to sign-in.
+// reconnects by itself after a network drop or a server restart, sending the last id it
+// heard: the server replays what was missed, or (a new page, a restart, too long away)
+// sends a `resync` notice, on which screens refetch what they show. The server ends the
+// stream when the session ends; the reconnection is then refused and we go to sign-in.
 
 import { BASE, get } from './api.js';
 

@@ -1,7 +1,8 @@
 // admin/review.js: the review screen. Filters (kept in the hash), a grid of server-rendered
 // thumbnails driven by the keyboard (arrows/j/k move, a approve, f flag, d delete with an
-// undo toast, u unflag or restore, x select, Enter details, ? help, Esc close), bulk
-// actions on the selection, and a detail dialog that replays the drawing.
+// undo toast, u unflag or restore, x select, Enter details, ? help, Esc close) or by touch
+// (a tap opens, a long press or the Select toggle starts selecting), bulk actions on the
+// selection, and a detail dialog that replays the drawing.
 
 import { get, post, del } from './api.js';
 import { onLive } from './live.js';
@@ -16,6 +17,10 @@ const THUMB = 160;
 const REPLAY_SIZE = 480;
 /** Filter parameters kept in the hash and passed to the API as they are. */
 const PASS_THROUGH = ['shape', 'flagged', 'reviewed', 'deleted', 'min_quality', 'max_quality', 'player'];
+/** How long a finger rests on a drawing before it is selected (ms): the platforms' long press. */
+const LONG_PRESS_MS = 500;
+/** How far (CSS px) a finger may drift during a long press: any further is a scroll. */
+const PRESS_SLOP = 10;
 
 const SHORTCUTS = [
   ['← → ↑ ↓, j / k', 'move between drawings'],
@@ -23,7 +28,7 @@ const SHORTCUTS = [
   ['f', 'flag'],
   ['d', 'delete (soft; undo from the message, or restore later)'],
   ['u', 'unflag, or restore a deleted drawing'],
-  ['x', 'select for a bulk action'],
+  ['x', 'select for a bulk action (by touch: a long press, or the Select button)'],
   ['Enter', 'open the detail view with the replay'],
   ['Space', 'play or pause the replay (in the detail view)'],
   ['Esc', 'close the detail or this help; clear the selection'],
@@ -126,12 +131,7 @@ export async function render(view, params) {
   const fresh = h('button', { type: 'button', id: 'review-fresh', hidden: true, onclick: () => load(true).then(() => setFocus(0)) }, '');
   const selectToggle = h('button', {
     type: 'button', id: 'select-mode', 'aria-pressed': 'false',
-    onclick: () => {
-      selecting = !selecting;
-      selectToggle.setAttribute('aria-pressed', String(selecting));
-      selectToggle.textContent = selecting ? 'Done selecting' : 'Select';
-      refreshSelection();
-    },
+    onclick: () => setSelecting(!selecting),
   }, 'Select');
   const help = h('div', { className: 'help', id: 'shortcut-help', hidden: true, role: 'region', 'aria-label': 'Keyboard shortcuts' },
     h('h2', {}, 'Keyboard shortcuts'),
@@ -199,6 +199,13 @@ export async function render(view, params) {
     return n === -1 ? cells.length : n;
   }
 
+  function setSelecting(on) {
+    selecting = on;
+    selectToggle.setAttribute('aria-pressed', String(selecting));
+    selectToggle.textContent = selecting ? 'Done selecting' : 'Select';
+    refreshSelection();
+  }
+
   function toggleSelected(index) {
     const item = items[index];
     if (!item) return;
@@ -210,7 +217,7 @@ export async function render(view, params) {
   function refreshSelection() {
     selection.textContent = selected.size
       ? `${num(selected.size)} selected:`
-      : (selecting ? 'Tap drawings to select them.' : 'Select drawings (the Select button, or x) for a bulk action.');
+      : (selecting ? 'Tap drawings to select them.' : 'Select drawings (the Select button, a long press, or x) for a bulk action.');
     for (const button of bulkBar.querySelectorAll('button')) button.hidden = selected.size === 0;
     items.forEach((item, i) => {
       const li = grid.children[i];
@@ -254,6 +261,58 @@ export async function render(view, params) {
       }
     }
   }
+
+  // --- touch: a long press on a drawing starts selecting --------------------------------
+
+  // A finger that rests LONG_PRESS_MS on a thumbnail selects it and turns selection mode on,
+  // so that later taps select too. A finger that drifts, or a scroll (the browser cancels the
+  // pointer when it takes over to pan), is no long press. The click that ends a long press is
+  // swallowed, so that it neither opens the drawing nor unselects it again.
+  let press = null; // {pointer, x, y, timer}
+  let swallowClick = false;
+
+  function cancelPress() {
+    if (press) clearTimeout(press.timer);
+    press = null;
+  }
+
+  grid.addEventListener('pointerdown', (event) => {
+    cancelPress();
+    swallowClick = false;
+    if (event.pointerType === 'mouse' || !event.isPrimary) return;
+    const button = event.target.closest('.thumb');
+    if (!button) return;
+    const index = Number(button.dataset.index);
+    press = {
+      pointer: event.pointerId,
+      x: event.clientX,
+      y: event.clientY,
+      timer: setTimeout(() => {
+        press = null;
+        swallowClick = true;
+        setFocus(index);
+        if (!selecting) setSelecting(true);
+        if (items[index] && !selected.has(items[index].id)) toggleSelected(index);
+      }, LONG_PRESS_MS),
+    };
+  });
+  grid.addEventListener('pointermove', (event) => {
+    if (press && event.pointerId === press.pointer
+      && Math.hypot(event.clientX - press.x, event.clientY - press.y) > PRESS_SLOP) cancelPress();
+  });
+  for (const type of ['pointerup', 'pointercancel']) grid.addEventListener(type, cancelPress);
+  // Scrolling anywhere (a fling that outlives the finger, a wheel) is no press either.
+  document.addEventListener('scroll', cancelPress, { capture: true, passive: true });
+  grid.addEventListener('click', (event) => {
+    if (!swallowClick) return;
+    swallowClick = false;
+    event.preventDefault();
+    event.stopPropagation();
+  }, true);
+  // Where the platform answers a long press with a context menu, the selection is the answer.
+  grid.addEventListener('contextmenu', (event) => {
+    if (swallowClick || press) event.preventDefault();
+  });
 
   // --- actions -----------------------------------------------------------------------
 
@@ -511,6 +570,8 @@ export async function render(view, params) {
   };
   return () => {
     document.removeEventListener('keydown', onKey);
+    document.removeEventListener('scroll', cancelPress, { capture: true });
+    cancelPress();
     stopLive();
     if (detail) detail.replay.pause();
     if (dialog.open) dialog.close();
