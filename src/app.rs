@@ -227,7 +227,7 @@ impl App {
                 .unwrap_or_else(|| control.url.clone());
             format!("{}/admin/setup?token={token}", base.trim_end_matches('/'))
         });
-        let state = AppState {
+        let state = AppState::new(crate::http::SharedState {
             stores,
             ingest,
             lan_urls: Arc::new(lan_urls),
@@ -248,7 +248,7 @@ impl App {
             quality,
             prompter,
             events,
-        };
+        });
         Ok(Self {
             listener,
             state,

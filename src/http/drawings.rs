@@ -33,7 +33,7 @@ pub async fn submit(
         limited: !state.is_local_admin(&headers),
         idempotency_key: headers.get(IDEMPOTENCY_KEY).map(|v| v.as_bytes().to_vec()),
         input: body.value,
-        body: body.raw.to_vec(),
+        body: body.raw,
     };
     Ok(match submitter(&state).submit(request).await? {
         Submitted::Created(id) => {

@@ -47,9 +47,28 @@ use crate::store::{Ingest, Stores};
 /// Largest request body accepted, in bytes (a drawing at the point limit fits well).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach, behind one `Arc`: axum clones the state for each
+/// middleware and extractor of every request, and one reference count costs less than the
+/// twenty a field-by-field clone touched (and dropped again) on the submit path.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The state's parts: stores, workers and settings built once by [`crate::app::App::build`].
+pub struct SharedState {
     pub stores: Arc<Stores>,
     pub ingest: Arc<Ingest>,
     /// Addresses players on the LAN can open, computed once at start.

@@ -8,9 +8,12 @@
 //!
 //! # Arrivals
 //! The submit handler, after its `201`, hands the drawing to [`QualityService::arrived`]
-//! (never blocking). The thread takes everything waiting as one batch, classifies it in
-//! chunks of [`RESCORE_CHUNK`] and writes the scores and verdicts in one transaction, so
-//! scoring never slows the group commit.
+//! (never blocking). The thread takes everything waiting as one batch, waiting up to
+//! [`ARRIVAL_LINGER`] for a chunk's worth, classifies it in chunks of [`RESCORE_CHUNK`]
+//! and writes each chunk's scores and verdicts in one transaction. During a burst that is
+//! one forward pass and one short transaction per chunk instead of one per handful of
+//! drawings, so scoring takes little of the CPU and of the SQLite writer from the group
+//! commit.
 //!
 //! # The catch-up walk
 //! A drawing never waits on the queue alone. One that misses it (the queue was full) or that
@@ -56,8 +59,13 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 4_096;
 pub const CATCH_UP_EVERY: Duration = Duration::from_secs(60);
 /// How often an idle scorer wakes to see whether a drawing missed the queue.
 const IDLE_POLL: Duration = Duration::from_millis(200);
-/// Most arrivals scored in one transaction.
+/// Most arrivals taken off the queue at once (scored and written a chunk at a time).
 const ARRIVAL_BATCH: usize = 512;
+/// How long the scorer waits for [`RESCORE_CHUNK`] arrivals before it scores fewer. A
+/// drawing's verdict comes this much later at most; in return a burst is judged in full
+/// forward passes and written in few transactions, each holding the SQLite writer (which
+/// the group commit needs) briefly.
+const ARRIVAL_LINGER: Duration = Duration::from_millis(250);
 /// Drawings per rescore chunk: one read, one forward pass, one transaction.
 pub const RESCORE_CHUNK: usize = 64;
 
@@ -397,13 +405,21 @@ fn scorer_loop(shared: &Shared, receiver: &Receiver<Message>) {
         let mut arrivals = Vec::new();
         let mut stop = false;
         let mut next = Some(first);
+        let linger_until = Instant::now() + ARRIVAL_LINGER;
         while let Some(message) = next.take() {
             match message {
                 Message::Arrived(a) => arrivals.push(*a),
                 Message::Stop => stop = true,
             }
             if arrivals.len() < ARRIVAL_BATCH && !stop {
-                next = receiver.try_recv().ok();
+                next = match receiver.try_recv() {
+                    Ok(message) => Some(message),
+                    // Short of a chunk: wait a little for the rest of the burst.
+                    Err(TryRecvError::Empty) if arrivals.len() < RESCORE_CHUNK => {
+                        receiver.recv_deadline(linger_until).ok()
+                    }
+                    Err(_) => None,
+                };
             }
         }
         if !arrivals.is_empty() {
@@ -452,11 +468,16 @@ fn start_walk(shared: &Shared) -> Result<RescoreProgress, StoreError> {
     Ok(progress)
 }
 
+/// Judges and scores arrivals a chunk at a time, each chunk written in its own transaction
+/// so that the group commit never waits long for the SQLite writer.
 fn score_arrivals(shared: &Shared, arrivals: Vec<Arrival>) -> Result<(), StoreError> {
     let drawings: Vec<(DrawingId, Drawing)> =
         arrivals.into_iter().map(|a| (a.id, a.drawing)).collect();
-    let scored = score_drawings(&shared.models, &drawings);
-    record(shared, &scored)
+    for chunk in drawings.chunks(RESCORE_CHUNK) {
+        let scored = score_drawings(&shared.models, chunk);
+        record(shared, &scored)?;
+    }
+    Ok(())
 }
 
 /// Saves the scores of one batch and tells the portal when some were flagged.

@@ -12,6 +12,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -60,8 +61,9 @@ pub struct SubmitRequest {
     pub idempotency_key: Option<Vec<u8>>,
     /// The drawing as sent, parsed here.
     pub input: DrawingInput,
-    /// The request body as sent: its digest tells a retry from a new request under one key.
-    pub body: Vec<u8>,
+    /// The request body as sent, shared with the HTTP layer rather than copied: its digest
+    /// tells a retry from a new request under one key.
+    pub body: Bytes,
 }
 
 /// What became of a submission that was accepted.
@@ -198,7 +200,7 @@ mod tests {
             address: None,
             limited: false,
             idempotency_key: key.map(|k| k.as_bytes().to_vec()),
-            body: input.to_string().into_bytes(),
+            body: Bytes::from(input.to_string()),
             input: serde_json::from_value(input).unwrap(),
         }
     }
