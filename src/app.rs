@@ -210,6 +210,21 @@ impl App {
             written => written?,
         }
         let key_auth = Arc::new(KeyAuthenticator::new(stores.keys.clone()));
+        if let Some(feed) = stores.feed.clone() {
+            // Cluster mode: hear what other replicas change, and tell them what changes here.
+            crate::service::cluster::join(
+                feed,
+                crate::service::cluster::Replica {
+                    models: (*models).clone(),
+                    events: events.clone(),
+                    jobs: scheduler.context().events.clone(),
+                    job_relay: scheduler.context().relay.clone(),
+                    key_auth: key_auth.clone(),
+                    quality: quality.clone(),
+                    prompter: prompter.clone(),
+                },
+            )?;
+        }
         let accounts = Arc::new(Accounts::new(stores.admins.clone()));
         let setup_token = {
             let accounts = accounts.clone();

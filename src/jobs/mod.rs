@@ -54,8 +54,9 @@ const EVENT_BUFFER: usize = 256;
 #[error("the job has already finished ({})", .0.as_str())]
 pub struct JobFinished(pub JobStatus);
 
-/// A change in a job, for live listeners (Server-Sent Events, the CLI's progress bar).
-#[derive(Debug, Clone, Serialize)]
+/// A change in a job, for live listeners (Server-Sent Events, the CLI's progress bar) and,
+/// in cluster mode, for the other replicas' listeners (`service::cluster`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct JobEvent {
     pub id: i64,
     /// Which kind of job changed, so a listener can tell a training step from a backup line.

@@ -50,7 +50,13 @@ pub struct JobContext {
     pub quality: Arc<OnceLock<Arc<QualityService>>>,
     /// Where training runs (`--device`, resolved at start).
     pub device: Device,
+    /// Where every job change announced here also goes: the cluster-wide channel, set once
+    /// in cluster mode (`service::cluster`), so progress shows on every replica.
+    pub relay: Arc<OnceLock<JobRelay>>,
 }
+
+/// Hands a job change to the other replicas.
+pub type JobRelay = Box<dyn Fn(&JobEvent) + Send + Sync>;
 
 impl JobContext {
     /// The context for a data directory: models under `<data>/models`, job scratch space
@@ -67,6 +73,7 @@ impl JobContext {
             data_dir: data_dir.to_owned(),
             ingest,
             quality: Arc::new(OnceLock::new()),
+            relay: Arc::new(OnceLock::new()),
         }
     }
 
@@ -77,12 +84,16 @@ impl JobContext {
 
     /// Tells live listeners that `job` changed.
     pub fn announce(&self, job: &JobRow, status: JobStatus, progress: Option<serde_json::Value>) {
-        let _ = self.events.send(JobEvent {
+        let event = JobEvent {
             id: job.id,
             kind: job.kind,
             status,
             progress,
-        });
+        };
+        if let Some(relay) = self.relay.get() {
+            relay(&event);
+        }
+        let _ = self.events.send(event);
     }
 
     /// Saves a job's progress (at the caller's pace) and tells live listeners.

@@ -9,11 +9,13 @@
 //! `flags` notice (counts changed otherwise: refetch) per [`COALESCE`]. Job
 //! changes are not repeated here: the stream merges the job queue's own broadcast.
 //!
-//! [`Events`] is the one type publishers see, so a cluster-wide fan-out (PostgreSQL
-//! `LISTEN/NOTIFY`) can later sit behind it without touching a publisher.
+//! [`Events`] is the one type publishers see, so the cluster-wide fan-out sits behind it
+//! without touching a publisher: in cluster mode every notice sent here is also relayed to
+//! the other replicas ([`Events::relay_to`], `service::cluster`), which hand it to their own
+//! listeners with [`Events::deliver`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -25,7 +27,7 @@ const BUFFER: usize = 256;
 pub const COALESCE: Duration = Duration::from_millis(250);
 
 /// One change, as the portal hears it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AdminEvent {
     /// `added` new drawings were stored (coalesced).
@@ -64,10 +66,23 @@ struct Inner {
     added: AtomicU64,
     /// Flags or counts changed since the coalescing thread last looked.
     changed: AtomicBool,
+    /// Where notices published here also go (the other replicas), in cluster mode.
+    relay: OnceLock<EventRelay>,
 }
+
+/// Hands a notice published on this replica to the other replicas.
+pub type EventRelay = Box<dyn Fn(&AdminEvent) + Send + Sync>;
 
 impl Inner {
     fn send(&self, event: AdminEvent) {
+        if let Some(relay) = self.relay.get() {
+            relay(&event);
+        }
+        self.deliver(event);
+    }
+
+    /// Sends `event` to this replica's listeners only.
+    fn deliver(&self, event: AdminEvent) {
         let id = self.sequence.fetch_add(1, Ordering::Relaxed) + 1;
         // No listener is not an error: nobody has the portal open.
         let _ = self.sender.send(Numbered { id, event });
@@ -88,6 +103,7 @@ impl Events {
             sequence: AtomicU64::new(0),
             added: AtomicU64::new(0),
             changed: AtomicBool::new(false),
+            relay: OnceLock::new(),
         });
         let weak = Arc::downgrade(&inner);
         let spawned = std::thread::Builder::new()
@@ -118,6 +134,18 @@ impl Events {
     /// Sends `event` now.
     pub fn publish(&self, event: AdminEvent) {
         self.inner.send(event);
+    }
+
+    /// Sets where every notice published here also goes (the other replicas). Once; later
+    /// calls are ignored. The relay must not block: it runs on the publisher's thread.
+    pub fn relay_to(&self, relay: EventRelay) {
+        let _ = self.inner.relay.set(relay);
+    }
+
+    /// Hands `event`, heard from another replica, to this replica's listeners only (it is
+    /// not relayed again).
+    pub fn deliver(&self, event: AdminEvent) {
+        self.inner.deliver(event);
     }
 }
 

@@ -106,6 +106,10 @@ pub struct ModelServer {
     serving: Arc<std::sync::Mutex<Option<String>>>,
     /// Who wants to hear of activations (the quality rescore, the prompt weighting).
     listeners: Arc<std::sync::Mutex<Vec<ActivationListener>>>,
+    /// Held while the served model is being changed (an activation here, or following one
+    /// made on another replica), so that the two never interleave and leave the older one
+    /// served.
+    switching: Arc<std::sync::Mutex<()>>,
 }
 
 /// Activates a model version (blocking); see [`ModelServer::activator`].
@@ -132,6 +136,7 @@ impl ModelServer {
             stores,
             serving: Arc::default(),
             listeners: Arc::default(),
+            switching: Arc::default(),
         };
         if let Some(active) = server.stores.models.active_model()? {
             match server.artifacts.load(&active) {
@@ -207,8 +212,10 @@ impl ModelServer {
 
     /// [`ModelServer::activate`], recorded as a new activation or as a rollback.
     fn activate_as(&self, version: &str, kind: Activation) -> Result<(), ServingError> {
+        let switching = self.switching.lock().unwrap_or_else(|p| p.into_inner());
         let classifier = verify_and_record(&self.artifacts, version, kind)?;
         self.swap(Some((version.to_owned(), classifier)));
+        drop(switching);
         tracing::info!(%version, "model activated");
         for listener in self
             .listeners
@@ -219,6 +226,33 @@ impl ModelServer {
             listener(version);
         }
         Ok(())
+    }
+
+    /// Serves the model the database names as active when it is not the one served here:
+    /// another replica activated or rolled back (cluster mode). Loads it first, fetching its
+    /// files when this host lacks them; a model that does not load is not served and the one
+    /// served stays. `refused` names a version that failed to load before, not tried again.
+    /// Answers the version now served when it changed. Blocking. Activation listeners are
+    /// not called: the replica that activated has done what they do, once for the cluster.
+    pub fn follow_database(&self, refused: Option<&str>) -> Result<Option<String>, ServingError> {
+        let _switching = self.switching.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(active) = self.stores.models.active_model()? else {
+            return Ok(None);
+        };
+        let served = self.serving_version();
+        if [served.as_deref(), refused].contains(&Some(active.version.as_str())) {
+            return Ok(None);
+        }
+        let classifier = self.artifacts.load(&active).map_err(|e| match e {
+            LoadError::Store(e) => ServingError::Store(e),
+            LoadError::Artifact(source) => ServingError::InvalidModel {
+                version: active.version.clone(),
+                source,
+            },
+        })?;
+        self.swap(Some((active.version.clone(), classifier)));
+        tracing::info!(version = %active.version, "serving the model activated on another replica");
+        Ok(Some(active.version))
     }
 
     /// A handle that activates versions, for background tasks.

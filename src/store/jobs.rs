@@ -4,7 +4,7 @@
 //! name, `training_jobs`.
 
 use rusqlite::{params, OptionalExtension, Row};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::metadata::SqliteMetadataStore;
 use super::{now_ms, StoreError};
@@ -14,7 +14,7 @@ pub const DUPLICATE_WINDOW_MS: u64 = 24 * 3600 * 1000;
 
 /// What a job does. Each kind has its own runner in `crate::jobs`; the scheduler runs at
 /// most one job of each kind at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     /// Trains a model (`crate::jobs::runner`).
@@ -50,7 +50,7 @@ impl JobKind {
 }
 
 /// A job's state. `pending` waits for its retry time, `queued` waits for the worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Pending,
