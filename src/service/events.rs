@@ -198,6 +198,36 @@ mod tests {
     }
 
     #[test]
+    fn published_notices_are_relayed_to_other_replicas_and_delivered_ones_are_not_relayed_again() {
+        let events = Events::new();
+        let relayed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        {
+            let relayed = relayed.clone();
+            events.relay_to(Box::new(move |e| relayed.lock().unwrap().push(e.clone())));
+        }
+        let mut listener = events.subscribe();
+        events.publish(AdminEvent::Shapes {
+            name: "here".into(),
+        });
+        events.deliver(AdminEvent::Shapes {
+            name: "elsewhere".into(),
+        });
+        assert_eq!(
+            *relayed.lock().unwrap(),
+            vec![AdminEvent::Shapes {
+                name: "here".into()
+            }]
+        );
+        let heard = [listener.try_recv().unwrap(), listener.try_recv().unwrap()];
+        assert_eq!(
+            heard[1].event,
+            AdminEvent::Shapes {
+                name: "elsewhere".into()
+            }
+        );
+    }
+
+    #[test]
     fn notices_are_numbered_in_order() {
         let events = Events::new();
         let mut listener = events.subscribe();
