@@ -140,7 +140,12 @@ impl App {
         )?);
         let device = config.device.resolve()?;
         let context = JobContext::new(stores.clone(), &config.data_dir, Some(ingest.clone()))
-            .on_device(device);
+            .on_device(device)
+            .claiming(if config.no_jobs {
+                &[]
+            } else {
+                &crate::store::JobKind::ALL
+            });
         let models = {
             let stores = stores.clone();
             let micro_batch = config.classify_micro_batch;

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 #[allow(dead_code)] // this binary does not read output or start without a database
 mod server;
 
-use server::Server;
+use server::{Server, Worker};
 
 #[path = "common/synthetic.rs"]
 #[allow(dead_code)] // only the doodles as submitted
@@ -225,6 +225,156 @@ async fn backups_in_cluster_mode_point_at_pg_dump_and_queue_nothing() {
         .await
         .unwrap();
     assert!(!jobs.to_string().contains("backup"), "{jobs}");
+}
+
+/// A replica that serves only (`--no-jobs`).
+async fn serve_only_replica(url: &str, dir: &Path) -> Server {
+    let (url, dir) = (url.to_owned(), dir.to_owned());
+    tokio::task::spawn_blocking(move || {
+        Server::start_with(
+            &dir,
+            &[
+                ("DOODLEBOX_DATABASE_URL", url.as_str()),
+                ("DOODLEBOX_NO_JOBS", "1"),
+            ],
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// A worker on the database at `url`.
+async fn worker(url: &str, dir: &Path) -> Worker {
+    let (url, dir) = (url.to_owned(), dir.to_owned());
+    tokio::task::spawn_blocking(move || Worker::start(&dir, &url))
+        .await
+        .unwrap()
+}
+
+/// Stores 10 synthetic doodles of each default shape through `server`, as `cookie`.
+async fn submit_doodles(server: &Server, cookie: &str) {
+    let client = reqwest::Client::new();
+    for i in 0..10u64 {
+        for shape in doodlebox::ml::synth::Shape::ALL {
+            let response = client
+                .post(format!("{}/api/v1/drawings", server.base))
+                .header("cookie", cookie)
+                .json(&synthetic::doodle_json(shape, i * 5 + shape as u64))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    }
+}
+
+/// Queues a training job through `server`; answers its id.
+async fn queue_training(server: &Server, config: Value) -> i64 {
+    let created: Value = server
+        .admin()
+        .post(format!("{}/api/v1/admin/training-jobs", server.base))
+        .json(&config)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["job"]["id"].as_i64().expect("a job id")
+}
+
+/// Job `id` as `server` shows it.
+async fn job(server: &Server, id: i64) -> Value {
+    server
+        .admin()
+        .get(format!("{}/api/v1/admin/jobs/{id}", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls job `id` on `server` until `done` holds, at most `limit`.
+async fn wait_for_job(
+    server: &Server,
+    id: i64,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let job = job(server, id).await;
+        if done(&job) {
+            return job;
+        }
+        assert!(started.elapsed() < limit, "job {id} after {limit:?}: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_queued_on_a_serve_only_replica_is_run_by_a_worker() {
+    let Some(db) = database() else { return };
+    let (dir, worker_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let replica = serve_only_replica(&db.url(), dir.path()).await;
+    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
+    submit_doodles(&replica, &cookie).await;
+    let id = queue_training(&replica, json!({"epochs": 1, "batch_size": 8})).await;
+    // Three ticks of the replica's scheduler: it claims nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(job(&replica, id).await["status"], "queued");
+    let _worker = worker(&db.url(), worker_dir.path()).await;
+    let done = wait_for_job(&replica, id, Duration::from_secs(300), |j| {
+        j["status"] == "completed"
+    })
+    .await;
+    let version = done["model_version"].as_str().unwrap().to_owned();
+    // The model the worker trained is served by the replica, from the database.
+    let response = replica
+        .admin()
+        .post(format!(
+            "{}/api/v1/admin/models/{version}/activate?force=true",
+            replica.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        classified_by(&client, &replica.base, &cookie).await,
+        version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_with_sigkill_mid_training_is_taken_over_and_the_job_finishes() {
+    let Some(db) = database() else { return };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let replica = serve_only_replica(&db.url(), dirs[0].path()).await;
+    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
+    submit_doodles(&replica, &cookie).await;
+    let id = queue_training(&replica, json!({"epochs": 12, "batch_size": 8})).await;
+    let first = worker(&db.url(), dirs[1].path()).await;
+    wait_for_job(&replica, id, Duration::from_secs(120), |j| {
+        j["status"] == "running" && j["progress"]["epoch"].as_u64().is_some()
+    })
+    .await;
+    drop(first); // SIGKILL
+    let killed_at = Instant::now();
+    let _second = worker(&db.url(), dirs[2].path()).await;
+    let done = wait_for_job(&replica, id, Duration::from_secs(300), |j| {
+        j["status"] == "completed" || j["status"] == "failed"
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["attempt"], 2, "{done}");
+    println!(
+        "a worker killed mid-training: taken over and finished {:.1} s after the kill",
+        killed_at.elapsed().as_secs_f64()
+    );
 }
 
 /// How long a change made on one replica may take to be served by the other (issue #17).

@@ -22,7 +22,7 @@ use crate::ml::{artifact, synth};
 use crate::service::artifacts::Artifacts;
 use crate::service::evaluation;
 use crate::service::quality::QualityService;
-use crate::store::{Ingest, JobRow, JobStatus, StoreError, Stores};
+use crate::store::{Ingest, JobKind, JobRow, JobStatus, StoreError, Stores};
 
 /// Synthetic doodles per shape in a starter dataset.
 const STARTER_PER_CLASS: usize = 300;
@@ -50,6 +50,9 @@ pub struct JobContext {
     pub quality: Arc<OnceLock<Arc<QualityService>>>,
     /// Where training runs (`--device`, resolved at start).
     pub device: Device,
+    /// The job kinds this process claims: every kind in a server, none with `serve
+    /// --no-jobs`, training only in a `doodlebox worker`.
+    pub kinds: Vec<JobKind>,
     /// Where every job change announced here also goes: the cluster-wide channel, set once
     /// in cluster mode (`service::cluster`), so progress shows on every replica.
     pub relay: Arc<OnceLock<JobRelay>>,
@@ -74,6 +77,15 @@ impl JobContext {
             ingest,
             quality: Arc::new(OnceLock::new()),
             relay: Arc::new(OnceLock::new()),
+            kinds: JobKind::ALL.to_vec(),
+        }
+    }
+
+    /// This context, claiming only jobs of `kinds`.
+    pub fn claiming(self, kinds: &[JobKind]) -> Self {
+        Self {
+            kinds: kinds.to_vec(),
+            ..self
         }
     }
 

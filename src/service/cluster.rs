@@ -83,9 +83,56 @@ pub struct Replica {
 /// the thread that hears the others (see the module docs).
 pub fn join(feed: Arc<Feed>, replica: Replica) -> std::io::Result<()> {
     let origin = format!("{:032x}", rand::random::<u128>());
+    let send = publisher(feed.clone(), origin.clone())?;
+    {
+        let send = send.clone();
+        replica.events.relay_to(Box::new(move |event| {
+            send(Notice::Admin {
+                event: event.clone(),
+            })
+        }));
+    }
+    relay_jobs_with(send.clone(), &replica.job_relay);
+    replica
+        .key_auth
+        .on_forget(Box::new(move || send(Notice::KeysRevoked)));
+    let mut follower = Follower {
+        feed: feed.clone(),
+        origin,
+        replica,
+        refused: None,
+    };
+    feed.listen(POLL_EVERY, move |heard| {
+        follower.hear(heard);
+        true
+    })
+}
+
+/// Tells every replica of the job changes announced in this process (a `doodlebox worker`,
+/// which serves nothing and so hears nothing).
+pub fn relay_jobs(feed: Arc<Feed>, relay: &OnceLock<JobRelay>) -> std::io::Result<()> {
+    let origin = format!("{:032x}", rand::random::<u128>());
+    relay_jobs_with(publisher(feed, origin)?, relay);
+    Ok(())
+}
+
+fn relay_jobs_with(send: impl Fn(Notice) + Send + Sync + 'static, relay: &OnceLock<JobRelay>) {
+    let _ = relay.set(Box::new(move |event| {
+        send(Notice::Job {
+            event: event.clone(),
+        })
+    }));
+}
+
+/// Starts the thread that sends notices as `origin`, and answers what queues one for it
+/// (never blocking: a full outbox drops the notice and logs it).
+fn publisher(
+    feed: Arc<Feed>,
+    origin: String,
+) -> std::io::Result<impl Fn(Notice) + Clone + Send + Sync + 'static> {
     let (outbox, pending) = bounded::<Notice>(OUTBOX);
     {
-        let (feed, origin) = (feed.clone(), origin.clone());
+        let feed = feed.clone();
         std::thread::Builder::new()
             .name("cluster-notify".into())
             .spawn(move || {
@@ -103,39 +150,10 @@ pub fn join(feed: Arc<Feed>, replica: Replica) -> std::io::Result<()> {
                 }
             })?;
     }
-    let send = move |notice: Notice| {
+    Ok(move |notice: Notice| {
         if let Err(TrySendError::Full(_)) = outbox.try_send(notice) {
             tracing::warn!("too many change notices waiting; one is dropped");
         }
-    };
-    {
-        let send = send.clone();
-        replica.events.relay_to(Box::new(move |event| {
-            send(Notice::Admin {
-                event: event.clone(),
-            })
-        }));
-    }
-    {
-        let send = send.clone();
-        let _ = replica.job_relay.set(Box::new(move |event| {
-            send(Notice::Job {
-                event: event.clone(),
-            })
-        }));
-    }
-    replica
-        .key_auth
-        .on_forget(Box::new(move || send(Notice::KeysRevoked)));
-    let mut follower = Follower {
-        feed: feed.clone(),
-        origin,
-        replica,
-        refused: None,
-    };
-    feed.listen(POLL_EVERY, move |heard| {
-        follower.hear(heard);
-        true
     })
 }
 

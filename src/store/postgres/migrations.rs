@@ -166,6 +166,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (version, name)
     );
     "#,
+    // 5: job heartbeats (issue #17): a running job's worker stamps it every few seconds;
+    // one whose stamp is stale is taken over by another worker.
+    r#"
+    ALTER TABLE training_jobs ADD COLUMN heartbeat_at BIGINT;      -- ms since the epoch
+    "#,
 ];
 
 /// The schema version this program writes.
