@@ -140,11 +140,17 @@ impl App {
         )?);
         let device = config.device.resolve()?;
         let context = JobContext::new(stores.clone(), &config.data_dir, Some(ingest.clone()))
-            .on_device(device);
+            .on_device(device)
+            .claiming(if config.no_jobs {
+                &[]
+            } else {
+                &crate::store::JobKind::ALL
+            });
         let models = {
             let stores = stores.clone();
             let micro_batch = config.classify_micro_batch;
-            tokio::task::spawn_blocking(move || ModelServer::start(stores, micro_batch))
+            let models_dir = crate::data_dir::DataDir::new(&config.data_dir).models();
+            tokio::task::spawn_blocking(move || ModelServer::start(stores, models_dir, micro_batch))
                 .await
                 .map_err(std::io::Error::other)??
         };
@@ -211,6 +217,21 @@ impl App {
             written => written?,
         }
         let key_auth = Arc::new(KeyAuthenticator::new(stores.keys.clone()));
+        if let Some(feed) = stores.feed.clone() {
+            // Cluster mode: hear what other replicas change, and tell them what changes here.
+            crate::service::cluster::join(
+                feed,
+                crate::service::cluster::Replica {
+                    models: (*models).clone(),
+                    events: events.clone(),
+                    jobs: scheduler.context().events.clone(),
+                    job_relay: scheduler.context().relay.clone(),
+                    key_auth: key_auth.clone(),
+                    quality: quality.clone(),
+                    prompter: prompter.clone(),
+                },
+            )?;
+        }
         let accounts = Arc::new(Accounts::new(stores.admins.clone()));
         let setup_token = {
             let accounts = accounts.clone();

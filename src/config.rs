@@ -18,6 +18,9 @@ pub struct Config {
     pub bind: SocketAddr,
     /// Train and activate a starter model when there is no model at all.
     pub starter_model: bool,
+    /// Run no queued job in this process (`serve --no-jobs`): a cluster replica that serves
+    /// only, leaving jobs to workers.
+    pub no_jobs: bool,
     /// Most waiting drawings classified together in one forward pass (1 = no batching).
     pub classify_micro_batch: usize,
     /// Rate limits on submit and classify (`RateLimits::OFF` for benchmarks).
@@ -64,6 +67,7 @@ impl Config {
             data_dir: data_dir.into(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             starter_model: false,
+            no_jobs: false,
             classify_micro_batch: DEFAULT_MICRO_BATCH,
             rate_limits: RateLimits::DEFAULT,
             faults: crate::fault::FaultPlan::NONE,
@@ -84,6 +88,7 @@ impl From<ServeArgs> for Config {
             data_dir: args.data.data_dir,
             bind: args.bind,
             starter_model: !args.no_starter_model,
+            no_jobs: args.no_jobs,
             classify_micro_batch: args.classify_micro_batch,
             rate_limits: match args.rate_limit {
                 Switch::On => RateLimits::DEFAULT,

@@ -24,10 +24,12 @@
 //! - [`service`]: one module per feature, shared by handlers and commands: `submit`,
 //!   `review` (with `thumbnails`), `accounts`, `api_keys`, `limits`, `quality` (the
 //!   background scorer and the rescore walk), `prompter`, `shapes`, `models` (the registry:
-//!   list, compare, activate, roll back, delete), `serving` (the active model in memory),
+//!   list, compare, activate, roll back, delete), `artifacts` (where a model's files are on
+//!   this host: fetched from the database in cluster mode), `serving` (the active model in memory),
 //!   `backup` (online backup, restore, verify), `events` (what the admin portal's one live
-//!   stream, `GET /api/v1/admin/events`, hears; coalesced for new drawings) and `icons`
-//!   (pictures for shapes without a built-in icon).
+//!   stream, `GET /api/v1/admin/events`, hears; coalesced for new drawings), `cluster`
+//!   (cluster mode: what one replica changes reaches the others over `LISTEN/NOTIFY`) and
+//!   `icons` (pictures for shapes without a built-in icon).
 //! - [`jobs`]: the one durable queue for long work; job kinds `train` (`jobs::runner`),
 //!   `backup`, `rescore` and `import`, with the same progress events, cancel and crash
 //!   recovery. HTTP starts them with `202` and a job id.
@@ -85,7 +87,9 @@
 //! `GET /jobs/{id}/events` streams (Server-Sent Events) and the CLI draws as a bar. Cancel
 //! goes through `Scheduler::cancel`; a graceful stop requeues the job without charging an
 //! attempt; after a crash the job is found `running` at the next start, requeued, and
-//! resumes from its checkpoint.
+//! resumes from its checkpoint. In cluster mode any process with a queue (a replica, or a
+//! `doodlebox worker` that serves nothing) claims jobs with `FOR UPDATE SKIP LOCKED`, stamps
+//! a heartbeat on those it runs, and takes over a job whose heartbeat went stale.
 //!
 //! # How a classify request flows
 //! `POST /api/v1/classify` → `http::caller::Caller` authenticates an API key (or the game's

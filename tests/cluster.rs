@@ -14,7 +14,11 @@ use serde_json::{json, Value};
 #[allow(dead_code)] // this binary does not read output or start without a database
 mod server;
 
-use server::Server;
+use server::{Server, Worker};
+
+#[path = "common/synthetic.rs"]
+#[allow(dead_code)] // only the doodles as submitted
+mod synthetic;
 
 /// Clients submitting while a replica is killed.
 const SUBMITTERS: usize = 8;
@@ -221,4 +225,304 @@ async fn backups_in_cluster_mode_point_at_pg_dump_and_queue_nothing() {
         .await
         .unwrap();
     assert!(!jobs.to_string().contains("backup"), "{jobs}");
+}
+
+/// A replica that serves only (`--no-jobs`).
+async fn serve_only_replica(url: &str, dir: &Path) -> Server {
+    let (url, dir) = (url.to_owned(), dir.to_owned());
+    tokio::task::spawn_blocking(move || {
+        Server::start_with(
+            &dir,
+            &[
+                ("DOODLEBOX_DATABASE_URL", url.as_str()),
+                ("DOODLEBOX_NO_JOBS", "1"),
+            ],
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// A worker on the database at `url`.
+async fn worker(url: &str, dir: &Path) -> Worker {
+    let (url, dir) = (url.to_owned(), dir.to_owned());
+    tokio::task::spawn_blocking(move || Worker::start(&dir, &url))
+        .await
+        .unwrap()
+}
+
+/// Stores 10 synthetic doodles of each default shape through `server`, as `cookie`.
+async fn submit_doodles(server: &Server, cookie: &str) {
+    let client = reqwest::Client::new();
+    for i in 0..10u64 {
+        for shape in doodlebox::ml::synth::Shape::ALL {
+            let response = client
+                .post(format!("{}/api/v1/drawings", server.base))
+                .header("cookie", cookie)
+                .json(&synthetic::doodle_json(shape, i * 5 + shape as u64))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    }
+}
+
+/// Queues a training job through `server`; answers its id.
+async fn queue_training(server: &Server, config: Value) -> i64 {
+    let created: Value = server
+        .admin()
+        .post(format!("{}/api/v1/admin/training-jobs", server.base))
+        .json(&config)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["job"]["id"].as_i64().expect("a job id")
+}
+
+/// Job `id` as `server` shows it.
+async fn job(server: &Server, id: i64) -> Value {
+    server
+        .admin()
+        .get(format!("{}/api/v1/admin/jobs/{id}", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls job `id` on `server` until `done` holds, at most `limit`.
+async fn wait_for_job(
+    server: &Server,
+    id: i64,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let job = job(server, id).await;
+        if done(&job) {
+            return job;
+        }
+        assert!(started.elapsed() < limit, "job {id} after {limit:?}: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_queued_on_a_serve_only_replica_is_run_by_a_worker() {
+    let Some(db) = database() else { return };
+    let (dir, worker_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let replica = serve_only_replica(&db.url(), dir.path()).await;
+    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
+    submit_doodles(&replica, &cookie).await;
+    let id = queue_training(&replica, json!({"epochs": 1, "batch_size": 8})).await;
+    // Three ticks of the replica's scheduler: it claims nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(job(&replica, id).await["status"], "queued");
+    let _worker = worker(&db.url(), worker_dir.path()).await;
+    let done = wait_for_job(&replica, id, Duration::from_secs(300), |j| {
+        j["status"] == "completed"
+    })
+    .await;
+    let version = done["model_version"].as_str().unwrap().to_owned();
+    // The model the worker trained is served by the replica, from the database.
+    let response = replica
+        .admin()
+        .post(format!(
+            "{}/api/v1/admin/models/{version}/activate?force=true",
+            replica.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        classified_by(&client, &replica.base, &cookie).await,
+        version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_with_sigkill_mid_training_is_taken_over_and_the_job_finishes() {
+    let Some(db) = database() else { return };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let replica = serve_only_replica(&db.url(), dirs[0].path()).await;
+    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
+    submit_doodles(&replica, &cookie).await;
+    let id = queue_training(&replica, json!({"epochs": 12, "batch_size": 8})).await;
+    let first = worker(&db.url(), dirs[1].path()).await;
+    wait_for_job(&replica, id, Duration::from_secs(120), |j| {
+        j["status"] == "running" && j["progress"]["epoch"].as_u64().is_some()
+    })
+    .await;
+    drop(first); // SIGKILL
+    let killed_at = Instant::now();
+    let _second = worker(&db.url(), dirs[2].path()).await;
+    let done = wait_for_job(&replica, id, Duration::from_secs(300), |j| {
+        j["status"] == "completed" || j["status"] == "failed"
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["attempt"], 2, "{done}");
+    println!(
+        "a worker killed mid-training: taken over and finished {:.1} s after the kill",
+        killed_at.elapsed().as_secs_f64()
+    );
+}
+
+/// How long a change made on one replica may take to be served by the other (issue #17).
+const CLUSTER_WIDE_WITHIN: Duration = Duration::from_secs(5);
+
+/// The model version `base` classifies with, or the error code it answers.
+async fn classified_by(client: &reqwest::Client, base: &str, cookie: &str) -> String {
+    let answer: Value = client
+        .post(format!("{base}/api/v1/classify"))
+        .header("cookie", cookie)
+        .json(&json!({"drawing": [[[10, 60, 120, 200], [20, 60, 110, 180]]]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["model_version"]
+        .as_str()
+        .or(answer["error"]["code"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits until `base` classifies with `version`; answers how long it took.
+async fn served_within(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    version: &str,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let got = classified_by(client, base, cookie).await;
+        if got == version {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < CLUSTER_WIDE_WITHIN,
+            "{base} still answers {got:?}, not {version}, after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Trains a model on `server` (a one-job queue; `epochs` tells two runs apart) and answers
+/// its version once the job completed.
+async fn train(server: &Server, epochs: u32) -> String {
+    let created: Value = server
+        .admin()
+        .post(format!("{}/api/v1/admin/training-jobs", server.base))
+        .json(&json!({"epochs": epochs, "batch_size": 8}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["job"]["id"].as_i64().expect("a job id");
+    let started = Instant::now();
+    loop {
+        let job: Value = server
+            .admin()
+            .get(format!("{}/api/v1/admin/jobs/{id}", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match job["status"].as_str() {
+            Some("completed") => return job["model_version"].as_str().unwrap().to_owned(),
+            Some("failed" | "cancelled") => panic!("training failed: {job}"),
+            _ => {}
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "{job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_model_activated_or_rolled_back_on_one_replica_is_served_by_the_other_within_5_s() {
+    let Some(db) = database() else { return };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let trainer = replica(&db.url(), dirs[0].path()).await;
+    let client = reqwest::Client::new();
+    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
+    for i in 0..10u64 {
+        for shape in doodlebox::ml::synth::Shape::ALL {
+            let response = client
+                .post(format!("{}/api/v1/drawings", trainer.base))
+                .header("cookie", &cookie)
+                .json(&synthetic::doodle_json(shape, i * 5 + shape as u64))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    }
+    let first = train(&trainer, 1).await;
+    let second = train(&trainer, 2).await;
+    // The host that trained them is gone with its files: the models live on in the database.
+    drop(trainer);
+    std::fs::remove_dir_all(dirs[0].path()).unwrap();
+    let a = replica(&db.url(), dirs[1].path()).await;
+    let b = replica(&db.url(), dirs[2].path()).await;
+    assert_eq!(
+        classified_by(&client, &b.base, &cookie).await,
+        "no_active_model"
+    );
+
+    let mut took = Vec::new();
+    for version in [&first, &second] {
+        let response = a
+            .admin()
+            .post(format!(
+                "{}/api/v1/admin/models/{version}/activate?force=true",
+                a.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        took.push(served_within(&client, &b.base, &cookie, version).await);
+    }
+    let response = a
+        .admin()
+        .post(format!("{}/api/v1/admin/models/rollback", a.base))
+        .send()
+        .await
+        .unwrap();
+    let rolled: Value = response.json().await.unwrap();
+    assert_eq!(rolled["active"], first.as_str(), "{rolled}");
+    took.push(served_within(&client, &b.base, &cookie, &first).await);
+    assert_eq!(classified_by(&client, &a.base, &cookie).await, first);
+    for (dir, name) in [(&dirs[1], "A"), (&dirs[2], "B")] {
+        assert!(
+            dir.path()
+                .join("models")
+                .join(&second)
+                .join("model.safetensors")
+                .exists(),
+            "{name} fetched the model it served into its own data directory"
+        );
+    }
+    println!(
+        "served by the other replica after: activation {:?}, activation {:?}, rollback {:?}",
+        took[0], took[1], took[2]
+    );
 }

@@ -80,6 +80,10 @@ pub enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Run training jobs from a PostgreSQL database, serving nothing (cluster mode): claims
+    /// queued training jobs with `FOR UPDATE SKIP LOCKED`, heartbeats them, and takes over
+    /// those whose worker died. Stops at Ctrl-C or SIGTERM, requeueing what it runs.
+    Worker(WorkerArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -312,6 +316,11 @@ pub struct ServeArgs {
     /// file. Without it nothing changes.
     #[arg(long, env = "DOODLEBOX_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Serve only: run no queued job here (training, rescoring, imports wait for a replica
+    /// without this flag or a `doodlebox worker`). Jobs are still queued, listed and
+    /// cancelled here. Meant for cluster mode.
+    #[arg(long, env = "DOODLEBOX_NO_JOBS", value_parser = BoolishValueParser::new())]
+    pub no_jobs: bool,
     /// Fault tests only: make the SQLite commit of the first N group commits fail.
     #[arg(long, env = "DOODLEBOX_FAIL_WRITES", hide = true, default_value_t = 0)]
     pub fail_writes: u64,
@@ -339,4 +348,19 @@ impl Cli {
     pub fn command(self) -> Command {
         self.command.unwrap_or(Command::Serve(self.serve))
     }
+}
+
+/// `doodlebox worker`'s options.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Holds this worker's model files and job scratch space (checkpoints).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The cluster's PostgreSQL database (`postgres://user:password@host:port/database`).
+    #[arg(long, env = "DOODLEBOX_DATABASE_URL")]
+    pub database_url: String,
+    /// Where training runs: auto (the first GPU when libtorch's CUDA backend sees one, else
+    /// the CPU), cpu, cuda or cuda:N.
+    #[arg(long, env = "DOODLEBOX_DEVICE", default_value = "auto")]
+    pub device: DeviceChoice,
 }

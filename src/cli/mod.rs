@@ -16,6 +16,7 @@ pub mod models;
 pub mod serve;
 pub mod train;
 pub mod transfer;
+pub mod worker;
 
 pub use args::*;
 
@@ -23,6 +24,7 @@ pub use args::*;
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command() {
         Command::Serve(args) => serve::serve(args),
+        Command::Worker(args) => worker::worker(args),
         Command::Doctor(args) => doctor::doctor(&args),
         Command::Train(args) => train::train(args),
         Command::Models { command, data } => match command {

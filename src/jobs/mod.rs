@@ -36,7 +36,7 @@ use tokio::sync::broadcast;
 pub use runner::{JobContext, RunOutcome};
 pub use train_config::{DataSource, JobConfig, JobConfigError, JobConfigInput};
 
-use crate::store::{now_ms, CancelOutcome, JobKind, JobRow, JobStatus, StoreError};
+use crate::store::{now_ms, Backend, CancelOutcome, JobKind, JobRow, JobStatus, StoreError};
 
 /// Attempts a job gets (crashes and retries together) before it fails for good.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -54,8 +54,9 @@ const EVENT_BUFFER: usize = 256;
 #[error("the job has already finished ({})", .0.as_str())]
 pub struct JobFinished(pub JobStatus);
 
-/// A change in a job, for live listeners (Server-Sent Events, the CLI's progress bar).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A change in a job, for live listeners (Server-Sent Events, the CLI's progress bar) and,
+/// in cluster mode, for the other replicas' listeners (`service::cluster`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct JobEvent {
     pub id: i64,
     /// Which kind of job changed, so a listener can tell a training step from a backup line.
@@ -127,9 +128,15 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Recovers jobs a crash left `running`, then starts the scheduler thread.
+    /// Recovers jobs a crash left `running`, then starts the scheduler thread. In cluster
+    /// mode a `running` job may be another live process's: only those whose heartbeat is
+    /// stale are taken over, here and at every [`HEARTBEAT_EVERY`] after.
     pub fn start(context: JobContext) -> Result<Self, StoreError> {
-        let (requeued, failed) = context.stores.jobs.recover_interrupted_jobs(MAX_ATTEMPTS)?;
+        let jobs = &context.stores.jobs;
+        let (requeued, failed) = match context.stores.backend {
+            Backend::Embedded => jobs.recover_interrupted_jobs(MAX_ATTEMPTS)?,
+            Backend::Postgres => jobs.recover_stale_jobs(MAX_ATTEMPTS, stale_ms())?,
+        };
         if requeued + failed > 0 {
             tracing::warn!(requeued, failed, "recovered jobs interrupted by a crash");
         }
@@ -239,8 +246,60 @@ fn lock(
     running.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How often, in cluster mode, a process stamps the jobs it runs as alive and takes over
+/// those whose stamp is older than [`TAKEOVER_AFTER`].
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// A running job whose heartbeat is this old lost its worker: another process takes it over
+/// (several missed heartbeats, so a busy database or a slow tick is not taken for a death).
+pub const TAKEOVER_AFTER: Duration = Duration::from_secs(10);
+
+fn stale_ms() -> u64 {
+    TAKEOVER_AFTER.as_millis() as u64
+}
+
+/// Cluster mode: stamps the jobs running here as alive (and passes on cancels asked on
+/// other replicas), then takes over jobs whose worker stopped stamping.
+fn pulse(shared: &Arc<Shared>) -> Result<(), StoreError> {
+    let context = &shared.context;
+    let ids: Vec<i64> = lock(&shared.running)
+        .values()
+        .filter(|r| !r.thread.is_finished())
+        .map(|r| r.id)
+        .collect();
+    let cancelled = context.stores.jobs.heartbeat_jobs(&ids)?;
+    if !cancelled.is_empty() {
+        for job in lock(&shared.running).values() {
+            if cancelled.contains(&job.id) {
+                job.cancelled.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    let (requeued, failed) = context
+        .stores
+        .jobs
+        .recover_stale_jobs(MAX_ATTEMPTS, stale_ms())?;
+    if requeued + failed > 0 {
+        tracing::warn!(
+            requeued,
+            failed,
+            "took over jobs whose worker stopped sending heartbeats"
+        );
+    }
+    Ok(())
+}
+
 fn scheduler_loop(shared: &Arc<Shared>, woken: &Receiver<()>) {
+    let mut last_pulse: Option<std::time::Instant> = None;
     while !shared.context.stopping.load(Ordering::Relaxed) {
+        let due = last_pulse.is_none_or(|t| t.elapsed() >= HEARTBEAT_EVERY);
+        if shared.context.stores.backend == Backend::Postgres && due {
+            last_pulse = Some(std::time::Instant::now());
+            match std::panic::catch_unwind(AssertUnwindSafe(|| pulse(shared))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not send the jobs' heartbeat"),
+                Err(_) => tracing::error!("the jobs' heartbeat panicked; it carries on"),
+            }
+        }
         match std::panic::catch_unwind(AssertUnwindSafe(|| dispatch(shared))) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
@@ -265,8 +324,10 @@ fn dispatch(shared: &Arc<Shared>) -> Result<usize, StoreError> {
     running.retain(|_, r| !r.thread.is_finished());
     let mut started = 0;
     while !context.stopping.load(Ordering::Relaxed) {
-        let free: Vec<JobKind> = JobKind::ALL
-            .into_iter()
+        let free: Vec<JobKind> = context
+            .kinds
+            .iter()
+            .copied()
             .filter(|kind| !running.contains_key(kind))
             .collect();
         let Some(job) = context.stores.jobs.start_next_job(&free)? else {

@@ -19,9 +19,10 @@ use crate::domain::Record;
 use crate::ml::dataset::{Dataset, Sample};
 use crate::ml::train::{self, Control, Hooks, Progress, TrainError};
 use crate::ml::{artifact, synth};
+use crate::service::artifacts::Artifacts;
 use crate::service::evaluation;
 use crate::service::quality::QualityService;
-use crate::store::{Ingest, JobRow, JobStatus, StoreError, Stores};
+use crate::store::{Ingest, JobKind, JobRow, JobStatus, StoreError, Stores};
 
 /// Synthetic doodles per shape in a starter dataset.
 const STARTER_PER_CLASS: usize = 300;
@@ -49,7 +50,16 @@ pub struct JobContext {
     pub quality: Arc<OnceLock<Arc<QualityService>>>,
     /// Where training runs (`--device`, resolved at start).
     pub device: Device,
+    /// The job kinds this process claims: every kind in a server, none with `serve
+    /// --no-jobs`, training only in a `doodlebox worker`.
+    pub kinds: Vec<JobKind>,
+    /// Where every job change announced here also goes: the cluster-wide channel, set once
+    /// in cluster mode (`service::cluster`), so progress shows on every replica.
+    pub relay: Arc<OnceLock<JobRelay>>,
 }
+
+/// Hands a job change to the other replicas.
+pub type JobRelay = Box<dyn Fn(&JobEvent) + Send + Sync>;
 
 impl JobContext {
     /// The context for a data directory: models under `<data>/models`, job scratch space
@@ -66,6 +76,16 @@ impl JobContext {
             data_dir: data_dir.to_owned(),
             ingest,
             quality: Arc::new(OnceLock::new()),
+            relay: Arc::new(OnceLock::new()),
+            kinds: JobKind::ALL.to_vec(),
+        }
+    }
+
+    /// This context, claiming only jobs of `kinds`.
+    pub fn claiming(self, kinds: &[JobKind]) -> Self {
+        Self {
+            kinds: kinds.to_vec(),
+            ..self
         }
     }
 
@@ -76,12 +96,16 @@ impl JobContext {
 
     /// Tells live listeners that `job` changed.
     pub fn announce(&self, job: &JobRow, status: JobStatus, progress: Option<serde_json::Value>) {
-        let _ = self.events.send(JobEvent {
+        let event = JobEvent {
             id: job.id,
             kind: job.kind,
             status,
             progress,
-        });
+        };
+        if let Some(relay) = self.relay.get() {
+            relay(&event);
+        }
+        let _ = self.events.send(event);
     }
 
     /// Saves a job's progress (at the caller's pace) and tells live listeners.
@@ -255,7 +279,8 @@ fn snapshot(
     Ok(dataset)
 }
 
-/// Writes the artifact under the next version and registers it.
+/// Writes the artifact under the next version, stores its files in the model store (the
+/// database, in cluster mode) and registers it.
 fn register(
     ctx: &JobContext,
     job_id: i64,
@@ -269,6 +294,10 @@ fn register(
     let dir = ctx.models_dir.join(&version);
     let manifest = artifact::write(&dir, model).map_err(|e| e.to_string())?;
     let manifest_json = serde_json::to_value(&manifest).map_err(|e| e.to_string())?;
+    // The files first: a replica that sees the row can always fetch them.
+    Artifacts::new(ctx.stores.models.clone(), ctx.models_dir.clone())
+        .publish(&version, &dir)
+        .map_err(|e| e.to_string())?;
     ctx.stores
         .models
         .insert_model(

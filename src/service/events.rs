@@ -15,13 +15,15 @@
 //! missed, in order, instead of refetching everything; an id from before a restart, or
 //! older than the notices kept, gets a resync ([`Events::resume`]).
 //!
-//! [`Events`] is the one type publishers see, so a cluster-wide fan-out (PostgreSQL
-//! `LISTEN/NOTIFY`) can later sit behind it without touching a publisher.
+//! [`Events`] is the one type publishers see, so the cluster-wide fan-out sits behind it
+//! without touching a publisher: in cluster mode every notice sent here is also relayed to
+//! the other replicas ([`Events::relay_to`], `service::cluster`), which hand it to their own
+//! listeners with [`Events::deliver`].
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -38,7 +40,7 @@ pub const REPLAY: usize = 1024;
 pub const COALESCE: Duration = Duration::from_millis(250);
 
 /// One change, as the portal hears it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AdminEvent {
     /// `added` new drawings were stored (coalesced).
@@ -126,6 +128,8 @@ struct Inner {
     added: AtomicU64,
     /// Flags or counts changed since the coalescing thread last looked.
     changed: AtomicBool,
+    /// Where notices published here also go (the other replicas), in cluster mode.
+    relay: OnceLock<EventRelay>,
 }
 
 /// The replay buffer.
@@ -136,6 +140,9 @@ struct Recent {
     /// At most [`REPLAY`] notices, oldest first.
     notices: VecDeque<Numbered>,
 }
+
+/// Hands a notice published on this replica to the other replicas.
+pub type EventRelay = Box<dyn Fn(&AdminEvent) + Send + Sync>;
 
 impl Inner {
     fn recent(&self) -> std::sync::MutexGuard<'_, Recent> {
@@ -152,6 +159,14 @@ impl Inner {
     }
 
     fn send(&self, event: AdminEvent) {
+        if let Some(relay) = self.relay.get() {
+            relay(&event);
+        }
+        self.deliver(event);
+    }
+
+    /// Sends `event` to this replica's listeners only.
+    fn deliver(&self, event: AdminEvent) {
         let mut recent = self.recent();
         recent.sequence += 1;
         let notice = Numbered {
@@ -182,6 +197,7 @@ impl Events {
             recent: Mutex::new(Recent::default()),
             added: AtomicU64::new(0),
             changed: AtomicBool::new(false),
+            relay: OnceLock::new(),
         });
         let weak = Arc::downgrade(&inner);
         let spawned = std::thread::Builder::new()
@@ -256,7 +272,10 @@ impl Events {
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
                 let Some(inner) = weak.upgrade() else { return };
-                inner.send(event);
+                // Local listeners only: in cluster mode job changes reach the other replicas
+                // through the job queue's own relay (`service::cluster`), and a job change
+                // heard from another replica comes in through that same queue.
+                inner.deliver(event);
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "no job thread: the portal hears of jobs only after a reload");
@@ -277,6 +296,18 @@ impl Events {
     /// Sends `event` now.
     pub fn publish(&self, event: AdminEvent) {
         self.inner.send(event);
+    }
+
+    /// Sets where every notice published here also goes (the other replicas). Once; later
+    /// calls are ignored. The relay must not block: it runs on the publisher's thread.
+    pub fn relay_to(&self, relay: EventRelay) {
+        let _ = self.inner.relay.set(relay);
+    }
+
+    /// Hands `event`, heard from another replica, to this replica's listeners only (it is
+    /// not relayed again).
+    pub fn deliver(&self, event: AdminEvent) {
+        self.inner.deliver(event);
     }
 }
 
@@ -326,6 +357,36 @@ mod tests {
         assert_eq!(added, 10_000, "{heard:?}");
         assert!(heard.len() <= 4, "{heard:?}");
         assert!(heard.contains(&AdminEvent::Flags));
+    }
+
+    #[test]
+    fn published_notices_are_relayed_to_other_replicas_and_delivered_ones_are_not_relayed_again() {
+        let events = Events::new();
+        let relayed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        {
+            let relayed = relayed.clone();
+            events.relay_to(Box::new(move |e| relayed.lock().unwrap().push(e.clone())));
+        }
+        let mut listener = events.subscribe();
+        events.publish(AdminEvent::Shapes {
+            name: "here".into(),
+        });
+        events.deliver(AdminEvent::Shapes {
+            name: "elsewhere".into(),
+        });
+        assert_eq!(
+            *relayed.lock().unwrap(),
+            vec![AdminEvent::Shapes {
+                name: "here".into()
+            }]
+        );
+        let heard = [listener.try_recv().unwrap(), listener.try_recv().unwrap()];
+        assert_eq!(
+            heard[1].event,
+            AdminEvent::Shapes {
+                name: "elsewhere".into()
+            }
+        );
     }
 
     #[test]

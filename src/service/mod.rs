@@ -15,7 +15,9 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod artifacts;
 pub mod backup;
+pub mod cluster;
 pub mod evaluation;
 pub mod events;
 pub mod icons;

@@ -308,6 +308,16 @@ impl QualityService {
         let _ = self.shared.events.set(events);
     }
 
+    /// Reads the settings again from the store, where another replica may have changed them
+    /// (cluster mode). Blocking.
+    pub fn reload_settings(&self) -> Result<(), StoreError> {
+        let settings = self.shared.stores.quality.quality_settings()?;
+        self.shared
+            .threshold
+            .store(settings.auto_flag_below.to_bits(), Ordering::Relaxed);
+        Ok(())
+    }
+
     /// The settings in use.
     pub fn settings(&self) -> QualitySettings {
         QualitySettings {

@@ -4,7 +4,7 @@
 //! name, `training_jobs`.
 
 use rusqlite::{params, OptionalExtension, Row};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::metadata::SqliteMetadataStore;
 use super::{now_ms, StoreError};
@@ -14,7 +14,7 @@ pub const DUPLICATE_WINDOW_MS: u64 = 24 * 3600 * 1000;
 
 /// What a job does. Each kind has its own runner in `crate::jobs`; the scheduler runs at
 /// most one job of each kind at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     /// Trains a model (`crate::jobs::runner`).
@@ -50,7 +50,7 @@ impl JobKind {
 }
 
 /// A job's state. `pending` waits for its retry time, `queued` waits for the worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     Pending,
@@ -230,9 +230,31 @@ pub trait JobStore: Send + Sync {
     /// After a crash: jobs left `running` go back to `queued`, or to `failed` once they have
     /// used `max_attempts`. Returns (requeued, failed).
     fn recover_interrupted_jobs(&self, max_attempts: i64) -> Result<(usize, usize), StoreError>;
+    /// Marks the running jobs `ids` (run by this process) alive now, so that no other
+    /// process takes them over (cluster mode, see [`JobStore::recover_stale_jobs`]); answers
+    /// those of them whose cancel was asked, perhaps on another replica. The embedded store's
+    /// one process needs no heartbeat: nothing, and its cancels reach the job directly.
+    fn heartbeat_jobs(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError>;
+    /// Takes over running jobs whose heartbeat is older than `stale_ms`: their worker died
+    /// (killed, or its host gone). As [`JobStore::recover_interrupted_jobs`] does with every
+    /// running job at the start of the one embedded process: requeued, or failed past
+    /// `max_attempts`, or cancelled if that was asked. Nothing for the embedded store.
+    fn recover_stale_jobs(
+        &self,
+        max_attempts: i64,
+        stale_ms: u64,
+    ) -> Result<(usize, usize), StoreError>;
 }
 
 impl JobStore for SqliteMetadataStore {
+    fn heartbeat_jobs(&self, _: &[i64]) -> Result<Vec<i64>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    fn recover_stale_jobs(&self, _: i64, _: u64) -> Result<(usize, usize), StoreError> {
+        Ok((0, 0))
+    }
+
     fn enqueue_job(
         &self,
         kind: JobKind,

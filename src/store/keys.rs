@@ -223,6 +223,8 @@ pub struct KeyAuthenticator {
     cache: std::sync::Mutex<KeyCache>,
     /// Key id → last use (ms since the epoch) not yet written.
     used: std::sync::Mutex<std::collections::HashMap<i64, i64>>,
+    /// What a revocation here also does in cluster mode: tell the other replicas.
+    on_forget: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl KeyAuthenticator {
@@ -231,6 +233,7 @@ impl KeyAuthenticator {
             keys,
             cache: Default::default(),
             used: Default::default(),
+            on_forget: std::sync::OnceLock::new(),
         }
     }
 
@@ -254,9 +257,23 @@ impl KeyAuthenticator {
         Ok(row)
     }
 
-    /// Forgets every cached lookup (after a revocation through this server).
+    /// Forgets every cached lookup (after a revocation through this server), and tells the
+    /// other replicas to forget theirs when a cluster-wide hook is set ([`Self::on_forget`]).
     pub fn forget_all(&self) {
+        self.forget_here();
+        if let Some(hook) = self.on_forget.get() {
+            hook();
+        }
+    }
+
+    /// Forgets every cached lookup on this replica only (a revocation made on another).
+    pub fn forget_here(&self) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Sets what [`Self::forget_all`] also does: tell the other replicas. Once.
+    pub fn on_forget(&self, hook: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.on_forget.set(hook);
     }
 
     /// Notes that key `id` was used now.

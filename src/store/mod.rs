@@ -73,7 +73,7 @@ pub use metadata::{
     ShapeRow, SqliteMetadataStore,
 };
 pub use migrations::SCHEMA_VERSION;
-pub use models::{DeleteModel, ModelRow, ModelStore};
+pub use models::{ArtifactFile, DeleteModel, ModelRow, ModelStore};
 pub use quality::{QualityStore, SettingsStore};
 pub use review::{ReviewStore, SqliteReviewStore};
 pub use shapes::ShapeStore;
@@ -150,6 +150,9 @@ pub struct Stores {
     pub quality: std::sync::Arc<dyn QualityStore>,
     /// Shape management (the same SQLite database as `metadata`).
     pub shapes: std::sync::Arc<dyn ShapeStore>,
+    /// The cluster-wide change channel (PostgreSQL's `LISTEN/NOTIFY`); `None` for the
+    /// embedded store, whose one process holds every change in memory already.
+    pub feed: Option<std::sync::Arc<postgres::notify::Feed>>,
 }
 
 impl Stores {
@@ -170,6 +173,7 @@ impl Stores {
             admins: metadata.clone(),
             quality: metadata.clone(),
             shapes: metadata,
+            feed: None,
         })
     }
 }

@@ -199,3 +199,41 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// `doodlebox worker` as a child process (cluster mode), killed (SIGKILL) when dropped.
+#[allow(dead_code)] // only the cluster tests start workers
+pub struct Worker {
+    /// The process: tests kill it with -9.
+    pub child: Child,
+}
+
+#[allow(dead_code)] // only the cluster tests start workers
+impl Worker {
+    /// Starts a worker on the database at `url` (training on the CPU), returning once it
+    /// printed that it runs.
+    pub fn start(data_dir: &Path, url: &str) -> Worker {
+        let mut child = Command::new(BINARY)
+            .args(["worker", "--device", "cpu", "--data-dir"])
+            .arg(data_dir)
+            .env("DOODLEBOX_LOG", "warn")
+            .env("DOODLEBOX_DATABASE_URL", url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the binary starts");
+        let mut reader = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut first = String::new();
+        let _ = reader.read_line(&mut first);
+        assert!(first.starts_with("worker running"), "{first:?}");
+        // Keep draining stdout so the worker never writes into a full or closed pipe.
+        std::thread::spawn(move || for _ in reader.lines().map_while(Result::ok) {});
+        Worker { child }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

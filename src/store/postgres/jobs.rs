@@ -138,7 +138,7 @@ impl JobStore for PgStore {
         let row = self.conn()?.query_opt(
             &format!(
                 "UPDATE training_jobs SET status = 'running', attempt = attempt + 1, started_at = $2,
-                     not_before = NULL
+                     not_before = NULL, heartbeat_at = $2
                  WHERE id = (SELECT id FROM training_jobs WHERE kind = ANY($1) AND (status = 'queued'
                         OR (status = 'pending' AND coalesce(not_before, 0) <= $2))
                      ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
@@ -300,6 +300,58 @@ impl JobStore for PgStore {
         let requeued = tx.execute(
             "UPDATE training_jobs SET status = 'queued' WHERE status = 'running'",
             &[],
+        )?;
+        tx.commit()?;
+        Ok((requeued as usize, failed as usize))
+    }
+
+    fn heartbeat_jobs(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.conn()?.query(
+            "UPDATE training_jobs SET heartbeat_at = $2
+             WHERE id = ANY($1) AND status = 'running'
+             RETURNING id, cancel_requested",
+            &[&ids, &(now_ms() as i64)],
+        )?;
+        let mut cancelled = Vec::new();
+        for row in rows {
+            if row.try_get::<_, bool>(1)? {
+                cancelled.push(row.try_get(0)?);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    fn recover_stale_jobs(
+        &self,
+        max_attempts: i64,
+        stale_ms: u64,
+    ) -> Result<(usize, usize), StoreError> {
+        let now = now_ms() as i64;
+        let cut = now - stale_ms as i64;
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        const STALE: &str = "status = 'running' AND coalesce(heartbeat_at, started_at, 0) < $1";
+        tx.execute(
+            &format!(
+                "UPDATE training_jobs SET status = 'cancelled', finished_at = $2
+                 WHERE {STALE} AND cancel_requested"
+            ),
+            &[&cut, &now],
+        )?;
+        let failed = tx.execute(
+            &format!(
+                "UPDATE training_jobs SET status = 'failed', finished_at = $2,
+                 error = 'its worker stopped ' || attempt || ' times while it ran; giving up'
+                 WHERE {STALE} AND attempt >= $3"
+            ),
+            &[&cut, &now, &max_attempts],
+        )?;
+        let requeued = tx.execute(
+            &format!("UPDATE training_jobs SET status = 'queued' WHERE {STALE}"),
+            &[&cut],
         )?;
         tx.commit()?;
         Ok((requeued as usize, failed as usize))

@@ -21,6 +21,7 @@ mod keys;
 mod metadata;
 pub mod migrations;
 mod models;
+pub mod notify;
 mod quality;
 mod review;
 pub mod scratch;
@@ -179,6 +180,7 @@ impl Stores {
         let store = Arc::new(PgStore::open(url)?);
         PgStore::start_refresh(&store);
         Ok(Self {
+            feed: Some(Arc::new(notify::Feed::new(store.clone(), url))),
             backend: super::Backend::Postgres,
             blobs: store.clone(),
             metadata: store.clone(),

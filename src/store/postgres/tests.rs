@@ -173,3 +173,37 @@ fn a_shape_added_or_a_player_blocked_on_one_replica_reaches_the_other_by_the_ref
     assert!(b.metadata.shape_by_name(&name).unwrap().is_some());
     assert!(b.review.is_blocked(player));
 }
+
+#[test]
+fn a_running_job_whose_heartbeat_stopped_is_taken_over_and_one_still_beating_is_not() {
+    let Some((_db, a, b)) = two_replicas() else {
+        return;
+    };
+    for n in 0..2 {
+        a.jobs
+            .enqueue_job(
+                JobKind::Train,
+                &serde_json::json!({"n": n}),
+                &format!("h{n}"),
+            )
+            .unwrap();
+    }
+    let dead = a.jobs.start_next_job(&[JobKind::Train]).unwrap().unwrap();
+    let alive = a.jobs.start_next_job(&[JobKind::Train]).unwrap().unwrap();
+    // Both just claimed: nothing is stale yet.
+    assert_eq!(b.jobs.recover_stale_jobs(3, 60_000).unwrap(), (0, 0));
+    // A cancel asked on another replica reaches the worker with its heartbeat.
+    b.jobs.cancel_job(alive.id).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(a.jobs.heartbeat_jobs(&[alive.id]).unwrap(), vec![alive.id]);
+    // Only the job whose worker stopped beating is taken over, charged one attempt.
+    assert_eq!(b.jobs.recover_stale_jobs(3, 200).unwrap(), (1, 0));
+    let requeued = b.jobs.job(dead.id).unwrap().unwrap();
+    assert_eq!(requeued.status, crate::store::JobStatus::Queued);
+    assert_eq!(
+        b.jobs.job(alive.id).unwrap().unwrap().status,
+        crate::store::JobStatus::Running
+    );
+    let again = b.jobs.start_next_job(&[JobKind::Train]).unwrap().unwrap();
+    assert_eq!((again.id, again.attempt), (dead.id, 2));
+}
