@@ -144,7 +144,8 @@ impl App {
         let models = {
             let stores = stores.clone();
             let micro_batch = config.classify_micro_batch;
-            tokio::task::spawn_blocking(move || ModelServer::start(stores, micro_batch))
+            let models_dir = crate::data_dir::DataDir::new(&config.data_dir).models();
+            tokio::task::spawn_blocking(move || ModelServer::start(stores, models_dir, micro_batch))
                 .await
                 .map_err(std::io::Error::other)??
         };

@@ -24,7 +24,8 @@
 //! - [`service`]: one module per feature, shared by handlers and commands: `submit`,
 //!   `review` (with `thumbnails`), `accounts`, `api_keys`, `limits`, `quality` (the
 //!   background scorer and the rescore walk), `prompter`, `shapes`, `models` (the registry:
-//!   list, compare, activate, roll back, delete), `serving` (the active model in memory),
+//!   list, compare, activate, roll back, delete), `artifacts` (where a model's files are on
+//!   this host: fetched from the database in cluster mode), `serving` (the active model in memory),
 //!   `backup` (online backup, restore, verify), `events` (what the admin portal's one live
 //!   stream, `GET /api/v1/admin/events`, hears; coalesced for new drawings) and `icons`
 //!   (pictures for shapes without a built-in icon).

@@ -14,6 +14,7 @@ use anyhow::Context;
 
 use super::client::RunningServer;
 use super::local::open_metadata;
+use crate::data_dir::DataDir;
 use crate::domain::ModelVersion;
 use crate::service::models::{ManifestScores, ModelError, ModelRegistry};
 use crate::service::serving::ServingError;
@@ -23,7 +24,10 @@ const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `doodlebox models list`: every version, newest first, with its validation accuracy.
 pub fn list_models(data_dir: &Path) -> anyhow::Result<()> {
-    let registry = ModelRegistry::offline(Arc::new(open_metadata(data_dir)?));
+    let registry = ModelRegistry::offline(
+        Arc::new(open_metadata(data_dir)?),
+        &DataDir::new(data_dir).models(),
+    );
     let models = registry.list()?;
     if models.is_empty() {
         println!("no models yet: run `doodlebox train`");
@@ -61,7 +65,10 @@ pub fn activate_model(data_dir: &Path, version: &str) -> anyhow::Result<()> {
     }
     let version = ModelVersion::parse(version)
         .with_context(|| format!("there is no model {version} (`doodlebox models list`)"))?;
-    let registry = ModelRegistry::offline(Arc::new(open_metadata(data_dir)?));
+    let registry = ModelRegistry::offline(
+        Arc::new(open_metadata(data_dir)?),
+        &DataDir::new(data_dir).models(),
+    );
     match registry.activate(&version) {
         Ok(()) => {}
         Err(ModelError::Serving(ServingError::UnknownVersion(_))) => {
@@ -86,7 +93,10 @@ pub fn rollback_model(data_dir: &Path) -> anyhow::Result<()> {
         println!("rolled back: {version} is active on the running server");
         return Ok(());
     }
-    let registry = ModelRegistry::offline(Arc::new(open_metadata(data_dir)?));
+    let registry = ModelRegistry::offline(
+        Arc::new(open_metadata(data_dir)?),
+        &DataDir::new(data_dir).models(),
+    );
     let previous = match registry.rollback() {
         Ok(version) => version,
         Err(ModelError::Serving(ServingError::NothingToRollBackTo)) => {

@@ -19,6 +19,7 @@ use crate::domain::Record;
 use crate::ml::dataset::{Dataset, Sample};
 use crate::ml::train::{self, Control, Hooks, Progress, TrainError};
 use crate::ml::{artifact, synth};
+use crate::service::artifacts::Artifacts;
 use crate::service::evaluation;
 use crate::service::quality::QualityService;
 use crate::store::{Ingest, JobRow, JobStatus, StoreError, Stores};
@@ -255,7 +256,8 @@ fn snapshot(
     Ok(dataset)
 }
 
-/// Writes the artifact under the next version and registers it.
+/// Writes the artifact under the next version, stores its files in the model store (the
+/// database, in cluster mode) and registers it.
 fn register(
     ctx: &JobContext,
     job_id: i64,
@@ -269,6 +271,10 @@ fn register(
     let dir = ctx.models_dir.join(&version);
     let manifest = artifact::write(&dir, model).map_err(|e| e.to_string())?;
     let manifest_json = serde_json::to_value(&manifest).map_err(|e| e.to_string())?;
+    // The files first: a replica that sees the row can always fetch them.
+    Artifacts::new(ctx.stores.models.clone(), ctx.models_dir.clone())
+        .publish(&version, &dir)
+        .map_err(|e| e.to_string())?;
     ctx.stores
         .models
         .insert_model(

@@ -18,7 +18,6 @@
 //! [`SIGNIFICANCE`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -28,6 +27,7 @@ use crate::domain::{ModelVersion, Record};
 use crate::ml::artifact::ArtifactError;
 use crate::ml::classifier::{Classifier, ClassifyError};
 use crate::ml::evaluation::{mcnemar_p_value, wilson_interval};
+use crate::service::artifacts::{Artifacts, LoadError};
 use crate::service::models::{Comparison, ModelError, ModelRegistry};
 use crate::service::quality::strokes_of;
 use crate::store::metadata::{TrainingDrawing, TrainingFilter};
@@ -180,13 +180,17 @@ pub enum EvaluationError {
 /// Blocking (loads both models, classifies every held-out drawing).
 pub fn compare(
     stores: &Stores,
+    artifacts: &Artifacts,
     a: &ModelRow,
     b: &ModelRow,
 ) -> Result<Option<PairedComparison>, EvaluationError> {
     let load = |row: &ModelRow| {
-        Classifier::load(Path::new(&row.path)).map_err(|source| EvaluationError::Model {
-            version: row.version.clone(),
-            source,
+        artifacts.load(row).map_err(|e| match e {
+            LoadError::Store(e) => EvaluationError::Store(e),
+            LoadError::Artifact(source) => EvaluationError::Model {
+                version: row.version.clone(),
+                source,
+            },
         })
     };
     let (ca, cb) = (load(a)?, load(b)?);
@@ -308,7 +312,7 @@ pub fn activate_safely(
     let candidate = registry.get(version)?;
     let comparison = match stores.models.active_model().map_err(ModelError::from)? {
         Some(active) if active.version != candidate.version && !force => {
-            match compare(stores, &active, &candidate) {
+            match compare(stores, registry.artifacts(), &active, &candidate) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "activation: no comparison with the active model");
@@ -337,7 +341,12 @@ pub fn compare_versions(
     let mut comparison = registry.compare(a, b)?;
     // A model whose files no longer load still has a manifest to compare; only the paired
     // scores are left out.
-    comparison.paired = match compare(stores, &registry.get(a)?, &registry.get(b)?) {
+    comparison.paired = match compare(
+        stores,
+        registry.artifacts(),
+        &registry.get(a)?,
+        &registry.get(b)?,
+    ) {
         Ok(paired) => paired,
         Err(EvaluationError::Model { version, source }) => {
             tracing::warn!(%version, error = %source, "compare: model does not load; no paired scores");

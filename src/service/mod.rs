@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod artifacts;
 pub mod backup;
 pub mod evaluation;
 pub mod events;

@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use crate::domain::ModelVersion;
 use crate::ml::evaluation::{wilson_interval, Metrics};
+use crate::service::artifacts::Artifacts;
 use crate::service::serving::{verify_and_record, Activation, ModelServer, ServingError};
 use crate::store::{DeleteModel, ModelRow, ModelStore, StoreError};
 
@@ -213,13 +214,16 @@ pub struct ModelRegistry {
     store: Arc<dyn ModelStore>,
     /// The server's model in memory; `None` for a command working on a stopped data dir.
     server: Option<Arc<ModelServer>>,
+    /// Where model files are on this host.
+    artifacts: Artifacts,
 }
 
 impl ModelRegistry {
-    /// A registry for a data directory no server is running on: activation is recorded in
-    /// the database and served from the next start.
-    pub fn offline(store: Arc<dyn ModelStore>) -> Self {
+    /// A registry for a data directory no server is running on (its models folder is
+    /// `models_dir`): activation is recorded in the database and served from the next start.
+    pub fn offline(store: Arc<dyn ModelStore>, models_dir: &Path) -> Self {
         Self {
+            artifacts: Artifacts::new(store.clone(), models_dir.to_owned()),
             store,
             server: None,
         }
@@ -228,9 +232,15 @@ impl ModelRegistry {
     /// A registry that activates through the running server's inference thread.
     pub fn serving(store: Arc<dyn ModelStore>, server: Arc<ModelServer>) -> Self {
         Self {
+            artifacts: server.artifacts().clone(),
             store,
             server: Some(server),
         }
+    }
+
+    /// Where model files are on this host (to load one for a comparison).
+    pub fn artifacts(&self) -> &Artifacts {
+        &self.artifacts
     }
 
     /// Every model version, newest first.
@@ -273,7 +283,7 @@ impl ModelRegistry {
         match &self.server {
             Some(server) => server.activate(version.as_str())?,
             None => {
-                verify_and_record(self.store.as_ref(), version.as_str(), Activation::New)?;
+                verify_and_record(&self.artifacts, version.as_str(), Activation::New)?;
             }
         }
         Ok(())
@@ -289,23 +299,21 @@ impl ModelRegistry {
                     .store
                     .previous_model()?
                     .ok_or(ServingError::NothingToRollBackTo)?;
-                verify_and_record(self.store.as_ref(), &previous.version, Activation::Rollback)?;
+                verify_and_record(&self.artifacts, &previous.version, Activation::Rollback)?;
                 previous.version
             }
         };
         Ok(ModelVersion::from_row(version))
     }
 
-    /// Deletes an inactive version's row, then its artifact's files (a failure to remove
-    /// them is logged: the row is gone, the model no longer exists).
+    /// Deletes an inactive version's row, then its artifact's files on this host (a failure
+    /// to remove them is logged: the row is gone, the model no longer exists).
     pub fn delete(&self, version: &ModelVersion) -> Result<(), ModelError> {
         match self.store.delete_model(version.as_str())? {
             DeleteModel::NotFound => Err(ModelError::NotFound(version.clone())),
             DeleteModel::Active => Err(ModelError::Active(version.clone())),
             DeleteModel::Deleted(row) => {
-                if let Err(e) = std::fs::remove_dir_all(Path::new(&row.path)) {
-                    tracing::warn!(path = %row.path, error = %e, "deleted model's files could not be removed");
-                }
+                self.artifacts.forget(&row);
                 Ok(())
             }
         }
@@ -320,7 +328,7 @@ mod tests {
     fn registry() -> (tempfile::TempDir, Arc<SqliteMetadataStore>, ModelRegistry) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteMetadataStore::open(&dir.path().join("meta.sqlite")).unwrap());
-        let registry = ModelRegistry::offline(store.clone());
+        let registry = ModelRegistry::offline(store.clone(), &dir.path().join("models"));
         (dir, store, registry)
     }
 

@@ -7,7 +7,7 @@
 //! inference thread: requests queued before the swap get the old model, later ones the new,
 //! and every answer names the version that produced it.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,7 +18,8 @@ use tokio::sync::oneshot;
 
 use crate::ml::artifact::ArtifactError;
 use crate::ml::classifier::Classifier;
-use crate::store::{ModelStore, StoreError, Stores};
+use crate::service::artifacts::{Artifacts, LoadError};
+use crate::store::{StoreError, Stores};
 
 /// Classify requests waiting for the inference thread; beyond this, callers get `Busy`.
 const QUEUE_CAPACITY: usize = 1024;
@@ -99,6 +100,8 @@ pub type ActivationListener = Box<dyn Fn(&str) + Send + Sync>;
 pub struct ModelServer {
     sender: Sender<Message>,
     stores: Arc<Stores>,
+    /// Where model files are on this host (fetched from the database in cluster mode).
+    artifacts: Artifacts,
     /// The version the inference thread was last given (for `/readyz`).
     serving: Arc<std::sync::Mutex<Option<String>>>,
     /// Who wants to hear of activations (the quality rescore, the prompt weighting).
@@ -111,8 +114,13 @@ pub type Activator = Arc<dyn Fn(&str) -> Result<(), ServingError> + Send + Sync>
 impl ModelServer {
     /// Starts the inference thread (batching up to `max_micro_batch` waiting drawings into
     /// one forward pass) with the model the database names as active, if it
-    /// loads; a model that no longer verifies is logged and not served.
-    pub fn start(stores: Arc<Stores>, max_micro_batch: usize) -> Result<Self, StoreError> {
+    /// loads; a model that no longer verifies is logged and not served. Model files this
+    /// host lacks are fetched into `models_dir` (the data directory's models folder).
+    pub fn start(
+        stores: Arc<Stores>,
+        models_dir: PathBuf,
+        max_micro_batch: usize,
+    ) -> Result<Self, StoreError> {
         let (sender, receiver) = bounded(QUEUE_CAPACITY);
         let max_batch = max_micro_batch.max(1);
         std::thread::Builder::new()
@@ -120,12 +128,13 @@ impl ModelServer {
             .spawn(move || inference_loop(&receiver, max_batch))?;
         let server = Self {
             sender,
+            artifacts: Artifacts::new(stores.models.clone(), models_dir),
             stores,
             serving: Arc::default(),
             listeners: Arc::default(),
         };
         if let Some(active) = server.stores.models.active_model()? {
-            match Classifier::load(Path::new(&active.path)) {
+            match server.artifacts.load(&active) {
                 Ok(classifier) => server.swap(Some((active.version.clone(), classifier))),
                 Err(e) => {
                     tracing::error!(version = %active.version, error = %e, "the active model does not load; serving none")
@@ -133,6 +142,11 @@ impl ModelServer {
             }
         }
         Ok(server)
+    }
+
+    /// Where model files are on this host.
+    pub fn artifacts(&self) -> &Artifacts {
+        &self.artifacts
     }
 
     /// The version being served, if any.
@@ -193,7 +207,7 @@ impl ModelServer {
 
     /// [`ModelServer::activate`], recorded as a new activation or as a rollback.
     fn activate_as(&self, version: &str, kind: Activation) -> Result<(), ServingError> {
-        let classifier = verify_and_record(self.stores.models.as_ref(), version, kind)?;
+        let classifier = verify_and_record(&self.artifacts, version, kind)?;
         self.swap(Some((version.to_owned(), classifier)));
         tracing::info!(%version, "model activated");
         for listener in self
@@ -231,7 +245,7 @@ impl ModelServer {
 pub enum Activation {
     /// A new activation, on top of the history.
     New,
-    /// A rollback to the model [`ModelStore::previous_model`] names: steps back through the
+    /// A rollback to the model [`crate::store::ModelStore::previous_model`] names: steps back through the
     /// history instead of adding to it.
     Rollback,
 }
@@ -240,18 +254,21 @@ pub enum Activation {
 /// active model; answers the loaded model. Blocking. Shared by a running server's activation
 /// and the registry's activation on a stopped data directory, so both refuse the same models.
 pub fn verify_and_record(
-    models: &dyn ModelStore,
+    artifacts: &Artifacts,
     version: &str,
     kind: Activation,
 ) -> Result<Classifier, ServingError> {
+    let models = artifacts.store();
     let row = models
         .model(version)?
         .ok_or_else(|| ServingError::UnknownVersion(version.into()))?;
-    let classifier =
-        Classifier::load(Path::new(&row.path)).map_err(|source| ServingError::InvalidModel {
+    let classifier = artifacts.load(&row).map_err(|e| match e {
+        LoadError::Store(e) => ServingError::Store(e),
+        LoadError::Artifact(source) => ServingError::InvalidModel {
             version: version.into(),
             source,
-        })?;
+        },
+    })?;
     let recorded = match kind {
         Activation::New => models.activate_model(version)?,
         Activation::Rollback => models.roll_back_model(version)?,

@@ -167,7 +167,7 @@ mod tests {
 
     fn submitter(dir: &std::path::Path) -> Submitter {
         let stores = Arc::new(Stores::open(dir).unwrap());
-        let models = ModelServer::start(stores.clone(), 8).unwrap();
+        let models = ModelServer::start(stores.clone(), dir.join("models"), 8).unwrap();
         let quality = QualityService::start(
             stores.clone(),
             models,

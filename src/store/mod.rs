@@ -73,7 +73,7 @@ pub use metadata::{
     ShapeRow, SqliteMetadataStore,
 };
 pub use migrations::SCHEMA_VERSION;
-pub use models::{DeleteModel, ModelRow, ModelStore};
+pub use models::{ArtifactFile, DeleteModel, ModelRow, ModelStore};
 pub use quality::{QualityStore, SettingsStore};
 pub use review::{ReviewStore, SqliteReviewStore};
 pub use shapes::ShapeStore;

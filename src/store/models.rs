@@ -37,6 +37,16 @@ fn model_from_row(row: &Row<'_>) -> rusqlite::Result<ModelRow> {
     })
 }
 
+/// One file of a model artifact (the weights or the manifest) as a shared database keeps it,
+/// so that a replica on another host can load a model it did not train.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactFile {
+    /// The file's name inside the artifact's directory (`model.safetensors`, ...).
+    pub name: String,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
 /// The model registry's storage.
 pub trait ModelStore: Send + Sync {
     /// The version the next model gets: `v1`, `v2`, ...
@@ -62,8 +72,18 @@ pub trait ModelStore: Send + Sync {
     /// and no new one is recorded, so the next rollback goes further back. `false` if it
     /// does not exist.
     fn roll_back_model(&self, version: &str) -> Result<bool, StoreError>;
-    /// Deletes an inactive model's row; returns the row, or why not.
+    /// Deletes an inactive model's row (and the artifact files stored with it); returns the
+    /// row, or why not.
     fn delete_model(&self, version: &str) -> Result<DeleteModel, StoreError>;
+    /// Keeps `version`'s artifact files in the store, replacing any kept before, so that every
+    /// replica of a cluster can fetch the model (see `service::artifacts`). Called before the
+    /// model's row is inserted, so no replica sees a version whose files it cannot fetch. The
+    /// embedded store keeps nothing here: its artifacts are the files at the row's `path`.
+    fn put_model_artifact(&self, version: &str, files: &[ArtifactFile]) -> Result<(), StoreError>;
+    /// The artifact files kept for `version`, each checked against the digest stored with it;
+    /// `None` when the store keeps none (always for the embedded store, whose artifacts are
+    /// the files at the row's `path`).
+    fn model_artifact(&self, version: &str) -> Result<Option<Vec<ArtifactFile>>, StoreError>;
 }
 
 /// What became of a delete request.
@@ -208,6 +228,14 @@ impl ModelStore for SqliteMetadataStore {
             tx.commit()?;
             Ok(outcome)
         })
+    }
+
+    fn put_model_artifact(&self, _: &str, _: &[ArtifactFile]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn model_artifact(&self, _: &str) -> Result<Option<Vec<ArtifactFile>>, StoreError> {
+        Ok(None)
     }
 
     fn models(&self) -> Result<Vec<ModelRow>, StoreError> {

@@ -153,6 +153,19 @@ const MIGRATIONS: &[&str] = &[
         SELECT version, activated_at FROM models
         WHERE activated_at IS NOT NULL ORDER BY activated_at;
     "#,
+    // 4: model artifacts in the database (issue #17), so that a replica can load a model
+    // trained or activated on another host. No foreign key: the files are stored before the
+    // model's row, so no replica ever sees a version it cannot fetch; deleting the model
+    // deletes them in the same transaction.
+    r#"
+    CREATE TABLE model_artifacts (
+        version     TEXT NOT NULL,                  -- models.version
+        name        TEXT NOT NULL,                  -- file name inside the artifact
+        bytes       BYTEA NOT NULL,
+        sha256      TEXT NOT NULL,                  -- hex, checked on every fetch
+        PRIMARY KEY (version, name)
+    );
+    "#,
 ];
 
 /// The schema version this program writes.

@@ -1,9 +1,12 @@
 //! [`ModelStore`] on PostgreSQL. Exactly one active model is the database's rule (a partial
 //! unique index); activation clears and sets in one transaction under an advisory lock, so
-//! two replicas activating at once serialize instead of failing.
+//! two replicas activating at once serialize instead of failing. Artifact files live in
+//! `model_artifacts` (`bytea`, with each file's SHA-256), so any replica can load any model.
+
+use sha2::{Digest, Sha256};
 
 use super::PgStore;
-use crate::store::models::{DeleteModel, ModelRow, ModelStore};
+use crate::store::models::{ArtifactFile, DeleteModel, ModelRow, ModelStore};
 use crate::store::{now_ms, StoreError};
 
 const MODEL_COLUMNS: &str = "version, job_id, path, manifest, is_active, created_at, activated_at";
@@ -164,10 +167,62 @@ impl ModelStore for PgStore {
             Some(row) if row.is_active => DeleteModel::Active,
             Some(row) => {
                 tx.execute("DELETE FROM models WHERE version = $1", &[&version])?;
+                tx.execute(
+                    "DELETE FROM model_artifacts WHERE version = $1",
+                    &[&version],
+                )?;
                 DeleteModel::Deleted(row)
             }
         };
         tx.commit()?;
         Ok(outcome)
     }
+
+    fn put_model_artifact(&self, version: &str, files: &[ArtifactFile]) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM model_artifacts WHERE version = $1",
+            &[&version],
+        )?;
+        for file in files {
+            tx.execute(
+                "INSERT INTO model_artifacts (version, name, bytes, sha256) VALUES ($1, $2, $3, $4)",
+                &[&version, &file.name, &file.bytes, &sha256(&file.bytes)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn model_artifact(&self, version: &str) -> Result<Option<Vec<ArtifactFile>>, StoreError> {
+        let rows = self.conn()?.query(
+            "SELECT name, bytes, sha256 FROM model_artifacts WHERE version = $1 ORDER BY name",
+            &[&version],
+        )?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut files = Vec::with_capacity(rows.len());
+        for row in rows {
+            let file = ArtifactFile {
+                name: row.try_get(0)?,
+                bytes: row.try_get(1)?,
+            };
+            let stored: String = row.try_get(2)?;
+            if sha256(&file.bytes) != stored {
+                return Err(StoreError::Corrupt(format!(
+                    "model {version}: artifact file {} does not match its stored SHA-256",
+                    file.name
+                )));
+            }
+            files.push(file);
+        }
+        Ok(Some(files))
+    }
+}
+
+/// SHA-256 (hex) of an artifact file, stored beside it.
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
