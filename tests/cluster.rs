@@ -234,7 +234,10 @@ fn quickdraw_files() -> Option<Vec<std::path::PathBuf>> {
         .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
         .collect();
     if files.is_empty() {
-        eprintln!("skipped: the Quick, Draw! sample is not in {}", dir.display());
+        eprintln!(
+            "skipped: the Quick, Draw! sample is not in {}",
+            dir.display()
+        );
         return None;
     }
     files.sort();
@@ -268,6 +271,10 @@ fn appliance(dir: &Path, files: &[std::path::PathBuf]) -> u64 {
     assert!(ok, "{out}");
     let (ok, out) = doodlebox(&["keys", "create", "lab", "--data-dir", data], &[]);
     assert!(ok, "{out}");
+    // The model's files: the copy stores them as they are (loading them is not its job).
+    std::fs::create_dir_all(dir.join("models/v1")).unwrap();
+    std::fs::write(dir.join("models/v1/model.safetensors"), [7u8; 4096]).unwrap();
+    std::fs::write(dir.join("models/v1/manifest.json"), br#"{"version": "v1"}"#).unwrap();
     let sqlite = rusqlite::Connection::open(dir.join("doodlebox.sqlite3")).unwrap();
     sqlite
         .execute_batch(
@@ -305,7 +312,11 @@ fn assert_identical(dir: &Path, url: &str, expected: u64) {
     for id in ids {
         let (a, b) = (
             appliance.metadata.drawing(id).unwrap().unwrap(),
-            database.metadata.drawing(id).unwrap().expect("the row was copied"),
+            database
+                .metadata
+                .drawing(id)
+                .unwrap()
+                .expect("the row was copied"),
         );
         assert_eq!(
             serde_json::to_value(&a).unwrap(),
@@ -313,7 +324,11 @@ fn assert_identical(dir: &Path, url: &str, expected: u64) {
         );
         assert_eq!(
             appliance.blobs.get(id).unwrap().unwrap(),
-            database.blobs.get(id).unwrap().expect("the record was copied"),
+            database
+                .blobs
+                .get(id)
+                .unwrap()
+                .expect("the record was copied"),
             "{id}"
         );
     }
@@ -321,6 +336,19 @@ fn assert_identical(dir: &Path, url: &str, expected: u64) {
         database.models.active_model().unwrap().map(|m| m.version),
         Some("v1".to_owned())
     );
+    let files = database
+        .models
+        .model_artifact("v1")
+        .unwrap()
+        .expect("v1's files");
+    for file in files {
+        assert_eq!(
+            std::fs::read(dir.join("models/v1").join(&file.name)).unwrap(),
+            file.bytes,
+            "{}",
+            file.name
+        );
+    }
 }
 
 /// The per-table lines of migrate's report (counts and hashes).
@@ -380,7 +408,10 @@ fn migrate_copies_an_appliance_identically_resumes_after_sigkill_and_changes_not
     // Run again: it finishes, and both sides compare equal.
     let (ok, resumed) = doodlebox(&["migrate", "--from", &from, "--to", &url], &small_batches);
     assert!(ok, "{resumed}");
-    assert!(resumed.contains("ok: the database holds every record and row"), "{resumed}");
+    assert!(
+        resumed.contains("ok: the database holds every record and row"),
+        "{resumed}"
+    );
     println!("after the kill -9, the rerun:\n{resumed}");
     assert_eq!(count(&mut client, "drawings"), expected as i64);
     assert_eq!(count(&mut client, "stroke_records"), expected as i64);
@@ -390,7 +421,11 @@ fn migrate_copies_an_appliance_identically_resumes_after_sigkill_and_changes_not
     assert!(ok, "{again}");
     assert!(again.contains("(0 not in the database before)"), "{again}");
     assert_eq!(check_lines(&resumed), check_lines(&again));
-    assert_eq!(check_lines(&again).len(), 13, "{again}");
+    assert_eq!(check_lines(&again).len(), 14, "{again}");
+    assert!(
+        again.contains("model files stored in the database: v1"),
+        "{again}"
+    );
     assert_eq!(count(&mut client, "admins"), 1);
     assert_eq!(count(&mut client, "api_keys"), 1);
     drop(client);
@@ -426,7 +461,13 @@ fn migrate_refuses_while_a_server_holds_the_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let _server = Server::start(dir.path());
     let (ok, out) = doodlebox(
-        &["migrate", "--from", dir.path().to_str().unwrap(), "--to", &db.url()],
+        &[
+            "migrate",
+            "--from",
+            dir.path().to_str().unwrap(),
+            "--to",
+            &db.url(),
+        ],
         &[],
     );
     assert!(!ok, "{out}");
@@ -454,7 +495,10 @@ fn verify_database_url_passes_a_whole_database_and_names_the_damage_planted_in_i
             let body = drawing(&mut rand::rng());
             let response = client
                 .post(format!("{}/api/v1/drawings", server.base))
-                .header("cookie", "doodlebox_player=0123456789abcdef0123456789abcdef")
+                .header(
+                    "cookie",
+                    "doodlebox_player=0123456789abcdef0123456789abcdef",
+                )
                 .send_json(&body)
                 .unwrap();
             assert_eq!(response.status(), 201);
@@ -501,7 +545,10 @@ fn verify_database_url_passes_a_whole_database_and_names_the_damage_planted_in_i
         out.contains("1 drawing rows without a stroke record, e.g. ") && out.contains(&ids[2]),
         "{out}"
     );
-    assert!(out.contains("1 drawings naming a missing shape, e.g. "), "{out}");
+    assert!(
+        out.contains("1 drawings naming a missing shape, e.g. "),
+        "{out}"
+    );
     assert!(
         out.contains("1 idempotency keys naming a missing drawing"),
         "{out}"

@@ -60,6 +60,19 @@ pub fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
             args.from.display()
         );
     }
+    if !report.artifacts.is_empty() {
+        println!(
+            "model files stored in the database: {}",
+            report.artifacts.join(", ")
+        );
+    }
+    if !report.missing_artifacts.is_empty() {
+        println!(
+            "warning: no model files in {} for {} (their rows are copied; the appliance could not load them either)",
+            args.from.display(),
+            report.missing_artifacts.join(", ")
+        );
+    }
     let rows: u64 = report.copied.rows.iter().map(|(_, n)| n).sum();
     println!(
         "copied {} stroke records and {rows} rows ({} not in the database before) in {:.1} s",
@@ -105,7 +118,10 @@ pub fn migrate(args: &MigrateArgs) -> anyhow::Result<()> {
 
 /// `doodlebox verify --database-url URL`.
 pub fn verify_database(url: &str) -> anyhow::Result<()> {
-    println!("verifying the PostgreSQL database {}", migrate::redacted(url));
+    println!(
+        "verifying the PostgreSQL database {}",
+        migrate::redacted(url)
+    );
     let check = migrate::verify_database(url)?;
     println!(
         "schema version {}; drawing rows: {}, stroke records: {} ({} newer than the newest row)",

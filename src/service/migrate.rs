@@ -3,19 +3,30 @@
 //!
 //! A migration opens the appliance's stores as the server does at start (which refuses
 //! while another process holds the stroke store) and reconciles them, so that every stroke
-//! record has its row; then [`copy`](crate::store::postgres::copy) moves the records and
-//! rows in batches and reads both sides again to compare counts and hashes. Running it again
+//! record has its row; then it stores every model's artifact files in the database through
+//! the model store's seam ([`Artifacts::publish`], before any model row, so that no replica
+//! sees a version it cannot fetch), [`copy`](crate::store::postgres::copy) moves the records
+//! and rows in batches, and both sides are read again to compare counts and hashes. Running it again
 //! (after a crash, or to be sure) copies what is missing and changes nothing else.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use thiserror::Error;
 
+use crate::data_dir::DataDir;
+use crate::ml::artifact::{MANIFEST_FILE, WEIGHTS_FILE};
+use crate::service::artifacts::Artifacts;
 use crate::store::postgres::copy::{self, CopyReport, Progress, Source, TableCheck};
 use crate::store::postgres::verify::{self, DatabaseCheck};
 use crate::store::postgres::PgStore;
 use crate::store::reconcile::reconcile;
-use crate::store::{metadata_path, StoreError, Stores};
+use crate::store::{metadata_path, ModelRow, ModelStore, StoreError, Stores};
+
+/// The name model artifacts go by in the comparison.
+const ARTIFACTS: &str = "model_artifacts";
 
 pub use copy::DEFAULT_BATCH;
 
@@ -49,6 +60,11 @@ pub struct MigrateReport {
     /// Rows rebuilt in the appliance for stroke records that had none (a crash's leftovers)
     /// before copying.
     pub reconciled: usize,
+    /// Model versions whose artifact files were stored in the database.
+    pub artifacts: Vec<String>,
+    /// Model versions whose files the appliance does not have (it cannot load them either):
+    /// their rows are copied, their files are not.
+    pub missing_artifacts: Vec<String>,
     pub copied: CopyReport,
     /// Both sides compared, table by table (the stroke records first).
     pub checks: Vec<TableCheck>,
@@ -80,13 +96,100 @@ pub fn migrate(
     })?;
     let reconciled = reconcile(&stores)?.rebuilt;
     let source = Source::open(stores.blobs.as_ref(), &metadata_path(&options.from))?;
-    let target = PgStore::open(&options.to)?;
+    let target = Arc::new(PgStore::open(&options.to)?);
+    let models = stores.models.models()?;
+    let (artifacts, missing_artifacts) = copy_artifacts(&models, &options.from, target.clone())?;
     let copied = copy::copy(&source, &target, options.batch, progress)?;
-    let checks = copy::check(&source, &target, options.batch, progress)?;
+    let mut checks = copy::check(&source, &target, options.batch, progress)?;
+    checks.push(check_artifacts(&models, &options.from, target.as_ref())?);
     Ok(MigrateReport {
         reconciled,
+        artifacts,
+        missing_artifacts,
         copied,
         checks,
+    })
+}
+
+/// Where a model's files are in the appliance: the row's path, or the version's folder of
+/// the data directory (a row written with a relative data directory names a path relative
+/// to wherever the server ran).
+fn artifact_dir(row: &ModelRow, from: &Path) -> PathBuf {
+    let own = PathBuf::from(&row.path);
+    if own.join(WEIGHTS_FILE).is_file() {
+        own
+    } else {
+        DataDir::new(from).model(&row.version)
+    }
+}
+
+/// Stores every model's files in the database (replacing what an earlier run stored);
+/// returns the versions stored and those whose files are missing.
+fn copy_artifacts(
+    models: &[ModelRow],
+    from: &Path,
+    target: Arc<PgStore>,
+) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let store: Arc<dyn ModelStore> = target;
+    let artifacts = Artifacts::new(store, DataDir::new(from).models());
+    let (mut stored, mut missing) = (Vec::new(), Vec::new());
+    for row in models {
+        match artifacts.publish(&row.version, &artifact_dir(row, from)) {
+            Ok(()) => stored.push(row.version.clone()),
+            Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                missing.push(row.version.clone())
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((stored, missing))
+}
+
+/// The appliance's model files against the database's (fetched, so checked against their
+/// stored digests too), file by file.
+fn check_artifacts(
+    models: &[ModelRow],
+    from: &Path,
+    target: &PgStore,
+) -> Result<TableCheck, StoreError> {
+    let (mut source_hash, mut target_hash) = (Sha256::new(), Sha256::new());
+    let (mut source_rows, mut target_rows) = (0u64, 0u64);
+    let feed = |hash: &mut Sha256, version: &str, name: &str, bytes: &[u8]| {
+        for part in [version.as_bytes(), name.as_bytes(), bytes] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+    };
+    for row in models {
+        let dir = artifact_dir(row, from);
+        let stored = target.model_artifact(&row.version)?.unwrap_or_default();
+        for name in [WEIGHTS_FILE, MANIFEST_FILE] {
+            let bytes = match std::fs::read(dir.join(name)) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            source_rows += 1;
+            feed(&mut source_hash, &row.version, name, &bytes);
+            if let Some(file) = stored.iter().find(|f| f.name == name) {
+                target_rows += 1;
+                feed(&mut target_hash, &row.version, name, &file.bytes);
+            }
+        }
+    }
+    let hex = |digest: &[u8]| {
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    Ok(TableCheck {
+        table: ARTIFACTS.to_owned(),
+        source_rows,
+        target_rows,
+        extra_in_target: 0,
+        source_hash: hex(&source_hash.finalize()),
+        target_hash: hex(&target_hash.finalize()),
     })
 }
 
@@ -134,7 +237,10 @@ mod tests {
             redacted("postgres://doodlebox:s3cr@t@db:5432/doodlebox"),
             "postgres://doodlebox:***@db:5432/doodlebox"
         );
-        assert_eq!(redacted("postgres://db/doodlebox"), "postgres://db/doodlebox");
+        assert_eq!(
+            redacted("postgres://db/doodlebox"),
+            "postgres://db/doodlebox"
+        );
         assert_eq!(
             redacted("postgres://user@db/doodlebox"),
             "postgres://user@db/doodlebox"

@@ -99,10 +99,14 @@ pub const TABLES: &[Table] = &[
             col("active", Bool),
             col("created_at", Int),
         ],
-        // The database's seeded defaults take the appliance's wording, state and age.
+        // The database's seeded defaults take the appliance's wording, state and age (and
+        // a rerun, finding them equal, updates nothing).
         on_conflict: "ON CONFLICT (name) DO UPDATE SET description = excluded.description,
             difficulty = excluded.difficulty, active = excluded.active,
-            created_at = excluded.created_at",
+            created_at = excluded.created_at
+            WHERE (shapes.description, shapes.difficulty, shapes.active, shapes.created_at)
+                IS DISTINCT FROM (excluded.description, excluded.difficulty, excluded.active,
+                                  excluded.created_at)",
         identity: false,
     },
     Table {
@@ -430,7 +434,8 @@ pub fn copy(
         let mut after: Option<Vec<Cell>> = None;
         let mut offered = 0u64;
         loop {
-            let rows = read_source_page(&source.sqlite, table, after.as_deref(), per_batch, &shapes)?;
+            let rows =
+                read_source_page(&source.sqlite, table, after.as_deref(), per_batch, &shapes)?;
             let Some(last) = rows.last() else { break };
             after = Some(last[..table.key].to_vec());
             report.inserted += insert_rows(&mut conn, table, &rows, &shapes)?;
@@ -529,7 +534,8 @@ pub fn check(
         let mut check = Hashes::new(table.name);
         let mut after: Option<Vec<Cell>> = None;
         loop {
-            let rows = read_source_page(&source.sqlite, table, after.as_deref(), per_batch, &shapes)?;
+            let rows =
+                read_source_page(&source.sqlite, table, after.as_deref(), per_batch, &shapes)?;
             let Some(last) = rows.last() else { break };
             after = Some(last[..table.key].to_vec());
             let found = read_target_rows(&mut conn, table, &rows, &shapes)?;
@@ -725,10 +731,7 @@ fn read_source_page(
         ));
         params.extend(after.iter().map(sqlite_value));
     }
-    sql.push_str(&format!(
-        " ORDER BY {} LIMIT {limit}",
-        keys.join(", ")
-    ));
+    sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", keys.join(", ")));
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
     let mut page = Vec::with_capacity(limit);
@@ -761,13 +764,17 @@ fn read_sqlite_cell(
     shapes: &ShapeMap,
 ) -> Result<Cell, StoreError> {
     Ok(match column.kind {
-        Text | Json => row.get::<_, Option<String>>(i)?.map_or(Cell::Null, Cell::Text),
+        Text | Json => row
+            .get::<_, Option<String>>(i)?
+            .map_or(Cell::Null, Cell::Text),
         Int => row.get::<_, Option<i64>>(i)?.map_or(Cell::Null, Cell::Int),
         Real => row.get::<_, Option<f64>>(i)?.map_or(Cell::Null, Cell::Real),
         Bool => row
             .get::<_, Option<i64>>(i)?
             .map_or(Cell::Null, |v| Cell::Bool(v != 0)),
-        Bytes => row.get::<_, Option<Vec<u8>>>(i)?.map_or(Cell::Null, Cell::Bytes),
+        Bytes => row
+            .get::<_, Option<Vec<u8>>>(i)?
+            .map_or(Cell::Null, Cell::Bytes),
         Shape => {
             let id: i64 = row.get(i)?;
             match shapes.source_names.get(&id) {
@@ -792,10 +799,18 @@ fn read_pg_cell(
     shapes: &ShapeMap,
 ) -> Result<Cell, StoreError> {
     Ok(match column.kind {
-        Text | Json => row.try_get::<_, Option<String>>(i)?.map_or(Cell::Null, Cell::Text),
-        Int => row.try_get::<_, Option<i64>>(i)?.map_or(Cell::Null, Cell::Int),
-        Real => row.try_get::<_, Option<f64>>(i)?.map_or(Cell::Null, Cell::Real),
-        Bool => row.try_get::<_, Option<bool>>(i)?.map_or(Cell::Null, Cell::Bool),
+        Text | Json => row
+            .try_get::<_, Option<String>>(i)?
+            .map_or(Cell::Null, Cell::Text),
+        Int => row
+            .try_get::<_, Option<i64>>(i)?
+            .map_or(Cell::Null, Cell::Int),
+        Real => row
+            .try_get::<_, Option<f64>>(i)?
+            .map_or(Cell::Null, Cell::Real),
+        Bool => row
+            .try_get::<_, Option<bool>>(i)?
+            .map_or(Cell::Null, Cell::Bool),
         Bytes => row
             .try_get::<_, Option<Vec<u8>>>(i)?
             .map_or(Cell::Null, Cell::Bytes),
@@ -824,7 +839,11 @@ fn placeholder(kind: Kind, n: usize) -> String {
 }
 
 /// A cell as a PostgreSQL parameter of its column's type.
-fn pg_param(cell: &Cell, kind: Kind, shapes: &ShapeMap) -> Result<Box<dyn ToSql + Sync>, StoreError> {
+fn pg_param(
+    cell: &Cell,
+    kind: Kind,
+    shapes: &ShapeMap,
+) -> Result<Box<dyn ToSql + Sync>, StoreError> {
     let mismatch = || StoreError::Corrupt(format!("a {kind:?} column holds {cell:?}"));
     Ok(match (kind, cell) {
         (Text | Json, Cell::Text(t)) => Box::new(Some(t.clone())),
@@ -954,7 +973,11 @@ mod tests {
     #[test]
     fn every_table_has_its_key_among_its_columns() {
         for table in TABLES {
-            assert!(table.key >= 1 && table.key <= table.columns.len(), "{}", table.name);
+            assert!(
+                table.key >= 1 && table.key <= table.columns.len(),
+                "{}",
+                table.name
+            );
             assert!(table.columns[..table.key].iter().all(|c| c.kind != Shape));
         }
     }

@@ -16,42 +16,41 @@ use crate::store::StoreError;
 /// Drawing rows (with their records) read per page.
 const PAGE: i64 = 1_000;
 
-/// References that must lead to a row: (what, the query counting the rows that do not,
-/// the query listing a few of them).
-const REFERENCES: &[(&str, &str)] = &[
+/// References that must lead to a row: what they are, how an example is named, and the
+/// rows (aliased `d`) that lead nowhere.
+const REFERENCES: &[(&str, &str, &str)] = &[
     (
         "drawings naming a missing player",
+        "d.id",
         "FROM drawings d WHERE NOT EXISTS (SELECT 1 FROM players p WHERE p.id = d.player_id)",
     ),
     (
         "drawings naming a missing shape",
+        "d.id",
         "FROM drawings d WHERE NOT EXISTS (SELECT 1 FROM shapes s WHERE s.id = d.shape_id)",
     ),
     (
         "idempotency keys naming a missing drawing",
+        "d.player_id || '/' || d.key",
         "FROM idempotency_keys d WHERE NOT EXISTS (SELECT 1 FROM drawings x WHERE x.id = d.drawing_id)",
     ),
     (
         "models naming a missing job",
+        "d.version",
         "FROM models d WHERE d.job_id IS NOT NULL
          AND NOT EXISTS (SELECT 1 FROM training_jobs j WHERE j.id = d.job_id)",
     ),
     (
+        "models whose files the database does not hold (no replica can load them)",
+        "d.version",
+        "FROM models d WHERE NOT EXISTS (SELECT 1 FROM model_artifacts a WHERE a.version = d.version)",
+    ),
+    (
         "admin sessions naming a missing admin",
+        "encode(d.token_hash, 'hex')",
         "FROM admin_sessions d WHERE NOT EXISTS (SELECT 1 FROM admins a WHERE a.id = d.admin_id)",
     ),
 ];
-
-/// The key each table of [`REFERENCES`] names its rows by in examples.
-fn example_key(from: &str) -> &'static str {
-    if from.starts_with("FROM idempotency_keys") {
-        "d.player_id || '/' || d.key"
-    } else if from.starts_with("FROM admin_sessions") {
-        "encode(d.token_hash, 'hex')"
-    } else {
-        "d.id::text"
-    }
-}
 
 /// What checking a database found.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -95,7 +94,10 @@ impl DatabaseCheck {
         }
         let findings = [
             ("stroke records that do not decode", &self.unreadable),
-            ("drawing rows without a stroke record", &self.rows_without_records),
+            (
+                "drawing rows without a stroke record",
+                &self.rows_without_records,
+            ),
             ("stroke records without a row", &self.records_without_rows),
         ];
         let dangling = self.dangling.iter().map(|(what, f)| (what.as_str(), f));
@@ -197,11 +199,11 @@ pub fn check_database(url: &str) -> Result<DatabaseCheck, StoreError> {
     )? {
         check.active_models.push(row.try_get(0)?);
     }
-    for (what, from) in REFERENCES {
+    for (what, example, from) in REFERENCES {
         let found = findings(
             &mut tx,
             &format!("SELECT count(*) {from}"),
-            &format!("SELECT {} {from} LIMIT 20", example_key(from)),
+            &format!("SELECT {example} {from} LIMIT 20"),
             &[],
         )?;
         check.dangling.push(((*what).to_owned(), found));
