@@ -26,7 +26,8 @@
 //!   background scorer and the rescore walk), `prompter`, `shapes`, `models` (the registry:
 //!   list, compare, activate, roll back, delete), `artifacts` (where a model's files are on
 //!   this host: fetched from the database in cluster mode), `serving` (the active model in memory),
-//!   `backup` (online backup, restore, verify), `events` (what the admin portal's one live
+//!   `backup` (online backup, restore, verify), `migrate` (an appliance into PostgreSQL,
+//!   and `verify --database-url`), `events` (what the admin portal's one live
 //!   stream, `GET /api/v1/admin/events`, hears; coalesced for new drawings) and `icons`
 //!   (pictures for shapes without a built-in icon).
 //! - [`jobs`]: the one durable queue for long work; job kinds `train` (`jobs::runner`),
