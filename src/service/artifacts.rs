@@ -255,7 +255,7 @@ mod tests {
         };
         stores
             .models
-            .put_model_artifact("v7", &[file.clone()])
+            .put_model_artifact("v7", std::slice::from_ref(&file))
             .unwrap();
         assert_eq!(
             stores.models.model_artifact("v7").unwrap(),
