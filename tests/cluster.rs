@@ -1,6 +1,8 @@
 //! Cluster mode with the real binary on a real PostgreSQL (a throwaway cluster; skipped with
 //! a message where PostgreSQL is not installed, except under `CI=true`): two `serve`
-//! replicas on one database.
+//! replicas on one database; `doodlebox migrate` of an appliance holding the shared Quick,
+//! Draw! sample (killed with -9 midway, then run again, twice); `verify --database-url` on a
+//! whole database and on one with planted damage.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
