@@ -26,10 +26,11 @@
 //!   background scorer and the rescore walk), `prompter`, `shapes`, `models` (the registry:
 //!   list, compare, activate, roll back, delete), `artifacts` (where a model's files are on
 //!   this host: fetched from the database in cluster mode), `serving` (the active model in memory),
-//!   `backup` (online backup, restore, verify), `events` (what the admin portal's one live
-//!   stream, `GET /api/v1/admin/events`, hears; coalesced for new drawings), `cluster`
-//!   (cluster mode: what one replica changes reaches the others over `LISTEN/NOTIFY`) and
-//!   `icons` (pictures for shapes without a built-in icon).
+//!   `backup` (online backup, restore, verify), `migrate` (an appliance into PostgreSQL,
+//!   and `verify --database-url`), `events` (what the admin portal's one live stream,
+//!   `GET /api/v1/admin/events`, hears; coalesced for new drawings), `cluster` (cluster
+//!   mode: what one replica changes reaches the others over `LISTEN/NOTIFY`) and `icons`
+//!   (pictures for shapes without a built-in icon).
 //! - [`jobs`]: the one durable queue for long work; job kinds `train` (`jobs::runner`),
 //!   `backup`, `rescore` and `import`, with the same progress events, cancel and crash
 //!   recovery. HTTP starts them with `202` and a job id.

@@ -1,6 +1,10 @@
 //! Cluster mode with the real binary on a real PostgreSQL (a throwaway cluster; skipped with
 //! a message where PostgreSQL is not installed, except under `CI=true`): two `serve`
-//! replicas on one database.
+//! replicas on one database (kill -9, idempotency, backups refused, activation and rollback
+//! served by the other replica, jobs run by workers and taken over from a killed one);
+//! `doodlebox migrate` of an appliance holding the shared Quick, Draw! sample (killed with -9
+//! midway, then run again, twice); `verify --database-url` on a whole database and on one
+//! with planted damage.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -525,4 +529,337 @@ async fn a_model_activated_or_rolled_back_on_one_replica_is_served_by_the_other_
         "served by the other replica after: activation {:?}, activation {:?}, rollback {:?}",
         took[0], took[1], took[2]
     );
+}
+
+/// The shared Quick, Draw! sample, or `None` (after saying so) where it is absent.
+fn quickdraw_files() -> Option<Vec<std::path::PathBuf>> {
+    let dir = Path::new("/work/shared/quickdraw");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))
+        .collect();
+    if files.is_empty() {
+        eprintln!(
+            "skipped: the Quick, Draw! sample is not in {}",
+            dir.display()
+        );
+        return None;
+    }
+    files.sort();
+    Some(files)
+}
+
+/// Runs the binary to its end; returns its stdout, and stderr on failure.
+fn doodlebox(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let output = std::process::Command::new(server::BINARY)
+        .args(args)
+        .env("DOODLEBOX_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), format!("{stdout}{stderr}"))
+}
+
+/// An appliance directory holding the Quick, Draw! sample (imported with the real
+/// `doodlebox import`), an admin, an API key, review state on a few drawings, and a job
+/// with the model it trained, active.
+fn appliance(dir: &Path, files: &[std::path::PathBuf]) -> u64 {
+    let data = dir.to_str().unwrap();
+    let mut import = vec!["import", "--data-dir", data, "--create-shapes"];
+    import.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let (ok, out) = doodlebox(&import, &[]);
+    assert!(ok, "{out}");
+    let (ok, out) = doodlebox(&["admin", "create", "alice", "--data-dir", data], &[]);
+    assert!(ok, "{out}");
+    let (ok, out) = doodlebox(&["keys", "create", "lab", "--data-dir", data], &[]);
+    assert!(ok, "{out}");
+    // The model's files: the copy stores them as they are (loading them is not its job).
+    std::fs::create_dir_all(dir.join("models/v1")).unwrap();
+    std::fs::write(dir.join("models/v1/model.safetensors"), [7u8; 4096]).unwrap();
+    std::fs::write(dir.join("models/v1/manifest.json"), br#"{"version": "v1"}"#).unwrap();
+    let sqlite = rusqlite::Connection::open(dir.join("doodlebox.sqlite3")).unwrap();
+    sqlite
+        .execute_batch(
+            r#"
+            UPDATE drawings SET quality_score = 0.25, quality = '{"z": 1, "a": [0.5, 1e-7]}',
+                is_flagged = 1, reviewed_at = 1700000000000
+            WHERE id IN (SELECT id FROM drawings ORDER BY id LIMIT 3);
+            UPDATE drawings SET deleted_at = 1700000000001
+            WHERE id IN (SELECT id FROM drawings ORDER BY id DESC LIMIT 2);
+            INSERT INTO training_jobs (id, kind, status, config, config_hash, created_at, result)
+                VALUES (7, 'train', 'completed', '{}', 'h', 1700000000000, '{"accuracy": 0.5}');
+            INSERT INTO models (id, version, job_id, path, manifest, is_active, created_at, activated_at)
+                VALUES (3, 'v1', 7, 'models/v1', '{"shapes": []}', 1, 1700000000000, 1700000000000);
+            INSERT INTO model_activations (version, activated_at) VALUES ('v1', 1700000000000);
+            "#,
+        )
+        .unwrap();
+    sqlite
+        .query_row("SELECT count(*) FROM drawings", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64
+}
+
+/// The appliance's stores and the database's, compared drawing by drawing: the same rows
+/// (shape, review state, scores) and byte-identical stroke records.
+fn assert_identical(dir: &Path, url: &str, expected: u64) {
+    let appliance = doodlebox::store::Stores::open(dir).unwrap();
+    let database = doodlebox::store::Stores::open_postgres(url).unwrap();
+    assert_eq!(appliance.metadata.count_drawings().unwrap(), expected);
+    assert_eq!(database.metadata.count_drawings().unwrap(), expected);
+    let ids = appliance
+        .metadata
+        .recent_drawing_ids(expected as usize)
+        .unwrap();
+    assert_eq!(ids.len() as u64, expected);
+    for id in ids {
+        let (a, b) = (
+            appliance.metadata.drawing(id).unwrap().unwrap(),
+            database
+                .metadata
+                .drawing(id)
+                .unwrap()
+                .expect("the row was copied"),
+        );
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::to_value(&b).unwrap()
+        );
+        assert_eq!(
+            appliance.blobs.get(id).unwrap().unwrap(),
+            database
+                .blobs
+                .get(id)
+                .unwrap()
+                .expect("the record was copied"),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        database.models.active_model().unwrap().map(|m| m.version),
+        Some("v1".to_owned())
+    );
+    let files = database
+        .models
+        .model_artifact("v1")
+        .unwrap()
+        .expect("v1's files");
+    for file in files {
+        assert_eq!(
+            std::fs::read(dir.join("models/v1").join(&file.name)).unwrap(),
+            file.bytes,
+            "{}",
+            file.name
+        );
+    }
+}
+
+/// The per-table lines of migrate's report (counts and hashes).
+fn check_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| l.ends_with(" ok") || l.ends_with(" DIFFERENT"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn migrate_copies_an_appliance_identically_resumes_after_sigkill_and_changes_nothing_when_run_again(
+) {
+    let Some(files) = quickdraw_files() else {
+        return;
+    };
+    let Some(db) = database() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let expected = appliance(dir.path(), &files);
+    assert!(expected > 600, "the sample imported: {expected}");
+    let from = dir.path().to_str().unwrap().to_owned();
+    let url = db.url();
+    let small_batches = [("DOODLEBOX_MIGRATE_BATCH", "50")];
+
+    // Killed with -9 after 20 committed batches (of 50): the database holds a part.
+    let mut child = std::process::Command::new(server::BINARY)
+        .args(["migrate", "--from", &from, "--to", &url])
+        .env("DOODLEBOX_LOG", "warn")
+        .env("DOODLEBOX_MIGRATE_PAUSE_AFTER", "20")
+        .envs(small_batches)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let paused = std::io::BufRead::lines(stdout)
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("paused after 20 batches"));
+    assert!(paused, "migrate paused midway");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let count = |client: &mut postgres::Client, table: &str| -> i64 {
+        client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0)
+    };
+    let (records, rows) = (
+        count(&mut client, "stroke_records"),
+        count(&mut client, "drawings"),
+    );
+    assert!(
+        records > 0 && rows < expected as i64,
+        "killed midway: {records} records, {rows} rows"
+    );
+
+    // Run again: it finishes, and both sides compare equal.
+    let (ok, resumed) = doodlebox(&["migrate", "--from", &from, "--to", &url], &small_batches);
+    assert!(ok, "{resumed}");
+    assert!(
+        resumed.contains("ok: the database holds every record and row"),
+        "{resumed}"
+    );
+    println!("after the kill -9, the rerun:\n{resumed}");
+    assert_eq!(count(&mut client, "drawings"), expected as i64);
+    assert_eq!(count(&mut client, "stroke_records"), expected as i64);
+
+    // Once more: nothing new, the same counts and hashes.
+    let (ok, again) = doodlebox(&["migrate", "--from", &from, "--to", &url], &[]);
+    assert!(ok, "{again}");
+    assert!(again.contains("(0 not in the database before)"), "{again}");
+    assert_eq!(check_lines(&resumed), check_lines(&again));
+    assert_eq!(check_lines(&again).len(), 14, "{again}");
+    assert!(
+        again.contains("model files stored in the database: v1"),
+        "{again}"
+    );
+    assert_eq!(count(&mut client, "admins"), 1);
+    assert_eq!(count(&mut client, "api_keys"), 1);
+    drop(client);
+    assert_identical(dir.path(), &url, expected);
+
+    // A replica serves the migrated collection, and the database's own ids go on after the
+    // copied ones.
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = Server::start_with(replica_dir.path(), &[("DOODLEBOX_DATABASE_URL", &url)]);
+    let ready: Value = ureq::get(format!("{}/readyz", replica.base))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(ready["drawings"], expected, "{ready}");
+    drop(replica);
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let next_job: i64 = client
+        .query_one(
+            "INSERT INTO training_jobs (kind, status, config, config_hash, created_at)
+             VALUES ('train', 'queued', '{}', 'h2', 1) RETURNING id",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(next_job > 7, "new ids follow the copied ones: {next_job}");
+}
+
+#[test]
+fn migrate_refuses_while_a_server_holds_the_data_directory() {
+    let Some(db) = database() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let _server = Server::start(dir.path());
+    let (ok, out) = doodlebox(
+        &[
+            "migrate",
+            "--from",
+            dir.path().to_str().unwrap(),
+            "--to",
+            &db.url(),
+        ],
+        &[],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("stop it first"), "{out}");
+    let mut client = postgres::Client::connect(&db.url(), postgres::NoTls).unwrap();
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'drawings'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "nothing was written");
+}
+
+#[test]
+fn verify_database_url_passes_a_whole_database_and_names_the_damage_planted_in_it() {
+    let Some(db) = database() else { return };
+    let url = db.url();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = Server::start_with(dir.path(), &[("DOODLEBOX_DATABASE_URL", &url)]);
+        let client = ureq::Agent::new_with_defaults();
+        for _ in 0..6 {
+            let body = drawing(&mut rand::rng());
+            let response = client
+                .post(format!("{}/api/v1/drawings", server.base))
+                .header(
+                    "cookie",
+                    "doodlebox_player=0123456789abcdef0123456789abcdef",
+                )
+                .send_json(&body)
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    }
+    let (ok, out) = doodlebox(&["verify", "--database-url", &url], &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("drawing rows: 6, stroke records: 6"), "{out}");
+    assert!(out.contains("ok: no problems found"), "{out}");
+
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let ids: Vec<String> = client
+        .query("SELECT id FROM drawings ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    client
+        .execute(
+            "UPDATE stroke_records SET record = '\\x00ff'::bytea WHERE id = $1",
+            &[&ids[1]],
+        )
+        .unwrap();
+    client
+        .execute("DELETE FROM stroke_records WHERE id = $1", &[&ids[2]])
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "SET session_replication_role = replica;
+             INSERT INTO idempotency_keys (player_id, key, body_digest, drawing_id, created_at)
+                 VALUES ('0123456789abcdef0123456789abcdef', 'k', '\\x00', 'no-such-drawing', 1);
+             UPDATE drawings SET shape_id = 999999 WHERE id = '{}';",
+            ids[3]
+        ))
+        .unwrap();
+    drop(client);
+    let (ok, out) = doodlebox(&["verify", "--database-url", &url], &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("1 stroke records that do not decode") && out.contains(&ids[1]),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 drawing rows without a stroke record, e.g. ") && out.contains(&ids[2]),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 drawings naming a missing shape, e.g. "),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 idempotency keys naming a missing drawing"),
+        "{out}"
+    );
+    assert!(out.contains("4 problem(s)"), "{out}");
 }

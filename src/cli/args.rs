@@ -63,9 +63,14 @@ pub enum Command {
         data: DataArgs,
     },
     /// Check a data directory or a backup: SQLite integrity and foreign keys, every stroke
-    /// record readable, rows and records matching, model files matching their hashes.
-    /// Exits non-zero when something is wrong.
-    Verify(DataArgs),
+    /// record readable, rows and records matching, model files matching their hashes. With
+    /// --database-url, check that PostgreSQL database instead. Exits non-zero when something
+    /// is wrong.
+    Verify(VerifyArgs),
+    /// Copy an appliance's data directory (drawings, players, shapes, accounts, keys,
+    /// settings, models, jobs) into a PostgreSQL database, then compare both sides. The
+    /// server must be stopped. Safe to run again: after a crash it finishes the copy.
+    Migrate(MigrateArgs),
     /// Import Quick, Draw! ndjson files (raw or simplified) or Doodlebox JSON lines, with a
     /// progress bar. Works while the server runs (the files are streamed to it). Bad lines
     /// are reported with their numbers; drawings whose key_id is already stored are skipped.
@@ -84,6 +89,36 @@ pub enum Command {
     /// queued training jobs with `FOR UPDATE SKIP LOCKED`, heartbeats them, and takes over
     /// those whose worker died. Stops at Ctrl-C or SIGTERM, requeueing what it runs.
     Worker(WorkerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Check this PostgreSQL database (`postgres://…`) instead of the data directory: every
+    /// drawing row with a readable stroke record, records without rows, one active model,
+    /// references that lead nowhere.
+    #[arg(long, env = "DOODLEBOX_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The appliance's data directory to copy from (no server may run on it).
+    #[arg(long, env = "DOODLEBOX_MIGRATE_FROM")]
+    pub from: PathBuf,
+    /// The PostgreSQL database to copy into (`postgres://user:password@host:port/database`),
+    /// empty or partly filled by an earlier run.
+    #[arg(long, env = "DOODLEBOX_MIGRATE_TO")]
+    pub to: String,
+    /// Rows or stroke records per batch, each one transaction.
+    #[arg(long, env = "DOODLEBOX_MIGRATE_BATCH", default_value_t = crate::service::migrate::DEFAULT_BATCH,
+          value_parser = clap::value_parser!(usize), hide = true)]
+    pub batch: usize,
+    /// Fault tests only: after this many committed batches, say so on stdout and wait to be
+    /// killed (the crash-and-resume test kills it there).
+    #[arg(long, env = "DOODLEBOX_MIGRATE_PAUSE_AFTER", hide = true)]
+    pub pause_after: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

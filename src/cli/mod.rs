@@ -12,6 +12,7 @@ pub mod client;
 pub mod doctor;
 pub mod keys;
 mod local;
+pub mod migrate;
 pub mod models;
 pub mod serve;
 pub mod train;
@@ -45,7 +46,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Backup { dest, data } => backup::backup(&data.data_dir, &dest),
         Command::Restore { src, force, data } => backup::restore(&src, &data.data_dir, force),
-        Command::Verify(data) => backup::verify(&data.data_dir),
+        Command::Verify(args) => match &args.database_url {
+            Some(url) => migrate::verify_database(url),
+            None => backup::verify(&args.data.data_dir),
+        },
+        Command::Migrate(args) => migrate::migrate(&args),
         Command::Import(args) => {
             transfer::import_files(&args.data.data_dir, &args.files, args.create_shapes)
         }

@@ -22,6 +22,7 @@ pub mod evaluation;
 pub mod events;
 pub mod icons;
 pub mod limits;
+pub mod migrate;
 pub mod models;
 pub mod players;
 pub mod prompter;

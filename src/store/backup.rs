@@ -121,7 +121,7 @@ fn describe(conn: &Connection) -> Result<MetadataSnapshot, StoreError> {
     })
 }
 
-fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     if !path.is_file() {
         return Err(StoreError::Io(std::io::Error::new(
             std::io::ErrorKind::NotFound,
@@ -250,7 +250,7 @@ pub struct Findings {
 }
 
 impl Findings {
-    fn push(&mut self, what: impl FnOnce() -> String) {
+    pub(crate) fn push(&mut self, what: impl FnOnce() -> String) {
         self.count += 1;
         if self.examples.len() < EXAMPLES_KEPT {
             self.examples.push(what());

@@ -7,7 +7,8 @@
 //! calls). Stroke records live in the `stroke_records` table as `bytea`, the same compact
 //! record sled keeps; everything else mirrors the SQLite schema. One file per trait, like
 //! the SQLite side; [`migrations`] holds the versioned schema and [`scratch`] a throwaway
-//! cluster for tests and benchmarks.
+//! cluster for tests and benchmarks. [`copy`] moves an appliance's data in (`doodlebox
+//! migrate`) and [`verify`] checks a database's consistency (`verify --database-url`).
 //!
 //! What the database itself enforces for a cluster of replicas: exactly one active model
 //! (a partial unique index); one drawing per idempotency key (the key's primary key,
@@ -16,6 +17,7 @@
 
 mod admins;
 mod blobs;
+pub mod copy;
 mod jobs;
 mod keys;
 mod metadata;
@@ -28,6 +30,7 @@ pub mod scratch;
 mod shapes;
 #[cfg(test)]
 mod tests;
+pub mod verify;
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};

@@ -91,6 +91,16 @@ fn free_port() -> Result<u16, String> {
 impl ScratchCluster {
     /// Starts a new cluster. `Ok(None)` when PostgreSQL is not installed.
     pub fn start() -> Result<Option<Self>, String> {
+        Self::start_with(false)
+    }
+
+    /// [`Self::start`] with `fsync` on, so that a commit is as durable as in production:
+    /// for benchmarks that compare durable writes with the embedded store's.
+    pub fn start_durable() -> Result<Option<Self>, String> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<Option<Self>, String> {
         let Some(bin) = bin_dir() else {
             return Ok(None);
         };
@@ -132,9 +142,10 @@ impl ScratchCluster {
         for _ in 0..5 {
             cluster.port = free_port()?;
             let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync={} -c max_connections=200",
                 cluster.port,
-                cluster.dir.display()
+                cluster.dir.display(),
+                if durable { "on" } else { "off" }
             );
             match cluster.run_pg(
                 "pg_ctl",
