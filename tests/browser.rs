@@ -1028,18 +1028,57 @@ async fn wait_for_item(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Result<Value> {
+    poll_until(what, || review_item(server, id), done).await
+}
+
+/// Reads `read` every [`POLL`] until its value satisfies `done`; fails after [`WAIT`].
+async fn poll_until<Read, Reading>(
+    what: &str,
+    read: Read,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Value>
+where
+    Read: Fn() -> Reading,
+    Reading: std::future::Future<Output = Result<Value>>,
+{
     let deadline = Instant::now() + WAIT;
     loop {
-        let item = review_item(server, id).await?;
-        if done(&item) {
-            return Ok(item);
+        let value = read().await?;
+        if done(&value) {
+            return Ok(value);
         }
         ensure!(
             Instant::now() < deadline,
-            "{what}: the API still shows {item}"
+            "{what}: the API still shows {value}"
         );
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Reads one shape of the admin shape list, with the control token.
+async fn admin_shape(server: &Server, name: &str) -> Result<Value> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/admin/shapes", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await?;
+    ensure!(response.status().is_success(), "{}", response.status());
+    let list: Value = response.json().await?;
+    list["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|s| s["name"] == name))
+        .cloned()
+        .with_context(|| format!("no shape {name} in {list}"))
+}
+
+/// Polls the admin shape list until the shape called `name` satisfies `done`.
+async fn wait_for_shape(
+    server: &Server,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    poll_until(what, || admin_shape(server, name), done).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1350,7 +1389,7 @@ async fn the_portal_stays_live_over_one_event_stream_that_reconnects_after_a_res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review_works_by_keyboard_at_once_and_by_touch_selection_and_exports_say_what_they_hold(
+async fn review_works_by_keyboard_and_touch_chooses_a_shapes_picture_and_exports_say_what_they_hold(
 ) -> Result<()> {
     let Some(tools) = tools() else { return Ok(()) };
     let _one = ONE_BROWSER.lock().await;
@@ -1431,6 +1470,48 @@ async fn review_works_by_keyboard_at_once_and_by_touch_selection_and_exports_say
             |v| v == &json!(shown[1]),
         )
         .await;
+
+    // The detail view makes a drawing its shape's picture; the Shapes screen shows the
+    // choice and goes back to the automatic picture.
+    let chosen = review_item(&server, &shown[1]).await?;
+    let shape = chosen["shape"].as_str().context("a shape")?.to_owned();
+    browser.press("\u{E007}").await?; // Enter
+    browser
+        .wait_for(
+            "the detail view again",
+            "return window.doodleboxAdmin.review.detail()",
+            |v| v == &json!(shown[1]),
+        )
+        .await;
+    browser.click("#use-as-picture").await?;
+    wait_for_shape(&server, &shape, "the chosen picture", |s| {
+        s["picture"] == json!(shown[1])
+    })
+    .await?;
+    browser.press("\u{E00C}").await?; // Escape
+    browser.js("location.hash = '#/shapes'").await?;
+    browser.wait_for_screen("shapes").await;
+    let note = format!(
+        "return [...document.querySelectorAll('#shape-list li')]
+            .filter((li) => li.querySelector('h2').textContent.startsWith('{shape}'))
+            .map((li) => li.querySelector('.picture-note').textContent)[0] || null"
+    );
+    browser
+        .wait_for("the chosen picture on the Shapes screen", &note, |v| {
+            v.as_str().is_some_and(|t| t.contains("a chosen drawing"))
+        })
+        .await;
+    browser.wait_for_images().await;
+    browser.screenshot("admin-shapes.png").await?;
+    browser
+        .click(&format!(
+            "#shape-list li:has(img[src='/icons/{shape}.svg']) .reset-picture"
+        ))
+        .await?;
+    wait_for_shape(&server, &shape, "the automatic picture", |s| {
+        s["picture"].is_null()
+    })
+    .await?;
 
     // Exports: each download is named for what it holds; a refusal is shown on screen.
     browser.js("location.hash = '#/data'").await?;

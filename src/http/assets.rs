@@ -1,8 +1,9 @@
 //! The embedded web UI: one rust-embed type, content type from the extension, an ETag.
 //! Pages, scripts and styles are revalidated on every use (their names carry no hash, and
-//! an upgrade must never mix old and new modules); icons are cached for an hour. A shape
-//! without a built-in icon gets one drawn from its best drawing (`service::icons`), or the
-//! fallback pencil while it has none: `/icons/<shape>.svg` never answers 404.
+//! an upgrade must never mix old and new modules); icons are cached for an hour. A shape's
+//! icon is the drawing an admin chose as its picture, else its built-in icon, else its best
+//! drawing (`service::icons`), else the fallback pencil: `/icons/<shape>.svg` never answers
+//! 404.
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -10,11 +11,10 @@ use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
 use super::error::ApiError;
+use crate::service::icons::ShapePicture;
 
 /// How long browsers may reuse an image without asking.
 const ASSET_MAX_AGE_SECS: u32 = 3600;
-/// How long a drawn shape icon may be reused (a better drawing may come along).
-const DRAWN_ICON_MAX_AGE_SECS: u32 = 300;
 
 #[derive(RustEmbed)]
 #[folder = "web/"]
@@ -66,41 +66,69 @@ pub async fn serve(uri: Uri, headers: HeaderMap) -> Response {
     response
 }
 
-/// `GET /icons/{file}`: the built-in icon, else the shape's picture drawn from its best
-/// drawing, else the fallback.
+/// `GET /icons/{file}`: for a shape, the drawing an admin chose as its picture, else its
+/// built-in icon, else its best drawing, else the fallback; any other file as it is.
 pub async fn icon(
     State(state): State<super::AppState>,
     Path(file): Path<String>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    if WebAssets::get(&format!("icons/{file}")).is_some() {
-        return serve(uri, headers).await;
-    }
-    let drawn = match file
+    let built_in = WebAssets::get(&format!("icons/{file}")).is_some();
+    let shape = file
         .strip_suffix(".svg")
-        .map(crate::domain::ShapeName::parse)
-    {
-        Some(Ok(shape)) => {
-            let review = super::review::review(&state);
-            super::run_blocking(move || Ok(crate::service::icons::shape_icon(&review, &shape)?))
-                .await
-        }
-        _ => Ok(None),
+        .and_then(|name| crate::domain::ShapeName::parse(name).ok());
+    let Some(shape) = shape else {
+        return if built_in {
+            serve(uri, headers).await
+        } else {
+            serve(Uri::from_static("/icons/fallback.svg"), headers).await
+        };
     };
-    match drawn {
-        Ok(Some(svg)) => (
-            [
-                (header::CONTENT_TYPE, "image/svg+xml".to_owned()),
-                (
-                    header::CACHE_CONTROL,
-                    format!("public, max-age={DRAWN_ICON_MAX_AGE_SECS}"),
-                ),
-            ],
-            svg,
-        )
-            .into_response(),
-        Ok(None) => serve(Uri::from_static("/icons/fallback.svg"), headers).await,
+    let review = super::review::review(&state);
+    let picture = super::run_blocking(move || {
+        Ok(crate::service::icons::shape_picture(
+            &review, &shape, built_in,
+        )?)
+    })
+    .await;
+    match picture {
+        Ok(ShapePicture::Drawn(svg)) => drawn_icon(svg, &headers),
+        Ok(ShapePicture::BuiltIn) => {
+            // Revalidated like a drawn one, so that an admin's choice shows at once.
+            let mut response = serve(uri, headers).await;
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Ok(ShapePicture::None) => serve(Uri::from_static("/icons/fallback.svg"), headers).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// A shape picture drawn from a drawing. Shape icons are revalidated on every use (a new
+/// choice or a better drawing shows at once; an unchanged one costs a `304`).
+fn drawn_icon(svg: String, headers: &HeaderMap) -> Response {
+    use sha2::Digest;
+    let etag = format!(
+        "\"{}\"",
+        hex::encode(&sha2::Sha256::digest(svg.as_bytes())[..16])
+    );
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml".to_owned()),
+            (header::CACHE_CONTROL, "no-cache".to_owned()),
+            (header::ETAG, etag),
+        ],
+        svg,
+    )
+        .into_response()
 }

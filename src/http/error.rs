@@ -334,6 +334,11 @@ impl From<ShapesError> for ApiError {
             }
             ShapesError::NotFound => Self::not_found("shape"),
             ShapesError::NoneCollected => Self::unavailable("no_shapes", e.to_string()),
+            ShapesError::BadPicture(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_picture",
+                e.to_string(),
+            ),
             ShapesError::Store(e) => e.into(),
         }
     }

@@ -198,6 +198,10 @@ pub fn admin_routes() -> Vec<AdminRoute> {
             "/shapes/{name}",
             axum::routing::patch(shapes_admin::change).delete(shapes_admin::retire),
         ),
+        R::admin(
+            "/shapes/{name}/picture",
+            axum::routing::put(shapes_admin::choose_picture).delete(shapes_admin::reset_picture),
+        ),
     ]
 }
 

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::domain::shape::{parse_description, parse_difficulty};
-use crate::domain::ShapeName;
+use crate::domain::{DrawingId, ShapeName};
 use crate::service::shapes::{ShapeEdit, ShapeList, ShapeView, Shapes, ShapesError};
 
 /// `POST /api/v1/admin/shapes` body.
@@ -97,5 +97,48 @@ async fn apply(state: &AppState, name: &str, edit: ShapeEdit) -> Result<Json<Sha
     let shapes = shapes(state);
     Ok(Json(
         run_blocking(move || Ok(shapes.change(&name, &edit)?)).await?,
+    ))
+}
+
+/// `PUT /api/v1/admin/shapes/{name}/picture` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PictureChoice {
+    drawing_id: String,
+}
+
+/// `PUT /api/v1/admin/shapes/{name}/picture {"drawing_id"}`: that drawing becomes the
+/// shape's picture (`/icons/{name}.svg`, the game's card) → the shape; `422
+/// invalid_picture` when it is not a live drawing of the shape.
+pub async fn choose_picture(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: JsonBody<PictureChoice>,
+) -> Result<Json<ShapeView>, ApiError> {
+    let name = path_name(&name)?;
+    let id = body.value.drawing_id;
+    let drawing: DrawingId = id
+        .parse()
+        .map_err(|_| ShapesError::BadPicture(format!("`{id}` is not a drawing id")))?;
+    set_picture(&state, name, Some(drawing)).await
+}
+
+/// `DELETE /api/v1/admin/shapes/{name}/picture`: back to the automatic picture (the
+/// built-in icon, else the highest-quality drawing) → the shape.
+pub async fn reset_picture(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ShapeView>, ApiError> {
+    set_picture(&state, path_name(&name)?, None).await
+}
+
+async fn set_picture(
+    state: &AppState,
+    name: ShapeName,
+    drawing: Option<DrawingId>,
+) -> Result<Json<ShapeView>, ApiError> {
+    let shapes = shapes(state);
+    Ok(Json(
+        run_blocking(move || Ok(shapes.set_picture(&name, drawing)?)).await?,
     ))
 }

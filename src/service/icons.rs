@@ -1,6 +1,7 @@
-//! Pictures of shapes that have no built-in icon: a shape added by an admin gets its
-//! highest-quality unflagged drawing, drawn as a line drawing in the style of `web/icons/`
-//! (64×64 view box, 4-unit round strokes), so the game shows it instead of a generic pencil.
+//! Pictures of shapes, in the style of `web/icons/` (64×64 view box, 4-unit round strokes):
+//! the drawing an admin chose as a shape's picture wins; else a shape with a built-in icon
+//! keeps it; else its highest-quality unflagged drawing is drawn, so the game shows a new
+//! shape's picture instead of a generic pencil.
 
 use crate::domain::review::{DrawingFilter, Page};
 use crate::domain::{Drawing, ShapeName};
@@ -14,8 +15,53 @@ const SIDE: f64 = 64.0;
 /// Blank space around the drawing inside the view box.
 const MARGIN: f64 = 8.0;
 
+/// Where a shape's picture comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShapePicture {
+    /// A drawing: the admin's choice or the best one, as SVG.
+    Drawn(String),
+    /// The game's own icon for the shape.
+    BuiltIn,
+    /// Nothing yet: no built-in icon and no drawing.
+    None,
+}
+
+/// The picture of `shape`, which has a built-in icon when `built_in` says so.
+pub fn shape_picture(
+    review: &Review,
+    shape: &ShapeName,
+    built_in: bool,
+) -> Result<ShapePicture, ReviewError> {
+    if let Some(svg) = chosen_picture(review, shape)? {
+        return Ok(ShapePicture::Drawn(svg));
+    }
+    if built_in {
+        return Ok(ShapePicture::BuiltIn);
+    }
+    Ok(match best_picture(review, shape)? {
+        Some(svg) => ShapePicture::Drawn(svg),
+        None => ShapePicture::None,
+    })
+}
+
+/// The drawing an admin chose for `shape`, while it is live (a purged or deleted choice
+/// falls back to the automatic picture).
+fn chosen_picture(review: &Review, shape: &ShapeName) -> Result<Option<String>, ReviewError> {
+    let Some(row) = review.stores.metadata.shape_by_name(shape)? else {
+        return Ok(None);
+    };
+    let Some(id) = row.picture.and_then(|id| id.parse().ok()) else {
+        return Ok(None);
+    };
+    match review.detail(id) {
+        Ok((item, drawing)) if item.deleted_at.is_none() => Ok(Some(svg(&drawing))),
+        Ok(_) | Err(ReviewError::DrawingNotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The picture of `shape`: its best drawing as SVG, or `None` while it has no drawing.
-pub fn shape_icon(review: &Review, shape: &ShapeName) -> Result<Option<String>, ReviewError> {
+fn best_picture(review: &Review, shape: &ShapeName) -> Result<Option<String>, ReviewError> {
     // A parsed shape name always makes a valid filter; were it ever refused, no picture.
     let Ok(filter) = DrawingFilter::parse([("shape", shape.as_str()), ("flagged", "false")]) else {
         return Ok(None);

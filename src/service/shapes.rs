@@ -12,7 +12,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::domain::shape::{parse_description, parse_difficulty};
-use crate::domain::{PlayerId, ShapeError, ShapeName};
+use crate::domain::{DrawingId, PlayerId, ShapeError, ShapeName};
 use crate::service::prompter::{per_class_accuracy, Prompter};
 use crate::store::shapes::ShapeChange;
 use crate::store::{ShapeRow, StoreError, Stores};
@@ -32,6 +32,10 @@ pub enum ShapesError {
     /// Every shape is retired: there is nothing to prompt a player with.
     #[error("no shape is being collected right now")]
     NoneCollected,
+    /// The drawing chosen as a shape's picture cannot be one: unknown, deleted or of
+    /// another shape.
+    #[error("{0}")]
+    BadPicture(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -52,6 +56,9 @@ pub struct ShapeView {
     /// The active model's recall on it; `None` without a model or for a shape it does not
     /// know.
     pub accuracy: Option<f64>,
+    /// The drawing an admin chose as its picture (its icon in the game); `None`: its
+    /// highest-quality drawing is drawn, unless the game has a built-in icon for it.
+    pub picture: Option<String>,
 }
 
 /// Every shape, and which model the accuracies are of.
@@ -146,6 +153,42 @@ impl Shapes {
         self.view(&shape)
     }
 
+    /// Makes drawing `picture` the picture of the shape called `name` (its icon in the
+    /// game, over any built-in one), or with `None` goes back to the automatic picture.
+    /// The drawing must be a live drawing of that shape.
+    pub fn set_picture(
+        &self,
+        name: &ShapeName,
+        picture: Option<DrawingId>,
+    ) -> Result<ShapeView, ShapesError> {
+        if self.stores.metadata.shape_by_name(name)?.is_none() {
+            return Err(ShapesError::NotFound);
+        }
+        if let Some(id) = picture {
+            let item = self.stores.review.review_item(id)?.ok_or_else(|| {
+                ShapesError::BadPicture(format!("there is no drawing with id {id}"))
+            })?;
+            if item.deleted_at.is_some() {
+                return Err(ShapesError::BadPicture(format!(
+                    "drawing {id} is deleted; restore it first"
+                )));
+            }
+            if item.shape != name.as_str() {
+                return Err(ShapesError::BadPicture(format!(
+                    "drawing {id} is a {}, not a {name}",
+                    item.shape
+                )));
+            }
+        }
+        let shape = self
+            .stores
+            .shapes
+            .set_shape_picture(name, picture)?
+            .ok_or(ShapesError::NotFound)?;
+        self.announce(name);
+        self.view(&shape)
+    }
+
     fn announce(&self, name: &ShapeName) {
         self.events.publish(super::events::AdminEvent::Shapes {
             name: name.as_str().to_owned(),
@@ -186,6 +229,7 @@ impl Shapes {
                     flagged: c.flagged,
                     deleted: c.deleted,
                     accuracy: accuracy.get(&s.name).copied(),
+                    picture: s.picture.clone(),
                 }
             })
             .collect();

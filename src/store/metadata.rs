@@ -34,10 +34,14 @@ pub struct ShapeRow {
     pub difficulty: i64,
     #[serde(default = "yes")]
     pub active: bool,
+    /// The drawing an admin chose as the shape's picture; `None`: its best drawing.
+    #[serde(default, skip_serializing)]
+    pub picture: Option<String>,
 }
 
 /// The columns [`ShapeRow::from_row`] reads, in its order.
-pub(crate) const SHAPE_COLUMNS: &str = "id, name, description, difficulty, active";
+pub(crate) const SHAPE_COLUMNS: &str =
+    "id, name, description, difficulty, active, picture_drawing_id";
 
 impl ShapeRow {
     /// A shape from a row selected with [`SHAPE_COLUMNS`].
@@ -48,6 +52,7 @@ impl ShapeRow {
             description: r.get(2)?,
             difficulty: r.get(3)?,
             active: r.get(4)?,
+            picture: r.get(5)?,
         })
     }
 }

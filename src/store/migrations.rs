@@ -243,6 +243,12 @@ const MIGRATIONS: &[&str] = &[
         SELECT version, activated_at FROM models
         WHERE activated_at IS NOT NULL ORDER BY activated_at;
     "#,
+    // 10: the picture an admin chose for a shape (issue #15): one of its drawings, drawn as
+    // the shape's icon instead of the highest-quality one. No foreign key: a purged drawing
+    // leaves a dangling id, and the icon falls back to the best drawing.
+    r#"
+    ALTER TABLE shapes ADD COLUMN picture_drawing_id TEXT;
+    "#,
 ];
 
 /// The schema version this program writes.

@@ -8,7 +8,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::metadata::{ShapeRow, SqliteMetadataStore, SHAPE_COLUMNS};
 use super::{now_ms, StoreError};
-use crate::domain::{PlayerId, ShapeName};
+use crate::domain::{DrawingId, PlayerId, ShapeName};
 
 /// A shape's drawings by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,6 +46,13 @@ pub trait ShapeStore: Send + Sync {
         name: &ShapeName,
         change: &ShapeChange,
     ) -> Result<Option<ShapeRow>, StoreError>;
+    /// Makes drawing `picture` the shape's picture, or with `None` goes back to its best
+    /// drawing; `None` when there is no such shape. The drawing is checked by the caller.
+    fn set_shape_picture(
+        &self,
+        name: &ShapeName,
+        picture: Option<DrawingId>,
+    ) -> Result<Option<ShapeRow>, StoreError>;
     /// Counts per shape id (shapes without drawings are absent).
     fn shape_counts(&self) -> Result<HashMap<i64, ShapeCounts>, StoreError>;
     /// How many live drawings of each shape id this player made.
@@ -66,11 +73,7 @@ impl ShapeStore for SqliteMetadataStore {
                 params![name.as_str(), description, difficulty, now_ms() as i64],
             )? == 1)
         })?;
-        self.forget_shapes();
-        if !added {
-            return Ok(None);
-        }
-        self.shape_by_name_fresh(name)
+        self.changed_shape(name, added)
     }
 
     fn change_shape(
@@ -91,11 +94,21 @@ impl ShapeStore for SqliteMetadataStore {
                 ],
             )? == 1)
         })?;
-        self.forget_shapes();
-        if !found {
-            return Ok(None);
-        }
-        self.shape_by_name_fresh(name)
+        self.changed_shape(name, found)
+    }
+
+    fn set_shape_picture(
+        &self,
+        name: &ShapeName,
+        picture: Option<DrawingId>,
+    ) -> Result<Option<ShapeRow>, StoreError> {
+        let found = self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE shapes SET picture_drawing_id = ?2 WHERE name = ?1",
+                params![name.as_str(), picture.map(|id| id.to_string())],
+            )? == 1)
+        })?;
+        self.changed_shape(name, found)
     }
 
     fn shape_counts(&self) -> Result<HashMap<i64, ShapeCounts>, StoreError> {
@@ -138,6 +151,20 @@ impl ShapeStore for SqliteMetadataStore {
 
 impl SqliteMetadataStore {
     /// Reads one shape through the writer, so a change just made is seen.
+    /// After a write that touched the shape called `name` (when `touched`): the cache is
+    /// dropped and the shape read back as it is now.
+    fn changed_shape(
+        &self,
+        name: &ShapeName,
+        touched: bool,
+    ) -> Result<Option<ShapeRow>, StoreError> {
+        self.forget_shapes();
+        if !touched {
+            return Ok(None);
+        }
+        self.shape_by_name_fresh(name)
+    }
+
     fn shape_by_name_fresh(&self, name: &ShapeName) -> Result<Option<ShapeRow>, StoreError> {
         let row = self.write(|conn| {
             Ok(conn

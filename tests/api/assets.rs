@@ -56,13 +56,7 @@ async fn health_and_join_answer() {
 #[tokio::test]
 async fn a_new_shape_gets_a_picture_drawn_from_its_drawings_and_never_a_404() {
     let app = crate::helpers::TestApp::spawn().await;
-    let created = app
-        .post(
-            "/api/v1/admin/shapes",
-            &serde_json::json!({"name": "star", "description": "five points", "difficulty": 3}),
-        )
-        .await;
-    assert!(created.status().is_success(), "{}", created.status());
+    crate::shapes_admin::add_star(&app).await;
     let fallback = reqwest::get(app.url("/icons/fallback.svg"))
         .await
         .unwrap()

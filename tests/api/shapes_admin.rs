@@ -48,6 +48,18 @@ async fn prompt_of_a_new_player(app: &TestApp) -> reqwest::Response {
         .unwrap()
 }
 
+/// Adds the shape "star" (five points, difficulty 3) and answers it as created.
+pub(crate) async fn add_star(app: &TestApp) -> Value {
+    let created = app
+        .post(
+            "/api/v1/admin/shapes",
+            &json!({"name": "star", "description": "five points", "difficulty": 3}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    created.json().await.unwrap()
+}
+
 fn star(seed: u64) -> Value {
     let mut drawing = doodle_json(Shape::Triangle, seed);
     drawing["shape"] = "star".into();
@@ -57,14 +69,7 @@ fn star(seed: u64) -> Value {
 #[tokio::test]
 async fn an_admin_adds_edits_and_retires_a_shape_whose_drawings_are_kept() {
     let app = TestApp::spawn().await;
-    let created = app
-        .post(
-            "/api/v1/admin/shapes",
-            &json!({"name": "star", "description": "five points", "difficulty": 3}),
-        )
-        .await;
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let created: Value = created.json().await.unwrap();
+    let created = add_star(&app).await;
     assert_eq!(
         (
             &created["name"],
@@ -232,4 +237,114 @@ async fn prompts_favour_the_shape_with_fewer_good_drawings() {
     for other in ["line", "square", "triangle", "heart"] {
         assert!(share(other) > 0.17, "{other}: {seen:?}");
     }
+}
+
+async fn put_picture(app: &TestApp, shape: &str, body: Value) -> reqwest::Response {
+    app.admin
+        .put(app.url(&format!("/api/v1/admin/shapes/{shape}/picture")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `/icons/{shape}.svg` as the game loads it.
+async fn icon(app: &TestApp, shape: &str) -> String {
+    let response = reqwest::get(app.url(&format!("/icons/{shape}.svg")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-cache", "{shape}");
+    response.text().await.unwrap()
+}
+
+/// Submits `drawing` as a new player and answers its id.
+async fn submitted(app: &TestApp, drawing: &Value) -> String {
+    let response = app.submit(&new_player(), drawing, None).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_admin_chooses_a_drawing_as_a_shapes_picture_and_bad_choices_change_nothing() {
+    let app = TestApp::spawn().await;
+    add_star(&app).await;
+    let first = submitted(&app, &star(1)).await;
+    let second = submitted(&app, &star(2)).await;
+    let circle = submitted(&app, &doodle_json(Shape::Circle, 3)).await;
+
+    let chosen = put_picture(&app, "star", json!({"drawing_id": first})).await;
+    assert_eq!(chosen.status(), StatusCode::OK);
+    let chosen: Value = chosen.json().await.unwrap();
+    assert_eq!(chosen["picture"], first.as_str());
+    let first_icon = icon(&app, "star").await;
+    let chosen = put_picture(&app, "star", json!({"drawing_id": second})).await;
+    assert_eq!(chosen.status(), StatusCode::OK);
+    let second_icon = icon(&app, "star").await;
+    assert_ne!(first_icon, second_icon, "the icon follows the choice");
+    assert!(second_icon.contains("<path d=\"M"), "{second_icon}");
+
+    // An unchanged picture revalidates to a 304.
+    let fresh = reqwest::get(app.url("/icons/star.svg")).await.unwrap();
+    let etag = fresh.headers()["etag"].clone();
+    let again = reqwest::Client::new()
+        .get(app.url("/icons/star.svg"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    // Bad choices: each a clear error, and the picture stays the second drawing.
+    let unknown_id = "0190b6f2-0000-7000-8000-000000000000";
+    for (body, status, code) in [
+        (json!({"drawing_id": circle}), 422, "invalid_picture"),
+        (json!({"drawing_id": unknown_id}), 422, "invalid_picture"),
+        (json!({"drawing_id": "not an id"}), 422, "invalid_picture"),
+        (json!({"drawing_id": 7}), 422, "invalid_body"),
+        (json!({"drawing": first}), 422, "invalid_body"),
+    ] {
+        let response = put_picture(&app, "star", body.clone()).await;
+        assert_eq!(response.status().as_u16(), status, "{body}");
+        assert_eq!(error_code(response).await, code, "{body}");
+    }
+    let nowhere = put_picture(&app, "comet", json!({"drawing_id": first})).await;
+    assert_eq!(nowhere.status(), StatusCode::NOT_FOUND);
+    assert_eq!(icon(&app, "star").await, second_icon);
+    let listed = app.get_json("/api/v1/admin/shapes").await;
+    let star_row = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "star")
+        .unwrap()
+        .clone();
+    assert_eq!(star_row["picture"], second.as_str());
+
+    // A deleted drawing cannot be chosen, and a chosen one that is deleted gives way to
+    // the best remaining drawing.
+    let deleted = app
+        .delete(&format!("/api/v1/admin/drawings/{second}"))
+        .await;
+    assert!(deleted.status().is_success());
+    let refused = put_picture(&app, "star", json!({"drawing_id": second})).await;
+    assert_eq!(error_code(refused).await, "invalid_picture");
+    assert_eq!(
+        icon(&app, "star").await,
+        first_icon,
+        "the only live drawing"
+    );
+
+    // A built-in shape takes a chosen picture over its icon, and gets it back on reset.
+    let built_in = icon(&app, "circle").await;
+    let chosen = put_picture(&app, "circle", json!({"drawing_id": circle})).await;
+    assert_eq!(chosen.status(), StatusCode::OK);
+    let drawn = icon(&app, "circle").await;
+    assert_ne!(drawn, built_in);
+    let reset = app.delete("/api/v1/admin/shapes/circle/picture").await;
+    assert_eq!(reset.status(), StatusCode::OK);
+    let reset: Value = reset.json().await.unwrap();
+    assert_eq!(reset["picture"], Value::Null);
+    assert_eq!(icon(&app, "circle").await, built_in);
 }

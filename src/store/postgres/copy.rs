@@ -98,15 +98,17 @@ pub const TABLES: &[Table] = &[
             col("difficulty", Int),
             col("active", Bool),
             col("created_at", Int),
+            col("picture_drawing_id", Text),
         ],
-        // The database's seeded defaults take the appliance's wording, state and age (and
-        // a rerun, finding them equal, updates nothing).
+        // The database's seeded defaults take the appliance's wording, state, age and
+        // picture (and a rerun, finding them equal, updates nothing).
         on_conflict: "ON CONFLICT (name) DO UPDATE SET description = excluded.description,
             difficulty = excluded.difficulty, active = excluded.active,
-            created_at = excluded.created_at
-            WHERE (shapes.description, shapes.difficulty, shapes.active, shapes.created_at)
+            created_at = excluded.created_at, picture_drawing_id = excluded.picture_drawing_id
+            WHERE (shapes.description, shapes.difficulty, shapes.active, shapes.created_at,
+                   shapes.picture_drawing_id)
                 IS DISTINCT FROM (excluded.description, excluded.difficulty, excluded.active,
-                                  excluded.created_at)",
+                                  excluded.created_at, excluded.picture_drawing_id)",
         identity: false,
     },
     Table {

@@ -18,7 +18,8 @@ use crate::store::metadata::{
 use crate::store::{now_ms, StoreError};
 
 /// The columns [`shape_from_row`] reads, in its order.
-pub(super) const SHAPE_COLUMNS: &str = "id, name, description, difficulty, active";
+pub(super) const SHAPE_COLUMNS: &str =
+    "id, name, description, difficulty, active, picture_drawing_id";
 
 pub(super) fn shape_from_row(r: &postgres::Row) -> Result<ShapeRow, StoreError> {
     Ok(ShapeRow {
@@ -27,6 +28,7 @@ pub(super) fn shape_from_row(r: &postgres::Row) -> Result<ShapeRow, StoreError> 
         description: r.try_get(2)?,
         difficulty: r.try_get(3)?,
         active: r.try_get(4)?,
+        picture: r.try_get(5)?,
     })
 }
 

@@ -171,6 +171,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE training_jobs ADD COLUMN heartbeat_at BIGINT;      -- ms since the epoch
     "#,
+    // 6: the picture an admin chose for a shape (issue #15), as the embedded migration 10.
+    r#"
+    ALTER TABLE shapes ADD COLUMN picture_drawing_id TEXT;
+    "#,
 ];
 
 /// The schema version this program writes.

@@ -4,12 +4,26 @@ use std::collections::HashMap;
 
 use super::metadata::{shape_from_row, SHAPE_COLUMNS};
 use super::PgStore;
-use crate::domain::{PlayerId, ShapeName};
+use crate::domain::{DrawingId, PlayerId, ShapeName};
 use crate::store::metadata::ShapeRow;
 use crate::store::shapes::{ShapeChange, ShapeCounts, ShapeStore};
 use crate::store::{now_ms, StoreError};
 
 impl PgStore {
+    /// After a write that touched the shape called `name` (when `touched`): the cache is
+    /// dropped and the shape read back as it is now.
+    fn changed_shape(
+        &self,
+        name: &ShapeName,
+        touched: bool,
+    ) -> Result<Option<ShapeRow>, StoreError> {
+        self.forget_shapes();
+        if !touched {
+            return Ok(None);
+        }
+        self.shape_by_name_fresh(name)
+    }
+
     fn shape_by_name_fresh(&self, name: &ShapeName) -> Result<Option<ShapeRow>, StoreError> {
         self.conn()?
             .query_opt(
@@ -39,11 +53,7 @@ impl ShapeStore for PgStore {
                 &(now_ms() as i64),
             ],
         )? == 1;
-        self.forget_shapes();
-        if !added {
-            return Ok(None);
-        }
-        self.shape_by_name_fresh(name)
+        self.changed_shape(name, added)
     }
 
     fn change_shape(
@@ -62,11 +72,19 @@ impl ShapeStore for PgStore {
                 &change.active,
             ],
         )? == 1;
-        self.forget_shapes();
-        if !found {
-            return Ok(None);
-        }
-        self.shape_by_name_fresh(name)
+        self.changed_shape(name, found)
+    }
+
+    fn set_shape_picture(
+        &self,
+        name: &ShapeName,
+        picture: Option<DrawingId>,
+    ) -> Result<Option<ShapeRow>, StoreError> {
+        let found = self.conn()?.execute(
+            "UPDATE shapes SET picture_drawing_id = $2 WHERE name = $1",
+            &[&name.as_str(), &picture.map(|id| id.to_string())],
+        )? == 1;
+        self.changed_shape(name, found)
     }
 
     fn shape_counts(&self) -> Result<HashMap<i64, ShapeCounts>, StoreError> {

@@ -2,9 +2,10 @@
 // thumbnails driven by the keyboard (arrows/j/k move, a approve, f flag, d delete with an
 // undo toast, u unflag or restore, x select, Enter details, ? help, Esc close) or by touch
 // (a tap opens, a long press or the Select toggle starts selecting), bulk actions on the
-// selection, and a detail dialog that replays the drawing.
+// selection, and a detail dialog that replays the drawing and can make it its shape's
+// picture.
 
-import { get, post, del } from './api.js';
+import { get, post, put, del } from './api.js';
 import { onLive } from './live.js';
 import { Replay } from './replay.js';
 import { h, toast, toastError, failed, field, num, when, dateText, pct } from './ui.js';
@@ -391,7 +392,8 @@ export async function render(view, params) {
           h('button', { type: 'button', onclick: () => detail && act(detail.index, 'approve') }, 'Approve ', h('kbd', {}, 'a')),
           h('button', { type: 'button', onclick: () => detail && act(detail.index, 'flag') }, 'Flag ', h('kbd', {}, 'f')),
           h('button', { type: 'button', onclick: () => detail && act(detail.index, 'delete') }, 'Delete ', h('kbd', {}, 'd')),
-          h('button', { type: 'button', onclick: () => detail && undoOrRestore(detail.index) }, 'Unflag / restore ', h('kbd', {}, 'u'))),
+          h('button', { type: 'button', onclick: () => detail && undoOrRestore(detail.index) }, 'Unflag / restore ', h('kbd', {}, 'u')),
+          h('button', { type: 'button', id: 'use-as-picture', onclick: () => detail && useAsPicture(items[detail.index]) }, 'Use as the shape\'s picture')),
         h('div', { className: 'detail-actions' },
           h('button', { type: 'button', onclick: () => detail && open(detail.index - 1) }, '← Previous'),
           h('button', { type: 'button', onclick: () => detail && open(detail.index + 1) }, 'Next →')))));
@@ -435,6 +437,16 @@ export async function render(view, params) {
       Object.entries(parts).filter(([, v]) => typeof v === 'number').map(([name, v]) =>
         h('li', {}, h('span', {}, name.replaceAll('_', ' ')),
           h('meter', { min: 0, max: 1, value: v, 'aria-label': name }), h('span', {}, v.toFixed(2))))));
+  }
+
+  /** Makes `item` its shape's picture: the icon players see on the shape's card. */
+  async function useAsPicture(item) {
+    try {
+      await put(`/shapes/${encodeURIComponent(item.shape)}/picture`, { drawing_id: item.id });
+      toast(`This drawing is now the ${item.shape} picture.`);
+    } catch (error) {
+      toastError(error);
+    }
   }
 
   async function open(index) {

@@ -1,6 +1,7 @@
 // admin/shapes.js: the shapes being collected: counts, the active model's accuracy on each,
 // add a shape, edit its description and difficulty, retire it (no longer prompted or
-// accepted; its drawings stay) or bring it back.
+// accepted; its drawings stay) or bring it back, and see or reset its picture (a drawing
+// chosen in the review screen's detail view).
 
 import { get, post, patch, del } from './api.js';
 import { barChart } from './charts.js';
@@ -49,13 +50,28 @@ export async function render(view) {
         toastError(error);
       }
     };
+    const resetPicture = async () => {
+      try {
+        await del(`/shapes/${encodeURIComponent(shape.name)}/picture`);
+        toast(`${shape.name} has its automatic picture again.`);
+        reload();
+      } catch (error) {
+        toastError(error);
+      }
+    };
+    const picture = shape.picture
+      ? h('p', { className: 'muted picture-note' }, 'Picture: a chosen drawing. ',
+        h('button', { type: 'button', className: 'reset-picture', onclick: resetPicture }, 'Use the automatic picture'))
+      : h('p', { className: 'muted picture-note' }, 'Picture: automatic. To choose one, open a drawing in ',
+        h('a', { href: `#/review?shape=${encodeURIComponent(shape.name)}` }, 'Review'), ' and press “Use as the shape\'s picture”.');
     list.append(h('li', { className: shape.active ? 'shape' : 'shape retired' },
       h('div', { className: 'shape-head' },
         h('img', { src: `/icons/${shape.name}.svg`, alt: '', width: 40, height: 40, onerror: (e) => { e.target.src = '/icons/fallback.svg'; } }),
         h('h2', {}, shape.name, shape.active ? '' : ' (retired)'),
         h('a', { href: `#/review?shape=${encodeURIComponent(shape.name)}` },
-          `${num(shape.drawings)} drawings`), h('span', { className: 'muted' },
+          `${num(shape.drawings)} ${shape.drawings === 1 ? 'drawing' : 'drawings'}`), h('span', { className: 'muted' },
           ` · ${num(shape.flagged)} flagged · ${num(shape.deleted)} deleted · model ${pct(shape.accuracy, 0)}`)),
+      picture,
       h('form', { className: 'inline-form', onsubmit: save },
         field('Description', description), field('Difficulty (1–5)', difficulty),
         h('button', { type: 'submit' }, 'Save'),
