@@ -106,6 +106,12 @@ impl DataDir {
 
 /// Bytes the regular files under `dir` take, recursively. The one walk that sizes a folder.
 pub fn dir_size(dir: &Path) -> std::io::Result<u64> {
+    dir_size_except(dir, None)
+}
+
+/// Bytes the regular files under `dir` take, recursively, leaving out the folder `skip`
+/// (the stats page counts backups apart from the data they copy).
+pub fn dir_size_except(dir: &Path, skip: Option<&Path>) -> std::io::Result<u64> {
     let mut total = 0;
     let mut pending = vec![dir.to_owned()];
     while let Some(dir) = pending.pop() {
@@ -113,7 +119,10 @@ pub fn dir_size(dir: &Path) -> std::io::Result<u64> {
             let entry = entry?;
             let meta = entry.metadata()?;
             if meta.is_dir() {
-                pending.push(entry.path());
+                let path = entry.path();
+                if Some(path.as_path()) != skip {
+                    pending.push(path);
+                }
             } else {
                 total += meta.len();
             }

@@ -23,10 +23,15 @@ use crate::store::{CancelOutcome, JobKind, JobRow};
 /// Jobs listed at most.
 const LIST_LIMIT: usize = 200;
 
+/// A job as every answer shows it: a backup's destination by name only, and no path of
+/// the server's disk in its error.
 pub(super) fn job_json(job: &JobRow) -> serde_json::Value {
     let mut json = serde_json::to_value(job).unwrap_or_default();
     if job.kind == JobKind::Backup {
         json["config"] = BackupJob::public_json(&job.config);
+    }
+    if let Some(error) = json["error"].as_str() {
+        json["error"] = super::redact::without_paths(error).into();
     }
     json
 }

@@ -22,6 +22,7 @@ mod metrics;
 mod model_card;
 mod player;
 mod quality;
+mod redact;
 pub mod request_id;
 mod review;
 mod shapes;

@@ -242,6 +242,7 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
     let stats = run_blocking(move || Ok(review.stats()?)).await?;
     let mut value = json!(stats.review);
     value["storage_bytes"] = json!(stats.storage_bytes);
+    value["backup_bytes"] = json!(stats.backup_bytes);
     value["active_model"] = json!(stats.active_model);
     value["recent_jobs"] = json!(stats.recent_jobs);
     Ok(Json(value))

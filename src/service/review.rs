@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::data_dir::{dir_size, dir_size_except};
 use crate::domain::review::{Cursor, DrawingFilter, Page, PlayerCursor, ReviewAction};
 use crate::domain::{Drawing, DrawingId, IdError, Judgement, PlayerId, Record};
 use crate::service::events::{AdminEvent, Events};
@@ -81,8 +82,10 @@ pub struct Listing {
 #[derive(Debug, Clone)]
 pub struct Stats {
     pub review: ReviewStats,
-    /// Bytes the data directory takes.
+    /// Bytes the data directory takes, its backups folder left out.
     pub storage_bytes: u64,
+    /// Bytes the backups inside the data directory (`<data>/backups`) take.
+    pub backup_bytes: u64,
     pub active_model: Option<ModelRow>,
     /// The latest training jobs, newest first.
     pub recent_jobs: Vec<JobRow>,
@@ -209,11 +212,18 @@ impl Review {
         Ok(purged)
     }
 
-    /// Counts, storage, the active model and the latest training jobs.
+    /// Counts, storage (data and backups apart), the active model and the latest training
+    /// jobs.
     pub fn stats(&self) -> Result<Stats, ReviewError> {
+        let backups = self.data_dir.join(crate::data_dir::BACKUPS_DIR);
         Ok(Stats {
             review: self.stores.review.stats()?,
-            storage_bytes: crate::data_dir::dir_size(&self.data_dir).map_err(StoreError::from)?,
+            storage_bytes: dir_size_except(&self.data_dir, Some(&backups))
+                .map_err(StoreError::from)?,
+            backup_bytes: match dir_size(&backups) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+                size => size.map_err(StoreError::from)?,
+            },
             active_model: self.stores.models.active_model()?,
             recent_jobs: self
                 .stores

@@ -14,6 +14,8 @@ async fn a_backup_through_the_api_holds_every_drawing_and_verifies_clean() {
         let response = app.submit(&app.client, &sample_drawing(), None).await;
         assert_eq!(response.status(), StatusCode::CREATED);
     }
+    let before = app.get_json("/api/v1/admin/stats").await;
+    assert_eq!(before["backup_bytes"], 0, "{before}");
     let target = app.data_dir.join("backups").join("b1");
     let response = app
         .post("/api/v1/admin/backup", &json!({"name": "b1"}))
@@ -36,6 +38,19 @@ async fn a_backup_through_the_api_holds_every_drawing_and_verifies_clean() {
     let report = doodlebox::service::backup::verify_dir(&target).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!((report.rows, report.records), (5, 5));
+
+    // The dashboard counts the backup apart: the data's size does not take it in.
+    let after = app.get_json("/api/v1/admin/stats").await;
+    let (data_before, data_after, backups) = (
+        before["storage_bytes"].as_u64().unwrap(),
+        after["storage_bytes"].as_u64().unwrap(),
+        after["backup_bytes"].as_u64().unwrap(),
+    );
+    assert!(backups > 0, "{after}");
+    assert!(
+        data_after < data_before + backups / 2,
+        "data {data_before} → {data_after} bytes, backups {backups}"
+    );
 
     let live = app.get_json("/api/v1/admin/verify").await;
     assert_eq!(live["problems"], json!([]), "{live}");
@@ -113,4 +128,26 @@ async fn a_backup_without_a_name_goes_to_a_timestamped_folder_of_the_backup_dire
     assert!(!job.to_string().contains(&*root.to_string_lossy()), "{job}");
     assert!(written[0].join("backup.json").is_file());
     assert!(!app.data_dir.join("backups").exists());
+}
+
+#[tokio::test]
+async fn a_backup_that_fails_on_the_disk_says_why_without_the_servers_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    // The backup directory is a file: creating the backup's folder in it fails.
+    let root = dir.path().join("not-a-folder");
+    std::fs::write(&root, b"a file").unwrap();
+    let mut config = doodlebox::config::Config::for_data_dir(dir.path().join("data"));
+    config.backup_dir = Some(root.clone());
+    let app = TestApp::spawn_with(config).await;
+    let response = app
+        .post("/api/v1/admin/backup", &json!({"name": "b1"}))
+        .await;
+    let job = crate::jobs::follow(&app, response).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap_or_default();
+    assert!(!error.is_empty(), "{job}");
+    let dir_text = dir.path().to_string_lossy();
+    assert!(!job.to_string().contains(&*dir_text), "{job}");
+    let listed = app.get_json("/api/v1/admin/jobs").await;
+    assert!(!listed.to_string().contains(&*dir_text), "{listed}");
 }

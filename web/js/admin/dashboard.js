@@ -60,7 +60,8 @@ function tiles(stats) {
     tile('flagged', num(stats.flagged), '#/review?flagged=true'),
     tile('reviewed', num(stats.reviewed), '#/review?reviewed=true'),
     tile('deleted (recoverable)', num(stats.deleted), '#/review?deleted=true'),
-    tile('storage', bytes(stats.storage_bytes)));
+    tile('storage', bytes(stats.storage_bytes)),
+    ...(stats.backup_bytes ? [tile('backups', bytes(stats.backup_bytes), '#/data')] : []));
 }
 
 function shapeChart(stats) {
