@@ -66,7 +66,9 @@ pub use ingest::{
     ImportItem, ImportOutcome, Ingest, IngestError, IngestOptions, PendingImport, Submission,
     SubmitOutcome,
 };
-pub use jobs::{CancelOutcome, JobKind, JobRow, JobStatus, JobStore};
+pub use jobs::{
+    CancelOutcome, Heartbeat, JobKind, JobLease, JobRow, JobStatus, JobStore, StoredCheckpoint,
+};
 pub use keys::KeyStore;
 pub use metadata::{
     DrawingRow, DrawingStore, IdempotencyRecord, IdempotencyStore, MetadataStore, NewDrawingRow,
@@ -101,6 +103,11 @@ pub enum StoreError {
     /// up; the batch stored nothing and its submissions are looked up again.
     #[error("an idempotency key was stored by another replica at the same moment")]
     KeyTaken,
+    /// A run's write found its job no longer running under the run's claim (cluster mode):
+    /// another process took the job over while this one was frozen or cut off, or the job
+    /// ended. The write changed nothing; the run stops and leaves the job to its new owner.
+    #[error("job {0} is no longer this run's: another process took it over")]
+    JobTakenOver(i64),
 }
 
 impl StoreError {

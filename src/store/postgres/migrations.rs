@@ -171,6 +171,31 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE training_jobs ADD COLUMN heartbeat_at BIGINT;      -- ms since the epoch
     "#,
+    // Taken-over jobs (issue #17): every start of a job draws a new claim, which the run's
+    // writes must still find (fencing a worker frozen past the takeover); a running
+    // training job's last checkpoint, replaced after every epoch, so that the process that
+    // takes the job over resumes after it on any host. A job's checkpoint goes when the
+    // job ends, whichever process or statement ends it.
+    r#"
+    CREATE SEQUENCE job_claims;
+    ALTER TABLE training_jobs ADD COLUMN claim BIGINT;             -- NULL until first started
+    CREATE TABLE job_checkpoints (
+        job_id      BIGINT PRIMARY KEY REFERENCES training_jobs(id) ON DELETE CASCADE,
+        epochs      BIGINT NOT NULL,                -- epochs done
+        manifest    BYTEA NOT NULL,                 -- ml::checkpoint's checkpoint.json
+        weights     BYTEA NOT NULL,                 -- the safetensors file it names
+        saved_at    BIGINT NOT NULL
+    );
+    CREATE FUNCTION drop_finished_job_inputs() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM job_checkpoints WHERE job_id = NEW.id;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER training_jobs_drop_inputs AFTER UPDATE OF status ON training_jobs
+        FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled'))
+        EXECUTE FUNCTION drop_finished_job_inputs();
+    "#,
 ];
 
 /// The schema version this program writes.
