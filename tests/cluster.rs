@@ -2,7 +2,8 @@
 //! a message where PostgreSQL is not installed, except under `CI=true`): two `serve`
 //! replicas on one database (kill -9, idempotency, backups refused, activation and rollback
 //! served by the other replica, jobs run by workers, taken over from a killed one and
-//! resumed from the checkpoint in the database, and a frozen worker fenced off its job);
+//! resumed from the checkpoint in the database, a frozen worker fenced off its job, and an
+//! import uploaded to a serve-only replica run by another);
 //! `doodlebox migrate` of an appliance holding the shared Quick, Draw! sample (killed with -9
 //! midway, then run again, twice); `verify --database-url` on a whole database and on one
 //! with planted damage.
@@ -490,6 +491,65 @@ async fn a_worker_frozen_past_the_takeover_then_woken_leaves_the_job_to_its_new_
     assert_eq!(after["finished_at_ms"], done["finished_at_ms"], "{after}");
     // Fenced quietly: the woken worker is still up, ready for other jobs.
     assert!(first.child.try_wait().unwrap().is_none());
+}
+
+/// `n` Quick, Draw! lines of circles, each with its own key.
+fn circle_lines(n: u64) -> String {
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            let d = (i % 400) as i64;
+            json!({"word": "circle", "countrycode": "GB", "timestamp": "2017-02-01 12:00:00.5 UTC",
+                   "recognized": true, "key_id": format!("c{i}"),
+                   "drawing": [[[10 + d, 60, 110], [20, 70 + d, 20], [0, 16, 40]]]})
+            .to_string()
+        })
+        .collect();
+    lines.join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_uploaded_to_a_serve_only_replica_is_run_by_another_and_every_drawing_is_there() {
+    let Some(db) = database() else { return };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let took = serve_only_replica(&db.url(), dirs[0].path()).await;
+    // About 2 MB: several of the database's 1 MiB chunks.
+    const LINES: u64 = 12_000;
+    let response = took
+        .admin()
+        .post(format!(
+            "{}/api/v1/admin/import?source=elsewhere.ndjson",
+            took.base
+        ))
+        .header("content-type", "application/x-ndjson")
+        .body(circle_lines(LINES))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    // Acknowledged means stored in the database, not on the disk of the replica that took it.
+    assert!(count_rows(&db.url(), "job_uploads").await >= 2);
+    let on_disk = doodlebox::jobs::import::uploads_dir(dirs[0].path());
+    let files = std::fs::read_dir(&on_disk).map_or(0, |d| d.count());
+    assert_eq!(files, 0, "{}", on_disk.display());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(job(&took, id).await["status"], "queued");
+
+    let _runs = replica(&db.url(), dirs[1].path()).await;
+    let done = wait_for_job(&took, id, Duration::from_secs(120), |j| {
+        j["status"] == "completed" || j["status"] == "failed"
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let report = &done["result"];
+    assert_eq!(report["imported"], LINES, "{report}");
+    assert_eq!(report["bad_line_count"], 0, "{report}");
+    assert_eq!(count_rows(&db.url(), "drawings").await, LINES as i64);
+    assert_eq!(count_rows(&db.url(), "stroke_records").await, LINES as i64);
+    // The job ended: its upload left the database.
+    assert_eq!(count_rows(&db.url(), "job_uploads").await, 0);
 }
 
 /// How long a change made on one replica may take to be served by the other (issue #17).

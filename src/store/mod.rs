@@ -54,6 +54,7 @@ pub mod reconcile;
 pub mod retry;
 pub mod review;
 pub mod shapes;
+pub mod uploads;
 
 use std::path::Path;
 
@@ -160,6 +161,9 @@ pub struct Stores {
     /// The cluster-wide change channel (PostgreSQL's `LISTEN/NOTIFY`); `None` for the
     /// embedded store, whose one process holds every change in memory already.
     pub feed: Option<std::sync::Arc<postgres::notify::Feed>>,
+    /// Uploads waiting for their job, in the database so that any replica runs the job
+    /// (cluster mode); `None` for the embedded store, which keeps them as files.
+    pub uploads: Option<std::sync::Arc<dyn uploads::UploadStore>>,
 }
 
 impl Stores {
@@ -181,6 +185,7 @@ impl Stores {
             quality: metadata.clone(),
             shapes: metadata,
             feed: None,
+            uploads: None,
         })
     }
 }

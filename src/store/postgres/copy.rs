@@ -79,7 +79,9 @@ use Kind::{Bool, Bytes, Int, Json, Real, Shape, Text};
 /// Transient cluster tables have no embedded source and are not copied: `job_checkpoints`
 /// (a running training job's last checkpoint; the appliance keeps its checkpoints as files
 /// in the job's scratch directory, and a job copied while it was running starts again from
-/// its first epoch), nor the jobs' `claim` column (drawn anew at every start).
+/// its first epoch), `job_uploads` (an import's upload until its job ends; the appliance's
+/// are files, and a copied import job still waiting finds no upload and fails saying so),
+/// nor the jobs' `claim` column (drawn anew at every start).
 pub const TABLES: &[Table] = &[
     Table {
         name: "players",

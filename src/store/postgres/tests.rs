@@ -290,3 +290,41 @@ fn a_run_whose_job_was_taken_over_writes_nothing_and_its_checkpoint_goes_when_th
         Some("v1")
     );
 }
+
+#[test]
+fn an_upload_is_stored_whole_or_not_at_all_read_back_in_chunks_and_dropped_when_its_job_ends() {
+    use crate::store::uploads::{UploadStoreError, UPLOAD_CHUNK_BYTES};
+    let Some((_db, a, b)) = two_replicas() else {
+        return;
+    };
+    let (ua, ub) = (a.uploads.clone().unwrap(), b.uploads.clone().unwrap());
+    let body: Vec<u8> = (0..UPLOAD_CHUNK_BYTES * 2 + 123)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    // Over the limit: nothing is kept.
+    let refused = ua.store_upload("big", &mut body.as_slice(), body.len() as u64 - 1);
+    assert!(matches!(refused, Err(UploadStoreError::TooLarge { .. })));
+    assert_eq!(ub.upload_chunk("big", 0).unwrap(), None);
+    // Stored on one replica, read back on the other, chunk by chunk.
+    let stored = ua.store_upload("u1", &mut body.as_slice(), body.len() as u64);
+    assert_eq!(stored.unwrap(), body.len() as u64);
+    let mut read = Vec::new();
+    let mut index = 0;
+    while let Some(chunk) = ub.upload_chunk("u1", index).unwrap() {
+        assert!(chunk.len() <= UPLOAD_CHUNK_BYTES);
+        read.extend_from_slice(&chunk);
+        index += 1;
+    }
+    assert_eq!((index, read == body), (3, true));
+    // The import job naming it ends (cancelled while it waits): the upload goes with it.
+    let config = serde_json::json!({"upload": "u1", "in_database": true});
+    let (job, _) = a.jobs.enqueue_job(JobKind::Import, &config, "u1").unwrap();
+    assert!(ub.upload_chunk("u1", 0).unwrap().is_some());
+    b.jobs.cancel_job(job.id).unwrap();
+    assert_eq!(ua.upload_chunk("u1", 0).unwrap(), None);
+    // A fresh upload no job names is kept by a sweep of older ones only.
+    ua.store_upload("orphan", &mut &b"x"[..], 10).unwrap();
+    assert_eq!(ub.sweep_uploads(0).unwrap(), 0);
+    assert_eq!(ub.sweep_uploads(i64::MAX).unwrap(), 1);
+    assert_eq!(ua.upload_chunk("orphan", 0).unwrap(), None);
+}
