@@ -1,7 +1,9 @@
 //! Cluster mode with the real binary on a real PostgreSQL (a throwaway cluster; skipped with
 //! a message where PostgreSQL is not installed, except under `CI=true`): two `serve`
 //! replicas on one database (kill -9, idempotency, backups refused, activation and rollback
-//! served by the other replica, jobs run by workers and taken over from a killed one);
+//! served by the other replica, jobs run by workers, taken over from a killed one and
+//! resumed from the checkpoint in the database, a frozen worker fenced off its job, and an
+//! import uploaded to a serve-only replica run by another);
 //! `doodlebox migrate` of an appliance holding the shared Quick, Draw! sample (killed with -9
 //! midway, then run again, twice); `verify --database-url` on a whole database and on one
 //! with planted damage.
@@ -353,21 +355,62 @@ async fn a_job_queued_on_a_serve_only_replica_is_run_by_a_worker() {
     );
 }
 
+/// Epochs in a job that a worker is stopped in the middle of: long enough (about a third
+/// of a second each here) that the job is still running when the next worker takes it over.
+const LONG_EPOCHS: u64 = 40;
+
+/// Epochs job `job` shows done (its progress names the epoch in progress until its end).
+fn epochs_done(job: &Value) -> u64 {
+    let progress = &job["progress"];
+    let epoch = progress["epoch"].as_u64().unwrap_or(0);
+    match progress["epoch_done"].is_null() {
+        true => epoch.saturating_sub(1),
+        false => epoch,
+    }
+}
+
+/// Queues a long training job on a serve-only replica with a first worker, and waits until
+/// that worker has finished (and checkpointed) `epochs` epochs of it.
+async fn a_job_epochs_into_training(
+    db: &ScratchDatabase,
+    dirs: &[tempfile::TempDir],
+    epochs: u64,
+) -> (Server, Worker, i64) {
+    let replica = serve_only_replica(&db.url(), dirs[0].path()).await;
+    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
+    submit_doodles(&replica, &cookie).await;
+    let config = json!({"epochs": LONG_EPOCHS, "batch_size": 8});
+    let id = queue_training(&replica, config).await;
+    let first = worker(&db.url(), dirs[1].path()).await;
+    wait_for_job(&replica, id, Duration::from_secs(120), |j| {
+        j["status"] == "running" && epochs_done(j) >= epochs
+    })
+    .await;
+    (replica, first, id)
+}
+
+/// Rows of a table of the database at `url`.
+async fn count_rows(url: &str, table: &str) -> i64 {
+    let sql = format!("SELECT count(*) FROM {table}");
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.query_one(&sql, &[]).unwrap().get(0)
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_killed_with_sigkill_mid_training_is_taken_over_and_the_job_finishes() {
     let Some(db) = database() else { return };
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let replica = serve_only_replica(&db.url(), dirs[0].path()).await;
-    let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
-    submit_doodles(&replica, &cookie).await;
-    let id = queue_training(&replica, json!({"epochs": 12, "batch_size": 8})).await;
-    let first = worker(&db.url(), dirs[1].path()).await;
-    wait_for_job(&replica, id, Duration::from_secs(120), |j| {
-        j["status"] == "running" && j["progress"]["epoch"].as_u64().is_some()
-    })
-    .await;
+    let (replica, first, id) = a_job_epochs_into_training(&db, &dirs, 2).await;
     drop(first); // SIGKILL
     let killed_at = Instant::now();
+    // Its host is gone with its disk: the checkpoint is only in the database now.
+    let scratch = doodlebox::data_dir::DataDir::new(dirs[1].path()).jobs();
+    std::fs::remove_dir_all(&scratch).unwrap();
     let _second = worker(&db.url(), dirs[2].path()).await;
     let done = wait_for_job(&replica, id, Duration::from_secs(300), |j| {
         j["status"] == "completed" || j["status"] == "failed"
@@ -375,10 +418,138 @@ async fn a_worker_killed_with_sigkill_mid_training_is_taken_over_and_the_job_fin
     .await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["attempt"], 2, "{done}");
+    // The second worker went on after the epochs the first had finished, not from zero.
+    let resumed = done["progress"]["resumed_from_epoch"].as_u64().unwrap();
+    assert!((2..LONG_EPOCHS).contains(&resumed), "{done}");
+    assert_eq!(done["progress"]["epoch"], LONG_EPOCHS, "{done}");
+    let history = done["metrics"]["history"].as_array().unwrap();
+    assert_eq!(history.len() as u64, LONG_EPOCHS, "{done}");
+    // The job ended: its checkpoint left the database.
+    assert_eq!(count_rows(&db.url(), "job_checkpoints").await, 0);
     println!(
-        "a worker killed mid-training: taken over and finished {:.1} s after the kill",
+        "a worker killed mid-training after {resumed} checkpointed epoch(s) of {LONG_EPOCHS}: \
+         taken over, resumed there, finished {:.1} s after the kill",
         killed_at.elapsed().as_secs_f64()
     );
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to `worker`'s process.
+fn signal(worker: &Worker, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(worker.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The versions of the models job `id` registered, as `server` lists them.
+async fn models_of_job(server: &Server, id: i64) -> Vec<String> {
+    let models: Value = server
+        .admin()
+        .get(format!("{}/api/v1/admin/models", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = models["items"].as_array().unwrap();
+    items
+        .iter()
+        .filter(|m| m["job_id"] == id)
+        .map(|m| m["version"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_frozen_past_the_takeover_then_woken_leaves_the_job_to_its_new_owner() {
+    let Some(db) = database() else { return };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (replica, mut first, id) = a_job_epochs_into_training(&db, &dirs, 1).await;
+    signal(&first, "STOP");
+    let _second = worker(&db.url(), dirs[2].path()).await;
+    // Past the takeover, the second worker runs the job; then the first wakes, its run
+    // well short of the end and ahead of the second's.
+    wait_for_job(&replica, id, Duration::from_secs(60), |j| {
+        j["status"] == "running" && j["attempt"] == 2
+    })
+    .await;
+    signal(&first, "CONT");
+    let done = wait_for_job(&replica, id, Duration::from_secs(300), |j| {
+        j["status"] == "completed" || j["status"] == "failed"
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["attempt"], 2, "{done}");
+    // Long enough for the woken worker to finish its own run, had it not been stopped.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let models = models_of_job(&replica, id).await;
+    assert_eq!(models.len(), 1, "{models:?}");
+    let after = job(&replica, id).await;
+    assert_eq!(after["model_version"], models[0].as_str(), "{after}");
+    assert_eq!(after["finished_at_ms"], done["finished_at_ms"], "{after}");
+    // Fenced quietly: the woken worker is still up, ready for other jobs.
+    assert!(first.child.try_wait().unwrap().is_none());
+}
+
+/// `n` Quick, Draw! lines of circles, each with its own key.
+fn circle_lines(n: u64) -> String {
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            let d = (i % 400) as i64;
+            json!({"word": "circle", "countrycode": "GB", "timestamp": "2017-02-01 12:00:00.5 UTC",
+                   "recognized": true, "key_id": format!("c{i}"),
+                   "drawing": [[[10 + d, 60, 110], [20, 70 + d, 20], [0, 16, 40]]]})
+            .to_string()
+        })
+        .collect();
+    lines.join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_uploaded_to_a_serve_only_replica_is_run_by_another_and_every_drawing_is_there() {
+    let Some(db) = database() else { return };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let took = serve_only_replica(&db.url(), dirs[0].path()).await;
+    // About 2 MB: several of the database's 1 MiB chunks.
+    const LINES: u64 = 12_000;
+    let response = took
+        .admin()
+        .post(format!(
+            "{}/api/v1/admin/import?source=elsewhere.ndjson",
+            took.base
+        ))
+        .header("content-type", "application/x-ndjson")
+        .body(circle_lines(LINES))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    // Acknowledged means stored in the database, not on the disk of the replica that took it.
+    assert!(count_rows(&db.url(), "job_uploads").await >= 2);
+    let on_disk = doodlebox::jobs::import::uploads_dir(dirs[0].path());
+    let files = std::fs::read_dir(&on_disk).map_or(0, |d| d.count());
+    assert_eq!(files, 0, "{}", on_disk.display());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(job(&took, id).await["status"], "queued");
+
+    let _runs = replica(&db.url(), dirs[1].path()).await;
+    let done = wait_for_job(&took, id, Duration::from_secs(120), |j| {
+        j["status"] == "completed" || j["status"] == "failed"
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let report = &done["result"];
+    assert_eq!(report["imported"], LINES, "{report}");
+    assert_eq!(report["bad_line_count"], 0, "{report}");
+    assert_eq!(count_rows(&db.url(), "drawings").await, LINES as i64);
+    assert_eq!(count_rows(&db.url(), "stroke_records").await, LINES as i64);
+    // The job ended: its upload left the database.
+    assert_eq!(count_rows(&db.url(), "job_uploads").await, 0);
 }
 
 /// How long a change made on one replica may take to be served by the other (issue #17).

@@ -583,6 +583,7 @@ impl From<crate::jobs::import::UploadError> for ApiError {
                 Self::new(StatusCode::BAD_REQUEST, "body_read_failed", e.to_string())
             }
             UploadError::Write(cause) => Self::internal(cause),
+            UploadError::Store(cause) => cause.into(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Admin routes that move many drawings at once: `POST /api/v1/admin/import` (an ndjson body,
-//! streamed to a file under the data directory, then imported by an `import` job) and
+//! streamed to a file under the data directory, or into the database in cluster mode, then
+//! imported by an `import` job) and
 //! `GET /api/v1/admin/export` (a streamed download).
 //!
 //! Both bridge an async body and blocking work through a small bounded channel, so memory
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::error::{ApiError, RequestError};
 use super::{run_blocking, AppState};
-use crate::jobs::import::{save_upload, ImportJob, MAX_UPLOAD_BYTES};
+use crate::jobs::import::{keep_upload, ImportJob, MAX_UPLOAD_BYTES};
 use crate::store::JobKind;
 use crate::transfer::export::{self, ExportQuery};
 use crate::transfer::import::{ImportOptions, SourceName};
@@ -34,7 +35,8 @@ const EXPORT_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// `POST /api/v1/admin/import?create_shapes=true|false&source=NAME` with an ndjson body
 /// (Quick, Draw! raw or simplified, or Doodlebox JSON lines), saved under
-/// `<data>/jobs/uploads/` (at most [`MAX_UPLOAD_BYTES`], else `413`) → `202` with the
+/// `<data>/jobs/uploads/` (in cluster mode stored in the database, committed before the
+/// answer, so any replica runs the job; at most [`MAX_UPLOAD_BYTES`], else `413`) → `202` with the
 /// `import` job. Its `result`, once completed, is the import report `{"imported",
 /// "skipped_duplicates","bad_lines":[{"line","error"}],"bad_line_count","created_shapes"}`;
 /// bad lines do not fail it. Bad parameters are refused (`422`) before anything is saved.
@@ -72,21 +74,26 @@ pub async fn import(
             }
         }
     };
-    let data_dir = state.data_dir.clone();
+    let (data_dir, stores) = (state.data_dir.clone(), state.stores.clone());
     let work = run_blocking(move || {
         let mut input = ChannelReader::new(receiver);
-        Ok(save_upload(&data_dir, &mut input, MAX_UPLOAD_BYTES)?)
+        Ok(keep_upload(
+            &stores,
+            &data_dir,
+            &mut input,
+            MAX_UPLOAD_BYTES,
+        )?)
     });
     let ((), upload) = tokio::join!(pump, work);
     let upload = upload?;
-    let config = ImportJob::new(upload.clone(), &options).to_json();
-    let scheduler = state.scheduler.clone();
+    let config = ImportJob::new(&upload, &options).to_json();
+    let (scheduler, stores) = (state.scheduler.clone(), state.stores.clone());
     let (job, _) = run_blocking(move || {
         scheduler
             .enqueue_kind(JobKind::Import, &config)
             .map_err(|e| {
                 // No job will read it.
-                let _ = std::fs::remove_file(&upload);
+                upload.discard(&stores);
                 ApiError::from(e)
             })
     })

@@ -14,6 +14,11 @@
 //! [`MAX_ATTEMPTS`], then fail with the reason: only crashes count. Failures that may pass
 //! (I/O) are retried after a capped exponential backoff with jitter (`pending`). Cancelling
 //! goes through [`Scheduler::cancel`] for every kind.
+//!
+//! In cluster mode a job may be taken over by another process while its run here is frozen
+//! (SIGSTOP, a stalled VM): every write a run makes carries the claim it started under
+//! ([`JobLease`]), and once the heartbeat or a write finds the job no longer its own, the
+//! run stops at its next step and records nothing ([`RunOutcome::TakenOver`]).
 
 pub mod backup;
 pub mod import;
@@ -36,7 +41,9 @@ use tokio::sync::broadcast;
 pub use runner::{JobContext, RunOutcome};
 pub use train_config::{DataSource, JobConfig, JobConfigError, JobConfigInput};
 
-use crate::store::{now_ms, Backend, CancelOutcome, JobKind, JobRow, JobStatus, StoreError};
+use crate::store::{
+    now_ms, Backend, CancelOutcome, JobKind, JobLease, JobRow, JobStatus, StoreError,
+};
 
 /// Attempts a job gets (crashes and retries together) before it fails for good.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -73,6 +80,9 @@ pub struct JobSignal {
     stopping: Arc<AtomicBool>,
     /// This job was cancelled through [`Scheduler::cancel`].
     cancelled: Arc<AtomicBool>,
+    /// Another process took this job over (cluster mode): the heartbeat or one of the run's
+    /// writes found it no longer running under the run's claim.
+    taken_over: Arc<AtomicBool>,
 }
 
 impl JobSignal {
@@ -81,12 +91,13 @@ impl JobSignal {
         Self {
             stopping,
             cancelled: Arc::new(AtomicBool::new(false)),
+            taken_over: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Whether the job should stop at this step.
     pub fn should_stop(&self) -> bool {
-        self.is_cancelled() || self.stopping.load(Ordering::Relaxed)
+        self.is_cancelled() || self.is_taken_over() || self.stopping.load(Ordering::Relaxed)
     }
 
     /// Whether the job was cancelled (rather than the process stopping).
@@ -94,9 +105,22 @@ impl JobSignal {
         self.cancelled.load(Ordering::Relaxed)
     }
 
+    /// Whether another process owns the job now.
+    pub fn is_taken_over(&self) -> bool {
+        self.taken_over.load(Ordering::Relaxed)
+    }
+
+    /// Records that a write of the run found the job taken over: the run stops at its next
+    /// step.
+    pub fn mark_taken_over(&self) {
+        self.taken_over.store(true, Ordering::Relaxed);
+    }
+
     /// How a job that stopped because of this signal ended.
     pub fn stopped_outcome(&self) -> RunOutcome {
-        if self.is_cancelled() {
+        if self.is_taken_over() {
+            RunOutcome::TakenOver
+        } else if self.is_cancelled() {
             RunOutcome::Cancelled
         } else {
             RunOutcome::Interrupted
@@ -106,9 +130,12 @@ impl JobSignal {
 
 /// A job running on its own thread.
 struct Running {
-    id: i64,
+    /// The job and the claim its run started under (what the heartbeat stamps).
+    lease: JobLease,
     /// Set by [`Scheduler::cancel`]; the job sees it at its next step.
     cancelled: Arc<AtomicBool>,
+    /// Set when the heartbeat finds the job taken over; the job sees it at its next step.
+    taken_over: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
 
@@ -194,7 +221,7 @@ impl Scheduler {
         match outcome {
             Some(CancelOutcome::Requested) => {
                 let running = lock(&self.shared.running);
-                if let Some(job) = running.values().find(|r| r.id == id) {
+                if let Some(job) = running.values().find(|r| r.lease.id == id) {
                     job.cancelled.store(true, Ordering::Relaxed);
                 }
             }
@@ -214,7 +241,7 @@ impl Scheduler {
         lock(&self.shared.running)
             .iter()
             .filter(|(_, r)| !r.thread.is_finished())
-            .map(|(kind, r)| (*kind, r.id))
+            .map(|(kind, r)| (*kind, r.lease.id))
             .collect()
     }
 
@@ -257,21 +284,27 @@ fn stale_ms() -> u64 {
     TAKEOVER_AFTER.as_millis() as u64
 }
 
-/// Cluster mode: stamps the jobs running here as alive (and passes on cancels asked on
-/// other replicas), then takes over jobs whose worker stopped stamping.
+/// Cluster mode: stamps the jobs running here as alive (passing on cancels asked on other
+/// replicas, and stopping runs whose job another process took over while this one was
+/// frozen), then takes over jobs whose worker stopped stamping.
 fn pulse(shared: &Arc<Shared>) -> Result<(), StoreError> {
     let context = &shared.context;
-    let ids: Vec<i64> = lock(&shared.running)
+    let leases: Vec<JobLease> = lock(&shared.running)
         .values()
         .filter(|r| !r.thread.is_finished())
-        .map(|r| r.id)
+        .map(|r| r.lease)
         .collect();
-    let cancelled = context.stores.jobs.heartbeat_jobs(&ids)?;
-    if !cancelled.is_empty() {
-        for job in lock(&shared.running).values() {
-            if cancelled.contains(&job.id) {
-                job.cancelled.store(true, Ordering::Relaxed);
-            }
+    let beat = context.stores.jobs.heartbeat_jobs(&leases)?;
+    for job in lock(&shared.running).values() {
+        if beat.cancelled.contains(&job.lease.id) {
+            job.cancelled.store(true, Ordering::Relaxed);
+        }
+        if beat.lost.contains(&job.lease.id) {
+            tracing::warn!(
+                job = job.lease.id,
+                "another process took this job over; its run here stops"
+            );
+            job.taken_over.store(true, Ordering::Relaxed);
         }
     }
     let (requeued, failed) = context
@@ -334,11 +367,13 @@ fn dispatch(shared: &Arc<Shared>) -> Result<usize, StoreError> {
             break;
         };
         let cancelled = Arc::new(AtomicBool::new(job.cancel_requested));
+        let taken_over = Arc::new(AtomicBool::new(false));
         let signal = JobSignal {
             stopping: context.stopping.clone(),
             cancelled: cancelled.clone(),
+            taken_over: taken_over.clone(),
         };
-        let (id, kind) = (job.id, job.kind);
+        let (lease, kind) = (job.lease(), job.kind);
         let thread_shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("job-{}", kind.as_str()))
@@ -351,8 +386,9 @@ fn dispatch(shared: &Arc<Shared>) -> Result<usize, StoreError> {
                 running.insert(
                     kind,
                     Running {
-                        id,
+                        lease,
                         cancelled,
+                        taken_over,
                         thread,
                     },
                 );
@@ -360,7 +396,7 @@ fn dispatch(shared: &Arc<Shared>) -> Result<usize, StoreError> {
             }
             Err(e) => {
                 // No thread to run it: back to the queue, uncharged, for the next tick.
-                context.stores.jobs.requeue_job(id)?;
+                context.stores.jobs.requeue_job(lease)?;
                 return Err(e.into());
             }
         }
@@ -388,11 +424,19 @@ fn run_and_record(context: &JobContext, job: &JobRow, signal: &JobSignal) {
             RunOutcome::Failed(format!("the {kind} job panicked; see the server log"))
         });
     match record(context, job, outcome) {
-        Ok(status) => {
+        Ok(Some(status)) => {
             if status.is_finished() {
                 clean_up(context, job);
             }
             context.announce(job, status, None);
+        }
+        // The job is another process's now: what it becomes is that process's to record.
+        Ok(None) | Err(StoreError::JobTakenOver(_)) => {
+            tracing::warn!(
+                job = job.id,
+                kind,
+                "another process took this job over; this run recorded nothing"
+            );
         }
         // Left `running`: the next start treats it as interrupted by a crash.
         Err(e) => {
@@ -417,54 +461,57 @@ fn clean_up(context: &JobContext, job: &JobRow) {
     }
 }
 
-/// Stores how a run ended; returns the job's new status.
+/// Stores how a run ended; returns the job's new status, or `None` when the job was taken
+/// over (nothing is stored).
 fn record(
     context: &JobContext,
     job: &JobRow,
     outcome: RunOutcome,
-) -> Result<JobStatus, StoreError> {
+) -> Result<Option<JobStatus>, StoreError> {
     let jobs = &context.stores.jobs;
     let kind = job.kind.as_str();
-    Ok(match outcome {
+    let lease = job.lease();
+    Ok(Some(match outcome {
+        RunOutcome::TakenOver => return Ok(None),
         RunOutcome::Completed { version, metrics } => {
-            jobs.complete_job(job.id, &metrics, &version)?;
+            jobs.complete_job(lease, &metrics, &version)?;
             tracing::info!(job = job.id, %version, "training job completed");
             JobStatus::Completed
         }
         RunOutcome::Done(result) => {
-            jobs.complete_job_with_result(job.id, &result)?;
+            jobs.complete_job_with_result(lease, &result)?;
             tracing::info!(job = job.id, kind, "job completed");
             JobStatus::Completed
         }
         RunOutcome::Cancelled => {
-            jobs.mark_job_cancelled(job.id)?;
+            jobs.mark_job_cancelled(lease)?;
             JobStatus::Cancelled
         }
         RunOutcome::Interrupted => {
             // A graceful stop: back to the queue, the attempt given back.
-            let status = jobs.requeue_job(job.id)?;
+            let status = jobs.requeue_job(lease)?;
             tracing::info!(job = job.id, kind, "job requeued by a graceful stop");
             status
         }
         RunOutcome::Failed(reason) => {
             tracing::warn!(job = job.id, kind, %reason, "job failed");
-            jobs.fail_job(job.id, &reason)?;
+            jobs.fail_job(lease, &reason)?;
             JobStatus::Failed
         }
         RunOutcome::Retry(reason) if job.attempt < MAX_ATTEMPTS => {
             let delay = retry_delay(job.attempt);
             tracing::warn!(job = job.id, kind, %reason, retry_in_s = delay.as_secs(), "job will be retried");
-            jobs.retry_job_later(job.id, &reason, now_ms() + delay.as_millis() as u64)?;
+            jobs.retry_job_later(lease, &reason, now_ms() + delay.as_millis() as u64)?;
             JobStatus::Pending
         }
         RunOutcome::Retry(reason) => {
             jobs.fail_job(
-                job.id,
+                lease,
                 &format!("gave up after {} attempts: {reason}", job.attempt),
             )?;
             JobStatus::Failed
         }
-    })
+    }))
 }
 
 /// Capped exponential backoff with ±20 % jitter.
@@ -583,7 +630,10 @@ mod tests {
         for _ in 0..(MAX_ATTEMPTS + 2) {
             let started = jobs.start_next_job(&JobKind::ALL).unwrap().unwrap();
             assert_eq!(started.attempt, 1, "a graceful stop is never charged");
-            assert_eq!(jobs.requeue_job(job.id).unwrap(), JobStatus::Queued);
+            assert_eq!(
+                jobs.requeue_job(started.lease()).unwrap(),
+                JobStatus::Queued
+            );
         }
         for crash in 1..=MAX_ATTEMPTS {
             let started = jobs.start_next_job(&JobKind::ALL).unwrap().unwrap();

@@ -1,6 +1,12 @@
 //! The `train` job kind: snapshot the dataset, train (resuming from the job's last
 //! checkpoint), write the model artifact, register the model version. Also home of what
 //! every kind's run shares: [`JobContext`] and [`RunOutcome`].
+//!
+//! Checkpoints are files in the job's scratch directory. In cluster mode each one also goes
+//! to the database after its epoch, and a run that finds the database's checkpoint ahead of
+//! its own directory's (the job was taken over from another host) writes it there first,
+//! so the run resumes after the last epoch any process finished; its progress then says
+//! `resumed_from_epoch`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -16,13 +22,16 @@ use super::{JobEvent, JobSignal};
 use crate::data_dir::DataDir;
 use crate::device::device_name;
 use crate::domain::Record;
+use crate::ml::checkpoint::CheckpointFiles;
 use crate::ml::dataset::{Dataset, Sample};
 use crate::ml::train::{self, Control, Hooks, Progress, TrainError};
 use crate::ml::{artifact, synth};
 use crate::service::artifacts::Artifacts;
 use crate::service::evaluation;
 use crate::service::quality::QualityService;
-use crate::store::{Ingest, JobKind, JobRow, JobStatus, StoreError, Stores};
+use crate::store::{
+    Backend, Ingest, JobKind, JobRow, JobStatus, StoreError, StoredCheckpoint, Stores,
+};
 
 /// Synthetic doodles per shape in a starter dataset.
 const STARTER_PER_CLASS: usize = 300;
@@ -108,14 +117,19 @@ impl JobContext {
         let _ = self.events.send(event);
     }
 
-    /// Saves a job's progress (at the caller's pace) and tells live listeners.
-    pub fn progress(&self, job: &JobRow, progress: serde_json::Value, save: bool) {
+    /// Saves a job's progress (at the caller's pace) and tells live listeners. `false` when
+    /// the save found the job taken over by another process (cluster mode): then nothing is
+    /// saved or told, and the run should stop.
+    pub fn progress(&self, job: &JobRow, progress: serde_json::Value, save: bool) -> bool {
         if save {
-            if let Err(e) = self.stores.jobs.record_progress(job.id, &progress) {
-                tracing::warn!(job = job.id, error = %e, "could not save job progress");
+            match self.stores.jobs.record_progress(job.lease(), &progress) {
+                Ok(()) => {}
+                Err(StoreError::JobTakenOver(_)) => return false,
+                Err(e) => tracing::warn!(job = job.id, error = %e, "could not save job progress"),
             }
         }
         self.announce(job, JobStatus::Running, Some(progress));
+        true
     }
 }
 
@@ -136,6 +150,9 @@ pub enum RunOutcome {
     Failed(String),
     /// May succeed later (I/O trouble).
     Retry(String),
+    /// Another process took the job over while this run was frozen or cut off (cluster
+    /// mode): the run stopped, and nothing of it is recorded.
+    TakenOver,
 }
 
 /// Runs a training job until it finishes or `signal` stops it.
@@ -150,21 +167,32 @@ pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome
         Err(SnapshotError::Store(e)) => return RunOutcome::Retry(e.to_string()),
         Err(SnapshotError::Unusable(reason)) => return RunOutcome::Failed(reason),
     };
+    let checkpoints = dir.join("checkpoint");
+    let resumed_from = match bring_checkpoint(ctx, job, &checkpoints) {
+        Ok(epochs) => epochs,
+        Err(e) => return RunOutcome::Retry(e.to_string()),
+    };
     let mut last_save = Instant::now();
     let mut on_progress = |p: &Progress| -> Control {
         let mut progress = serde_json::to_value(p).unwrap_or_default();
         progress["device"] = device_name(ctx.device).into();
+        progress["resumed_from_epoch"] = resumed_from.into();
         let save = p.epoch_done.is_some() || last_save.elapsed() >= PROGRESS_SAVE_EVERY;
         if save {
             last_save = Instant::now();
         }
-        ctx.progress(job, progress, save);
+        // The checkpoint first: progress that shows an epoch done means a takeover resumes
+        // after it.
+        let ours = (p.epoch_done.is_none() || keep_checkpoint(ctx, job, &checkpoints))
+            && ctx.progress(job, progress, save);
+        if !ours {
+            signal.mark_taken_over();
+        }
         if signal.should_stop() {
             return Control::Stop;
         }
         Control::Continue
     };
-    let checkpoints = dir.join("checkpoint");
     let hooks = Hooks {
         progress: Some(&mut on_progress),
         checkpoint_dir: Some(&checkpoints),
@@ -172,7 +200,16 @@ pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome
         ..Hooks::default()
     };
     let trained = train::train(&dataset, &config.train_config(), hooks);
+    if signal.is_taken_over() {
+        // The last epoch's callback may have found the job gone, and that does not stop a
+        // run that has finished its epochs.
+        return RunOutcome::TakenOver;
+    }
     match trained {
+        Ok(model) if !still_ours(ctx, job) => {
+            drop(model);
+            RunOutcome::TakenOver
+        }
         Ok(model) => match register(ctx, job.id, &model) {
             Ok((version, metrics)) => RunOutcome::Completed { version, metrics },
             Err(e) => RunOutcome::Retry(e),
@@ -182,6 +219,92 @@ pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome
             RunOutcome::Retry(e.to_string())
         }
         Err(e) => RunOutcome::Failed(e.to_string()),
+    }
+}
+
+/// Makes the job's scratch directory hold its latest checkpoint: in cluster mode, the
+/// database's when it is ahead of the directory's (the job was taken over from another host,
+/// or this one lost its disk). Answers the epochs the run resumes after (0: from the start).
+/// A stored checkpoint that cannot be used (its hash, a manifest that makes no sense) is
+/// passed over with a warning: the run starts from the directory's, or afresh.
+fn bring_checkpoint(ctx: &JobContext, job: &JobRow, dir: &Path) -> Result<usize, StoreError> {
+    let local = CheckpointFiles::epochs_in(dir).unwrap_or_else(|e| {
+        tracing::warn!(job = job.id, error = %e, "the job's checkpoint cannot be read");
+        0
+    });
+    if ctx.stores.backend != Backend::Postgres {
+        return Ok(local);
+    }
+    let Some(stored) = ctx.stores.jobs.job_checkpoint(job.id)? else {
+        return Ok(local);
+    };
+    if stored.epochs as usize <= local {
+        return Ok(local);
+    }
+    let files = CheckpointFiles {
+        epochs: stored.epochs as usize,
+        manifest: stored.manifest,
+        weights: stored.weights,
+    };
+    match files.restore(dir) {
+        Ok(()) => {
+            tracing::info!(
+                job = job.id,
+                epochs = files.epochs,
+                "resuming from the checkpoint in the database"
+            );
+            Ok(files.epochs)
+        }
+        Err(e) => {
+            tracing::warn!(job = job.id, error = %e, "the database's checkpoint is unusable");
+            Ok(local)
+        }
+    }
+}
+
+/// Cluster mode: stores the checkpoint the trainer has just written in the database, where a
+/// process that takes the job over finds it. `false` when the job is no longer this run's.
+/// Failing to store it otherwise only costs a takeover an epoch, so it is a warning.
+fn keep_checkpoint(ctx: &JobContext, job: &JobRow, dir: &Path) -> bool {
+    if ctx.stores.backend != Backend::Postgres {
+        return true;
+    }
+    let files = match CheckpointFiles::read(dir) {
+        Ok(Some(files)) => files,
+        Ok(None) => return true,
+        Err(e) => {
+            warn_unkept(job, &e);
+            return true;
+        }
+    };
+    let stored = StoredCheckpoint {
+        epochs: files.epochs as i64,
+        manifest: files.manifest,
+        weights: files.weights,
+    };
+    match ctx.stores.jobs.save_checkpoint(job.lease(), &stored) {
+        Ok(()) => true,
+        Err(StoreError::JobTakenOver(_)) => false,
+        Err(e) => {
+            warn_unkept(job, &e);
+            true
+        }
+    }
+}
+
+fn warn_unkept(job: &JobRow, error: &dyn std::fmt::Display) {
+    tracing::warn!(job = job.id, error = %error, "could not store the checkpoint in the database");
+}
+
+/// Whether the job still runs under this run's claim, stamping its heartbeat if so: asked
+/// before a model is registered, so that a worker frozen past the takeover and woken at the
+/// end of its run registers nothing. The fresh stamp keeps any other process from taking the
+/// job over for [`super::TAKEOVER_AFTER`], longer than registering takes. Always true in the
+/// embedded store; a database error answers true (completing checks the claim again).
+fn still_ours(ctx: &JobContext, job: &JobRow) -> bool {
+    match ctx.stores.jobs.heartbeat_jobs(&[job.lease()]) {
+        Ok(beat) => !beat.lost.contains(&job.id),
+        Err(_) => true,
     }
 }
 

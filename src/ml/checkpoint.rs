@@ -6,10 +6,15 @@
 //! with their SHA-256, replaces the previous one by rename; only then are older weights
 //! removed. A crash at any point leaves a manifest that names complete weights. No optimizer
 //! state is kept: Adam's moments restart on resume.
+//!
+//! In cluster mode the two files also go to the database after every epoch
+//! ([`CheckpointFiles::read`]), and a process that takes the job over on another host writes
+//! them back into its own directory ([`CheckpointFiles::restore`]) before the run resumes.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tch::nn;
 
 use super::artifact::{sha256_file, write_atomically};
@@ -155,21 +160,112 @@ impl Checkpoint {
         let json =
             serde_json::to_vec_pretty(&checkpoint).map_err(|e| checkpoint_error(&path, e))?;
         write_atomically(&path, &json).map_err(|e| checkpoint_error(&path, e))?;
-        // Older weights are no longer named by the manifest; failing to remove one only
-        // wastes disk, so it is not an error.
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with("epoch-")
-                    && name.ends_with(".safetensors")
-                    && name != weights_file
-                {
-                    let _ = std::fs::remove_file(entry.path());
-                }
+        remove_other_weights(dir, &weights_file);
+        Ok(())
+    }
+}
+
+/// A checkpoint directory's two files as bytes, to be kept elsewhere (the database, in
+/// cluster mode) and written back on another host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointFiles {
+    /// Epochs done.
+    pub epochs: usize,
+    /// The manifest (`checkpoint.json`), naming the weights file and its SHA-256.
+    pub manifest: Vec<u8>,
+    /// The weights file's bytes.
+    pub weights: Vec<u8>,
+}
+
+impl CheckpointFiles {
+    /// The checkpoint in `dir`, or `None` when there is none; its weights are checked
+    /// against the manifest's hash.
+    pub fn read(dir: &Path) -> Result<Option<CheckpointFiles>, CheckpointError> {
+        let Some(checkpoint) = Checkpoint::read(dir)? else {
+            return Ok(None);
+        };
+        let path = dir.join(CHECKPOINT_FILE);
+        let manifest = std::fs::read(&path).map_err(|e| checkpoint_error(&path, e))?;
+        let path = dir.join(checkpoint.weights_file_name(dir)?);
+        let weights = std::fs::read(&path).map_err(|e| checkpoint_error(&path, e))?;
+        if hex::encode(Sha256::digest(&weights)) != checkpoint.weights_sha256 {
+            return Err(checkpoint_error(
+                &path,
+                "the weights file does not match its hash",
+            ));
+        }
+        Ok(Some(CheckpointFiles {
+            epochs: checkpoint.history.len(),
+            manifest,
+            weights,
+        }))
+    }
+
+    /// Epochs done by the checkpoint in `dir`; 0 when there is none.
+    pub fn epochs_in(dir: &Path) -> Result<usize, CheckpointError> {
+        Ok(Checkpoint::read(dir)?.map_or(0, |c| c.history.len()))
+    }
+
+    /// Makes these files the checkpoint in `dir`, as [`Checkpoint::write`] does (the
+    /// weights synced, then the manifest by rename, then older weights removed), after
+    /// checking that the manifest parses, names a plain file name, and that the weights
+    /// match its hash. Whether it belongs to the run is checked when the run reads it.
+    pub fn restore(&self, dir: &Path) -> Result<(), CheckpointError> {
+        let path = dir.join(CHECKPOINT_FILE);
+        let checkpoint: Checkpoint =
+            serde_json::from_slice(&self.manifest).map_err(|e| checkpoint_error(&path, e))?;
+        if checkpoint.format != CHECKPOINT_FORMAT || checkpoint.history.len() != self.epochs {
+            return Err(checkpoint_error(
+                &path,
+                "the stored manifest is inconsistent",
+            ));
+        }
+        let weights_file = checkpoint.weights_file_name(dir)?;
+        let weights = dir.join(weights_file);
+        if hex::encode(Sha256::digest(&self.weights)) != checkpoint.weights_sha256 {
+            return Err(checkpoint_error(
+                &weights,
+                "the stored weights do not match their hash",
+            ));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| checkpoint_error(dir, e))?;
+        write_atomically(&weights, &self.weights).map_err(|e| checkpoint_error(&weights, e))?;
+        write_atomically(&path, &self.manifest).map_err(|e| checkpoint_error(&path, e))?;
+        remove_other_weights(dir, weights_file);
+        Ok(())
+    }
+}
+
+impl Checkpoint {
+    /// The weights file's name, refused unless it is a plain name inside the directory (a
+    /// manifest from the database must not point elsewhere on this host).
+    fn weights_file_name(&self, dir: &Path) -> Result<&str, CheckpointError> {
+        let name = self.weights_file.as_str();
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && !name.contains(['/', '\\'])
+            && name.ends_with(".safetensors");
+        if !plain {
+            return Err(checkpoint_error(
+                &dir.join(CHECKPOINT_FILE),
+                format!("the manifest names an odd weights file {name:?}"),
+            ));
+        }
+        Ok(name)
+    }
+}
+
+/// Removes weights files other than `keep`: no manifest names them any more. Failing to
+/// remove one only wastes disk, so it is not an error.
+fn remove_other_weights(dir: &Path, keep: &str) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("epoch-") && name.ends_with(".safetensors") && name != keep {
+                let _ = std::fs::remove_file(entry.path());
             }
         }
-        Ok(())
     }
 }
 

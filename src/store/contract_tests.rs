@@ -261,7 +261,7 @@ pub fn a_job_is_enqueued_once_claimed_completed_cancelled_and_recovered<B: Backe
     assert_eq!((claimed.id, claimed.status), (job.id, JobStatus::Running));
     assert_eq!(claimed.attempt, 1);
     assert!(jobs.start_next_job(&JobKind::ALL).unwrap().is_none());
-    jobs.complete_job(job.id, &serde_json::json!({"accuracy": 0.5}), "v1")
+    jobs.complete_job(claimed.lease(), &serde_json::json!({"accuracy": 0.5}), "v1")
         .unwrap();
     let done = jobs.job(job.id).unwrap().unwrap();
     assert_eq!(done.status, JobStatus::Completed);
@@ -290,10 +290,13 @@ pub fn a_job_is_enqueued_once_claimed_completed_cancelled_and_recovered<B: Backe
     assert!(jobs.start_next_job(&[JobKind::Train]).unwrap().is_none());
     let claimed = jobs.start_next_job(&[JobKind::Backup]).unwrap().unwrap();
     assert_eq!((claimed.id, claimed.kind), (backup.id, JobKind::Backup));
-    assert_eq!(jobs.requeue_job(backup.id).unwrap(), JobStatus::Queued);
+    assert_eq!(
+        jobs.requeue_job(claimed.lease()).unwrap(),
+        JobStatus::Queued
+    );
     let again = jobs.start_next_job(&[JobKind::Backup]).unwrap().unwrap();
     assert_eq!(again.attempt, 1, "a graceful stop charges no attempt");
-    jobs.complete_job_with_result(backup.id, &serde_json::json!({"files": 3}))
+    jobs.complete_job_with_result(again.lease(), &serde_json::json!({"files": 3}))
         .unwrap();
     assert_eq!(
         jobs.job(backup.id).unwrap().unwrap().result,

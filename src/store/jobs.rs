@@ -118,6 +118,57 @@ pub struct JobRow {
     /// What a finished backup, rescore or import produced (a training job's outcome is
     /// `metrics` and `model_version`).
     pub result: Option<serde_json::Value>,
+    /// The claim the job's current (or last) run started under (see [`JobLease`]); 0 in the
+    /// embedded store. Not shown: it means nothing outside the run that holds it.
+    #[serde(skip)]
+    pub claim: i64,
+}
+
+impl JobRow {
+    /// What this row's run writes with: its id and the claim it started under.
+    pub fn lease(&self) -> JobLease {
+        JobLease {
+            id: self.id,
+            claim: self.claim,
+        }
+    }
+}
+
+/// Which run of a job a write comes from: the job's id and the claim its run started under.
+/// In cluster mode every start of a job draws a new claim from the database, and the writes
+/// a run makes (progress, heartbeat, checkpoint, how it ended) apply only while the job is
+/// still running under that claim: a worker frozen past the takeover and then woken changes
+/// nothing, and stops (fencing; see [`StoreError::JobTakenOver`]). The embedded store's one
+/// process owns every job and ignores the claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLease {
+    /// The job.
+    pub id: i64,
+    /// The claim its run started under ([`JobRow::claim`]).
+    pub claim: i64,
+}
+
+/// What a heartbeat learnt about the jobs it stamped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Jobs whose cancel was asked, perhaps on another replica.
+    pub cancelled: Vec<i64>,
+    /// Jobs no longer running under the stamped claim: another process took them over (or
+    /// they ended); their runs here stop without writing anything.
+    pub lost: Vec<i64>,
+}
+
+/// A training job's last checkpoint as the database keeps it in cluster mode, so that a
+/// process that takes the job over resumes after its last finished epoch
+/// (`ml::checkpoint` reads and writes the two files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Epochs done.
+    pub epochs: i64,
+    /// The checkpoint manifest, naming the weights file and its SHA-256.
+    pub manifest: Vec<u8>,
+    /// The weights file's bytes.
+    pub weights: Vec<u8>,
 }
 
 const COLUMNS: &str =
@@ -155,6 +206,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<RawJob> {
             finished_at_ms: row.get(13)?,
             not_before_ms: row.get(14)?,
             result: json_column(row, 16)?,
+            claim: 0,
         },
         status,
         kind,
@@ -204,37 +256,64 @@ pub trait JobStore: Send + Sync {
     fn start_next_job(&self, kinds: &[JobKind]) -> Result<Option<JobRow>, StoreError>;
     /// How many jobs are in each status (for metrics: queue depth).
     fn job_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
-    fn record_progress(&self, id: i64, progress: &serde_json::Value) -> Result<(), StoreError>;
+    /// Saves a running job's progress. The writes that take a [`JobLease`] (this one and
+    /// those that record how a run ended) fail with [`StoreError::JobTakenOver`] once the
+    /// job no longer runs under the lease's claim (cluster mode).
+    fn record_progress(
+        &self,
+        lease: JobLease,
+        progress: &serde_json::Value,
+    ) -> Result<(), StoreError>;
     fn record_dataset(&self, id: i64, dataset: &serde_json::Value) -> Result<(), StoreError>;
     fn complete_job(
         &self,
-        id: i64,
+        lease: JobLease,
         metrics: &serde_json::Value,
         model_version: &str,
     ) -> Result<(), StoreError>;
     /// Completes a backup, rescore or import job with what it produced.
     fn complete_job_with_result(
         &self,
-        id: i64,
+        lease: JobLease,
         result: &serde_json::Value,
     ) -> Result<(), StoreError>;
-    fn fail_job(&self, id: i64, error: &str) -> Result<(), StoreError>;
+    fn fail_job(&self, lease: JobLease, error: &str) -> Result<(), StoreError>;
     /// A graceful stop: a running job goes back to `queued` and gets back the attempt its
     /// start charged (only a crash counts), or becomes `cancelled` when a cancel was asked.
     /// Returns the status it now has.
-    fn requeue_job(&self, id: i64) -> Result<JobStatus, StoreError>;
+    fn requeue_job(&self, lease: JobLease) -> Result<JobStatus, StoreError>;
     /// Back to `pending` until `not_before_ms`, keeping the error for the record.
-    fn retry_job_later(&self, id: i64, error: &str, not_before_ms: u64) -> Result<(), StoreError>;
-    fn mark_job_cancelled(&self, id: i64) -> Result<(), StoreError>;
+    fn retry_job_later(
+        &self,
+        lease: JobLease,
+        error: &str,
+        not_before_ms: u64,
+    ) -> Result<(), StoreError>;
+    fn mark_job_cancelled(&self, lease: JobLease) -> Result<(), StoreError>;
     fn cancel_job(&self, id: i64) -> Result<Option<CancelOutcome>, StoreError>;
     /// After a crash: jobs left `running` go back to `queued`, or to `failed` once they have
     /// used `max_attempts`. Returns (requeued, failed).
     fn recover_interrupted_jobs(&self, max_attempts: i64) -> Result<(usize, usize), StoreError>;
-    /// Marks the running jobs `ids` (run by this process) alive now, so that no other
-    /// process takes them over (cluster mode, see [`JobStore::recover_stale_jobs`]); answers
-    /// those of them whose cancel was asked, perhaps on another replica. The embedded store's
-    /// one process needs no heartbeat: nothing, and its cancels reach the job directly.
-    fn heartbeat_jobs(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError>;
+    /// Marks the jobs this process runs (`leases`) alive now, so that no other process takes
+    /// them over (cluster mode, see [`JobStore::recover_stale_jobs`]); answers those whose
+    /// cancel was asked, perhaps on another replica, and those that no longer run under
+    /// their lease (taken over while this process was frozen or cut off: their runs must
+    /// stop). The embedded store's one process needs no heartbeat: nothing, and its cancels
+    /// reach the job directly.
+    fn heartbeat_jobs(&self, leases: &[JobLease]) -> Result<Heartbeat, StoreError>;
+    /// Replaces a running training job's checkpoint in the database (one transaction, so
+    /// a reader sees the previous epoch's or this one's, whole), if the job still runs
+    /// under `lease`. Cluster mode only: the embedded store keeps checkpoints as files in
+    /// the job's scratch directory and stores nothing here. The database drops a job's
+    /// checkpoint when the job ends.
+    fn save_checkpoint(
+        &self,
+        lease: JobLease,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError>;
+    /// The checkpoint [`JobStore::save_checkpoint`] last stored for job `id`, if any
+    /// (always `None` in the embedded store).
+    fn job_checkpoint(&self, id: i64) -> Result<Option<StoredCheckpoint>, StoreError>;
     /// Takes over running jobs whose heartbeat is older than `stale_ms`: their worker died
     /// (killed, or its host gone). As [`JobStore::recover_interrupted_jobs`] does with every
     /// running job at the start of the one embedded process: requeued, or failed past
@@ -247,8 +326,16 @@ pub trait JobStore: Send + Sync {
 }
 
 impl JobStore for SqliteMetadataStore {
-    fn heartbeat_jobs(&self, _: &[i64]) -> Result<Vec<i64>, StoreError> {
-        Ok(Vec::new())
+    fn heartbeat_jobs(&self, _: &[JobLease]) -> Result<Heartbeat, StoreError> {
+        Ok(Heartbeat::default())
+    }
+
+    fn save_checkpoint(&self, _: JobLease, _: &StoredCheckpoint) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn job_checkpoint(&self, _: i64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        Ok(None)
     }
 
     fn recover_stale_jobs(&self, _: i64, _: u64) -> Result<(usize, usize), StoreError> {
@@ -376,7 +463,12 @@ impl JobStore for SqliteMetadataStore {
         })
     }
 
-    fn record_progress(&self, id: i64, progress: &serde_json::Value) -> Result<(), StoreError> {
+    fn record_progress(
+        &self,
+        lease: JobLease,
+        progress: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let id = lease.id;
         self.write(|conn| {
             conn.execute(
                 "UPDATE training_jobs SET progress = ?2 WHERE id = ?1",
@@ -398,10 +490,11 @@ impl JobStore for SqliteMetadataStore {
 
     fn complete_job(
         &self,
-        id: i64,
+        lease: JobLease,
         metrics: &serde_json::Value,
         model_version: &str,
     ) -> Result<(), StoreError> {
+        let id = lease.id;
         self.write(|conn| {
             conn.execute(
                 "UPDATE training_jobs SET status = 'completed', metrics = ?2, model_version = ?3, error = NULL,
@@ -414,9 +507,10 @@ impl JobStore for SqliteMetadataStore {
 
     fn complete_job_with_result(
         &self,
-        id: i64,
+        lease: JobLease,
         result: &serde_json::Value,
     ) -> Result<(), StoreError> {
+        let id = lease.id;
         self.write(|conn| {
             conn.execute(
                 "UPDATE training_jobs SET status = 'completed', result = ?2, error = NULL,
@@ -427,8 +521,8 @@ impl JobStore for SqliteMetadataStore {
         })
     }
 
-    fn requeue_job(&self, id: i64) -> Result<JobStatus, StoreError> {
-        let now = now_ms() as i64;
+    fn requeue_job(&self, lease: JobLease) -> Result<JobStatus, StoreError> {
+        let (id, now) = (lease.id, now_ms() as i64);
         self.write(|conn| {
             let tx = conn.transaction()?;
             let cancelled = tx.execute(
@@ -454,7 +548,8 @@ impl JobStore for SqliteMetadataStore {
         })
     }
 
-    fn fail_job(&self, id: i64, error: &str) -> Result<(), StoreError> {
+    fn fail_job(&self, lease: JobLease, error: &str) -> Result<(), StoreError> {
+        let id = lease.id;
         self.write(|conn| {
             conn.execute(
                 "UPDATE training_jobs SET status = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
@@ -464,7 +559,13 @@ impl JobStore for SqliteMetadataStore {
         })
     }
 
-    fn retry_job_later(&self, id: i64, error: &str, not_before_ms: u64) -> Result<(), StoreError> {
+    fn retry_job_later(
+        &self,
+        lease: JobLease,
+        error: &str,
+        not_before_ms: u64,
+    ) -> Result<(), StoreError> {
+        let id = lease.id;
         self.write(|conn| {
             conn.execute(
                 "UPDATE training_jobs SET status = 'pending', error = ?2, not_before = ?3 WHERE id = ?1",
@@ -474,7 +575,8 @@ impl JobStore for SqliteMetadataStore {
         })
     }
 
-    fn mark_job_cancelled(&self, id: i64) -> Result<(), StoreError> {
+    fn mark_job_cancelled(&self, lease: JobLease) -> Result<(), StoreError> {
+        let id = lease.id;
         self.write(|conn| {
             conn.execute(
                 "UPDATE training_jobs SET status = 'cancelled', finished_at = ?2 WHERE id = ?1",

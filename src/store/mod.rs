@@ -54,6 +54,7 @@ pub mod reconcile;
 pub mod retry;
 pub mod review;
 pub mod shapes;
+pub mod uploads;
 
 use std::path::Path;
 
@@ -66,7 +67,9 @@ pub use ingest::{
     ImportItem, ImportOutcome, Ingest, IngestError, IngestOptions, PendingImport, Submission,
     SubmitOutcome,
 };
-pub use jobs::{CancelOutcome, JobKind, JobRow, JobStatus, JobStore};
+pub use jobs::{
+    CancelOutcome, Heartbeat, JobKind, JobLease, JobRow, JobStatus, JobStore, StoredCheckpoint,
+};
 pub use keys::KeyStore;
 pub use metadata::{
     DrawingRow, DrawingStore, IdempotencyRecord, IdempotencyStore, MetadataStore, NewDrawingRow,
@@ -101,6 +104,11 @@ pub enum StoreError {
     /// up; the batch stored nothing and its submissions are looked up again.
     #[error("an idempotency key was stored by another replica at the same moment")]
     KeyTaken,
+    /// A run's write found its job no longer running under the run's claim (cluster mode):
+    /// another process took the job over while this one was frozen or cut off, or the job
+    /// ended. The write changed nothing; the run stops and leaves the job to its new owner.
+    #[error("job {0} is no longer this run's: another process took it over")]
+    JobTakenOver(i64),
 }
 
 impl StoreError {
@@ -153,6 +161,9 @@ pub struct Stores {
     /// The cluster-wide change channel (PostgreSQL's `LISTEN/NOTIFY`); `None` for the
     /// embedded store, whose one process holds every change in memory already.
     pub feed: Option<std::sync::Arc<postgres::notify::Feed>>,
+    /// Uploads waiting for their job, in the database so that any replica runs the job
+    /// (cluster mode); `None` for the embedded store, which keeps them as files.
+    pub uploads: Option<std::sync::Arc<dyn uploads::UploadStore>>,
 }
 
 impl Stores {
@@ -174,6 +185,7 @@ impl Stores {
             quality: metadata.clone(),
             shapes: metadata,
             feed: None,
+            uploads: None,
         })
     }
 }

@@ -231,7 +231,7 @@ async fn a_backup_and_an_import_left_running_by_a_crash_are_run_again_at_the_nex
         let started = store.start_next_job(&[kind]).unwrap().unwrap();
         assert_eq!(started.id, job.id);
         store
-            .record_progress(job.id, &json!({"destination_ready": true}))
+            .record_progress(started.lease(), &json!({"destination_ready": true}))
             .unwrap();
         ids.push(job.id);
     }

@@ -76,6 +76,12 @@ use Kind::{Bool, Bytes, Int, Json, Real, Shape, Text};
 /// Every metadata table, parents before children (players and shapes before drawings,
 /// drawings before idempotency keys, jobs before models, admins before sessions).
 /// Derived tables (the embedded review counters) are not copied: PostgreSQL counts.
+/// Transient cluster tables have no embedded source and are not copied: `job_checkpoints`
+/// (a running training job's last checkpoint; the appliance keeps its checkpoints as files
+/// in the job's scratch directory, and a job copied while it was running starts again from
+/// its first epoch), `job_uploads` (an import's upload until its job ends; the appliance's
+/// are files, and a copied import job still waiting finds no upload and fails saying so),
+/// nor the jobs' `claim` column (drawn anew at every start).
 pub const TABLES: &[Table] = &[
     Table {
         name: "players",

@@ -1,15 +1,27 @@
 //! [`JobStore`] on PostgreSQL. Every transition is one transaction; a job is claimed with
 //! `FOR UPDATE SKIP LOCKED`, so two replicas (or workers) never take the same one.
+//!
+//! Each claim draws a new number from the `job_claims` sequence into the row's `claim`;
+//! every write a run makes names it in its `WHERE` clause with `status = 'running'`, so a
+//! run whose job was taken over (its worker frozen past the takeover, then woken) changes
+//! nothing and learns so ([`StoreError::JobTakenOver`]). A running training job's last
+//! checkpoint lives in `job_checkpoints` (dropped by a trigger when the job ends).
 
 use super::PgStore;
 use crate::store::jobs::{
-    CancelOutcome, JobKind, JobRow, JobStatus, JobStore, DUPLICATE_WINDOW_MS,
+    CancelOutcome, Heartbeat, JobKind, JobLease, JobRow, JobStatus, JobStore, StoredCheckpoint,
+    DUPLICATE_WINDOW_MS,
 };
 use crate::store::{now_ms, StoreError};
 
 const COLUMNS: &str =
     "id, status, config, config_hash, attempt, progress, metrics, error, dataset, \
-     model_version, cancel_requested, created_at, started_at, finished_at, not_before, kind, result";
+     model_version, cancel_requested, created_at, started_at, finished_at, not_before, kind, result, \
+     coalesce(claim, 0)";
+
+/// What makes a write a run's own: the job still runs under the run's claim (`$1` the id,
+/// `$2` the claim).
+const OWNED: &str = "id = $1 AND claim = $2 AND status = 'running'";
 
 fn json_column(row: &postgres::Row, index: usize) -> Result<Option<serde_json::Value>, StoreError> {
     let text: Option<String> = row.try_get(index)?;
@@ -35,10 +47,27 @@ fn job_from_row(row: &postgres::Row) -> Result<JobRow, StoreError> {
         finished_at_ms: row.try_get(13)?,
         not_before_ms: row.try_get(14)?,
         result: json_column(row, 16)?,
+        claim: row.try_get(17)?,
     })
 }
 
 impl PgStore {
+    /// Runs `sql`, an update whose `WHERE` is [`OWNED`] (with `$1` and `$2` bound to the
+    /// lease); [`StoreError::JobTakenOver`] when it changed no row.
+    fn update_owned_job(
+        &self,
+        lease: JobLease,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<(), StoreError> {
+        let mut all: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&lease.id, &lease.claim];
+        all.extend_from_slice(params);
+        match self.conn()?.execute(sql, &all)? {
+            0 => Err(StoreError::JobTakenOver(lease.id)),
+            _ => Ok(()),
+        }
+    }
+
     fn update_job(
         &self,
         sql: &str,
@@ -138,7 +167,7 @@ impl JobStore for PgStore {
         let row = self.conn()?.query_opt(
             &format!(
                 "UPDATE training_jobs SET status = 'running', attempt = attempt + 1, started_at = $2,
-                     not_before = NULL, heartbeat_at = $2
+                     not_before = NULL, heartbeat_at = $2, claim = nextval('job_claims')
                  WHERE id = (SELECT id FROM training_jobs WHERE kind = ANY($1) AND (status = 'queued'
                         OR (status = 'pending' AND coalesce(not_before, 0) <= $2))
                      ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
@@ -160,10 +189,15 @@ impl JobStore for PgStore {
             .collect()
     }
 
-    fn record_progress(&self, id: i64, progress: &serde_json::Value) -> Result<(), StoreError> {
-        self.update_job(
-            "UPDATE training_jobs SET progress = $2 WHERE id = $1",
-            &[&id, &progress.to_string()],
+    fn record_progress(
+        &self,
+        lease: JobLease,
+        progress: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.update_owned_job(
+            lease,
+            &format!("UPDATE training_jobs SET progress = $3 WHERE {OWNED}"),
+            &[&progress.to_string()],
         )
     }
 
@@ -176,38 +210,46 @@ impl JobStore for PgStore {
 
     fn complete_job(
         &self,
-        id: i64,
+        lease: JobLease,
         metrics: &serde_json::Value,
         model_version: &str,
     ) -> Result<(), StoreError> {
-        self.update_job(
-            "UPDATE training_jobs SET status = 'completed', metrics = $2, model_version = $3,
-             error = NULL, finished_at = $4 WHERE id = $1",
-            &[
-                &id,
-                &metrics.to_string(),
-                &model_version,
-                &(now_ms() as i64),
-            ],
+        self.update_owned_job(
+            lease,
+            &format!(
+                "UPDATE training_jobs SET status = 'completed', metrics = $3, model_version = $4,
+                 error = NULL, finished_at = $5 WHERE {OWNED}"
+            ),
+            &[&metrics.to_string(), &model_version, &(now_ms() as i64)],
         )
     }
 
     fn complete_job_with_result(
         &self,
-        id: i64,
+        lease: JobLease,
         result: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        self.update_job(
-            "UPDATE training_jobs SET status = 'completed', result = $2, error = NULL,
-             finished_at = $3 WHERE id = $1",
-            &[&id, &result.to_string(), &(now_ms() as i64)],
+        self.update_owned_job(
+            lease,
+            &format!(
+                "UPDATE training_jobs SET status = 'completed', result = $3, error = NULL,
+                 finished_at = $4 WHERE {OWNED}"
+            ),
+            &[&result.to_string(), &(now_ms() as i64)],
         )
     }
 
-    fn requeue_job(&self, id: i64) -> Result<JobStatus, StoreError> {
-        let now = now_ms() as i64;
+    fn requeue_job(&self, lease: JobLease) -> Result<JobStatus, StoreError> {
+        let (id, now) = (lease.id, now_ms() as i64);
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
+        let owned = tx.query_opt(
+            &format!("SELECT 1 FROM training_jobs WHERE {OWNED} FOR UPDATE"),
+            &[&lease.id, &lease.claim],
+        )?;
+        if owned.is_none() {
+            return Err(StoreError::JobTakenOver(id));
+        }
         let cancelled = tx.execute(
             "UPDATE training_jobs SET status = 'cancelled', finished_at = $2
              WHERE id = $1 AND status = 'running' AND cancel_requested",
@@ -228,24 +270,40 @@ impl JobStore for PgStore {
         JobStatus::parse(&status)
     }
 
-    fn fail_job(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        self.update_job(
-            "UPDATE training_jobs SET status = 'failed', error = $2, finished_at = $3 WHERE id = $1",
-            &[&id, &error, &(now_ms() as i64)],
+    fn fail_job(&self, lease: JobLease, error: &str) -> Result<(), StoreError> {
+        self.update_owned_job(
+            lease,
+            &format!(
+                "UPDATE training_jobs SET status = 'failed', error = $3, finished_at = $4
+                 WHERE {OWNED}"
+            ),
+            &[&error, &(now_ms() as i64)],
         )
     }
 
-    fn retry_job_later(&self, id: i64, error: &str, not_before_ms: u64) -> Result<(), StoreError> {
-        self.update_job(
-            "UPDATE training_jobs SET status = 'pending', error = $2, not_before = $3 WHERE id = $1",
-            &[&id, &error, &(not_before_ms as i64)],
+    fn retry_job_later(
+        &self,
+        lease: JobLease,
+        error: &str,
+        not_before_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.update_owned_job(
+            lease,
+            &format!(
+                "UPDATE training_jobs SET status = 'pending', error = $3, not_before = $4
+                 WHERE {OWNED}"
+            ),
+            &[&error, &(not_before_ms as i64)],
         )
     }
 
-    fn mark_job_cancelled(&self, id: i64) -> Result<(), StoreError> {
-        self.update_job(
-            "UPDATE training_jobs SET status = 'cancelled', finished_at = $2 WHERE id = $1",
-            &[&id, &(now_ms() as i64)],
+    fn mark_job_cancelled(&self, lease: JobLease) -> Result<(), StoreError> {
+        self.update_owned_job(
+            lease,
+            &format!(
+                "UPDATE training_jobs SET status = 'cancelled', finished_at = $3 WHERE {OWNED}"
+            ),
+            &[&(now_ms() as i64)],
         )
     }
 
@@ -305,23 +363,75 @@ impl JobStore for PgStore {
         Ok((requeued as usize, failed as usize))
     }
 
-    fn heartbeat_jobs(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
+    fn heartbeat_jobs(&self, leases: &[JobLease]) -> Result<Heartbeat, StoreError> {
+        if leases.is_empty() {
+            return Ok(Heartbeat::default());
         }
+        let ids: Vec<i64> = leases.iter().map(|l| l.id).collect();
+        let claims: Vec<i64> = leases.iter().map(|l| l.claim).collect();
         let rows = self.conn()?.query(
-            "UPDATE training_jobs SET heartbeat_at = $2
-             WHERE id = ANY($1) AND status = 'running'
-             RETURNING id, cancel_requested",
-            &[&ids, &(now_ms() as i64)],
+            "UPDATE training_jobs t SET heartbeat_at = $3
+             FROM unnest($1::BIGINT[], $2::BIGINT[]) AS l(id, claim)
+             WHERE t.id = l.id AND t.claim = l.claim AND t.status = 'running'
+             RETURNING t.id, t.cancel_requested",
+            &[&ids, &claims, &(now_ms() as i64)],
         )?;
-        let mut cancelled = Vec::new();
+        let mut beat = Heartbeat::default();
+        let mut alive = Vec::with_capacity(rows.len());
         for row in rows {
+            let id: i64 = row.try_get(0)?;
             if row.try_get::<_, bool>(1)? {
-                cancelled.push(row.try_get(0)?);
+                beat.cancelled.push(id);
             }
+            alive.push(id);
         }
-        Ok(cancelled)
+        beat.lost = ids.into_iter().filter(|id| !alive.contains(id)).collect();
+        Ok(beat)
+    }
+
+    fn save_checkpoint(
+        &self,
+        lease: JobLease,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError> {
+        // One statement: the row is replaced whole, and only while the run owns the job.
+        let saved = self.conn()?.execute(
+            &format!(
+                "INSERT INTO job_checkpoints (job_id, epochs, manifest, weights, saved_at)
+                 SELECT id, $3, $4, $5, $6 FROM training_jobs WHERE {OWNED}
+                 ON CONFLICT (job_id) DO UPDATE SET epochs = excluded.epochs,
+                     manifest = excluded.manifest, weights = excluded.weights,
+                     saved_at = excluded.saved_at"
+            ),
+            &[
+                &lease.id,
+                &lease.claim,
+                &checkpoint.epochs,
+                &checkpoint.manifest,
+                &checkpoint.weights,
+                &(now_ms() as i64),
+            ],
+        )?;
+        match saved {
+            0 => Err(StoreError::JobTakenOver(lease.id)),
+            _ => Ok(()),
+        }
+    }
+
+    fn job_checkpoint(&self, id: i64) -> Result<Option<StoredCheckpoint>, StoreError> {
+        self.conn()?
+            .query_opt(
+                "SELECT epochs, manifest, weights FROM job_checkpoints WHERE job_id = $1",
+                &[&id],
+            )?
+            .map(|row| {
+                Ok(StoredCheckpoint {
+                    epochs: row.try_get(0)?,
+                    manifest: row.try_get(1)?,
+                    weights: row.try_get(2)?,
+                })
+            })
+            .transpose()
     }
 
     fn recover_stale_jobs(

@@ -175,6 +175,42 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE shapes ADD COLUMN picture_drawing_id TEXT;
     "#,
+    // 7: jobs any process can take over (issue #17): every start of a job draws a new claim,
+    // which the run's writes must still find (fencing a worker frozen past the takeover); a
+    // running training job's last checkpoint, replaced after every epoch, so that the
+    // process that takes the job over resumes after it on any host; an import's upload,
+    // stored (in chunks) before its job is queued, so any replica runs it. A job's
+    // checkpoint and upload go when the job ends, whichever process or statement ends it.
+    r#"
+    CREATE SEQUENCE job_claims;
+    ALTER TABLE training_jobs ADD COLUMN claim BIGINT;             -- NULL until first started
+    CREATE TABLE job_checkpoints (
+        job_id      BIGINT PRIMARY KEY REFERENCES training_jobs(id) ON DELETE CASCADE,
+        epochs      BIGINT NOT NULL,                -- epochs done
+        manifest    BYTEA NOT NULL,                 -- ml::checkpoint's checkpoint.json
+        weights     BYTEA NOT NULL,                 -- the safetensors file it names
+        saved_at    BIGINT NOT NULL
+    );
+    CREATE TABLE job_uploads (
+        name        TEXT NOT NULL,                  -- the import job's config.upload
+        seq         BIGINT NOT NULL,                -- chunk number, from 0
+        bytes       BYTEA NOT NULL,
+        created_at  BIGINT NOT NULL,
+        PRIMARY KEY (name, seq)
+    );
+    CREATE FUNCTION drop_finished_job_inputs() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        DELETE FROM job_checkpoints WHERE job_id = NEW.id;
+        IF NEW.kind = 'import' THEN
+            DELETE FROM job_uploads WHERE name = NEW.config::jsonb ->> 'upload';
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER training_jobs_drop_inputs AFTER UPDATE OF status ON training_jobs
+        FOR EACH ROW WHEN (NEW.status IN ('completed', 'failed', 'cancelled'))
+        EXECUTE FUNCTION drop_finished_job_inputs();
+    "#,
 ];
 
 /// The schema version this program writes.

@@ -30,6 +30,7 @@ pub mod scratch;
 mod shapes;
 #[cfg(test)]
 mod tests;
+mod uploads;
 pub mod verify;
 
 use std::collections::HashSet;
@@ -193,6 +194,7 @@ impl Stores {
             admins: store.clone(),
             review: store.clone(),
             quality: store.clone(),
+            uploads: Some(store.clone()),
             shapes: store,
         })
     }

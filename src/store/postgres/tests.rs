@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::scratch::{ScratchCluster, ScratchDatabase};
 use crate::domain::{Drawing, IdempotencyKey, PlayerId, ShapeName};
-use crate::store::{Ingest, JobKind, Stores, Submission, SubmitOutcome};
+use crate::store::{
+    Ingest, JobKind, JobStatus, StoreError, StoredCheckpoint, Stores, Submission, SubmitOutcome,
+};
 
 /// Two replicas on one fresh database, or `None` where PostgreSQL is absent (outside CI).
 fn two_replicas() -> Option<(ScratchDatabase, Arc<Stores>, Arc<Stores>)> {
@@ -195,7 +197,8 @@ fn a_running_job_whose_heartbeat_stopped_is_taken_over_and_one_still_beating_is_
     // A cancel asked on another replica reaches the worker with its heartbeat.
     b.jobs.cancel_job(alive.id).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(a.jobs.heartbeat_jobs(&[alive.id]).unwrap(), vec![alive.id]);
+    let beat = a.jobs.heartbeat_jobs(&[alive.lease()]).unwrap();
+    assert_eq!((beat.cancelled, beat.lost), (vec![alive.id], vec![]));
     // Only the job whose worker stopped beating is taken over, charged one attempt.
     assert_eq!(b.jobs.recover_stale_jobs(3, 200).unwrap(), (1, 0));
     let requeued = b.jobs.job(dead.id).unwrap().unwrap();
@@ -206,4 +209,122 @@ fn a_running_job_whose_heartbeat_stopped_is_taken_over_and_one_still_beating_is_
     );
     let again = b.jobs.start_next_job(&[JobKind::Train]).unwrap().unwrap();
     assert_eq!((again.id, again.attempt), (dead.id, 2));
+}
+
+#[test]
+fn a_run_whose_job_was_taken_over_writes_nothing_and_its_checkpoint_goes_when_the_job_ends() {
+    let Some((_db, a, b)) = two_replicas() else {
+        return;
+    };
+    let (job, _) = a
+        .jobs
+        .enqueue_job(JobKind::Train, &serde_json::json!({}), "fenced")
+        .unwrap();
+    let frozen = a.jobs.start_next_job(&[JobKind::Train]).unwrap().unwrap();
+    let checkpoint = |epochs: i64| StoredCheckpoint {
+        epochs,
+        manifest: format!("{{\"epochs\": {epochs}}}").into_bytes(),
+        weights: vec![epochs as u8; 4096],
+    };
+    a.jobs
+        .save_checkpoint(frozen.lease(), &checkpoint(1))
+        .unwrap();
+    assert_eq!(b.jobs.job_checkpoint(job.id).unwrap(), Some(checkpoint(1)));
+    // The frozen run's heartbeat goes stale; another process takes the job over.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(b.jobs.recover_stale_jobs(3, 200).unwrap(), (1, 0));
+    let owner = b.jobs.start_next_job(&[JobKind::Train]).unwrap().unwrap();
+    assert_eq!(owner.id, job.id);
+    assert_ne!(owner.claim, frozen.claim);
+    // The checkpoint survived the takeover, for the new owner to resume from.
+    assert_eq!(b.jobs.job_checkpoint(job.id).unwrap(), Some(checkpoint(1)));
+
+    // Woken, the old run learns it lost the job, and none of its writes land.
+    let beat = a.jobs.heartbeat_jobs(&[frozen.lease()]).unwrap();
+    assert_eq!(beat.lost, vec![job.id]);
+    let taken = |result: Result<(), StoreError>| {
+        assert!(matches!(result, Err(StoreError::JobTakenOver(id)) if id == job.id));
+    };
+    taken(a.jobs.save_checkpoint(frozen.lease(), &checkpoint(5)));
+    taken(
+        a.jobs
+            .record_progress(frozen.lease(), &serde_json::json!({"epoch": 9})),
+    );
+    taken(
+        a.jobs
+            .complete_job(frozen.lease(), &serde_json::json!({}), "v9"),
+    );
+    taken(a.jobs.fail_job(frozen.lease(), "no"));
+    taken(a.jobs.mark_job_cancelled(frozen.lease()));
+    taken(a.jobs.retry_job_later(frozen.lease(), "later", 0));
+    assert!(matches!(
+        a.jobs.requeue_job(frozen.lease()),
+        Err(StoreError::JobTakenOver(_))
+    ));
+    let row = b.jobs.job(job.id).unwrap().unwrap();
+    assert_eq!((row.status, row.progress), (JobStatus::Running, None));
+    assert_eq!(b.jobs.job_checkpoint(job.id).unwrap(), Some(checkpoint(1)));
+
+    // The owner's writes land; the checkpoint goes when the job ends.
+    b.jobs
+        .save_checkpoint(owner.lease(), &checkpoint(2))
+        .unwrap();
+    assert_eq!(a.jobs.job_checkpoint(job.id).unwrap(), Some(checkpoint(2)));
+    assert!(b
+        .jobs
+        .heartbeat_jobs(&[owner.lease()])
+        .unwrap()
+        .lost
+        .is_empty());
+    b.jobs
+        .complete_job(owner.lease(), &serde_json::json!({}), "v1")
+        .unwrap();
+    assert_eq!(b.jobs.job_checkpoint(job.id).unwrap(), None);
+    assert_eq!(
+        a.jobs
+            .job(job.id)
+            .unwrap()
+            .unwrap()
+            .model_version
+            .as_deref(),
+        Some("v1")
+    );
+}
+
+#[test]
+fn an_upload_is_stored_whole_or_not_at_all_read_back_in_chunks_and_dropped_when_its_job_ends() {
+    use crate::store::uploads::{UploadStoreError, UPLOAD_CHUNK_BYTES};
+    let Some((_db, a, b)) = two_replicas() else {
+        return;
+    };
+    let (ua, ub) = (a.uploads.clone().unwrap(), b.uploads.clone().unwrap());
+    let body: Vec<u8> = (0..UPLOAD_CHUNK_BYTES * 2 + 123)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    // Over the limit: nothing is kept.
+    let refused = ua.store_upload("big", &mut body.as_slice(), body.len() as u64 - 1);
+    assert!(matches!(refused, Err(UploadStoreError::TooLarge { .. })));
+    assert_eq!(ub.upload_chunk("big", 0).unwrap(), None);
+    // Stored on one replica, read back on the other, chunk by chunk.
+    let stored = ua.store_upload("u1", &mut body.as_slice(), body.len() as u64);
+    assert_eq!(stored.unwrap(), body.len() as u64);
+    let mut read = Vec::new();
+    let mut index = 0;
+    while let Some(chunk) = ub.upload_chunk("u1", index).unwrap() {
+        assert!(chunk.len() <= UPLOAD_CHUNK_BYTES);
+        read.extend_from_slice(&chunk);
+        index += 1;
+    }
+    assert_eq!((index, read == body), (3, true));
+    // The import job naming it ends (cancelled while it waits): the upload goes with it.
+    let config = serde_json::json!({"upload": "u1", "in_database": true});
+    let (job, _) = a.jobs.enqueue_job(JobKind::Import, &config, "u1").unwrap();
+    assert!(ub.upload_chunk("u1", 0).unwrap().is_some());
+    b.jobs.cancel_job(job.id).unwrap();
+    assert_eq!(ua.upload_chunk("u1", 0).unwrap(), None);
+    // A fresh upload no job names is kept by a sweep of older ones only.
+    ua.store_upload("orphan", &mut &b"x"[..], 10).unwrap();
+    assert_eq!(ub.sweep_uploads(0).unwrap(), 0);
+    assert_eq!(ub.sweep_uploads(i64::MAX).unwrap(), 1);
+    assert_eq!(ua.upload_chunk("orphan", 0).unwrap(), None);
 }
