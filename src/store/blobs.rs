@@ -18,13 +18,6 @@ use crate::domain::DrawingId;
 /// sled's log segment size. Values larger than about segment/4 (shared by up to 17 items in
 /// a leaf node) become separate blob files; 8 MiB keeps every record we accept inline.
 const SEGMENT_SIZE: usize = 8 * 1024 * 1024;
-/// sled's page cache (its default is 1 GiB). Stroke records are mostly read once per use
-/// (a training run streams every one of them once per epoch, review and export read a few),
-/// and the operating system's page cache keeps the files warm anyway, so a modest cache
-/// keeps the process's memory flat in the collection's size: with the default, a training
-/// run over a million drawings (2 GB of records) may fill a gigabyte that one over 100,000
-/// (200 MB) never reaches.
-const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// Stroke records in id order, as `records_after` yields them.
 pub type RecordIter<'a> = Box<dyn Iterator<Item = Result<(DrawingId, Vec<u8>), StoreError>> + 'a>;
@@ -60,7 +53,6 @@ impl SledBlobStore {
         let db = sled::Config::new()
             .path(dir)
             .segment_size(SEGMENT_SIZE)
-            .cache_capacity(CACHE_BYTES)
             .open()?;
         let log_file = File::open(dir.join("db"))?;
         // The files sled just created must survive a power loss too.
