@@ -166,7 +166,7 @@ fn vm_hwm_kb(pid: u32) -> Option<u64> {
 /// What one capped training run showed.
 struct Run {
     wall_s: f64,
-    peak_mb: f64,
+    peak_mib: f64,
     /// The CLI's per-epoch line: trained, read-and-rasterized samples/s, waited share.
     epoch_line: String,
 }
@@ -219,7 +219,7 @@ fn train(dir: &Path, steps: u64, image_size: u32, device: &str) -> anyhow::Resul
     anyhow::ensure!(status.success(), "training failed: {}", tail.join("\n"));
     Ok(Run {
         wall_s: started.elapsed().as_secs_f64(),
-        peak_mb: peak_kb as f64 / 1024.0,
+        peak_mib: peak_kb as f64 / 1024.0,
         epoch_line,
     })
 }
@@ -247,22 +247,22 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "{:>10} {:>9} {:>10} {:>8} {:>10} {:>9}  trainer against input pipeline",
-        "drawings", "dir GB", "import/s", "train s", "peak MB", "vs first"
+        "drawings", "dir GB", "import/s", "train s", "peak MiB", "vs first"
     );
     let mut first_peak = None;
     for drawings in sizes {
         let dir = base.join(format!("drawings-{drawings}"));
         let import_s = build(&dir, drawings)?;
         let run = train(&dir, steps, image_size, &device)?;
-        let first = *first_peak.get_or_insert(run.peak_mb);
+        let first = *first_peak.get_or_insert(run.peak_mib);
         println!(
             "{:>10} {:>9.2} {:>10} {:>8.1} {:>10.0} {:>8.1}%  {}",
             drawings,
             dir_bytes(&dir) as f64 / 1e9,
             import_s.map_or("reused".into(), |s| format!("{:.0}", drawings as f64 / s)),
             run.wall_s,
-            run.peak_mb,
-            (run.peak_mb / first - 1.0) * 100.0,
+            run.peak_mib,
+            (run.peak_mib / first - 1.0) * 100.0,
             run.epoch_line.trim_start_matches("epoch 1: "),
         );
     }
