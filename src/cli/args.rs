@@ -279,6 +279,19 @@ pub struct TrainArgs {
     /// Also train on flagged drawings.
     #[arg(long, env = "DOODLEBOX_TRAIN_INCLUDE_FLAGGED", value_parser = BoolishValueParser::new())]
     pub include_flagged: bool,
+    /// At most this many drawings of each shape (the oldest), for a quick iteration.
+    #[arg(long, env = "DOODLEBOX_TRAIN_PER_CLASS_CAP")]
+    pub per_class_cap: Option<usize>,
+    /// Only drawings created at or after this time (RFC 3339, or a date: 2026-01-31).
+    #[arg(long, env = "DOODLEBOX_TRAIN_CREATED_FROM")]
+    pub created_from: Option<String>,
+    /// Only drawings created before this time (RFC 3339, or a date: 2026-01-31).
+    #[arg(long, env = "DOODLEBOX_TRAIN_CREATED_TO")]
+    pub created_to: Option<String>,
+    /// End each epoch after this many steps (the validation still covers the whole
+    /// validation set): for quick looks and benchmarks.
+    #[arg(long, env = "DOODLEBOX_TRAIN_MAX_STEPS_PER_EPOCH")]
+    pub max_steps_per_epoch: Option<usize>,
     /// Where to train: auto, cpu, cuda or cuda:N.
     #[arg(long, env = "DOODLEBOX_DEVICE", default_value = "auto")]
     pub device: DeviceChoice,

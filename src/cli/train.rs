@@ -38,6 +38,10 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         min_quality: args.min_quality,
         exclude_flagged: Some(!args.include_flagged),
         source: None,
+        per_class_cap: args.per_class_cap,
+        created_from: args.created_from,
+        created_to: args.created_to,
+        max_steps_per_epoch: args.max_steps_per_epoch,
     })?;
     let device = args.device.resolve()?;
     eprintln!("training on {}", crate::device::device_name(device));
@@ -122,5 +126,17 @@ fn print_progress(p: &serde_json::Value) {
         p["samples_per_sec"].as_f64().unwrap_or(0.0),
         p["eta_secs"].as_f64().unwrap_or(0.0),
     );
+    if !p["epoch_done"].is_null() {
+        // One line per epoch that stays: what the device did against what the input
+        // pipeline could deliver (benchmarks read it).
+        let _ = writeln!(
+            err,
+            "\nepoch {epoch}: {:.0} samples/s trained, {:.0} samples/s read and rasterized, \
+             trainer waited {:.1} % of the time for batches",
+            p["samples_per_sec"].as_f64().unwrap_or(0.0),
+            p["raster_samples_per_sec"].as_f64().unwrap_or(0.0),
+            p["input_wait_share"].as_f64().unwrap_or(0.0) * 100.0,
+        );
+    }
     let _ = err.flush();
 }

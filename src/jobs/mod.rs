@@ -25,6 +25,7 @@ pub mod import;
 pub mod rescore;
 pub mod runner;
 pub mod train_config;
+pub mod train_data;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

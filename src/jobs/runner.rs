@@ -1,4 +1,4 @@
-//! The `train` job kind: snapshot the dataset, train (resuming from the job's last
+//! The `train` job kind: snapshot the dataset (see [`super::train_data`]), train (resuming from the job's last
 //! checkpoint), write the model artifact, register the model version. Also home of what
 //! every kind's run shares: [`JobContext`] and [`RunOutcome`].
 //!
@@ -13,28 +13,23 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use tch::Device;
 use tokio::sync::broadcast;
 
-use super::train_config::{DataSource, JobConfig};
+use super::train_config::JobConfig;
+use super::train_data::{self, SnapshotError};
 use super::{JobEvent, JobSignal};
 use crate::data_dir::DataDir;
 use crate::device::device_name;
-use crate::domain::Record;
+use crate::ml::artifact;
 use crate::ml::checkpoint::CheckpointFiles;
-use crate::ml::dataset::{Dataset, Sample};
 use crate::ml::train::{self, Control, Hooks, Progress, TrainError};
-use crate::ml::{artifact, synth};
 use crate::service::artifacts::Artifacts;
-use crate::service::evaluation;
 use crate::service::quality::QualityService;
 use crate::store::{
     Backend, Ingest, JobKind, JobRow, JobStatus, StoreError, StoredCheckpoint, Stores,
 };
 
-/// Synthetic doodles per shape in a starter dataset.
-const STARTER_PER_CLASS: usize = 300;
 /// How often progress is written to the database between epochs.
 const PROGRESS_SAVE_EVERY: Duration = Duration::from_secs(2);
 
@@ -162,8 +157,8 @@ pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome
         Err(e) => return RunOutcome::Failed(format!("stored configuration is unreadable: {e}")),
     };
     let dir = ctx.work_dir.join(format!("job-{}", job.id));
-    let dataset = match snapshot(ctx, job.id, &config, &dir) {
-        Ok(dataset) => dataset,
+    let data = match train_data::snapshot(ctx, job.id, &config, &dir) {
+        Ok(data) => data,
         Err(SnapshotError::Store(e)) => return RunOutcome::Retry(e.to_string()),
         Err(SnapshotError::Unusable(reason)) => return RunOutcome::Failed(reason),
     };
@@ -199,7 +194,12 @@ pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome
         device: Some(ctx.device),
         ..Hooks::default()
     };
-    let trained = train::train(&dataset, &config.train_config(), hooks);
+    let trained = train::train_from(
+        data.catalog,
+        data.source.as_ref(),
+        &config.train_config(),
+        hooks,
+    );
     if signal.is_taken_over() {
         // The last epoch's callback may have found the job gone, and that does not stop a
         // run that has finished its epochs.
@@ -218,6 +218,7 @@ pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome
         Err(e @ (TrainError::Checkpoint(_) | TrainError::Torch(_))) => {
             RunOutcome::Retry(e.to_string())
         }
+        Err(TrainError::Source(e)) if e.transient => RunOutcome::Retry(e.to_string()),
         Err(e) => RunOutcome::Failed(e.to_string()),
     }
 }
@@ -306,100 +307,6 @@ fn still_ours(ctx: &JobContext, job: &JobRow) -> bool {
         Ok(beat) => !beat.lost.contains(&job.id),
         Err(_) => true,
     }
-}
-
-enum SnapshotError {
-    Store(StoreError),
-    Unusable(String),
-}
-
-impl From<StoreError> for SnapshotError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-/// Reads the job's drawings, records exactly which ones (ids in a file, hash and counts in
-/// the job row), and builds the trainer's dataset. Classes are the shapes present, sorted.
-fn snapshot(
-    ctx: &JobContext,
-    job_id: i64,
-    config: &JobConfig,
-    dir: &Path,
-) -> Result<Dataset, SnapshotError> {
-    if config.source == DataSource::Synthetic {
-        let dataset = synth::starter_dataset(STARTER_PER_CLASS, config.seed);
-        let summary = serde_json::json!({
-            "size": dataset.samples.len(),
-            "hash": dataset.hash(),
-            "source": "synthetic",
-        });
-        ctx.stores.jobs.record_dataset(job_id, &summary)?;
-        return Ok(dataset);
-    }
-    // The frozen evaluation split is never trained on (see `service::evaluation`).
-    let rule = evaluation::current_rule(&ctx.stores)?;
-    let mut drawings = ctx.stores.metadata.training_drawings(&config.filter())?;
-    let before = drawings.len();
-    drawings.retain(|d| !rule.holds_out(d));
-    let held_out = before - drawings.len();
-    let mut classes: Vec<String> = drawings.iter().map(|d| d.shape.clone()).collect();
-    classes.sort();
-    classes.dedup();
-    if classes.len() < 2 {
-        return Err(SnapshotError::Unusable(format!(
-            "training needs drawings of at least two shapes; found {} drawing(s) of {} shape(s)",
-            drawings.len(),
-            classes.len()
-        )));
-    }
-    let mut samples = Vec::with_capacity(drawings.len());
-    let mut ids = String::with_capacity(drawings.len() * 37);
-    for d in &drawings {
-        let Some(bytes) = ctx.stores.blobs.get(d.id)? else {
-            tracing::warn!(id = %d.id, "a drawing's strokes are missing; left out of training");
-            continue;
-        };
-        let record = Record::decode(&bytes)
-            .map_err(|e| StoreError::Corrupt(format!("drawing {}: {e}", d.id)))?;
-        let strokes = record
-            .drawing
-            .strokes()
-            .iter()
-            .map(|s| s.points.iter().map(|p| [p.x as f32, p.y as f32]).collect())
-            .collect();
-        let label = classes.binary_search(&d.shape).unwrap_or(0);
-        let group = u64::from_be_bytes(
-            Sha256::digest(d.player.as_bytes())[..8]
-                .try_into()
-                .unwrap_or([0; 8]),
-        );
-        samples.push(Sample {
-            strokes,
-            label,
-            group,
-        });
-        ids.push_str(&d.id.to_string());
-        ids.push('\n');
-    }
-    let dataset = Dataset { classes, samples };
-    std::fs::create_dir_all(dir).map_err(StoreError::from)?;
-    std::fs::write(dir.join("dataset-ids.txt"), ids).map_err(StoreError::from)?;
-    let mut per_class = serde_json::Map::new();
-    for (index, class) in dataset.classes.iter().enumerate() {
-        let count = dataset.samples.iter().filter(|s| s.label == index).count();
-        per_class.insert(class.clone(), count.into());
-    }
-    let summary = serde_json::json!({
-        "size": dataset.samples.len(),
-        "hash": dataset.hash(),
-        "per_class": per_class,
-        "ids_file": dir.join("dataset-ids.txt"),
-        "evaluation_held_out": held_out,
-        "evaluation_rule": rule,
-    });
-    ctx.stores.jobs.record_dataset(job_id, &summary)?;
-    Ok(dataset)
 }
 
 /// Writes the artifact under the next version, stores its files in the model store (the

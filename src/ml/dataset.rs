@@ -59,27 +59,65 @@ pub struct Dataset {
 impl Dataset {
     /// A SHA-256 (hex) of the classes and every sample's label, group and points, in order,
     /// recorded in checkpoints and model manifests to tell exactly what a model learned from.
+    /// [`DatasetHasher`] computes the same hash one sample at a time.
     pub fn hash(&self) -> String {
+        let mut hasher = DatasetHasher::new(&self.classes, self.samples.len());
+        for sample in &self.samples {
+            hasher.add(sample.label, sample.group, &sample.strokes);
+        }
+        hasher.finish()
+    }
+
+    /// Every sample's label, in order (the table [`split_table`] takes).
+    pub fn labels(&self) -> Vec<u32> {
+        self.samples.iter().map(|s| s.label as u32).collect()
+    }
+
+    /// Every sample's group, in order (the table [`split_table`] takes).
+    pub fn groups(&self) -> Vec<u64> {
+        self.samples.iter().map(|s| s.group).collect()
+    }
+}
+
+/// [`Dataset::hash`] computed while the samples stream past, so that a training set read
+/// from the stores is identified without holding it: give the classes and the number of
+/// samples first, then every sample in order.
+pub struct DatasetHasher {
+    /// The hash so far.
+    hasher: Sha256,
+}
+
+impl DatasetHasher {
+    /// Starts the hash of `count` samples labelled with `classes`.
+    pub fn new(classes: &[String], count: usize) -> Self {
         let mut h = Sha256::new();
-        h.update((self.classes.len() as u64).to_le_bytes());
-        for class in &self.classes {
+        h.update((classes.len() as u64).to_le_bytes());
+        for class in classes {
             h.update((class.len() as u64).to_le_bytes());
             h.update(class.as_bytes());
         }
-        h.update((self.samples.len() as u64).to_le_bytes());
-        for sample in &self.samples {
-            h.update((sample.label as u64).to_le_bytes());
-            h.update(sample.group.to_le_bytes());
-            h.update((sample.strokes.len() as u64).to_le_bytes());
-            for stroke in &sample.strokes {
-                h.update((stroke.len() as u64).to_le_bytes());
-                for [x, y] in stroke {
-                    h.update(x.to_le_bytes());
-                    h.update(y.to_le_bytes());
-                }
+        h.update((count as u64).to_le_bytes());
+        Self { hasher: h }
+    }
+
+    /// Adds the next sample.
+    pub fn add(&mut self, label: usize, group: u64, strokes: &[Vec<[f32; 2]>]) {
+        let h = &mut self.hasher;
+        h.update((label as u64).to_le_bytes());
+        h.update(group.to_le_bytes());
+        h.update((strokes.len() as u64).to_le_bytes());
+        for stroke in strokes {
+            h.update((stroke.len() as u64).to_le_bytes());
+            for [x, y] in stroke {
+                h.update(x.to_le_bytes());
+                h.update(y.to_le_bytes());
             }
         }
-        hex::encode(h.finalize())
+    }
+
+    /// The hex digest.
+    pub fn finish(self) -> String {
+        hex::encode(self.hasher.finalize())
     }
 }
 
@@ -99,32 +137,48 @@ pub struct Split {
 /// Refuses datasets that cannot be trained on: fewer than two classes, duplicate class
 /// names, a label out of range, a class without drawings.
 pub fn validate(dataset: &Dataset) -> Result<(), DatasetError> {
+    validate_table(&dataset.classes, &dataset.labels())
+}
+
+/// [`validate`] on the compact table: the class names and every sample's label.
+pub fn validate_table(classes: &[String], labels: &[u32]) -> Result<(), DatasetError> {
     let bad = |m: String| Err(DatasetError::Invalid(m));
-    if dataset.classes.len() < 2 {
+    if classes.len() < 2 {
         return bad("at least two classes are needed".into());
     }
-    let mut sorted = dataset.classes.clone();
+    let mut sorted = classes.to_vec();
     sorted.sort();
     sorted.dedup();
-    if sorted.len() != dataset.classes.len() {
+    if sorted.len() != classes.len() {
         return bad("class names must be unique".into());
     }
-    if let Some(i) = dataset
-        .samples
-        .iter()
-        .position(|s| s.label >= dataset.classes.len())
-    {
-        return bad(format!("sample {i} has a label out of range"));
-    }
-    for (label, class) in dataset.classes.iter().enumerate() {
-        if !dataset.samples.iter().any(|s| s.label == label) {
-            return bad(format!("class {class:?} has no drawings"));
+    let mut counts = vec![0usize; classes.len()];
+    for (i, &label) in labels.iter().enumerate() {
+        match counts.get_mut(label as usize) {
+            Some(count) => *count += 1,
+            None => return bad(format!("sample {i} has a label out of range")),
         }
+    }
+    if let Some(empty) = counts.iter().position(|&c| c == 0) {
+        return bad(format!("class {:?} has no drawings", classes[empty]));
     }
     Ok(())
 }
 
-/// Splits the samples into training and validation sets, stratified by class and by group.
+/// Splits the samples into training and validation sets, stratified by class and by group:
+/// [`split_table`] on the dataset's labels and groups.
+pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, DatasetError> {
+    split_table(
+        &dataset.labels(),
+        &dataset.groups(),
+        dataset.classes.len(),
+        fraction,
+        seed,
+    )
+}
+
+/// Splits samples, given as their labels and groups (index `i` is sample `i`), into training
+/// and validation sets, stratified by class and by group.
 ///
 /// Every group (player) goes wholly to one side, so no player's drawings are on both. Each
 /// class aims at `round(fraction * count)` validation drawings (at most `count - 1`). The
@@ -136,30 +190,37 @@ pub fn validate(dataset: &Dataset) -> Result<(), DatasetError> {
 /// With fewer than [`MIN_GROUPS`] players, or one holding more than [`LOPSIDED_SHARE`] of the
 /// drawings (a lab member collecting alone, a single imported file), the split is a
 /// stratified random one by drawing instead, and `player_independent` says so.
-pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, DatasetError> {
-    let num_classes = dataset.classes.len();
-    let mut groups: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+pub fn split_table(
+    labels: &[u32],
+    groups: &[u64],
+    num_classes: usize,
+    fraction: f64,
+    seed: u64,
+) -> Result<Split, DatasetError> {
+    let label = |i: usize| labels[i] as usize;
+    let mut members: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
     let mut counts = vec![0usize; num_classes];
-    for (i, sample) in dataset.samples.iter().enumerate() {
-        groups.entry(sample.group).or_default().push(i);
-        counts[sample.label] += 1;
+    for (i, &group) in groups.iter().enumerate() {
+        members.entry(group).or_default().push(i);
+        counts[label(i)] += 1;
     }
     let mut quota: Vec<usize> = counts
         .iter()
         .map(|&c| ((c as f64 * fraction).round() as usize).min(c.saturating_sub(1)))
         .collect();
-    let largest = groups.values().map(Vec::len).max().unwrap_or(0);
-    if groups.len() < MIN_GROUPS || largest as f64 > LOPSIDED_SHARE * dataset.samples.len() as f64 {
-        return stratified_random_split(dataset, &quota, seed);
+    let largest = members.values().map(Vec::len).max().unwrap_or(0);
+    if members.len() < MIN_GROUPS || largest as f64 > LOPSIDED_SHARE * labels.len() as f64 {
+        drop(members);
+        return stratified_random_split(labels, &quota, seed);
     }
-    let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let mut groups: Vec<Vec<usize>> = members.into_values().collect();
     groups.shuffle(&mut StdRng::seed_from_u64(seed ^ SPLIT_SALT));
 
     // How well a group fits the remaining quotas: (drawings filling a quota, the others).
     let fit = |group: &[usize], quota: &[usize]| -> (usize, usize) {
         let mut per_class = vec![0usize; num_classes];
         for &i in group {
-            per_class[dataset.samples[i].label] += 1;
+            per_class[label(i)] += 1;
         }
         let filling: usize = per_class.iter().zip(quota).map(|(&n, &q)| n.min(q)).sum();
         (filling, group.len() - filling)
@@ -170,8 +231,7 @@ pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, Datas
         if filling > excess {
             to_validation[g] = true;
             for &i in group {
-                let label = dataset.samples[i].label;
-                quota[label] = quota[label].saturating_sub(1);
+                quota[label(i)] = quota[label(i)].saturating_sub(1);
             }
         }
     }
@@ -208,7 +268,7 @@ pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, Datas
 /// The fallback split: each class's drawings shuffled with `seed`, its `quota` of them to
 /// validation, the rest to training. Fails when no class can spare a drawing.
 fn stratified_random_split(
-    dataset: &Dataset,
+    labels: &[u32],
     quota: &[usize],
     seed: u64,
 ) -> Result<Split, DatasetError> {
@@ -218,10 +278,12 @@ fn stratified_random_split(
         validation: Vec::new(),
         player_independent: false,
     };
-    for (label, &wanted) in quota.iter().enumerate() {
-        let mut members: Vec<usize> = (0..dataset.samples.len())
-            .filter(|&i| dataset.samples[i].label == label)
-            .collect();
+    // Each class's members in index order, gathered in one pass.
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); quota.len()];
+    for (i, &label) in labels.iter().enumerate() {
+        by_class[label as usize].push(i);
+    }
+    for (members, &wanted) in by_class.iter_mut().zip(quota) {
         members.shuffle(&mut rng);
         result.validation.extend(&members[..wanted]);
         result.train.extend(&members[wanted..]);

@@ -8,6 +8,9 @@
 //! - [`net`]: the CNN.
 //! - [`dataset`]: labelled drawings, their hash, the split by class and by player (or, for
 //!   one player or a lopsided set, a stratified random one).
+//! - [`source`]: the compact catalog a run keeps of every drawing, and the source it reads
+//!   each batch's strokes from (a `Dataset` in memory, or the stores).
+//! - [`batches`]: prepares batches on worker threads, in order, a bounded number ahead.
 //! - [`types`]: what a run is asked to do and what it produces, shared by `train`,
 //!   `checkpoint` and `artifact` (so that none of them needs the others' internals).
 //! - [`train`]: the training loop, its progress and cancellation.
@@ -21,12 +24,14 @@
 //! - [`classifier`]: a loaded model answering classify requests from memory, calibrated,
 //!   saying when it is unsure.
 //!
-//! A training job flows `dataset::Dataset` → `train::train` (which uses `raster`, `augment`
+//! A training job flows `source::Catalog` + `source::StrokeSource` (or a `dataset::Dataset`)
+//! → `train::train_from` (which uses `raster`, `augment`
 //! and `net`) → `artifact::write`; serving flows `artifact` → `classifier::Classifier::load`
 //! → `Classifier::classify` (which uses `raster`). Nothing here touches the database or HTTP.
 
 pub mod artifact;
 pub mod augment;
+pub mod batches;
 pub mod checkpoint;
 pub mod classifier;
 pub mod confusion_picture;
@@ -36,6 +41,7 @@ pub mod evaluation;
 pub mod net;
 pub mod raster;
 pub mod reliability_picture;
+pub mod source;
 pub mod synth;
 pub mod train;
 pub mod types;

@@ -1,20 +1,26 @@
-//! Trains a [`DoodleNet`] on a [`Dataset`]: splits it (see [`dataset::split`]), rasterizes
-//! the validation set once and (augmented) training batches every epoch, optimises with Adam,
-//! reports progress to a callback that may cancel, checkpoints after every epoch and resumes
-//! from the last checkpoint (see [`super::checkpoint`]), and measures the final model (see
-//! [`super::evaluation`]).
+//! Trains a [`DoodleNet`] on drawings given as a [`Catalog`] and a [`StrokeSource`] (or an
+//! in-memory [`Dataset`]): splits them (see [`dataset::split_table`]), reads, augments and
+//! rasterizes every batch on worker threads that run ahead of the device (see
+//! [`super::batches`]), optimises with Adam, reports progress to a callback that may cancel,
+//! checkpoints after every epoch and resumes from the last checkpoint (see
+//! [`super::checkpoint`]), and measures the final model (see [`super::evaluation`]).
+//!
+//! Memory is bounded by the catalog (a few bytes per drawing), the batches in flight and the
+//! validation logits: no drawing's strokes or pixels are kept beyond its batch, for training
+//! and for validation alike.
 //!
 //! Everything random derives from the configuration's seed: the split from the seed alone,
-//! each epoch's shuffle, augmentation and dropout from the seed and the epoch number. A run
-//! resumed after epoch `n` therefore sees the same data order and augmentations as an
-//! uninterrupted one; only Adam's moment estimates restart (checkpoints hold no optimizer
-//! state), which costs a few steps of momentum, not correctness.
+//! each epoch's shuffle and dropout from the seed and the epoch number, each batch's
+//! augmentation from the epoch's seed and the batch number. A run resumed after epoch `n`
+//! therefore sees the same data order and augmentations as an uninterrupted one, however
+//! many workers rasterize; only Adam's moment estimates restart (checkpoints hold no
+//! optimizer state), which costs a few steps of momentum, not correctness.
 //!
 //! `tch::manual_seed` is process-wide: two trainings at once in one process would disturb each
 //! other's dropout masks (not their correctness). Run one training at a time.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -25,11 +31,13 @@ use tch::nn::{self, ModuleT, OptimizerConfig};
 use tch::{Device, Kind, TchError, Tensor};
 
 use super::augment::augment_with_rng;
+use super::batches;
 use super::checkpoint::{Checkpoint, CheckpointError};
-use super::dataset::{self, Dataset, DatasetError, Split};
+use super::dataset::{self, Dataset, DatasetError};
 use super::evaluation::{self, EpochRecord};
 use super::net::{input_tensor, DoodleNet};
 use super::raster::{self, RasterError};
+use super::source::{Catalog, SourceError, StrokeSource};
 use super::synth;
 pub use super::types::{
     TrainConfig, TrainedModel, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_IMAGE_SIZE,
@@ -39,8 +47,9 @@ pub use super::types::{
 /// Drawings evaluated per forward pass when measuring the validation set.
 const EVAL_CHUNK: usize = 512;
 
-/// Training batches prepared ahead of the one being trained on.
-const PREFETCH_BATCHES: usize = 2;
+/// Rasterizing threads at most, whatever the core count (beyond this the reads and the
+/// device, not rasterizing, limit a run).
+const MAX_RASTER_WORKERS: usize = 8;
 
 /// Weight of the scribble loss (cross-entropy against the uniform distribution) next to the
 /// drawings' loss, when a run adds scribbles (`TrainConfig::scribble_share`).
@@ -64,6 +73,11 @@ pub struct Progress {
     pub accuracy: f64,
     /// Training throughput of this epoch so far, rasterization included.
     pub samples_per_sec: f64,
+    /// What the rasterizing workers could deliver this epoch (reading, augmenting and
+    /// rasterizing, all workers together): above `samples_per_sec`, the device is the limit.
+    pub raster_samples_per_sec: f64,
+    /// Share of this epoch's time the trainer waited for a batch (0: never starved).
+    pub input_wait_share: f64,
     /// Estimated seconds until the run ends, from this epoch's throughput.
     pub eta_secs: f64,
     /// The finished epoch's record, validation included; `None` during the epoch.
@@ -95,6 +109,9 @@ pub struct Hooks<'a> {
     /// Torch intra-op threads for this run, set on the calling thread; `None` means one per
     /// available core.
     pub threads: Option<usize>,
+    /// Threads that read and rasterize batches; `None`: half the cores when training on the
+    /// CPU (the other half runs torch), every core up to [`MAX_RASTER_WORKERS`] on a GPU.
+    pub raster_workers: Option<usize>,
 }
 
 /// Why a training run did not produce a model.
@@ -106,6 +123,9 @@ pub enum TrainError {
     /// The dataset cannot be trained on, or not split.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    /// A drawing's strokes could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
     /// A drawing cannot be rasterized (empty, non-finite).
     #[error("sample {index} cannot be rasterized: {source}")]
     Raster {
@@ -134,8 +154,8 @@ pub enum TrainError {
     Torch(#[from] TchError),
 }
 
-/// Trains a model on `dataset` as `config` says, reporting to and persisting through
-/// `hooks`. Blocking and CPU- or GPU-heavy: call it from a dedicated thread.
+/// Trains a model on an in-memory `dataset` as `config` says: [`train_from`] with the
+/// dataset as catalog and stroke source.
 pub fn train(
     dataset: &Dataset,
     config: &TrainConfig,
@@ -145,100 +165,118 @@ pub fn train(
         .validate()
         .map_err(|e| TrainError::InvalidConfig(e.0))?;
     dataset::validate(dataset)?;
+    train_from(dataset.catalog(), dataset, config, hooks)
+}
+
+/// Trains a model on the drawings `catalog` lists, reading their strokes from `source` a
+/// batch at a time, as `config` says, reporting to and persisting through `hooks`. Blocking
+/// and CPU- or GPU-heavy: call it from a dedicated thread.
+pub fn train_from(
+    catalog: Catalog,
+    source: &dyn StrokeSource,
+    config: &TrainConfig,
+    hooks: Hooks<'_>,
+) -> Result<TrainedModel, TrainError> {
+    config
+        .validate()
+        .map_err(|e| TrainError::InvalidConfig(e.0))?;
+    dataset::validate_table(&catalog.classes, &catalog.labels)?;
     let Hooks {
         mut progress,
         checkpoint_dir,
         device,
         threads,
+        raster_workers,
     } = hooks;
     let device = device.unwrap_or_else(Device::cuda_if_available);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     // Torch's thread count is per calling thread, but a fresh thread starts with the value
     // last set anywhere (e.g. 1 by the classifier): set it for this run explicitly.
-    let threads = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = threads.unwrap_or(cores);
     tch::set_num_threads(threads.clamp(1, i32::MAX as usize) as i32);
-    let dataset_hash = dataset.hash();
-    let split = dataset::split(dataset, config.validation_fraction, config.seed)?;
-    let size = config.image_size;
-    let pixels = (size * size) as usize;
-
-    let validation = Images::rasterize(dataset, &split.validation, size)?;
-    // Without augmentation the training pixels never change: draw them once.
-    let fixed_train = match config.augment {
-        false => Some(Images::rasterize(dataset, &split.train, size)?),
-        true => None,
+    let workers = raster_workers
+        .unwrap_or(match device {
+            Device::Cpu => cores / 2,
+            _ => cores,
+        })
+        .clamp(1, MAX_RASTER_WORKERS);
+    let Catalog {
+        classes,
+        labels,
+        groups,
+        hash: dataset_hash,
+    } = catalog;
+    let split = dataset::split_table(
+        &labels,
+        &groups,
+        classes.len(),
+        config.validation_fraction,
+        config.seed,
+    )?;
+    drop(groups); // only the split needed them
+    let reader = Reader {
+        source,
+        labels: &labels,
+        config,
+        workers,
     };
 
     tch::manual_seed(mix(config.seed, u64::MAX) as i64);
     let mut var_store = nn::VarStore::new(device);
-    let net = DoodleNet::new(&var_store.root(), dataset.classes.len() as i64);
+    let net = DoodleNet::new(&var_store.root(), classes.len() as i64);
     let mut history = Vec::new();
     if let Some(dir) = checkpoint_dir {
         if let Some(checkpoint) = Checkpoint::read(dir)? {
-            checkpoint.check(dir, config, &dataset_hash, &dataset.classes)?;
+            checkpoint.check(dir, config, &dataset_hash, &classes)?;
             checkpoint.load_weights(dir, &mut var_store)?;
             history = checkpoint.history;
         }
     }
     let mut optimizer = nn::Adam::default().build(&var_store, config.learning_rate)?;
 
-    let steps_per_epoch = split.train.len().div_ceil(config.batch_size);
+    let full_steps = split.train.len().div_ceil(config.batch_size);
+    let steps_per_epoch = config
+        .max_steps_per_epoch
+        .map_or(full_steps, |cap| cap.min(full_steps));
+    // The last epoch's validation, reused for the final measurements.
+    let mut last_validation = None;
     for epoch in history.len() as u32..config.epochs {
         let epoch_seed = mix(config.seed, u64::from(epoch));
         tch::manual_seed(epoch_seed as i64);
-        let mut rng = StdRng::seed_from_u64(epoch_seed);
-        let mut order: Vec<usize> = (0..split.train.len()).collect();
-        order.shuffle(&mut rng);
+        let mut order = split.train.clone();
+        order.shuffle(&mut StdRng::seed_from_u64(epoch_seed));
+        order.truncate(steps_per_epoch * config.batch_size);
 
         let started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
-        // A second thread prepares (augments and rasterizes) the next batches while this one
-        // trains, so rasterizing hides behind the forward and backward passes. It owns the
-        // epoch's random generator after the shuffle, so results do not depend on timing.
-        let (batches, prepared) =
-            mpsc::sync_channel::<Result<(Vec<usize>, Vec<f32>), TrainError>>(PREFETCH_BATCHES);
-        let trained_epoch = std::thread::scope(|scope| -> Result<(), TrainError> {
-            let (order, fixed_train, split) = (&order, &fixed_train, &split);
-            scope.spawn(move || {
-                for batch in order.chunks(config.batch_size) {
-                    let scribbles = scribbles_for(batch.len(), config.scribble_share);
-                    let mut buffer = vec![0.0f32; (batch.len() + scribbles) * pixels];
-                    let filled = fill_batch(
-                        dataset,
-                        split,
-                        fixed_train.as_ref(),
-                        config,
-                        &mut rng,
-                        batch,
-                        &mut buffer,
-                    );
-                    if batches
-                        .send(filled.map(|()| (batch.to_vec(), buffer)))
-                        .is_err()
-                    {
-                        return; // the trainer stopped early
-                    }
-                }
+        let busy_nanos = AtomicU64::new(0);
+        let mut waited = 0.0f64;
+        std::thread::scope(|scope| -> Result<(), TrainError> {
+            let (order, busy_nanos, reader) = (&order, &busy_nanos, &reader);
+            let prepared = batches::in_order(scope, steps_per_epoch, workers, move |b| {
+                let begun = Instant::now();
+                let indices =
+                    &order[b * config.batch_size..((b + 1) * config.batch_size).min(order.len())];
+                let rng = StdRng::seed_from_u64(mix(epoch_seed, b as u64));
+                let batch = reader.training_batch(indices, rng);
+                busy_nanos.fetch_add(begun.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                batch
             });
-            // `into_iter` moves the receiver in here: returning early (cancel, error) drops it, so
-            // the producer's next send fails and the scope can join it instead of deadlocking.
-            for (step, item) in prepared.into_iter().enumerate() {
-                let (batch, buffer) = item?;
-                let labels: Vec<i64> = batch
-                    .iter()
-                    .map(|&i| dataset.samples[split.train[i]].label as i64)
-                    .collect();
-                let scribbles = buffer.len() / pixels - batch.len();
-                let xs = input_tensor(&buffer, batch.len() + scribbles, size, device);
-                let ys = Tensor::from_slice(&labels).to_device(device);
+            let mut waiting = Instant::now();
+            for (step, batch) in prepared.enumerate() {
+                waited += waiting.elapsed().as_secs_f64();
+                let batch = batch?;
+                let drawings = batch.labels.len();
+                let xs = input_tensor(&batch.pixels, batch.rows, config.image_size, device);
+                let ys = Tensor::from_slice(&batch.labels).to_device(device);
                 let all_logits = net.forward_t(&xs, true);
-                let logits = all_logits.narrow(0, 0, batch.len() as i64);
+                let logits = all_logits.narrow(0, 0, drawings as i64);
                 let mut loss = logits.cross_entropy_for_logits(&ys);
+                let scribbles = batch.rows - drawings;
                 if scribbles > 0 {
                     // Cross-entropy against the uniform distribution: no class for scribbles.
                     let spread = all_logits
-                        .narrow(0, batch.len() as i64, scribbles as i64)
+                        .narrow(0, drawings as i64, scribbles as i64)
                         .log_softmax(-1, Kind::Float)
                         .mean_dim(-1, false, Kind::Float)
                         .mean(Kind::Float);
@@ -250,62 +288,56 @@ pub fn train(
                 if !batch_loss.is_finite() {
                     return Err(TrainError::Diverged { epoch: epoch + 1 });
                 }
-                loss_sum += batch_loss * batch.len() as f64;
+                loss_sum += batch_loss * drawings as f64;
                 correct += i64::try_from(logits.argmax(-1, false).eq_tensor(&ys).sum(Kind::Int64))?;
-                seen += batch.len();
-                let report =
-                    step_progress(config, epoch, step + 1, steps_per_epoch, seen, &started);
+                seen += drawings;
                 let report = Progress {
                     loss: loss_sum / seen as f64,
                     accuracy: correct as f64 / seen as f64,
-                    ..report
+                    ..step_progress(config, epoch, step + 1, steps_per_epoch, seen, &started)
                 };
+                let report =
+                    with_input_figures(report, seen, busy_nanos, workers, waited, &started);
                 if let Some(callback) = progress.as_mut() {
                     if callback(&report) == Control::Stop {
                         return Err(TrainError::Cancelled { epochs_done: epoch });
                     }
                 }
+                waiting = Instant::now();
             }
             Ok(())
-        });
-        trained_epoch?;
+        })?;
 
         let samples_per_sec = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        let (validation_loss, logits) = evaluate(&net, &validation, size, device)?;
+        let validation = reader.evaluate(&net, &split.validation, device)?;
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: loss_sum / seen as f64,
             train_accuracy: correct as f64 / seen as f64,
-            validation_loss,
-            validation_accuracy: evaluation::accuracy(&logits, &validation.labels)?,
+            validation_loss: validation.loss,
+            validation_accuracy: evaluation::accuracy(&validation.logits, &validation.labels)?,
             samples_per_sec,
         };
         history.push(record.clone());
         if let Some(dir) = checkpoint_dir {
-            Checkpoint::write(
-                dir,
-                config,
-                &dataset_hash,
-                &dataset.classes,
-                &history,
-                &var_store,
-            )?;
+            Checkpoint::write(dir, config, &dataset_hash, &classes, &history, &var_store)?;
         }
+        last_validation = Some(validation);
         if let Some(callback) = progress.as_mut() {
-            let report = step_progress(
-                config,
-                epoch,
-                steps_per_epoch,
-                steps_per_epoch,
-                seen,
-                &started,
-            );
             let report = Progress {
                 loss: record.train_loss,
                 accuracy: record.train_accuracy,
                 epoch_done: Some(record),
-                ..report
+                ..step_progress(
+                    config,
+                    epoch,
+                    steps_per_epoch,
+                    steps_per_epoch,
+                    seen,
+                    &started,
+                )
             };
+            let report = with_input_figures(report, seen, &busy_nanos, workers, waited, &started);
             if callback(&report) == Control::Stop && epoch + 1 < config.epochs {
                 return Err(TrainError::Cancelled {
                     epochs_done: epoch + 1,
@@ -314,18 +346,21 @@ pub fn train(
         }
     }
 
-    let (loss, logits) = evaluate(&net, &validation, size, device)?;
+    let validation = match last_validation {
+        Some(validation) => validation,
+        None => reader.evaluate(&net, &split.validation, device)?,
+    };
     let mut metrics = evaluation::measure(
-        &dataset.classes,
-        &logits,
+        &classes,
+        &validation.logits,
         &validation.labels,
-        loss,
+        validation.loss,
         history,
         split.train.len(),
     )?;
     metrics.player_independent = split.player_independent;
     Ok(TrainedModel {
-        classes: dataset.classes.clone(),
+        classes,
         config: config.clone(),
         metrics,
         dataset_hash,
@@ -355,8 +390,29 @@ fn step_progress(
         loss: 0.0,
         accuracy: 0.0,
         samples_per_sec,
+        raster_samples_per_sec: 0.0,
+        input_wait_share: 0.0,
         eta_secs: remaining.max(0.0) / samples_per_sec.max(1e-9),
         epoch_done: None,
+    }
+}
+
+/// `report` with the input pipeline's figures: what the workers could deliver (`seen`
+/// drawings in `busy_nanos` of work spread over `workers` threads) and the share of the time
+/// since `started` the trainer spent `waited` for them.
+fn with_input_figures(
+    report: Progress,
+    seen: usize,
+    busy_nanos: &AtomicU64,
+    workers: usize,
+    waited: f64,
+    started: &Instant,
+) -> Progress {
+    let busy = busy_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+    Progress {
+        raster_samples_per_sec: seen as f64 * workers as f64 / busy.max(1e-9),
+        input_wait_share: (waited / started.elapsed().as_secs_f64().max(1e-9)).min(1.0),
+        ..report
     }
 }
 
@@ -368,64 +424,125 @@ fn mix(seed: u64, salt: u64) -> u64 {
     (z ^ (z >> 31)) & (i64::MAX as u64)
 }
 
-/// Rasterized drawings with their labels, for sets drawn once.
-struct Images {
-    /// `labels.len()` images of `size * size` values, concatenated.
+/// One batch ready for the device.
+struct Batch {
+    /// `rows` images of `size * size` values: the drawings, then any scribbles.
     pixels: Vec<f32>,
-    /// The label of each image.
+    /// Images in `pixels`.
+    rows: usize,
+    /// The drawings' labels (scribbles have none).
     labels: Vec<i64>,
 }
 
-impl Images {
-    /// Rasterizes the samples at `indices`.
-    fn rasterize(dataset: &Dataset, indices: &[usize], size: u32) -> Result<Images, TrainError> {
-        let pixels = (size * size) as usize;
-        let mut images = Images {
-            pixels: vec![0.0; indices.len() * pixels],
-            labels: Vec::with_capacity(indices.len()),
-        };
-        for (slot, &index) in indices.iter().enumerate() {
-            let sample = &dataset.samples[index];
-            let out = &mut images.pixels[slot * pixels..(slot + 1) * pixels];
-            raster::rasterize_into(&sample.strokes, size, out)
-                .map_err(|source| TrainError::Raster { index, source })?;
-            images.labels.push(sample.label as i64);
-        }
-        Ok(images)
-    }
-
-    /// The `slot`-th image.
-    fn image(&self, slot: usize, pixels: usize) -> &[f32] {
-        &self.pixels[slot * pixels..(slot + 1) * pixels]
-    }
+/// The validation set's measurements.
+struct Validation {
+    /// Mean cross-entropy.
+    loss: f64,
+    /// CPU logits `[n, classes]`.
+    logits: Tensor,
+    /// The label of each row.
+    labels: Vec<i64>,
 }
 
-/// Mean loss and the CPU logits `[n, classes]` of the network on `images`, in eval mode.
-fn evaluate(
-    net: &DoodleNet,
-    images: &Images,
-    size: u32,
-    device: Device,
-) -> Result<(f64, Tensor), TrainError> {
-    let pixels = (size * size) as usize;
-    let n = images.labels.len();
-    tch::no_grad(|| {
-        let mut chunks = Vec::new();
-        for start in (0..n).step_by(EVAL_CHUNK) {
-            let end = (start + EVAL_CHUNK).min(n);
-            let xs = input_tensor(
-                &images.pixels[start * pixels..end * pixels],
-                end - start,
-                size,
-                device,
-            );
-            chunks.push(net.forward_t(&xs, false).to_device(Device::Cpu));
+/// Turns catalog indices into batches: reads the strokes, augments, rasterizes.
+struct Reader<'a> {
+    /// Where the strokes are.
+    source: &'a dyn StrokeSource,
+    /// Every drawing's label.
+    labels: &'a [u32],
+    /// Image size, augmentation and scribbles.
+    config: &'a TrainConfig,
+    /// Threads that prepare batches.
+    workers: usize,
+}
+
+impl Reader<'_> {
+    /// A training batch of the drawings at `indices`, augmented (when the run augments) and
+    /// with its scribbles, all random choices from `rng`.
+    fn training_batch(&self, indices: &[usize], mut rng: StdRng) -> Result<Batch, TrainError> {
+        let config = self.config;
+        let size = config.image_size;
+        let pixels = (size * size) as usize;
+        let scribbles = scribbles_for(indices.len(), config.scribble_share);
+        let rows = indices.len() + scribbles;
+        let mut buffer = vec![0.0f32; rows * pixels];
+        let (drawn, extra) = buffer.split_at_mut(indices.len() * pixels);
+        for out in extra.chunks_exact_mut(pixels) {
+            // Training scribbles come from seeds below the held-out range.
+            let seed = rng.random::<u64>() % synth::HELD_OUT_SCRIBBLE_SEEDS;
+            raster::rasterize_into(&synth::scribble(seed), size, out).map_err(|source| {
+                TrainError::Raster {
+                    index: usize::MAX,
+                    source,
+                }
+            })?;
         }
-        let logits = Tensor::cat(&chunks, 0);
-        let labels = Tensor::from_slice(&images.labels);
-        let loss = f64::try_from(logits.cross_entropy_for_logits(&labels))?;
-        Ok((loss, logits))
-    })
+        for (&index, out) in indices.iter().zip(drawn.chunks_exact_mut(pixels)) {
+            let strokes = self.source.strokes(index)?;
+            let strokes = match config.augment {
+                true => augment_with_rng(&strokes, &mut rng, &config.augment_params),
+                false => strokes,
+            };
+            raster::rasterize_into(&strokes, size, out)
+                .map_err(|source| TrainError::Raster { index, source })?;
+        }
+        Ok(Batch {
+            pixels: buffer,
+            rows,
+            labels: indices.iter().map(|&i| i64::from(self.labels[i])).collect(),
+        })
+    }
+
+    /// A batch of the drawings at `indices` as they are.
+    fn plain_batch(&self, indices: &[usize]) -> Result<Batch, TrainError> {
+        let size = self.config.image_size;
+        let pixels = (size * size) as usize;
+        let mut buffer = vec![0.0f32; indices.len() * pixels];
+        for (&index, out) in indices.iter().zip(buffer.chunks_exact_mut(pixels)) {
+            let strokes = self.source.strokes(index)?;
+            raster::rasterize_into(&strokes, size, out)
+                .map_err(|source| TrainError::Raster { index, source })?;
+        }
+        Ok(Batch {
+            pixels: buffer,
+            rows: indices.len(),
+            labels: indices.iter().map(|&i| i64::from(self.labels[i])).collect(),
+        })
+    }
+
+    /// Mean loss and logits of the network on the drawings at `indices`, in eval mode,
+    /// rasterized a chunk at a time on the workers.
+    fn evaluate(
+        &self,
+        net: &DoodleNet,
+        indices: &[usize],
+        device: Device,
+    ) -> Result<Validation, TrainError> {
+        let chunks = indices.len().div_ceil(EVAL_CHUNK);
+        let (outputs, labels) = std::thread::scope(|scope| {
+            let prepared = batches::in_order(scope, chunks, self.workers, |c| {
+                self.plain_batch(
+                    &indices[c * EVAL_CHUNK..((c + 1) * EVAL_CHUNK).min(indices.len())],
+                )
+            });
+            let mut outputs = Vec::with_capacity(chunks);
+            let mut labels = Vec::with_capacity(indices.len());
+            for batch in prepared {
+                let batch = batch?;
+                let xs = input_tensor(&batch.pixels, batch.rows, self.config.image_size, device);
+                outputs.push(tch::no_grad(|| net.forward_t(&xs, false)).to_device(Device::Cpu));
+                labels.extend(batch.labels);
+            }
+            Ok::<_, TrainError>((outputs, labels))
+        })?;
+        let logits = Tensor::cat(&outputs, 0);
+        let loss = f64::try_from(logits.cross_entropy_for_logits(&Tensor::from_slice(&labels)))?;
+        Ok(Validation {
+            loss,
+            logits,
+            labels,
+        })
+    }
 }
 
 /// Scribbles to add to a batch of `drawings` at `share` (at least one when the share is
@@ -438,43 +555,60 @@ fn scribbles_for(drawings: usize, share: f32) -> usize {
     }
 }
 
-/// Fills `buffer` with the batch's images: copies of the fixed ones, or freshly augmented
-/// and rasterized drawings.
-fn fill_batch(
-    dataset: &Dataset,
-    split: &Split,
-    fixed_train: Option<&Images>,
-    config: &TrainConfig,
-    rng: &mut StdRng,
-    batch: &[usize],
-    buffer: &mut [f32],
-) -> Result<(), TrainError> {
-    let pixels = (config.image_size * config.image_size) as usize;
-    // The buffer's room beyond the batch is for scribbles.
-    let scribbles = buffer.len() / pixels - batch.len();
-    for slot in 0..scribbles {
-        // Training scribbles come from seeds below the held-out range.
-        let seed = rng.random::<u64>() % synth::HELD_OUT_SCRIBBLE_SEEDS;
-        let out = &mut buffer[(batch.len() + slot) * pixels..(batch.len() + slot + 1) * pixels];
-        raster::rasterize_into(&synth::scribble(seed), config.image_size, out).map_err(
-            |source| TrainError::Raster {
-                index: usize::MAX,
-                source,
-            },
-        )?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::synth;
+
+    /// Every batch of an epoch, prepared on `workers` threads.
+    fn epoch_batches(dataset: &Dataset, config: &TrainConfig, workers: usize) -> Vec<Batch> {
+        let labels = dataset.labels();
+        let reader = Reader {
+            source: dataset,
+            labels: &labels,
+            config,
+            workers,
+        };
+        let order: Vec<usize> = (0..dataset.samples.len()).rev().collect();
+        let steps = order.len().div_ceil(config.batch_size);
+        std::thread::scope(|scope| {
+            batches::in_order(scope, steps, workers, |b| {
+                let end = ((b + 1) * config.batch_size).min(order.len());
+                let rng = StdRng::seed_from_u64(mix(7, b as u64));
+                reader.training_batch(&order[b * config.batch_size..end], rng)
+            })
+            .map(|batch| batch.unwrap())
+            .collect()
+        })
     }
-    for (slot, &i) in batch.iter().enumerate() {
-        let out = &mut buffer[slot * pixels..(slot + 1) * pixels];
-        match fixed_train {
-            Some(images) => out.copy_from_slice(images.image(i, pixels)),
-            None => {
-                let index = split.train[i];
-                let strokes = &dataset.samples[index].strokes;
-                let augmented = augment_with_rng(strokes, rng, &config.augment_params);
-                raster::rasterize_into(&augmented, config.image_size, out)
-                    .map_err(|source| TrainError::Raster { index, source })?;
-            }
+
+    #[test]
+    fn augmented_batches_are_the_same_whatever_the_number_of_rasterizing_workers() {
+        let dataset = synth::starter_dataset(12, 3);
+        let config = TrainConfig {
+            batch_size: 7,
+            image_size: 28,
+            scribble_share: 0.25,
+            ..TrainConfig::default()
+        };
+        let one = epoch_batches(&dataset, &config, 1);
+        let three = epoch_batches(&dataset, &config, 3);
+        assert_eq!(one.len(), 60usize.div_ceil(7));
+        for (a, b) in one.iter().zip(&three) {
+            assert_eq!(a.labels, b.labels);
+            assert_eq!(a.rows, b.rows);
+            assert!(a.rows > a.labels.len(), "scribbles are added");
+            assert!(a.pixels == b.pixels, "the same pixels");
         }
+        // Augmentation does change the drawings from one batch seed to another.
+        let plain = Reader {
+            source: &dataset,
+            labels: &dataset.labels(),
+            config: &config,
+            workers: 1,
+        }
+        .plain_batch(&[59, 58, 57, 56, 55, 54, 53])
+        .unwrap();
+        assert!(plain.pixels[..] != one[0].pixels[..plain.pixels.len()]);
     }
-    Ok(())
 }

@@ -62,6 +62,10 @@ pub struct TrainConfig {
     /// that have no scribble-like shape (the starter's).
     #[serde(default)]
     pub scribble_share: f32,
+    /// Ends each epoch after this many steps (the validation still covers the whole
+    /// validation set): for quick looks and benchmarks on large sets. `None`: whole epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps_per_epoch: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -76,6 +80,7 @@ impl Default for TrainConfig {
             seed: 0,
             validation_fraction: DEFAULT_VALIDATION_FRACTION,
             scribble_share: 0.0,
+            max_steps_per_epoch: None,
         }
     }
 }
@@ -103,6 +108,9 @@ impl TrainConfig {
         let (lo, hi) = VALIDATION_FRACTION_RANGE;
         if !(lo..=hi).contains(&self.validation_fraction) {
             return bad(format!("validation_fraction must be {lo}..={hi}"));
+        }
+        if self.max_steps_per_epoch == Some(0) {
+            return bad("max_steps_per_epoch must be at least 1".into());
         }
         if !(0.0..=1.0).contains(&self.scribble_share) {
             return bad("scribble_share must be 0..=1".into());

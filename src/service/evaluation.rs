@@ -23,7 +23,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::domain::{ModelVersion, Record};
+use crate::domain::{DrawingId, ModelVersion, Record};
 use crate::ml::artifact::ArtifactError;
 use crate::ml::classifier::{Classifier, ClassifyError};
 use crate::ml::evaluation::{mcnemar_p_value, wilson_interval};
@@ -57,15 +57,11 @@ pub enum SplitRule {
 impl SplitRule {
     /// The rule for this set of drawings (see the module docs).
     pub fn for_drawings(drawings: &[TrainingDrawing]) -> SplitRule {
-        let mut players: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        let mut finder = RuleFinder::default();
         for d in drawings {
-            players.entry(&d.shape).or_default().insert(&d.player);
+            finder.see(d);
         }
-        if !players.is_empty() && players.values().all(|p| p.len() >= MIN_PLAYERS_PER_CLASS) {
-            SplitRule::ByPlayer
-        } else {
-            SplitRule::ByDrawing
-        }
+        finder.rule()
     }
 
     /// Whether `drawing` belongs to the evaluation split (and so to no training set).
@@ -84,6 +80,38 @@ impl SplitRule {
     }
 }
 
+/// What deciding the rule needs of the drawings, gathered one drawing at a time: the
+/// players of each shape, up to [`MIN_PLAYERS_PER_CLASS`] (so it stays small however many
+/// drawings pass).
+#[derive(Debug, Default)]
+pub struct RuleFinder {
+    /// Shape name to some of its players.
+    players: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl RuleFinder {
+    /// Takes one more drawing into account.
+    pub fn see(&mut self, drawing: &TrainingDrawing) {
+        let players = match self.players.get_mut(&drawing.shape) {
+            Some(players) => players,
+            None => self.players.entry(drawing.shape.clone()).or_default(),
+        };
+        if players.len() < MIN_PLAYERS_PER_CLASS {
+            players.insert(drawing.player.clone());
+        }
+    }
+
+    /// The rule for the drawings seen.
+    pub fn rule(&self) -> SplitRule {
+        let enough = |p: &BTreeSet<String>| p.len() >= MIN_PLAYERS_PER_CLASS;
+        if !self.players.is_empty() && self.players.values().all(enough) {
+            SplitRule::ByPlayer
+        } else {
+            SplitRule::ByDrawing
+        }
+    }
+}
+
 /// Splits `drawings` into (training candidates, evaluation split) by the rule for them.
 pub fn partition(
     drawings: Vec<TrainingDrawing>,
@@ -93,20 +121,27 @@ pub fn partition(
     (train, held_out, rule)
 }
 
-/// Every drawing the evaluation split is drawn from: live, unflagged, of any shape. The rule
-/// is decided on these, whatever a training job's own filter is, so that every job and every
-/// comparison agree on which drawings are held out.
-pub fn candidates(stores: &Stores) -> Result<Vec<TrainingDrawing>, StoreError> {
-    stores.metadata.training_drawings(&TrainingFilter {
-        shapes: None,
-        min_quality: None,
+/// Which drawings the evaluation split is drawn from: live, unflagged, of any shape, from
+/// any time. The rule is decided on these, whatever a training job's own filter is, so that
+/// every job and every comparison agree on which drawings are held out.
+pub fn candidates_filter() -> TrainingFilter {
+    TrainingFilter {
         include_flagged: false,
-    })
+        ..TrainingFilter::default()
+    }
 }
 
-/// The rule in force now (see the module docs).
+/// The rule in force now (see the module docs), from one streaming walk over the
+/// candidates.
 pub fn current_rule(stores: &Stores) -> Result<SplitRule, StoreError> {
-    Ok(SplitRule::for_drawings(&candidates(stores)?))
+    let mut finder = RuleFinder::default();
+    stores
+        .metadata
+        .visit_training_drawings(&candidates_filter(), &mut |d| {
+            finder.see(&d);
+            Ok(())
+        })?;
+    Ok(finder.rule())
 }
 
 /// One class of a paired comparison.
@@ -204,46 +239,67 @@ pub fn compare(
     if shared.len() < 2 {
         return Ok(None);
     }
-    let (_, held_out, rule) = partition(candidates(stores)?);
-    let mut drawings = Vec::new();
-    for d in held_out.into_iter().filter(|d| shared.contains(&d.shape)) {
-        let Some(bytes) = stores.blobs.get(d.id)? else {
-            continue;
-        };
-        let record = Record::decode(&bytes)
-            .map_err(|e| StoreError::Corrupt(format!("drawing {}: {e}", d.id)))?;
-        drawings.push((d.shape, strokes_of(&record.drawing)));
-    }
-    if drawings.is_empty() {
-        return Ok(None);
-    }
-    // The best class among the shared ones, for each drawing.
-    let guesses = |classifier: &Classifier| -> Result<Vec<String>, ClassifyError> {
-        let mut out = Vec::with_capacity(drawings.len());
-        for chunk in drawings.chunks(BATCH) {
-            let strokes: Vec<&Vec<Vec<[f32; 2]>>> = chunk.iter().map(|(_, s)| s).collect();
-            for ranked in classifier.classify_batch(&strokes)? {
-                let best = ranked.into_iter().find(|(c, _)| shared.contains(c));
-                out.push(best.map(|(c, _)| c).unwrap_or_default());
+    // The held-out drawings of the shared classes, as ids: their strokes are read a batch
+    // at a time below, so the split's size does not decide the memory a comparison takes.
+    let rule = current_rule(stores)?;
+    let mut held_out: Vec<(DrawingId, String)> = Vec::new();
+    stores
+        .metadata
+        .visit_training_drawings(&candidates_filter(), &mut |d| {
+            if shared.contains(&d.shape) && rule.holds_out(&d) {
+                held_out.push((d.id, d.shape));
             }
-        }
-        Ok(out)
+            Ok(())
+        })?;
+    // The best class among the shared ones, for each drawing.
+    let guess = |classifier: &Classifier,
+                 strokes: &[&Vec<Vec<[f32; 2]>>]|
+     -> Result<Vec<String>, ClassifyError> {
+        Ok(classifier
+            .classify_batch(strokes)?
+            .into_iter()
+            .map(|ranked| {
+                let best = ranked.into_iter().find(|(c, _)| shared.contains(c));
+                best.map(|(c, _)| c).unwrap_or_default()
+            })
+            .collect())
     };
-    let (ga, gb) = (guesses(&ca)?, guesses(&cb)?);
     let mut per_class: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     let (mut a_right, mut b_right, mut a_only, mut b_only) = (0, 0, 0, 0);
-    for ((shape, _), (x, y)) in drawings.iter().zip(ga.iter().zip(&gb)) {
-        let (ra, rb) = (x == shape, y == shape);
-        let entry = per_class.entry(shape).or_default();
-        entry.0 += 1;
-        entry.1 += usize::from(ra);
-        entry.2 += usize::from(rb);
-        a_right += usize::from(ra);
-        b_right += usize::from(rb);
-        a_only += usize::from(ra && !rb);
-        b_only += usize::from(rb && !ra);
+    let mut n = 0;
+    for chunk in held_out.chunks(BATCH) {
+        let mut shapes = Vec::with_capacity(chunk.len());
+        let mut drawings = Vec::with_capacity(chunk.len());
+        for (id, shape) in chunk {
+            let Some(bytes) = stores.blobs.get(*id)? else {
+                continue;
+            };
+            let record = Record::decode(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("drawing {id}: {e}")))?;
+            shapes.push(shape.as_str());
+            drawings.push(strokes_of(&record.drawing));
+        }
+        if drawings.is_empty() {
+            continue;
+        }
+        let strokes: Vec<&Vec<Vec<[f32; 2]>>> = drawings.iter().collect();
+        let (ga, gb) = (guess(&ca, &strokes)?, guess(&cb, &strokes)?);
+        for (shape, (x, y)) in shapes.into_iter().zip(ga.iter().zip(&gb)) {
+            let (ra, rb) = (x == shape, y == shape);
+            let entry = per_class.entry(shape).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(ra);
+            entry.2 += usize::from(rb);
+            a_right += usize::from(ra);
+            b_right += usize::from(rb);
+            a_only += usize::from(ra && !rb);
+            b_only += usize::from(rb && !ra);
+            n += 1;
+        }
     }
-    let n = drawings.len();
+    if n == 0 {
+        return Ok(None);
+    }
     let p_value = mcnemar_p_value(a_only, b_only);
     let significant = p_value < SIGNIFICANCE;
     Ok(Some(PairedComparison {
@@ -360,7 +416,6 @@ pub fn compare_versions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::DrawingId;
 
     fn drawing(id: u64, player: &str, shape: &str) -> TrainingDrawing {
         TrainingDrawing {

@@ -442,6 +442,47 @@ pub fn an_admin_session_lives_until_it_is_deleted_or_expires<B: Backend>(backend
     assert!(admins.session(&live).unwrap().is_none());
 }
 
+pub fn training_drawings_stream_in_id_order_within_the_created_time_range<B: Backend>(backend: &B) {
+    let (_guard, stores) = backend.open();
+    // Created at 1000, 1001, ..., 1004 ms.
+    let rows = rows(&stores, 5);
+    stores.metadata.insert_drawings(&rows).unwrap();
+    let visited = |from: Option<u64>, to: Option<u64>| -> Vec<DrawingId> {
+        let mut ids = Vec::new();
+        stores
+            .metadata
+            .visit_training_drawings(
+                &TrainingFilter {
+                    created_from_ms: from,
+                    created_to_ms: to,
+                    ..TrainingFilter::default()
+                },
+                &mut |d| {
+                    ids.push(d.id);
+                    Ok(())
+                },
+            )
+            .unwrap();
+        ids
+    };
+    let all: Vec<DrawingId> = rows.iter().map(|r| r.id).collect();
+    assert_eq!(visited(None, None), all);
+    assert_eq!(visited(Some(1001), None), all[1..]);
+    assert_eq!(visited(None, Some(1003)), all[..3]);
+    assert_eq!(visited(Some(1001), Some(1003)), all[1..3]);
+    assert!(visited(Some(1003), Some(1003)).is_empty());
+    // An error from the visitor stops the walk and comes back.
+    let mut seen = 0;
+    let stopped = stores
+        .metadata
+        .visit_training_drawings(&TrainingFilter::default(), &mut |_| {
+            seen += 1;
+            Err(crate::store::StoreError::Corrupt("stop here".into()))
+        });
+    assert!(stopped.is_err());
+    assert_eq!(seen, 1);
+}
+
 pub fn a_soft_deleted_drawing_is_hidden_from_listings_and_training_until_restored<B: Backend>(
     backend: &B,
 ) {
@@ -671,6 +712,16 @@ macro_rules! contract_suite {
                     return;
                 }
                 super::scores_and_verdicts_are_recorded_and_the_catch_up_walk_finds_the_unscored(
+                    &$backend,
+                );
+            }
+
+            #[test]
+            fn training_drawings_stream_in_id_order_within_the_created_time_range() {
+                if !Backend::available(&$backend) {
+                    return;
+                }
+                super::training_drawings_stream_in_id_order_within_the_created_time_range(
                     &$backend,
                 );
             }

@@ -114,12 +114,27 @@ pub trait DrawingStore: Send + Sync {
     /// Ids of the newest `limit` drawing rows, newest first.
     fn recent_drawing_ids(&self, limit: usize) -> Result<Vec<DrawingId>, StoreError>;
     fn count_drawings(&self) -> Result<u64, StoreError>;
-    /// The drawings a training run may use, in id order: never soft-deleted; flagged ones
-    /// only when asked; only the named shapes when a list is given.
+    /// The drawings a training run may use, in id order, handed to `visit` one at a time so
+    /// that a set of millions is never held whole: never soft-deleted; flagged ones only
+    /// when asked; only the named shapes when a list is given; only those created in the
+    /// filter's time range. An error from `visit` stops the walk and is returned.
+    fn visit_training_drawings(
+        &self,
+        filter: &TrainingFilter,
+        visit: &mut dyn FnMut(TrainingDrawing) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// [`DrawingStore::visit_training_drawings`], collected (for sets known to be small).
     fn training_drawings(
         &self,
         filter: &TrainingFilter,
-    ) -> Result<Vec<TrainingDrawing>, StoreError>;
+    ) -> Result<Vec<TrainingDrawing>, StoreError> {
+        let mut all = Vec::new();
+        self.visit_training_drawings(filter, &mut |d| {
+            all.push(d);
+            Ok(())
+        })?;
+        Ok(all)
+    }
     /// Which of these source keys some row already carries. Reads through the writer
     /// connection, so the group-commit thread sees its own latest batch.
     fn existing_source_keys(&self, keys: &[&str]) -> Result<HashSet<String>, StoreError>;
@@ -169,6 +184,10 @@ pub struct TrainingFilter {
     pub shapes: Option<Vec<String>>,
     pub min_quality: Option<f64>,
     pub include_flagged: bool,
+    /// Only drawings created at or after this time (ms since the Unix epoch).
+    pub created_from_ms: Option<u64>,
+    /// Only drawings created before this time (ms since the Unix epoch).
+    pub created_to_ms: Option<u64>,
 }
 
 /// One drawing of a training set: what the trainer needs besides its strokes.
@@ -383,38 +402,44 @@ impl DrawingStore for SqliteMetadataStore {
         })
     }
 
-    fn training_drawings(
+    fn visit_training_drawings(
         &self,
         filter: &TrainingFilter,
-    ) -> Result<Vec<TrainingDrawing>, StoreError> {
-        let rows: Vec<(String, String, String)> = self.read(|conn| {
+        visit: &mut dyn FnMut(TrainingDrawing) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let time = |ms: Option<u64>| ms.map(|ms| ms.min(i64::MAX as u64) as i64);
+        self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT d.id, d.player_id, s.name FROM drawings d JOIN shapes s ON s.id = d.shape_id
                  WHERE d.deleted_at IS NULL AND (?1 OR d.is_flagged = 0)
                    AND (?2 IS NULL OR coalesce(d.quality_score, 1.0) >= ?2)
+                   AND (?3 IS NULL OR d.created_at >= ?3)
+                   AND (?4 IS NULL OR d.created_at < ?4)
                  ORDER BY d.id",
             )?;
-            let rows = stmt
-                .query_map(params![filter.include_flagged, filter.min_quality], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        rows.into_iter()
-            .filter(|(_, _, shape)| {
-                filter
+            let mut rows = stmt.query(params![
+                filter.include_flagged,
+                filter.min_quality,
+                time(filter.created_from_ms),
+                time(filter.created_to_ms),
+            ])?;
+            while let Some(row) = rows.next()? {
+                let shape: String = row.get(2)?;
+                if filter
                     .shapes
                     .as_ref()
-                    .is_none_or(|list| list.contains(shape))
-            })
-            .map(|(id, player, shape)| {
-                Ok(TrainingDrawing {
-                    id: parse_id(id)?,
-                    player,
+                    .is_some_and(|list| !list.contains(&shape))
+                {
+                    continue;
+                }
+                visit(TrainingDrawing {
+                    id: parse_id(row.get(0)?)?,
+                    player: row.get(1)?,
                     shape,
-                })
-            })
-            .collect()
+                })?;
+            }
+            Ok(())
+        })
     }
 
     fn existing_source_keys(&self, keys: &[&str]) -> Result<HashSet<String>, StoreError> {

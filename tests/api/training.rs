@@ -1,5 +1,5 @@
-//! Training jobs through the API: a real run on synthetic doodles, duplicates, cancel, and
-//! bad configurations.
+//! Training jobs through the API: a real run on synthetic doodles, duplicates, cancel, a
+//! subset (per-class cap, time range, step cap), and bad configurations.
 
 use std::time::{Duration, Instant};
 
@@ -192,6 +192,22 @@ async fn bad_training_configurations_get_422_and_create_nothing() {
         (json!({"image_size": 30}), "invalid_training_config"),
         (json!({"learning_rate": 5}), "invalid_training_config"),
         (json!({"shapes": ["circle"]}), "invalid_training_config"),
+        (json!({"per_class_cap": 0}), "invalid_training_config"),
+        (json!({"max_steps_per_epoch": 0}), "invalid_training_config"),
+        (
+            json!({"created_from": "yesterday"}),
+            "invalid_training_config",
+        ),
+        (
+            json!({"created_to": "2026-13-01"}),
+            "invalid_training_config",
+        ),
+        (
+            json!({"created_from": "2026-02-01", "created_to": "2026-01-31T23:00:00Z"}),
+            "invalid_training_config",
+        ),
+        (json!({"per_class_cap": -3}), "invalid_body"),
+        (json!({"created_from": 1700000000}), "invalid_body"),
         (json!({"epochs": "many"}), "invalid_body"),
         (json!({"layers": 3}), "invalid_body"),
     ] {
@@ -207,4 +223,64 @@ async fn bad_training_configurations_get_422_and_create_nothing() {
     assert_eq!(jobs["items"].as_array().unwrap().len(), 0);
     let missing = app.get("/api/v1/admin/training-jobs/999").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_job_can_train_on_a_subset_capped_per_class_and_limited_to_a_time_range() {
+    let app = TestApp::spawn().await;
+    seed_drawings(&app, 40, 8).await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let yesterday = doodlebox::time::rfc3339(now_ms - 86_400_000);
+    let tomorrow = doodlebox::time::rfc3339(now_ms + 86_400_000);
+    let created: Value = app
+        .post_json(
+            "/api/v1/admin/training-jobs",
+            &json!({"epochs": 1, "seed": 4, "per_class_cap": 12, "max_steps_per_epoch": 1,
+                    "created_from": yesterday, "created_to": tomorrow}),
+        )
+        .await;
+    let id = created["job"]["id"].as_i64().unwrap();
+    // The stored configuration is normalised: times in RFC 3339 UTC.
+    assert_eq!(created["job"]["config"]["per_class_cap"], 12);
+    assert!(created["job"]["config"]["created_from"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    let job = wait_for_status(&app, id, &["completed", "failed"], Duration::from_secs(240)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let dataset = &job["dataset"];
+    let per_class = dataset["per_class"].as_object().unwrap();
+    assert_eq!(per_class.len(), 5, "{dataset}");
+    assert!(per_class.values().all(|n| n == 12), "{dataset}");
+    assert_eq!(dataset["size"], 60);
+    let held_out = dataset["evaluation_held_out"].as_u64().unwrap();
+    let capped = dataset["left_out_by_per_class_cap"].as_u64().unwrap();
+    assert_eq!(60 + held_out + capped, 200, "{dataset}");
+    // One step of one epoch: the progress says so.
+    assert_eq!(job["progress"]["steps_per_epoch"], 1, "{job}");
+    assert!(
+        job["metrics"]["train_samples"].as_u64().unwrap() > 0,
+        "{job}"
+    );
+
+    // A time range with no drawings in it leaves nothing to train on.
+    let empty: Value = app
+        .post_json(
+            "/api/v1/admin/training-jobs",
+            &json!({"epochs": 1, "created_from": "2001-01-01", "created_to": "2001-02-01"}),
+        )
+        .await;
+    let id = empty["job"]["id"].as_i64().unwrap();
+    let job = wait_for_status(&app, id, &["completed", "failed"], Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "failed");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("at least two shapes"),
+        "{job}"
+    );
 }

@@ -1,9 +1,12 @@
-//! Training: accuracy on synthetic doodles, the split, progress, cancellation, checkpoints.
+//! Training: accuracy on synthetic doodles, the split, progress, cancellation, checkpoints,
+//! and reading drawings a batch at a time (once per epoch, any number of workers, a step cap).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use doodlebox::ml::checkpoint::CheckpointError;
 use doodlebox::ml::dataset::{self, DatasetError};
+use doodlebox::ml::source::{SourceError, StrokeSource, Strokes};
 use doodlebox::ml::synth;
 use doodlebox::ml::train::{self, Control, Hooks, Progress, TrainConfig, TrainError};
 
@@ -278,4 +281,101 @@ fn the_dataset_hash_changes_with_any_point_and_is_stable_otherwise() {
     moved.samples[7].strokes[0][0][0] += 0.5;
     assert_eq!(dataset.hash(), synth::starter_dataset(5, 1).hash());
     assert_ne!(dataset.hash(), moved.hash());
+}
+
+/// A dataset that counts how often each drawing's strokes are read, and can fail a read.
+struct CountingSource {
+    dataset: doodlebox::ml::dataset::Dataset,
+    reads: Vec<AtomicUsize>,
+    failing: Option<usize>,
+}
+
+impl CountingSource {
+    fn new(dataset: doodlebox::ml::dataset::Dataset, failing: Option<usize>) -> Self {
+        let reads = (0..dataset.samples.len())
+            .map(|_| AtomicUsize::new(0))
+            .collect();
+        Self {
+            dataset,
+            reads,
+            failing,
+        }
+    }
+}
+
+impl StrokeSource for CountingSource {
+    fn strokes(&self, index: usize) -> Result<Strokes, SourceError> {
+        self.reads[index].fetch_add(1, Ordering::Relaxed);
+        if self.failing == Some(index) {
+            return Err(SourceError {
+                index,
+                message: "the disk is on fire".into(),
+                transient: true,
+            });
+        }
+        self.dataset.strokes(index)
+    }
+}
+
+#[test]
+fn a_streamed_run_reads_every_drawing_once_per_epoch_and_keeps_none() {
+    let source = CountingSource::new(synth::starter_dataset(30, 6), None);
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 16,
+        ..TrainConfig::default()
+    };
+    let catalog = source.dataset.catalog();
+    let model = train::train_from(catalog, &source, &config, Hooks::default()).unwrap();
+    // Training drawings once per epoch in training, validation drawings once per epoch in
+    // validation (the final measurements reuse the last epoch's): nothing is kept between.
+    let reads: Vec<usize> = source
+        .reads
+        .iter()
+        .map(|r| r.load(Ordering::Relaxed))
+        .collect();
+    assert!(reads.iter().all(|&n| n == 2), "{reads:?}");
+    assert_eq!(
+        model.metrics.train_samples + model.metrics.validation_samples,
+        150
+    );
+    assert_eq!(model.dataset_hash, source.dataset.hash());
+}
+
+#[test]
+fn a_step_cap_ends_each_epoch_early_and_still_validates_on_the_whole_validation_set() {
+    let dataset = synth::starter_dataset(30, 9);
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 8,
+        max_steps_per_epoch: Some(2),
+        ..TrainConfig::default()
+    };
+    let mut steps = Vec::new();
+    let mut record = |p: &Progress| {
+        steps.push((p.step, p.steps_per_epoch));
+        Control::Continue
+    };
+    let hooks = Hooks {
+        progress: Some(&mut record),
+        ..Hooks::default()
+    };
+    let model = train::train(&dataset, &config, hooks).unwrap();
+    assert_eq!(steps, [(1, 2), (2, 2), (2, 2)]);
+    let split = dataset::split(&dataset, config.validation_fraction, config.seed).unwrap();
+    assert_eq!(model.metrics.validation_samples, split.validation.len());
+}
+
+#[test]
+fn a_drawing_that_cannot_be_read_fails_the_run_with_its_index() {
+    let source = CountingSource::new(synth::starter_dataset(10, 3), Some(7));
+    let catalog = source.dataset.catalog();
+    let result = train::train_from(catalog, &source, &TrainConfig::default(), Hooks::default());
+    match result {
+        Err(TrainError::Source(e)) => {
+            assert_eq!(e.index, 7);
+            assert!(e.transient);
+        }
+        other => panic!("{other:?}"),
+    }
 }

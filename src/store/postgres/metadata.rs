@@ -6,6 +6,7 @@
 //! drawing, and a key another replica stored first makes the whole batch fail with
 //! [`StoreError::KeyTaken`] and store nothing (the writer then answers from the stored key).
 
+use postgres::fallible_iterator::FallibleIterator;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -156,27 +157,40 @@ impl DrawingStore for PgStore {
         )
     }
 
-    fn training_drawings(
+    fn visit_training_drawings(
         &self,
         filter: &TrainingFilter,
-    ) -> Result<Vec<TrainingDrawing>, StoreError> {
-        let rows = self.conn()?.query(
+        visit: &mut dyn FnMut(TrainingDrawing) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let time = |ms: Option<u64>| ms.map(|ms| ms.min(i64::MAX as u64) as i64);
+        let (from, to) = (time(filter.created_from_ms), time(filter.created_to_ms));
+        let params: [&(dyn postgres::types::ToSql + Sync); 5] = [
+            &filter.include_flagged,
+            &filter.min_quality,
+            &filter.shapes,
+            &from,
+            &to,
+        ];
+        let mut conn = self.conn()?;
+        // Rows arrive as the walk goes (a portal), not all at once.
+        let mut rows = conn.query_raw(
             "SELECT d.id, d.player_id, s.name FROM drawings d JOIN shapes s ON s.id = d.shape_id
              WHERE d.deleted_at IS NULL AND ($1 OR NOT d.is_flagged)
                AND ($2::float8 IS NULL OR coalesce(d.quality_score, 1.0) >= $2)
                AND ($3::text[] IS NULL OR s.name = ANY($3))
+               AND ($4::int8 IS NULL OR d.created_at >= $4)
+               AND ($5::int8 IS NULL OR d.created_at < $5)
              ORDER BY d.id",
-            &[&filter.include_flagged, &filter.min_quality, &filter.shapes],
+            params,
         )?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(TrainingDrawing {
-                    id: parse_id(r.try_get(0)?)?,
-                    player: r.try_get(1)?,
-                    shape: r.try_get(2)?,
-                })
-            })
-            .collect()
+        while let Some(r) = rows.next()? {
+            visit(TrainingDrawing {
+                id: parse_id(r.try_get(0)?)?,
+                player: r.try_get(1)?,
+                shape: r.try_get(2)?,
+            })?;
+        }
+        Ok(())
     }
 
     fn existing_source_keys(&self, keys: &[&str]) -> Result<HashSet<String>, StoreError> {

@@ -1,5 +1,5 @@
 // admin/training.js: training jobs. Start one (epochs, batch size, learning rate, data
-// source and filters), list them, and watch one live through its Server-Sent Events stream
+// source and filters, and a subset for a quick iteration: drawings per shape, created from/to), list them, and watch one live through its Server-Sent Events stream
 // (GET /training-jobs/{id}/events): a progress bar, loss and accuracy, a loss chart, a
 // remaining time that counts down (then says "finishing"), and, once completed, a link to
 // the model it produced. The job list follows the portal's live feed.
@@ -27,6 +27,9 @@ function startForm(onStarted) {
   const batch = h('input', { type: 'number', name: 'batch_size', min: 1, max: 4096, placeholder: 'default' });
   const rate = h('input', { type: 'number', name: 'learning_rate', min: 0, step: 'any', placeholder: 'default' });
   const minQuality = h('input', { type: 'number', name: 'min_quality', min: 0, max: 1, step: 0.05, placeholder: 'none' });
+  const perClassCap = h('input', { type: 'number', name: 'per_class_cap', min: 1, step: 1, placeholder: 'all' });
+  const createdFrom = h('input', { type: 'date', name: 'created_from' });
+  const createdTo = h('input', { type: 'date', name: 'created_to' });
   const source = h('select', { name: 'source' },
     h('option', { value: 'drawings' }, 'the collected drawings'),
     h('option', { value: 'synthetic' }, 'generated doodles (a starter model)'));
@@ -41,6 +44,10 @@ function startForm(onStarted) {
       if (batch.value) config.batch_size = Number(batch.value);
       if (rate.value) config.learning_rate = Number(rate.value);
       if (minQuality.value) config.min_quality = Number(minQuality.value);
+      if (perClassCap.value) config.per_class_cap = Number(perClassCap.value);
+      // Dates are midnight UTC; "to" is exclusive, so the day chosen is the first left out.
+      if (createdFrom.value) config.created_from = createdFrom.value;
+      if (createdTo.value) config.created_to = createdTo.value;
       try {
         const answer = await post('/training-jobs', config);
         toast(answer.status === 'already_exists' ? `The same job is already queued (job ${answer.job.id}).` : `Job ${answer.job.id} started.`);
@@ -50,7 +57,8 @@ function startForm(onStarted) {
       }
     },
   }, field('Train on', source), field('Epochs', epochs), field('Batch size', batch), field('Learning rate', rate),
-  field('Minimum quality', minQuality),
+  field('Minimum quality', minQuality), field('At most per shape', perClassCap),
+  field('Created from', createdFrom), field('Created before', createdTo),
   h('label', { className: 'check' }, excludeFlagged, ' Leave out flagged drawings'),
   h('button', { type: 'submit', className: 'primary' }, 'Start training'));
 }
