@@ -334,11 +334,12 @@ impl From<ShapesError> for ApiError {
             }
             ShapesError::NotFound => Self::not_found("shape"),
             ShapesError::NoneCollected => Self::unavailable("no_shapes", e.to_string()),
-            ShapesError::BadPicture(_) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_picture",
-                e.to_string(),
-            ),
+            ShapesError::PictureNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            ShapesError::BadPicture(_) => {
+                Self::new(StatusCode::CONFLICT, "invalid_picture", e.to_string())
+            }
             ShapesError::Store(e) => e.into(),
         }
     }

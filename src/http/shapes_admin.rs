@@ -108,8 +108,9 @@ pub struct PictureChoice {
 }
 
 /// `PUT /api/v1/admin/shapes/{name}/picture {"drawing_id"}`: that drawing becomes the
-/// shape's picture (`/icons/{name}.svg`, the game's card) → the shape; `422
-/// invalid_picture` when it is not a live drawing of the shape.
+/// shape's picture (`/icons/{name}.svg`, the game's card) → the shape; `404` for an
+/// unknown shape or drawing, `409 invalid_picture` for a deleted drawing or one of another
+/// shape.
 pub async fn choose_picture(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -119,7 +120,7 @@ pub async fn choose_picture(
     let id = body.value.drawing_id;
     let drawing: DrawingId = id
         .parse()
-        .map_err(|_| ShapesError::BadPicture(format!("`{id}` is not a drawing id")))?;
+        .map_err(|_| ShapesError::PictureNotFound(format!("there is no drawing `{id}`")))?;
     set_picture(&state, name, Some(drawing)).await
 }
 

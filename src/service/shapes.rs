@@ -32,8 +32,10 @@ pub enum ShapesError {
     /// Every shape is retired: there is nothing to prompt a player with.
     #[error("no shape is being collected right now")]
     NoneCollected,
-    /// The drawing chosen as a shape's picture cannot be one: unknown, deleted or of
-    /// another shape.
+    /// The drawing chosen as a shape's picture does not exist.
+    #[error("{0}")]
+    PictureNotFound(String),
+    /// The drawing chosen as a shape's picture cannot be one: deleted or of another shape.
     #[error("{0}")]
     BadPicture(String),
     #[error(transparent)]
@@ -166,7 +168,7 @@ impl Shapes {
         }
         if let Some(id) = picture {
             let item = self.stores.review.review_item(id)?.ok_or_else(|| {
-                ShapesError::BadPicture(format!("there is no drawing with id {id}"))
+                ShapesError::PictureNotFound(format!("there is no drawing with id {id}"))
             })?;
             if item.deleted_at.is_some() {
                 return Err(ShapesError::BadPicture(format!(

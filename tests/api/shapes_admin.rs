@@ -299,9 +299,9 @@ async fn an_admin_chooses_a_drawing_as_a_shapes_picture_and_bad_choices_change_n
     // Bad choices: each a clear error, and the picture stays the second drawing.
     let unknown_id = "0190b6f2-0000-7000-8000-000000000000";
     for (body, status, code) in [
-        (json!({"drawing_id": circle}), 422, "invalid_picture"),
-        (json!({"drawing_id": unknown_id}), 422, "invalid_picture"),
-        (json!({"drawing_id": "not an id"}), 422, "invalid_picture"),
+        (json!({"drawing_id": circle}), 409, "invalid_picture"),
+        (json!({"drawing_id": unknown_id}), 404, "not_found"),
+        (json!({"drawing_id": "not an id"}), 404, "not_found"),
         (json!({"drawing_id": 7}), 422, "invalid_body"),
         (json!({"drawing": first}), 422, "invalid_body"),
     ] {
