@@ -161,9 +161,6 @@ pub fn train(
     config: &TrainConfig,
     hooks: Hooks<'_>,
 ) -> Result<TrainedModel, TrainError> {
-    config
-        .validate()
-        .map_err(|e| TrainError::InvalidConfig(e.0))?;
     dataset::validate(dataset)?;
     train_from(dataset.catalog(), dataset, config, hooks)
 }
