@@ -13,7 +13,9 @@
 //! and writes each chunk's scores and verdicts in one transaction. During a burst that is
 //! one forward pass and one short transaction per chunk instead of one per handful of
 //! drawings, so scoring takes little of the CPU and of the SQLite writer from the group
-//! commit.
+//! commit. While more drawings are waiting after a batch (a burst), the scorer rests
+//! between batches so that it takes at most a quarter of one core; the queue then fills and
+//! the catch-up walk scores the rest after the burst.
 //!
 //! # The catch-up walk
 //! A drawing never waits on the queue alone. One that misses it (the queue was full) or that
@@ -68,6 +70,14 @@ const ARRIVAL_BATCH: usize = 512;
 const ARRIVAL_LINGER: Duration = Duration::from_millis(250);
 /// Drawings per rescore chunk: one read, one forward pass, one transaction.
 pub const RESCORE_CHUNK: usize = 64;
+/// The most of one core the scorer takes while drawings arrive faster than it judges them
+/// (more are waiting after a batch). Scoring is background work: during a burst the
+/// requests and the group commit get the CPU, the queue fills, and what misses it is
+/// scored by the catch-up walk once the burst is over. Between bursts the scorer runs
+/// flat out.
+const SHARE_UNDER_LOAD: f64 = 0.25;
+/// The longest rest after one batch, so that a slow batch does not stall verdicts long.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A stored drawing on its way to being judged and scored.
 pub struct Arrival {
@@ -433,12 +443,25 @@ fn scorer_loop(shared: &Shared, receiver: &Receiver<Message>) {
             }
         }
         if !arrivals.is_empty() {
+            let started = Instant::now();
             guarded("scoring new drawings", || score_arrivals(shared, arrivals));
+            if !stop && !receiver.is_empty() {
+                std::thread::sleep(backoff_after(started.elapsed()));
+            }
         }
         if stop {
             return;
         }
     }
+}
+
+/// How long the scorer rests after a batch that took `spent` while more drawings were
+/// already waiting: long enough that it takes at most [`SHARE_UNDER_LOAD`] of one core
+/// during a burst, at most [`MAX_BACKOFF`].
+fn backoff_after(spent: Duration) -> Duration {
+    spent
+        .mul_f64((1.0 - SHARE_UNDER_LOAD) / SHARE_UNDER_LOAD)
+        .min(MAX_BACKOFF)
 }
 
 /// Runs one step, logging (not propagating) a store error or a panic: the thread carries on
@@ -647,4 +670,20 @@ pub fn strokes_of(drawing: &Drawing) -> Vec<Vec<[f32; 2]>> {
         .iter()
         .map(|s| s.points.iter().map(|p| [p.x as f32, p.y as f32]).collect())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn during_a_burst_the_scorer_rests_three_times_as_long_as_it_worked_up_to_a_second() {
+        // A quarter of one core: 100 ms of work, then 300 ms of rest.
+        assert_eq!(
+            backoff_after(Duration::from_millis(100)),
+            Duration::from_millis(300)
+        );
+        assert_eq!(backoff_after(Duration::ZERO), Duration::ZERO);
+        assert_eq!(backoff_after(Duration::from_secs(2)), MAX_BACKOFF);
+    }
 }

@@ -249,6 +249,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE shapes ADD COLUMN picture_drawing_id TEXT;
     "#,
+    // 11: a lean submit path (issue #13): the insert trigger ran three statements for every
+    // row (two counter upserts and the blocked-player check). `insert_drawings`, the one
+    // insert path, now does that work once per batch: a counter upsert per shape and per
+    // day, a block check per player. The update and delete triggers stay.
+    r#"
+    DROP TRIGGER drawings_count_insert;
+    "#,
 ];
 
 /// The schema version this program writes.
