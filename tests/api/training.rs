@@ -284,3 +284,122 @@ async fn a_job_can_train_on_a_subset_capped_per_class_and_limited_to_a_time_rang
         "{job}"
     );
 }
+
+/// Raw Quick, Draw! lines of `per_class` doodles for each of `classes` made-up classes:
+/// class `k` is default shape `k % 5` turned by its own angle and stretched by its own
+/// factor, named `<shape> <k>`. Fine for scale (the 345 classes), not for accuracy.
+fn many_class_lines(classes: usize, per_class: usize) -> Vec<String> {
+    let mut lines = Vec::with_capacity(classes * per_class);
+    for class in 0..classes {
+        let shape = Shape::ALL[class % Shape::ALL.len()];
+        let variant = (class / Shape::ALL.len()) as f32;
+        let (sin, cos) = (variant * 0.091).sin_cos();
+        let stretch = 1.0 + (variant % 4.0) * 0.2;
+        for i in 0..per_class {
+            let strokes = doodlebox::ml::synth::doodle(shape, (class * 1000 + i) as u64);
+            let points = || strokes.iter().flatten();
+            let low = |axis: usize| points().map(|p| p[axis]).fold(f32::MAX, f32::min);
+            let high = |axis: usize| points().map(|p| p[axis]).fold(f32::MIN, f32::max);
+            let (x0, y0) = (low(0), low(1));
+            let size = (high(0) - x0).max(high(1) - y0).max(1e-3);
+            let mut t = 0u32;
+            let drawing: Vec<Value> = strokes
+                .iter()
+                .map(|stroke| {
+                    let turned: Vec<(i64, i64)> = stroke
+                        .iter()
+                        .map(|p| {
+                            let (x, y) = ((p[0] - x0) / size - 0.5, (p[1] - y0) / size - 0.5);
+                            let x = x * stretch;
+                            let (x, y) = (x * cos - y * sin, x * sin + y * cos);
+                            ((x * 180.0 + 300.0) as i64, (y * 180.0 + 300.0) as i64)
+                        })
+                        .collect();
+                    let ts: Vec<u32> = turned
+                        .iter()
+                        .map(|_| {
+                            t += 16;
+                            t
+                        })
+                        .collect();
+                    let xs: Vec<i64> = turned.iter().map(|p| p.0).collect();
+                    let ys: Vec<i64> = turned.iter().map(|p| p.1).collect();
+                    json!([xs, ys, ts])
+                })
+                .collect();
+            lines.push(
+                json!({"word": format!("{} {class}", shape.name()), "countrycode": "DE",
+                       "timestamp": "2017-03-01 10:00:00.12345 UTC", "recognized": true,
+                       "key_id": format!("k{class}-{i}"), "drawing": drawing})
+                .to_string(),
+            );
+        }
+    }
+    lines
+}
+
+#[tokio::test]
+async fn a_model_trains_on_345_classes_and_its_card_stays_readable() {
+    const CLASSES: usize = 345;
+    let app = TestApp::spawn().await;
+    let lines = many_class_lines(CLASSES, 6);
+    let response = app
+        .admin
+        .post(app.url("/api/v1/admin/import?create_shapes=true&source=many-classes.ndjson"))
+        .header("content-type", "application/x-ndjson")
+        .body(lines.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    let import = crate::jobs::follow(&app, response).await;
+    assert_eq!(import["status"], "completed", "{import}");
+    assert_eq!(import["result"]["imported"], CLASSES * 6, "{import}");
+
+    let created: Value = app
+        .post_json(
+            "/api/v1/admin/training-jobs",
+            &json!({"epochs": 1, "seed": 5, "image_size": 28, "batch_size": 64, "max_steps_per_epoch": 8}),
+        )
+        .await;
+    let id = created["job"]["id"].as_i64().unwrap();
+    let job = wait_for_status(&app, id, &["completed", "failed"], Duration::from_secs(300)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let version = job["model_version"].as_str().unwrap();
+    let activated = app
+        .post(
+            &format!("/api/v1/admin/models/{version}/activate?force=true"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(activated.status(), StatusCode::OK);
+
+    let card: Value = app.get_json("/api/v1/model").await;
+    assert_eq!(card["classes"].as_array().unwrap().len(), CLASSES, "{card}");
+    assert_eq!(card["per_class"].as_array().unwrap().len(), CLASSES);
+    // Readable with many classes: at most ten mistakes listed, the worst first.
+    let top = card["top_confusions"].as_array().unwrap();
+    assert!(!top.is_empty() && top.len() <= 10, "{top:?}");
+    let counts: Vec<u64> = top.iter().map(|m| m["count"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    // The confusion picture is drawn at its many-class cell size.
+    let png = app
+        .get(card["confusion_png_url"].as_str().unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let picture = image::load_from_memory(&png).expect("a decodable PNG");
+    let side = doodlebox::ml::confusion_picture::side_px(CLASSES);
+    assert_eq!((picture.width(), picture.height()), (side, side));
+    // Classify answers name classes of the 345.
+    let answer: Value = app
+        .post_json("/api/v1/classify", &crate::helpers::sample_drawing())
+        .await;
+    assert!(
+        card["classes"]
+            .as_array()
+            .unwrap()
+            .contains(&answer["shape"]),
+        "{answer}"
+    );
+}
