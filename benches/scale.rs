@@ -25,7 +25,8 @@
 //! 10000000), `DOODLEBOX_BENCH_SCALE_DIR` (where `drawings-<n>` lives, kept; unset: a
 //! temporary directory), `DOODLEBOX_BENCH_SCALE_STAGES` (default all),
 //! `DOODLEBOX_BENCH_SCALE_ROUNDS` (calls per query, default 50),
-//! `DOODLEBOX_BENCH_SCALE_TRAIN_STEPS` (default 200).
+//! `DOODLEBOX_BENCH_SCALE_TRAIN_STEPS` (default 200), `DOODLEBOX_BENCH_SCALE_BINARY` (another
+//! `doodlebox` to measure, e.g. an older build; default the one cargo built).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -38,8 +39,12 @@ use serde_json::Value;
 mod synthetic_dir;
 use synthetic_dir::{build, dir_bytes, dir_for, vm_hwm_kb};
 
-/// The binary under test.
-const BINARY: &str = env!("CARGO_BIN_EXE_doodlebox");
+/// The binary under test, unless `DOODLEBOX_BENCH_SCALE_BINARY` names another (an older
+/// build, for a before-and-after figure).
+fn binary() -> std::ffi::OsString {
+    std::env::var_os("DOODLEBOX_BENCH_SCALE_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_doodlebox").into())
+}
 /// How often readiness, jobs and peak RSS are polled.
 const POLL: Duration = Duration::from_millis(50);
 /// The longest a start-up or a job may take before the bench gives up.
@@ -72,7 +77,7 @@ struct Server {
 impl Server {
     async fn start(dir: &Path, backups: &Path) -> anyhow::Result<Server> {
         let started = Instant::now();
-        let mut child = Command::new(BINARY)
+        let mut child = Command::new(binary())
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .env("DOODLEBOX_LOG", "warn")
@@ -101,6 +106,7 @@ impl Server {
         );
         let client = reqwest::Client::builder()
             .default_headers(headers)
+            .timeout(CALL_TIMEOUT)
             .build()?;
         let ready = loop {
             if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
@@ -189,9 +195,25 @@ impl Drop for Server {
     }
 }
 
-/// p50 and p99 in ms of `rounds` calls (after one warm-up call), and the warm-up's answer.
+/// The longest one call may take (a backup or verify is a job or answers in minutes).
+const CALL_TIMEOUT: Duration = Duration::from_secs(1800);
+/// The longest a review or stats call may take before it is reported as failed.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A call slower than this is timed once, not `rounds` times (a scan on a request).
+const SLOW_CALL: Duration = Duration::from_secs(2);
+
+/// p50 and p99 in ms of `rounds` calls (after one warm-up call), and the warm-up's answer;
+/// when the warm-up took over [`SLOW_CALL`], its time as both.
 async fn time_get(server: &Server, path: &str, rounds: usize) -> anyhow::Result<(f64, f64, Value)> {
-    let first = server.get(path).await?;
+    let started = Instant::now();
+    let first = tokio::time::timeout(QUERY_TIMEOUT, server.get(path))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer in {QUERY_TIMEOUT:?}"))??;
+    let once = started.elapsed();
+    if once > SLOW_CALL {
+        let ms = once.as_secs_f64() * 1000.0;
+        return Ok((ms, ms, first));
+    }
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
         let started = Instant::now();
@@ -254,7 +276,15 @@ async fn serve(dir: &Path, backups: &Path, rounds: usize) -> anyhow::Result<()> 
         ),
     ];
     for (name, path) in cases {
-        let (p50, p99, answer) = time_get(&server, &path, rounds).await?;
+        let started = Instant::now();
+        let (p50, p99, answer) = match time_get(&server, &path, rounds).await {
+            Ok(timed) => timed,
+            Err(e) => {
+                let s = started.elapsed().as_secs_f64();
+                row("serve", name, format!("FAILED after {s:.1} s: {e}"));
+                continue;
+            }
+        };
         let total = answer["total"]
             .as_u64()
             .map(|t| format!(", total {t}"))
@@ -338,7 +368,7 @@ async fn backup(dir: &Path, backups: &Path) -> anyhow::Result<()> {
     );
     server.stop()?;
     let started = Instant::now();
-    let verify = Command::new(BINARY)
+    let verify = Command::new(binary())
         .args(["verify", "--data-dir"])
         .arg(&dest)
         .output()?;
@@ -408,7 +438,7 @@ fn train(dir: &Path, steps: u64) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&jobs)?;
     }
     let started = Instant::now();
-    let mut child = Command::new(BINARY)
+    let mut child = Command::new(binary())
         .args(["train", "--epochs", "1", "--seed", "1", "--device", "cpu"])
         .args(["--max-steps-per-epoch", &steps.to_string()])
         .arg("--data-dir")
