@@ -6,7 +6,7 @@
 //! one writer connection behind a mutex and a small pool of readers; every method blocks, so
 //! async callers go through `spawn_blocking`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -314,37 +314,36 @@ pub(crate) fn parse_id(text: String) -> Result<DrawingId, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("drawing id {text:?}")))
 }
 
-/// What a batch of new rows adds to the review counters (`drawing_counts`, `drawing_days`),
-/// gathered while the rows are inserted and written once per batch: once per shape, day
-/// and player instead of three trigger statements per row (migration 11).
+/// What a batch of new rows adds to the review counters (`drawing_counts`, `drawing_days`,
+/// `player_counts`), gathered while the rows are inserted and written once per batch: once
+/// per shape, day and player instead of four trigger statements per row (migration 12).
 #[derive(Default)]
 struct BatchTally {
     /// New rows per shape. Every new row is unflagged, live, unreviewed and unscored.
     per_shape: BTreeMap<i64, i64>,
     /// New rows per UTC day (`created_at / 86400000`).
     per_day: BTreeMap<i64, i64>,
-    /// The batch's players, each once.
-    players: HashSet<PlayerId>,
+    /// New rows per player.
+    per_player: HashMap<PlayerId, i64>,
 }
 
 impl BatchTally {
-    /// Notes a row's player; whether it is the first of the batch.
-    fn new_player(&mut self, player: PlayerId) -> bool {
-        self.players.insert(player)
-    }
-
-    fn count(&mut self, row: &NewDrawingRow) {
+    /// Counts a row; whether it is its player's first in the batch.
+    fn count(&mut self, row: &NewDrawingRow) -> bool {
         *self.per_shape.entry(row.shape_id).or_default() += 1;
         *self
             .per_day
             .entry(row.created_at_ms as i64 / DAY_MS)
             .or_default() += 1;
+        let rows = self.per_player.entry(row.player).or_default();
+        *rows += 1;
+        *rows == 1
     }
 
     /// Adds the batch to the counters, then soft-deletes the rows of players blocked
     /// meanwhile (an import or a reconciliation of a blocked player's drawings; the submit
-    /// service refuses them earlier). Last, so that the update trigger moves them from the
-    /// live counts it finds them in.
+    /// service refuses them earlier). Last, so that the update triggers move them from the
+    /// live counts they find them in.
     fn apply(
         self,
         tx: &rusqlite::Transaction<'_>,
@@ -362,11 +361,17 @@ impl BatchTally {
         for (day, n) in &self.per_day {
             days.execute(params![day, n])?;
         }
+        let mut players = tx.prepare_cached(
+            "INSERT INTO player_counts VALUES (?1, ?2, 0, 0) ON CONFLICT DO UPDATE SET live = live + excluded.live",
+        )?;
+        for (player, n) in &self.per_player {
+            players.execute(params![player.to_string(), n])?;
+        }
         let mut blocked =
             tx.prepare_cached("SELECT 1 FROM players WHERE id = ?1 AND blocked_at IS NOT NULL")?;
         let mut delete =
             tx.prepare_cached("UPDATE drawings SET deleted_at = created_at WHERE id = ?1")?;
-        for player in &self.players {
+        for player in self.per_player.keys() {
             if blocked.exists(params![player.to_string()])? {
                 for row in rows.iter().filter(|r| r.player == *player) {
                     delete.execute(params![id_param(row.id)])?;
@@ -398,7 +403,7 @@ impl DrawingStore for SqliteMetadataStore {
                 for row in rows {
                     let player_id = row.player.to_string();
                     let created = row.created_at_ms as i64;
-                    if tally.new_player(row.player) {
+                    if tally.count(row) {
                         player.execute(params![player_id, created])?;
                     }
                     drawing.execute(params![
@@ -412,7 +417,6 @@ impl DrawingStore for SqliteMetadataStore {
                         row.judgement.as_ref().map(|j| j.recognized),
                         row.judgement.as_ref().map(|j| &j.model_version)
                     ])?;
-                    tally.count(row);
                     if let Some((key, digest)) = &row.idempotency {
                         idem.execute(params![player_id, key.as_str(), digest.as_slice(), id_param(row.id), created])?;
                     }
@@ -694,6 +698,12 @@ mod tests {
                     "SELECT created_at / 86400000, count(*) FROM drawings WHERE deleted_at IS NULL GROUP BY 1 ORDER BY 1",
                 )?;
                 assert_eq!(days, recount_days, "drawing_days");
+                let players = rows("SELECT live, flagged, deleted FROM player_counts ORDER BY player_id")?;
+                let recount_players = rows(
+                    "SELECT sum(deleted_at IS NULL), sum(deleted_at IS NULL AND is_flagged <> 0), sum(deleted_at IS NOT NULL)
+                     FROM drawings GROUP BY player_id ORDER BY player_id",
+                )?;
+                assert_eq!(players, recount_players, "player_counts");
                 Ok((
                     kept.iter().map(|r| r.clone().try_into().unwrap()).collect(),
                     days.iter().map(|r| r.clone().try_into().unwrap()).collect(),

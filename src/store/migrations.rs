@@ -249,12 +249,54 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE shapes ADD COLUMN picture_drawing_id TEXT;
     "#,
-    // 11: a lean submit path (issue #13): the insert trigger ran three statements for every
-    // row (two counter upserts and the blocked-player check). `insert_drawings`, the one
-    // insert path, now does that work once per batch: a counter upsert per shape and per
-    // day, a block check per player. The update and delete triggers stay.
+    // 11: the players list on ten million drawings (issue #18). Its counts per player came
+    // from three `count(*)` over the player's drawings, row by row, for every player on the
+    // page: an imported source is one player with hundreds of thousands of drawings, so one
+    // page of 16 such players read all ten million rows (minutes). `player_counts` keeps them,
+    // by triggers that add and subtract deltas (so their firing order does not matter):
+    // drawings not deleted, of those the flagged, and the soft-deleted.
+    r#"
+    CREATE TABLE player_counts (
+        player_id TEXT PRIMARY KEY,
+        live      INTEGER NOT NULL,
+        flagged   INTEGER NOT NULL,
+        deleted   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO player_counts
+        SELECT player_id, sum(deleted_at IS NULL), sum(deleted_at IS NULL AND is_flagged <> 0),
+               sum(deleted_at IS NOT NULL)
+        FROM drawings GROUP BY player_id;
+    CREATE TRIGGER player_counts_insert AFTER INSERT ON drawings BEGIN
+        INSERT INTO player_counts VALUES (NEW.player_id, NEW.deleted_at IS NULL,
+            NEW.deleted_at IS NULL AND NEW.is_flagged <> 0, NEW.deleted_at IS NOT NULL)
+            ON CONFLICT DO UPDATE SET live = live + excluded.live,
+                flagged = flagged + excluded.flagged, deleted = deleted + excluded.deleted;
+    END;
+    CREATE TRIGGER player_counts_delete AFTER DELETE ON drawings BEGIN
+        UPDATE player_counts SET live = live - (OLD.deleted_at IS NULL),
+            flagged = flagged - (OLD.deleted_at IS NULL AND OLD.is_flagged <> 0),
+            deleted = deleted - (OLD.deleted_at IS NOT NULL)
+        WHERE player_id = OLD.player_id;
+    END;
+    CREATE TRIGGER player_counts_update AFTER UPDATE OF player_id, is_flagged, deleted_at ON drawings
+    BEGIN
+        INSERT INTO player_counts VALUES (OLD.player_id, -(OLD.deleted_at IS NULL),
+            -(OLD.deleted_at IS NULL AND OLD.is_flagged <> 0), -(OLD.deleted_at IS NOT NULL))
+            ON CONFLICT DO UPDATE SET live = live + excluded.live,
+                flagged = flagged + excluded.flagged, deleted = deleted + excluded.deleted;
+        INSERT INTO player_counts VALUES (NEW.player_id, NEW.deleted_at IS NULL,
+            NEW.deleted_at IS NULL AND NEW.is_flagged <> 0, NEW.deleted_at IS NOT NULL)
+            ON CONFLICT DO UPDATE SET live = live + excluded.live,
+                flagged = flagged + excluded.flagged, deleted = deleted + excluded.deleted;
+    END;
+    "#,
+    // 12: a lean submit path (issue #13): the insert triggers ran four statements for every
+    // row (three counter upserts and the blocked-player check). `insert_drawings`, the one
+    // insert path, now does that work once per batch: a counter upsert per shape, per day
+    // and per player, and a block check per player. The update and delete triggers stay.
     r#"
     DROP TRIGGER drawings_count_insert;
+    DROP TRIGGER player_counts_insert;
     "#,
 ];
 

@@ -474,6 +474,87 @@ mod tests {
         crate::store::metadata_path(dir.path())
     }
 
+    /// A player's (live, flagged, deleted) counted row by row, as the list did before the
+    /// `player_counts` table.
+    fn counted(dir: &tempfile::TempDir, player: &str) -> (u64, u64, u64) {
+        let conn = rusqlite::Connection::open(stores_path(dir)).unwrap();
+        conn.query_row(
+            "SELECT coalesce(sum(deleted_at IS NULL), 0),
+                    coalesce(sum(deleted_at IS NULL AND is_flagged <> 0), 0),
+                    coalesce(sum(deleted_at IS NOT NULL), 0)
+             FROM drawings WHERE player_id = ?1",
+            [player],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn player_counts_from_the_counter_table_follow_flags_deletes_blocks_and_purges() {
+        let (dir, stores) = stores();
+        let a = insert(&stores, 60);
+        let b = insert(&stores, 40);
+        let player_of = |id: DrawingId| stores.review.review_item(id).unwrap().unwrap().player_id;
+        let (pa, pb) = (player_of(a[0]), player_of(b[0]));
+        let check = |when: &str| {
+            for p in [&pa, &pb] {
+                let id = PlayerId::parse_cookie(p).unwrap();
+                let s = stores.review.player(id).unwrap().unwrap();
+                assert_eq!(
+                    (s.drawings, s.flagged, s.deleted),
+                    counted(&dir, p),
+                    "{when}"
+                );
+                let listed = stores.review.players(10, None).unwrap().0;
+                let l = listed.iter().find(|l| &l.id == p).unwrap();
+                assert_eq!(
+                    (l.drawings, l.flagged, l.deleted),
+                    counted(&dir, p),
+                    "{when}"
+                );
+            }
+        };
+        check("after the inserts");
+        let every =
+            |ids: &[DrawingId], n: usize| ids.iter().step_by(n).copied().collect::<Vec<_>>();
+        stores
+            .review
+            .apply(&every(&a, 3), ReviewAction::Flag, 5)
+            .unwrap();
+        stores
+            .review
+            .apply(&every(&b, 4), ReviewAction::Flag, 5)
+            .unwrap();
+        check("after flagging");
+        stores
+            .review
+            .apply(&every(&a, 5), ReviewAction::Delete, 6)
+            .unwrap();
+        stores
+            .review
+            .apply(&every(&a, 10), ReviewAction::Restore, 7)
+            .unwrap();
+        stores
+            .review
+            .apply(&every(&a, 6), ReviewAction::Unflag, 7)
+            .unwrap();
+        check("after deleting, restoring and unflagging");
+        let block = PlayerId::parse_cookie(&pb).unwrap();
+        stores.review.set_blocked(block, true, 8).unwrap();
+        check("after a block");
+        stores.review.set_blocked(block, false, 9).unwrap();
+        stores
+            .review
+            .apply(&every(&b, 2), ReviewAction::Restore, 9)
+            .unwrap();
+        check("after an unblock and restoring half");
+        let purged = stores.review.deleted_before(1_000_000, 1000).unwrap();
+        assert!(!purged.is_empty());
+        stores.review.remove_rows(&purged).unwrap();
+        check("after a purge");
+        assert_eq!(counted(&dir, &pb).2, 0);
+    }
+
     #[test]
     fn soft_deleted_drawings_never_reach_training_and_purge_honours_its_cutoff() {
         let (_dir, stores) = stores();

@@ -21,10 +21,12 @@ fn player_from_row(r: &Row<'_>) -> rusqlite::Result<PlayerSummary> {
     })
 }
 
+/// A player's counts come from `player_counts` (kept by triggers), never from counting the
+/// player's drawings: an imported source is one player with millions of them.
 const PLAYER_COLUMNS: &str = "p.id, p.nickname, p.created_at, p.blocked_at, \
-     (SELECT count(*) FROM drawings d WHERE d.player_id = p.id AND d.deleted_at IS NULL), \
-     (SELECT count(*) FROM drawings d WHERE d.player_id = p.id AND d.deleted_at IS NULL AND d.is_flagged = 1), \
-     (SELECT count(*) FROM drawings d WHERE d.player_id = p.id AND d.deleted_at IS NOT NULL)";
+     coalesce(c.live, 0), coalesce(c.flagged, 0), coalesce(c.deleted, 0)";
+/// The players with their counters.
+const PLAYER_FROM: &str = "players p LEFT JOIN player_counts c ON c.player_id = p.id";
 
 pub(super) fn players(
     store: &SqliteReviewStore,
@@ -35,7 +37,7 @@ pub(super) fn players(
     let mut rows = store.db.read(|conn| {
         let (sql, params): (String, Vec<Value>) = match after {
             Some(after) => (
-                format!("SELECT {PLAYER_COLUMNS} FROM players p WHERE (p.created_at, p.id) < (?, ?) ORDER BY p.created_at DESC, p.id DESC LIMIT ?"),
+                format!("SELECT {PLAYER_COLUMNS} FROM {PLAYER_FROM} WHERE (p.created_at, p.id) < (?, ?) ORDER BY p.created_at DESC, p.id DESC LIMIT ?"),
                 vec![
                     Value::Integer(after.created_at_ms),
                     Value::Text(after.id.to_string()),
@@ -43,7 +45,7 @@ pub(super) fn players(
                 ],
             ),
             None => (
-                format!("SELECT {PLAYER_COLUMNS} FROM players p ORDER BY p.created_at DESC, p.id DESC LIMIT ?"),
+                format!("SELECT {PLAYER_COLUMNS} FROM {PLAYER_FROM} ORDER BY p.created_at DESC, p.id DESC LIMIT ?"),
                 vec![Value::Integer(limit as i64 + 1)],
             ),
         };
@@ -69,7 +71,7 @@ pub(super) fn player(
     store: &SqliteReviewStore,
     id: PlayerId,
 ) -> Result<Option<PlayerSummary>, StoreError> {
-    let sql = format!("SELECT {PLAYER_COLUMNS} FROM players p WHERE p.id = ?1");
+    let sql = format!("SELECT {PLAYER_COLUMNS} FROM {PLAYER_FROM} WHERE p.id = ?1");
     store.db.read(|conn| {
         Ok(conn
             .prepare_cached(&sql)?
