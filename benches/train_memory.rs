@@ -10,7 +10,8 @@
 //! set) from `/proc/<pid>/status`. The whole validation set is still evaluated, so reading,
 //! splitting, hashing and validating scale with the directory; only the training steps are
 //! capped. It prints, per size: import rate, data directory size, the run's wall time, peak
-//! RSS, and the trainer's samples/s against what the rasterizing workers delivered.
+//! RSS, and the trainer's samples/s against what the rasterizing workers delivered; and a
+//! `FIGURE train_memory` line that `examples/bench_report.rs` draws as peak RSS against size.
 //!
 //! Environment:
 //! - `DOODLEBOX_BENCH_TRAIN_SIZES`: drawings per directory, comma-separated (default
@@ -142,6 +143,12 @@ fn main() -> anyhow::Result<()> {
             run.peak_mib,
             (run.peak_mib / first - 1.0) * 100.0,
             run.epoch_line.trim_start_matches("epoch 1: "),
+        );
+        // For scripts/bench-report.sh: the memory-against-size chart.
+        println!(
+            "FIGURE train_memory drawings={drawings} image_size={image_size} peak_mib={:.1} \
+             train_s={:.1}",
+            run.peak_mib, run.wall_s
         );
     }
     Ok(())

@@ -107,9 +107,11 @@ fn line_chart(
         top + plot_h / 2.0
     );
     for (n, (name, colour, values)) in series.iter().enumerate() {
+        // A series without a figure at some x (NaN) skips that point.
         let points: Vec<String> = values
             .iter()
             .enumerate()
+            .filter(|(_, v)| v.is_finite())
             .map(|(i, v)| format!("{:.1},{:.1}", x_at(i), y_at(*v)))
             .collect();
         let _ = write!(
@@ -117,7 +119,7 @@ fn line_chart(
             r##"<polyline fill="none" stroke="{colour}" stroke-width="2.5" points="{}"/>"##,
             points.join(" ")
         );
-        for (i, v) in values.iter().enumerate() {
+        for (i, v) in values.iter().enumerate().filter(|(_, v)| v.is_finite()) {
             let _ = write!(
                 svg,
                 r##"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}"/>"##,
@@ -413,6 +415,10 @@ fn main() {
             );
         }
     }
+    let memory = rows(&figures, "train_memory");
+    if !memory.is_empty() {
+        train_memory_section(&mut md, &charts_dir, &memory);
+    }
     let _ = writeln!(md, "\n## Every benchmark's output\n");
     for (name, text, secs) in &outputs {
         let took = secs.map_or(String::new(), |s| format!(" ({s:.0} s)"));
@@ -433,6 +439,69 @@ fn main() {
         out.display(),
         charts_dir.display()
     );
+}
+
+/// Peak RSS of a capped training run against the number of drawings, one line per image
+/// size: the chart and the figures it is drawn from (issue 18: flat in the dataset size).
+fn train_memory_section(md: &mut String, charts_dir: &Path, memory: &[&BTreeMap<String, f64>]) {
+    let mut sizes: Vec<f64> = memory.iter().map(|r| r["drawings"]).collect();
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    let mut pixels: Vec<f64> = memory.iter().map(|r| r["image_size"]).collect();
+    pixels.sort_by(f64::total_cmp);
+    pixels.dedup();
+    // The last figure of each (size, image size) wins, as in `first`.
+    let peak = |drawings: f64, px: f64| {
+        memory
+            .iter()
+            .rev()
+            .find(|r| r["drawings"] == drawings && r["image_size"] == px)
+            .map_or(f64::NAN, |r| r["peak_mib"])
+    };
+    let colours = ["#d9480f", "#1c7ed6", "#2b8a3e", "#868e96"];
+    let names: Vec<String> = pixels.iter().map(|px| format!("{px:.0} px")).collect();
+    let series: Vec<(&str, &str, Vec<f64>)> = pixels
+        .iter()
+        .zip(&names)
+        .zip(colours.iter().cycle())
+        .map(|((&px, name), colour)| {
+            let values = sizes.iter().map(|&n| peak(n, px)).collect();
+            (name.as_str(), *colour, values)
+        })
+        .collect();
+    std::fs::write(
+        charts_dir.join("train_memory.svg"),
+        line_chart(
+            "Training: peak RSS against dataset size",
+            "drawings in the data directory",
+            "peak MiB",
+            &sizes,
+            &series,
+        ),
+    )
+    .expect("chart");
+    let _ = writeln!(
+        md,
+        "\n## Training memory\n\n![training peak RSS against dataset size](bench/train_memory.svg)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| drawings | image size | peak MiB | vs the smallest size |\n|---|---|---|---|"
+    );
+    for &px in &pixels {
+        let smallest = sizes.iter().map(|&n| peak(n, px)).find(|v| v.is_finite());
+        for &n in &sizes {
+            let mib = peak(n, px);
+            if let (true, Some(base)) = (mib.is_finite(), smallest) {
+                let _ = writeln!(
+                    md,
+                    "| {n:.0} | {px:.0} px | {mib:.0} | {:+.1} % |",
+                    (mib / base - 1.0) * 100.0
+                );
+            }
+        }
+    }
+    let _ = writeln!(md);
 }
 
 fn date() -> String {

@@ -1,7 +1,8 @@
 //! What a trained model is worth: per-epoch records and the final validation measurements
 //! (accuracy, top-3 accuracy, loss, per-class precision and recall, confusion matrix),
-//! computed from the validation logits; the 95 % Wilson interval that goes with every
-//! accuracy; and the calibration (a temperature fitted on the validation logits, the
+//! tallied a chunk of validation logits at a time (see [`Tally`]), so that memory does not
+//! grow with the validation set; the 95 % Wilson interval that goes with every accuracy; and
+//! the calibration (a temperature fitted on a bounded sample of the validation logits, the
 //! expected calibration error before and after it, and a reliability table).
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,12 @@ const Z95: f64 = 1.959_963_984_540_054;
 
 /// Equal-width confidence bins of the expected calibration error and reliability table.
 pub const CALIBRATION_BINS: usize = 10;
+
+/// Validation drawings at most whose logits are kept to fit the temperature and measure the
+/// calibration: every `ceil(n / CALIBRATION_SAMPLE)`-th drawing of the validation set. A
+/// smaller set is kept whole. 20k rows pin the temperature to well within the grid's step
+/// and hold at most 28 MB of logits at 345 classes, whatever the dataset size.
+pub const CALIBRATION_SAMPLE: usize = 20_000;
 
 /// Temperatures tried when fitting one: a log-spaced grid from 1/4 to 8.
 const TEMPERATURE_GRID: (f64, f64, usize) = (0.25, 8.0, 121);
@@ -90,8 +97,9 @@ pub struct ReliabilityBin {
 /// threshold that make its "unsure" answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
-    /// Logits are divided by this before the softmax (fitted on the validation set by
-    /// least cross-entropy; 1 changes nothing).
+    /// Logits are divided by this before the softmax (fitted on the validation set, or on
+    /// [`CALIBRATION_SAMPLE`] drawings spread evenly over it, by least cross-entropy; 1
+    /// changes nothing). The two errors and the table below come from the same drawings.
     pub temperature: f64,
     /// A calibrated top probability below this makes the answer "unsure".
     pub unsure_below: f64,
@@ -257,75 +265,200 @@ fn older_models_were_split_by_player() -> bool {
     true
 }
 
-/// Share of rows of `logits` whose argmax is the label.
-pub(crate) fn accuracy(logits: &Tensor, labels: &[i64]) -> Result<f64, TchError> {
-    let predicted = Vec::<i64>::try_from(&logits.argmax(-1, false))?;
-    let right = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
-    Ok(right as f64 / labels.len().max(1) as f64)
+/// The validation measurements, gathered a chunk of logits at a time: counts (confusion,
+/// top-3), the summed loss, and the calibration sample (every `stride`-th row, see
+/// [`CALIBRATION_SAMPLE`]). Holds O(classes^2 + sample) whatever the number of rows.
+pub(crate) struct Tally {
+    /// `confusion[true][predicted]` so far.
+    confusion: Vec<Vec<u32>>,
+    /// Rows whose label is among their best [`TOP_K`] guesses.
+    in_top: usize,
+    /// Sum of the rows' cross-entropies.
+    loss_sum: f64,
+    /// Rows tallied.
+    seen: usize,
+    /// Every `stride`-th row goes to the calibration sample.
+    stride: usize,
+    /// The calibration sample's logits and labels.
+    sample_logits: Vec<Vec<f32>>,
+    sample_labels: Vec<i64>,
 }
 
-/// The final metrics from the validation logits.
-pub(crate) fn measure(
-    classes: &[String],
-    logits: &Tensor,
-    labels: &[i64],
-    loss: f64,
-    history: Vec<EpochRecord>,
-    train_samples: usize,
-) -> Result<Metrics, TchError> {
-    let k = classes.len();
-    let predicted = Vec::<i64>::try_from(&logits.argmax(-1, false))?;
-    let (_, top) = logits.topk(TOP_K.min(k as i64), -1, true, true);
-    let top: Vec<Vec<i64>> = Vec::<Vec<i64>>::try_from(&top)?;
-    let mut confusion = vec![vec![0u32; k]; k];
-    for (&p, &l) in predicted.iter().zip(labels) {
-        confusion[l as usize][p as usize] += 1;
+impl Tally {
+    /// An empty tally of `rows` rows (to come) over `classes` classes.
+    pub(crate) fn new(classes: usize, rows: usize) -> Self {
+        Self {
+            confusion: vec![vec![0u32; classes]; classes],
+            in_top: 0,
+            loss_sum: 0.0,
+            seen: 0,
+            stride: rows.div_ceil(CALIBRATION_SAMPLE).max(1),
+            sample_logits: Vec::new(),
+            sample_labels: Vec::new(),
+        }
     }
-    let n = labels.len().max(1) as f64;
-    let right: u32 = (0..k).map(|c| confusion[c][c]).sum();
-    let in_top = top
-        .iter()
-        .zip(labels)
-        .filter(|(t, l)| t.contains(l))
-        .count();
-    let per_class = (0..k)
-        .map(|c| {
-            let predicted_as: u32 = (0..k).map(|t| confusion[t][c]).sum();
-            let support: u32 = confusion[c].iter().sum();
-            let ratio = |a: u32, b: u32| {
-                if b == 0 {
-                    0.0
-                } else {
-                    f64::from(a) / f64::from(b)
+
+    /// Adds the next rows: `logits` `[rows, classes]` on any device and their `labels`.
+    pub(crate) fn add(&mut self, logits: &Tensor, labels: &[i64]) -> Result<(), TchError> {
+        let classes = self.confusion.len() as i64;
+        let ys = Tensor::from_slice(labels).to_device(logits.device());
+        let loss = f64::try_from(logits.cross_entropy_loss::<Tensor>(
+            &ys,
+            None,
+            tch::Reduction::Sum,
+            -100,
+            0.0,
+        ))?;
+        let predicted = Vec::<i64>::try_from(&logits.argmax(-1, false))?;
+        let (_, top) = logits.topk(TOP_K.min(classes), -1, true, true);
+        let top = Vec::<Vec<i64>>::try_from(&top)?;
+        for ((&p, &l), t) in predicted.iter().zip(labels).zip(&top) {
+            self.confusion[l as usize][p as usize] += 1;
+            self.in_top += usize::from(t.contains(&l));
+        }
+        let first = self.seen;
+        let kept: Vec<i64> = (0..labels.len())
+            .filter(|r| (first + r) % self.stride == 0)
+            .map(|r| r as i64)
+            .collect();
+        if !kept.is_empty() {
+            let rows = logits
+                .index_select(0, &Tensor::from_slice(&kept).to_device(logits.device()))
+                .to_device(tch::Device::Cpu);
+            self.sample_logits.extend(Vec::<Vec<f32>>::try_from(&rows)?);
+            self.sample_labels
+                .extend(kept.iter().map(|&r| labels[r as usize]));
+        }
+        self.loss_sum += loss;
+        self.seen += labels.len();
+        Ok(())
+    }
+
+    /// Mean cross-entropy of the rows so far.
+    pub(crate) fn loss(&self) -> f64 {
+        self.loss_sum / self.seen.max(1) as f64
+    }
+
+    /// Share of the rows so far whose best guess is right.
+    pub(crate) fn accuracy(&self) -> f64 {
+        self.right() as f64 / self.seen.max(1) as f64
+    }
+
+    /// Rows whose best guess is right.
+    fn right(&self) -> usize {
+        (0..self.confusion.len())
+            .map(|c| self.confusion[c][c] as usize)
+            .sum()
+    }
+
+    /// The final metrics of these rows, `classes` naming the labels.
+    pub(crate) fn metrics(
+        self,
+        classes: &[String],
+        history: Vec<EpochRecord>,
+        train_samples: usize,
+    ) -> Metrics {
+        let k = classes.len();
+        let confusion = &self.confusion;
+        let per_class = (0..k)
+            .map(|c| {
+                let predicted_as: u32 = (0..k).map(|t| confusion[t][c]).sum();
+                let support: u32 = confusion[c].iter().sum();
+                let ratio = |a: u32, b: u32| {
+                    if b == 0 {
+                        0.0
+                    } else {
+                        f64::from(a) / f64::from(b)
+                    }
+                };
+                ClassMetrics {
+                    class: classes[c].clone(),
+                    precision: ratio(confusion[c][c], predicted_as),
+                    recall: ratio(confusion[c][c], support),
+                    support: support as usize,
                 }
-            };
-            ClassMetrics {
-                class: classes[c].clone(),
-                precision: ratio(confusion[c][c], predicted_as),
-                recall: ratio(confusion[c][c], support),
-                support: support as usize,
-            }
-        })
-        .collect();
-    let rows = Vec::<Vec<f32>>::try_from(logits)?;
-    Ok(Metrics {
-        accuracy_interval: Some(wilson_interval(right as usize, labels.len())),
-        calibration: Some(Calibration::fit(&rows, labels)),
-        player_independent: true,
-        accuracy: f64::from(right) / n,
-        top3_accuracy: in_top as f64 / n,
-        loss,
-        per_class,
-        confusion,
-        history,
-        train_samples,
-        validation_samples: labels.len(),
-    })
+            })
+            .collect();
+        let n = self.seen.max(1) as f64;
+        Metrics {
+            accuracy_interval: Some(wilson_interval(self.right(), self.seen)),
+            calibration: Some(Calibration::fit(&self.sample_logits, &self.sample_labels)),
+            player_independent: true,
+            accuracy: self.accuracy(),
+            top3_accuracy: self.in_top as f64 / n,
+            loss: self.loss(),
+            per_class,
+            confusion: self.confusion,
+            history,
+            train_samples,
+            validation_samples: self.seen,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The final metrics from all the validation logits at once: how they were computed
+    /// before [`Tally`], kept as its reference.
+    fn measure_at_once(
+        classes: &[String],
+        logits: &Tensor,
+        labels: &[i64],
+        loss: f64,
+        history: Vec<EpochRecord>,
+        train_samples: usize,
+    ) -> Result<Metrics, TchError> {
+        let k = classes.len();
+        let predicted = Vec::<i64>::try_from(&logits.argmax(-1, false))?;
+        let (_, top) = logits.topk(TOP_K.min(k as i64), -1, true, true);
+        let top: Vec<Vec<i64>> = Vec::<Vec<i64>>::try_from(&top)?;
+        let mut confusion = vec![vec![0u32; k]; k];
+        for (&p, &l) in predicted.iter().zip(labels) {
+            confusion[l as usize][p as usize] += 1;
+        }
+        let n = labels.len().max(1) as f64;
+        let right: u32 = (0..k).map(|c| confusion[c][c]).sum();
+        let in_top = top
+            .iter()
+            .zip(labels)
+            .filter(|(t, l)| t.contains(l))
+            .count();
+        let per_class = (0..k)
+            .map(|c| {
+                let predicted_as: u32 = (0..k).map(|t| confusion[t][c]).sum();
+                let support: u32 = confusion[c].iter().sum();
+                let ratio = |a: u32, b: u32| {
+                    if b == 0 {
+                        0.0
+                    } else {
+                        f64::from(a) / f64::from(b)
+                    }
+                };
+                ClassMetrics {
+                    class: classes[c].clone(),
+                    precision: ratio(confusion[c][c], predicted_as),
+                    recall: ratio(confusion[c][c], support),
+                    support: support as usize,
+                }
+            })
+            .collect();
+        let rows = Vec::<Vec<f32>>::try_from(logits)?;
+        Ok(Metrics {
+            accuracy_interval: Some(wilson_interval(right as usize, labels.len())),
+            calibration: Some(Calibration::fit(&rows, labels)),
+            player_independent: true,
+            accuracy: f64::from(right) / n,
+            top3_accuracy: in_top as f64 / n,
+            loss,
+            per_class,
+            confusion,
+            history,
+            train_samples,
+            validation_samples: labels.len(),
+        })
+    }
 
     #[test]
     fn the_wilson_interval_matches_known_values_and_stays_inside_zero_to_one() {
@@ -371,5 +504,86 @@ mod tests {
         assert!(c.ece_after < 0.05, "{}", c.ece_after);
         assert_eq!(c.reliability.len(), CALIBRATION_BINS);
         assert_eq!(c.reliability.iter().map(|b| b.count).sum::<usize>(), 100);
+    }
+
+    /// Made-up logits `[rows, classes]` (right more often than not) and labels, the same
+    /// every time.
+    fn made_up(rows: usize, classes: usize) -> (Tensor, Vec<i64>) {
+        let labels: Vec<i64> = (0..rows)
+            .map(|r| ((r * 31 + r / 7) % classes) as i64)
+            .collect();
+        let values: Vec<f32> = (0..rows * classes)
+            .map(|i| {
+                let (r, c) = (i / classes, i % classes);
+                let hint = if c as i64 == labels[r] && r % 3 != 0 {
+                    2.5
+                } else {
+                    0.0
+                };
+                (r as f32 * 7.3 + c as f32 * 1.9).sin() * 3.0 + hint
+            })
+            .collect();
+        let logits = Tensor::from_slice(&values).view([rows as i64, classes as i64]);
+        (logits, labels)
+    }
+
+    /// A tally of `logits` fed `chunk` rows at a time.
+    fn tallied(logits: &Tensor, labels: &[i64], chunk: usize) -> Tally {
+        let classes = logits.size()[1] as usize;
+        let mut tally = Tally::new(classes, labels.len());
+        for (c, part) in labels.chunks(chunk).enumerate() {
+            let rows = logits.narrow(0, (c * chunk) as i64, part.len() as i64);
+            tally.add(&rows, part).unwrap();
+        }
+        tally
+    }
+
+    #[test]
+    fn tallying_chunk_by_chunk_measures_what_all_the_logits_at_once_measure() {
+        let (logits, labels) = made_up(1000, 7);
+        let classes: Vec<String> = (0..7).map(|c| format!("class {c}")).collect();
+        let loss =
+            f64::try_from(logits.cross_entropy_for_logits(&Tensor::from_slice(&labels))).unwrap();
+        let at_once = measure_at_once(&classes, &logits, &labels, loss, Vec::new(), 9).unwrap();
+        for chunk in [1000, 64, 7] {
+            let tally = tallied(&logits, &labels, chunk);
+            assert!(
+                (tally.loss() - loss).abs() < 1e-5,
+                "{} {loss}",
+                tally.loss()
+            );
+            assert_eq!(tally.accuracy(), at_once.accuracy);
+            let streamed = tally.metrics(&classes, Vec::new(), 9);
+            // Neither all right nor all wrong: the confusion has entries off its diagonal.
+            assert!(
+                (0.2..0.9).contains(&at_once.accuracy),
+                "{}",
+                at_once.accuracy
+            );
+            assert_eq!(Metrics { loss, ..streamed }, at_once, "chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn the_calibration_of_a_large_validation_set_is_fitted_on_a_bounded_even_sample() {
+        let rows = 2 * CALIBRATION_SAMPLE + 5;
+        let (logits, labels) = made_up(rows, 3);
+        let tally = tallied(&logits, &labels, 512);
+        // Every third row: rows 0, 3, 6, ...
+        assert_eq!(tally.sample_labels.len(), rows.div_ceil(3));
+        assert!(tally.sample_labels.len() <= CALIBRATION_SAMPLE);
+        let every_third: Vec<i64> = labels.iter().step_by(3).copied().collect();
+        assert_eq!(tally.sample_labels, every_third);
+        assert_eq!(
+            tally.sample_logits[1],
+            Vec::<f32>::try_from(logits.get(3)).unwrap()
+        );
+        let metrics = tally.metrics(&["a".into(), "b".into(), "c".into()], Vec::new(), 1);
+        assert_eq!(metrics.validation_samples, rows);
+        let reliability = metrics.calibration.unwrap().reliability;
+        assert_eq!(
+            reliability.iter().map(|b| b.count).sum::<usize>(),
+            rows.div_ceil(3)
+        );
     }
 }

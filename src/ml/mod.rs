@@ -10,6 +10,8 @@
 //!   one player or a lopsided set, a stratified random one).
 //! - [`source`]: the compact catalog a run keeps of every drawing, and the source it reads
 //!   each batch's strokes from (a `Dataset` in memory, or the stores).
+//! - [`permutation`]: a seeded shuffle of `0..n` computed a position at a time, so that an
+//!   epoch's order costs no memory per drawing.
 //! - [`batches`]: prepares batches on worker threads, in order, a bounded number ahead.
 //! - [`types`]: what a run is asked to do and what it produces, shared by `train`,
 //!   `checkpoint` and `artifact` (so that none of them needs the others' internals).
@@ -39,6 +41,7 @@ pub mod confusions;
 pub mod dataset;
 pub mod evaluation;
 pub mod net;
+pub mod permutation;
 pub mod raster;
 pub mod reliability_picture;
 pub mod source;

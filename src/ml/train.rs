@@ -5,13 +5,14 @@
 //! checkpoints after every epoch and resumes from the last checkpoint (see
 //! [`super::checkpoint`]), and measures the final model (see [`super::evaluation`]).
 //!
-//! Memory is bounded by the catalog (a few bytes per drawing), the batches in flight and the
-//! validation logits: no drawing's strokes or pixels are kept beyond its batch, for training
-//! and for validation alike.
+//! Memory is bounded by the catalog (a few bytes per drawing) and the batches in flight: no
+//! drawing's strokes, pixels or logits are kept beyond its batch, for training and for
+//! validation alike (validation is tallied a chunk at a time, see [`super::evaluation`]).
 //!
 //! Everything random derives from the configuration's seed: the split from the seed alone,
-//! each epoch's shuffle and dropout from the seed and the epoch number, each batch's
-//! augmentation from the epoch's seed and the batch number. A run resumed after epoch `n`
+//! each epoch's shuffle (a [`Permutation`], computed a position at a time) and dropout from
+//! the seed and the epoch number, each batch's augmentation from the epoch's seed and the
+//! batch number. A run resumed after epoch `n`
 //! therefore sees the same data order and augmentations as an uninterrupted one, however
 //! many workers rasterize; only Adam's moment estimates restart (checkpoints hold no
 //! optimizer state), which costs a few steps of momentum, not correctness.
@@ -24,7 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tch::nn::{self, ModuleT, OptimizerConfig};
@@ -34,8 +34,9 @@ use super::augment::augment_with_rng;
 use super::batches;
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::dataset::{self, Dataset, DatasetError};
-use super::evaluation::{self, EpochRecord};
+use super::evaluation::{EpochRecord, Tally};
 use super::net::{input_tensor, DoodleNet};
+use super::permutation::Permutation;
 use super::raster::{self, RasterError};
 use super::source::{Catalog, SourceError, StrokeSource};
 use super::synth;
@@ -44,8 +45,12 @@ pub use super::types::{
     DEFAULT_LEARNING_RATE, DEFAULT_VALIDATION_FRACTION, MAX_BATCH_SIZE, MAX_EPOCHS,
 };
 
-/// Drawings evaluated per forward pass when measuring the validation set.
-const EVAL_CHUNK: usize = 512;
+/// Drawings evaluated per forward pass when measuring the validation set. The forward pass's
+/// activations dominate the memory of validation (at 512, the first convolution's output
+/// alone is 26 MB at 28 px and 134 MB at 64 px, and batch norm and ReLU make more of the same
+/// size) and a larger chunk is hardly faster on the CPU; 128 keeps validation's peak near
+/// training's (batches of 64 with their gradients).
+const EVAL_CHUNK: usize = 128;
 
 /// Rasterizing threads at most, whatever the core count (beyond this the reads and the
 /// device, not rasterizing, limit a run).
@@ -240,22 +245,23 @@ pub fn train_from(
     for epoch in history.len() as u32..config.epochs {
         let epoch_seed = mix(config.seed, u64::from(epoch));
         tch::manual_seed(epoch_seed as i64);
-        let mut order = split.train.clone();
-        order.shuffle(&mut StdRng::seed_from_u64(epoch_seed));
-        order.truncate(steps_per_epoch * config.batch_size);
+        // The epoch's order, a position at a time (no shuffled copy of the training set).
+        let order = Permutation::new(split.train.len(), epoch_seed);
 
         let started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
         let busy_nanos = AtomicU64::new(0);
         let mut waited = 0.0f64;
         std::thread::scope(|scope| -> Result<(), TrainError> {
-            let (order, busy_nanos, reader) = (&order, &busy_nanos, &reader);
+            let (order, train, busy_nanos, reader) = (&order, &split.train, &busy_nanos, &reader);
             let prepared = batches::in_order(scope, steps_per_epoch, workers, move |b| {
                 let begun = Instant::now();
-                let indices =
-                    &order[b * config.batch_size..((b + 1) * config.batch_size).min(order.len())];
+                let indices: Vec<usize> = (b * config.batch_size
+                    ..((b + 1) * config.batch_size).min(order.len()))
+                    .map(|k| train[order.at(k)])
+                    .collect();
                 let rng = StdRng::seed_from_u64(mix(epoch_seed, b as u64));
-                let batch = reader.training_batch(indices, rng);
+                let batch = reader.training_batch(&indices, rng);
                 busy_nanos.fetch_add(begun.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 batch
             });
@@ -311,8 +317,8 @@ pub fn train_from(
             epoch: epoch + 1,
             train_loss: loss_sum / seen as f64,
             train_accuracy: correct as f64 / seen as f64,
-            validation_loss: validation.loss,
-            validation_accuracy: evaluation::accuracy(&validation.logits, &validation.labels)?,
+            validation_loss: validation.loss(),
+            validation_accuracy: validation.accuracy(),
             samples_per_sec,
         };
         history.push(record.clone());
@@ -347,14 +353,7 @@ pub fn train_from(
         Some(validation) => validation,
         None => reader.evaluate(&net, &split.validation, device)?,
     };
-    let mut metrics = evaluation::measure(
-        &classes,
-        &validation.logits,
-        &validation.labels,
-        validation.loss,
-        history,
-        split.train.len(),
-    )?;
+    let mut metrics = validation.metrics(&classes, history, split.train.len());
     metrics.player_independent = split.player_independent;
     Ok(TrainedModel {
         classes,
@@ -431,16 +430,6 @@ struct Batch {
     labels: Vec<i64>,
 }
 
-/// The validation set's measurements.
-struct Validation {
-    /// Mean cross-entropy.
-    loss: f64,
-    /// CPU logits `[n, classes]`.
-    logits: Tensor,
-    /// The label of each row.
-    labels: Vec<i64>,
-}
-
 /// Turns catalog indices into batches: reads the strokes, augments, rasterizes.
 struct Reader<'a> {
     /// Where the strokes are.
@@ -507,37 +496,30 @@ impl Reader<'_> {
         })
     }
 
-    /// Mean loss and logits of the network on the drawings at `indices`, in eval mode,
-    /// rasterized a chunk at a time on the workers.
+    /// The measurements of the network on the drawings at `indices`, in eval mode,
+    /// rasterized a chunk at a time on the workers and tallied chunk by chunk.
     fn evaluate(
         &self,
         net: &DoodleNet,
         indices: &[usize],
         device: Device,
-    ) -> Result<Validation, TrainError> {
+    ) -> Result<Tally, TrainError> {
         let chunks = indices.len().div_ceil(EVAL_CHUNK);
-        let (outputs, labels) = std::thread::scope(|scope| {
+        let classes = net.num_classes() as usize;
+        std::thread::scope(|scope| {
             let prepared = batches::in_order(scope, chunks, self.workers, |c| {
                 self.plain_batch(
                     &indices[c * EVAL_CHUNK..((c + 1) * EVAL_CHUNK).min(indices.len())],
                 )
             });
-            let mut outputs = Vec::with_capacity(chunks);
-            let mut labels = Vec::with_capacity(indices.len());
+            let mut tally = Tally::new(classes, indices.len());
             for batch in prepared {
                 let batch = batch?;
                 let xs = input_tensor(&batch.pixels, batch.rows, self.config.image_size, device);
-                outputs.push(tch::no_grad(|| net.forward_t(&xs, false)).to_device(Device::Cpu));
-                labels.extend(batch.labels);
+                let logits = tch::no_grad(|| net.forward_t(&xs, false));
+                tally.add(&logits, &batch.labels)?;
             }
-            Ok::<_, TrainError>((outputs, labels))
-        })?;
-        let logits = Tensor::cat(&outputs, 0);
-        let loss = f64::try_from(logits.cross_entropy_for_logits(&Tensor::from_slice(&labels)))?;
-        Ok(Validation {
-            loss,
-            logits,
-            labels,
+            Ok(tally)
         })
     }
 }
