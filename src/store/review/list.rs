@@ -15,6 +15,10 @@ use crate::store::StoreError;
 
 /// Width of a quality bucket in `drawing_counts`, as its inverse (buckets of 0.01).
 const QUALITY_BUCKETS_PER_UNIT: f64 = 100.0;
+/// Most drawings in a quality range that a listing reads through the quality index and sorts
+/// by time. More than this, and walking the time index newest first finds a page sooner:
+/// then at least this many of the rows match, so a page is near.
+pub(super) const QUALITY_INDEX_MAX_MATCHES: u64 = 20_000;
 /// The SQL for a row's quality bucket; the same expression as migration 6's triggers.
 const BUCKET_SQL: &str = "coalesce(max(0, CAST(quality_score * 100 AS INTEGER)), -1)";
 
@@ -181,7 +185,23 @@ pub(super) fn list_drawings(
             })
         }
     };
+    let few_by_quality = if filter.min_quality().is_some() || filter.max_quality().is_some() {
+        let matches = store
+            .db
+            .read(|conn| count_from_counters(conn, filter, shape_id))?;
+        matches.is_some_and(|n| n <= QUALITY_INDEX_MAX_MATCHES)
+    } else {
+        false
+    };
     let mut c = conditions(filter, shape_id);
+    let from = if few_by_quality {
+        // Few rows in the range (most unscored, say): read just those through the quality
+        // index and sort them, rather than walk every row newest first to find them.
+        c.index_quality();
+        ITEM_FROM.replacen("drawings d", "drawings d INDEXED BY drawings_by_quality", 1)
+    } else {
+        ITEM_FROM.to_owned()
+    };
     if let Some(after) = page.after() {
         c.push("(d.created_at, d.id) < (?, ?)", None);
         c.params.push(Value::Integer(after.created_at_ms));
@@ -191,7 +211,7 @@ pub(super) fn list_drawings(
     // One more than asked tells whether there is a next page.
     c.params.push(Value::Integer(limit as i64 + 1));
     let sql = format!(
-        "SELECT {ITEM_COLUMNS} {ITEM_FROM} {} ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
+        "SELECT {ITEM_COLUMNS} {from} {} ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
         c.clause()
     );
     let rows = store.db.read(|conn| {

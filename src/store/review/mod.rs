@@ -238,6 +238,16 @@ impl Conditions {
         self.params.extend(value);
     }
 
+    /// Lets the quality bounds use the quality index (drops the `+` that keeps them off it),
+    /// for a listing of few drawings in a quality range.
+    fn index_quality(&mut self) {
+        for sql in &mut self.sql {
+            if let Some(bound) = sql.strip_prefix("+d.quality_score") {
+                *sql = format!("d.quality_score{bound}");
+            }
+        }
+    }
+
     fn clause(&self) -> String {
         if self.sql.is_empty() {
             String::new()
@@ -249,7 +259,8 @@ impl Conditions {
 
 /// The listing's conditions. Literal `is_flagged = 1` lets SQLite use the partial index of
 /// flagged drawings; the quality bounds are written `+d.quality_score` so that the planner
-/// keeps walking an index in the listing's order instead of sorting a quality range.
+/// keeps walking an index in the listing's order instead of sorting a quality range (unless
+/// the range holds few drawings: [`Conditions::index_quality`]).
 fn conditions(filter: &DrawingFilter, shape_id: Option<i64>) -> Conditions {
     let mut c = Conditions {
         sql: Vec::new(),
@@ -406,6 +417,56 @@ mod tests {
 
     fn filter(query: &[(&str, &str)]) -> DrawingFilter {
         DrawingFilter::parse(query.iter().copied()).unwrap()
+    }
+
+    /// Every page of a listing, following its cursors.
+    fn all_pages(stores: &Stores, f: &DrawingFilter, size: u32) -> Vec<DrawingId> {
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let page = stores
+                .review
+                .list_drawings(f, Page::new(size, after))
+                .unwrap();
+            ids.extend(page.items.iter().map(|i| i.id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return ids,
+            }
+        }
+    }
+
+    #[test]
+    fn a_quality_range_holding_few_drawings_lists_the_same_pages_through_the_quality_index() {
+        let (dir, stores) = stores();
+        let ids = insert(&stores, 300);
+        let db = SqliteMetadataStore::open(&stores_path(&dir)).unwrap();
+        db.write(|conn| {
+            // Most unscored, as after a big import; a few scored, some tied in time.
+            for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 9 == 0) {
+                conn.execute(
+                    "UPDATE drawings SET quality_score = ?2, created_at = ?3 WHERE id = ?1",
+                    params![
+                        id.to_string(),
+                        (i % 10) as f64 / 10.0,
+                        1000 + (i / 27) as i64
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let query = [("min_quality", "0.2"), ("max_quality", "0.7")];
+        let few = filter(&query);
+        assert!(stores.review.count_matching(&few).unwrap() <= list::QUALITY_INDEX_MAX_MATCHES);
+        // A time bound keeps the listing on the time walk: the same drawings, same order.
+        let mut timed = query.to_vec();
+        timed.push(("from", "0"));
+        let walked = all_pages(&stores, &filter(&timed), 1000);
+        assert!(walked.len() > 10, "{}", walked.len());
+        for size in [1, 3, 7, 100] {
+            assert_eq!(all_pages(&stores, &few, size), walked, "pages of {size}");
+        }
     }
 
     #[test]
