@@ -6,7 +6,8 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 
 use super::{
-    conditions, count, Conditions, DrawingPage, ReviewItem, ShapeLookup, SqliteReviewStore,
+    conditions, conditions_but_quality, count, push_quality, Conditions, DrawingPage, ReviewItem,
+    ShapeLookup, SqliteReviewStore,
 };
 use crate::domain::review::{Cursor, DeletedFilter, DrawingFilter, Page};
 use crate::domain::DrawingId;
@@ -19,6 +20,9 @@ const QUALITY_BUCKETS_PER_UNIT: f64 = 100.0;
 /// by time. More than this, and walking the time index newest first finds a page sooner:
 /// then at least this many of the rows match, so a page is near.
 pub(super) const QUALITY_INDEX_MAX_MATCHES: u64 = 20_000;
+/// Most rows a listing of a wider quality range walks newest first before it reads the range
+/// through the quality index instead (about 0.1 s of walking).
+pub(super) const QUALITY_WALK_BUDGET: u64 = 50_000;
 /// The SQL for a row's quality bucket; the same expression as migration 6's triggers.
 const BUCKET_SQL: &str = "coalesce(max(0, CAST(quality_score * 100 AS INTEGER)), -1)";
 
@@ -170,10 +174,48 @@ fn count_from_counters(
     Ok(Some(total))
 }
 
+/// How a listing of a quality range finds its page (the constants, or smaller figures in
+/// tests that must reach every path with a few hundred rows).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct QualityPlan {
+    /// A range holding at most this many drawings is read through the quality index.
+    pub index_max_matches: u64,
+    /// Otherwise the time index is walked newest first, over at most this many rows.
+    pub walk_budget: u64,
+}
+
+impl Default for QualityPlan {
+    fn default() -> Self {
+        Self {
+            index_max_matches: QUALITY_INDEX_MAX_MATCHES,
+            walk_budget: QUALITY_WALK_BUDGET,
+        }
+    }
+}
+
 pub(super) fn list_drawings(
     store: &SqliteReviewStore,
     filter: &DrawingFilter,
     page: Page,
+) -> Result<DrawingPage, StoreError> {
+    list_drawings_planned(store, filter, page, QualityPlan::default())
+}
+
+/// [`list_drawings`] with the quality plan's figures given.
+///
+/// Without quality bounds, the listing walks an index in its own order (time, or shape and
+/// time, ...) and stops at the page's end. With them, where the matches are decides the cost:
+/// - few matches (by the counters): they are read through the quality index and sorted;
+/// - many: the walk goes on, over at most `walk_budget` rows past the cursor. Many matches
+///   spread over time fill a page long before that;
+/// - when the budget runs out before the page is full (the matches sit far back in time,
+///   as after a rescore that walked oldest first), the whole range is read through the
+///   quality index and sorted, which costs in proportion to the matches, never to the table.
+pub(super) fn list_drawings_planned(
+    store: &SqliteReviewStore,
+    filter: &DrawingFilter,
+    page: Page,
+    plan: QualityPlan,
 ) -> Result<DrawingPage, StoreError> {
     let shape_id = match store.shape_id(filter)? {
         ShapeLookup::Any => None,
@@ -185,40 +227,26 @@ pub(super) fn list_drawings(
             })
         }
     };
-    let few_by_quality = if filter.min_quality().is_some() || filter.max_quality().is_some() {
+    let limit = page.limit() as usize;
+    let quality_range = filter.min_quality().is_some() || filter.max_quality().is_some();
+    let rows = if !quality_range {
+        read_page(store, &walk_query(filter, shape_id, page))?
+    } else {
         let matches = store
             .db
             .read(|conn| count_from_counters(conn, filter, shape_id))?;
-        matches.is_some_and(|n| n <= QUALITY_INDEX_MAX_MATCHES)
-    } else {
-        false
+        let bounded = if matches.is_some_and(|n| n <= plan.index_max_matches) {
+            None
+        } else {
+            let query = bounded_walk_query(filter, shape_id, page, plan.walk_budget);
+            Some(read_page(store, &query)?)
+        };
+        match bounded {
+            // One more row than asked: the page is full, and the walk found it.
+            Some(rows) if rows.len() > limit => rows,
+            _ => read_page(store, &quality_index_query(filter, shape_id, page))?,
+        }
     };
-    let mut c = conditions(filter, shape_id);
-    let from = if few_by_quality {
-        // Few rows in the range (most unscored, say): read just those through the quality
-        // index and sort them, rather than walk every row newest first to find them.
-        c.index_quality();
-        ITEM_FROM.replacen("drawings d", "drawings d INDEXED BY drawings_by_quality", 1)
-    } else {
-        ITEM_FROM.to_owned()
-    };
-    if let Some(after) = page.after() {
-        c.push("(d.created_at, d.id) < (?, ?)", None);
-        c.params.push(Value::Integer(after.created_at_ms));
-        c.params.push(Value::Text(after.id.to_string()));
-    }
-    let limit = page.limit() as usize;
-    // One more than asked tells whether there is a next page.
-    c.params.push(Value::Integer(limit as i64 + 1));
-    let sql = format!(
-        "SELECT {ITEM_COLUMNS} {from} {} ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
-        c.clause()
-    );
-    let rows = store.db.read(|conn| {
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(&c.params), item_from_row)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    })?;
     let mut items = finish_items(rows)?;
     let next = if items.len() > limit {
         items.truncate(limit);
@@ -230,6 +258,95 @@ pub(super) fn list_drawings(
         None
     };
     Ok(DrawingPage { items, next })
+}
+
+/// A listing's SQL and its parameters.
+struct PageQuery {
+    sql: String,
+    params: Vec<Value>,
+}
+
+/// The rows of a page query (one more than the page when there is a next page).
+fn read_page(
+    store: &SqliteReviewStore,
+    query: &PageQuery,
+) -> Result<Vec<(String, ReviewItem)>, StoreError> {
+    store.db.read(|conn| {
+        let mut stmt = conn.prepare_cached(&query.sql)?;
+        let rows = stmt.query_map(params_from_iter(&query.params), item_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    })
+}
+
+/// Adds the cursor's keyset condition to `c`.
+fn push_cursor(c: &mut Conditions, page: Page) {
+    if let Some(after) = page.after() {
+        c.push("(d.created_at, d.id) < (?, ?)", None);
+        c.params.push(Value::Integer(after.created_at_ms));
+        c.params.push(Value::Text(after.id.to_string()));
+    }
+}
+
+/// `SELECT` of a page from `from`, with its conditions, newest first.
+fn page_query(from: &str, mut c: Conditions, page: Page) -> PageQuery {
+    // One more than asked tells whether there is a next page.
+    c.params.push(Value::Integer(i64::from(page.limit()) + 1));
+    PageQuery {
+        sql: format!(
+            "SELECT {ITEM_COLUMNS} {from} {} ORDER BY d.created_at DESC, d.id DESC LIMIT ?",
+            c.clause()
+        ),
+        params: c.params,
+    }
+}
+
+/// The page, walking the planner's index newest first with every condition tested on the
+/// way (unbounded: without quality bounds, every condition has an index or is common).
+fn walk_query(filter: &DrawingFilter, shape_id: Option<i64>, page: Page) -> PageQuery {
+    let mut c = conditions(filter, shape_id);
+    push_cursor(&mut c, page);
+    page_query(ITEM_FROM, c, page)
+}
+
+/// The page, from every drawing of the quality range read through the quality index and
+/// sorted by time.
+fn quality_index_query(filter: &DrawingFilter, shape_id: Option<i64>, page: Page) -> PageQuery {
+    let mut c = conditions(filter, shape_id);
+    c.index_quality();
+    push_cursor(&mut c, page);
+    let from = ITEM_FROM.replacen("drawings d", "drawings d INDEXED BY drawings_by_quality", 1);
+    page_query(&from, c, page)
+}
+
+/// The page among the next `budget` rows past the cursor that match every condition but the
+/// quality bounds (newest first), or fewer rows than the page when they hold too few.
+fn bounded_walk_query(
+    filter: &DrawingFilter,
+    shape_id: Option<i64>,
+    page: Page,
+    budget: u64,
+) -> PageQuery {
+    let mut inner = conditions_but_quality(filter, shape_id);
+    push_cursor(&mut inner, page);
+    inner
+        .params
+        .push(Value::Integer(budget.min(i64::MAX as u64) as i64));
+    // A subquery with a LIMIT is not flattened into the outer query: SQLite runs it as a
+    // co-routine that stops after `budget` rows, or as soon as the page is full.
+    let from = ITEM_FROM.replacen(
+        "drawings d",
+        &format!(
+            "(SELECT * FROM drawings d {} ORDER BY d.created_at DESC, d.id DESC LIMIT ?) d",
+            inner.clause()
+        ),
+        1,
+    );
+    let mut outer = Conditions {
+        sql: Vec::new(),
+        params: inner.params,
+    };
+    push_quality(&mut outer, filter);
+    page_query(&from, outer, page)
 }
 
 pub(super) fn count_matching(

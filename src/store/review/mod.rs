@@ -262,6 +262,23 @@ impl Conditions {
 /// keeps walking an index in the listing's order instead of sorting a quality range (unless
 /// the range holds few drawings: [`Conditions::index_quality`]).
 fn conditions(filter: &DrawingFilter, shape_id: Option<i64>) -> Conditions {
+    let mut c = conditions_but_quality(filter, shape_id);
+    push_quality(&mut c, filter);
+    c
+}
+
+/// The quality bounds of a listing (see [`conditions`] for the `+`).
+fn push_quality(c: &mut Conditions, filter: &DrawingFilter) {
+    if let Some(min) = filter.min_quality() {
+        c.push("+d.quality_score >= ?", Some(Value::Real(min)));
+    }
+    if let Some(max) = filter.max_quality() {
+        c.push("+d.quality_score <= ?", Some(Value::Real(max)));
+    }
+}
+
+/// Every condition of [`conditions`] but the quality bounds.
+fn conditions_but_quality(filter: &DrawingFilter, shape_id: Option<i64>) -> Conditions {
     let mut c = Conditions {
         sql: Vec::new(),
         params: Vec::new(),
@@ -283,12 +300,6 @@ fn conditions(filter: &DrawingFilter, shape_id: Option<i64>) -> Conditions {
         Some(true) => c.push("d.reviewed_at IS NOT NULL", None),
         Some(false) => c.push("d.reviewed_at IS NULL", None),
         None => {}
-    }
-    if let Some(min) = filter.min_quality() {
-        c.push("+d.quality_score >= ?", Some(Value::Real(min)));
-    }
-    if let Some(max) = filter.max_quality() {
-        c.push("+d.quality_score <= ?", Some(Value::Real(max)));
     }
     if let Some(player) = filter.player() {
         c.push("d.player_id = ?", Some(Value::Text(player.to_string())));
@@ -436,14 +447,39 @@ mod tests {
         }
     }
 
+    /// Every page of a quality listing made by `plan`, following its cursors.
+    fn all_planned_pages(
+        review: &SqliteReviewStore,
+        f: &DrawingFilter,
+        size: u32,
+        plan: list::QualityPlan,
+    ) -> Vec<DrawingId> {
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let page =
+                list::list_drawings_planned(review, f, Page::new(size, after), plan).unwrap();
+            ids.extend(page.items.iter().map(|i| i.id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return ids,
+            }
+        }
+    }
+
     #[test]
-    fn a_quality_range_holding_few_drawings_lists_the_same_pages_through_the_quality_index() {
+    fn every_way_of_listing_a_quality_range_gives_the_pages_of_the_plain_time_walk() {
         let (dir, stores) = stores();
         let ids = insert(&stores, 300);
         let db = SqliteMetadataStore::open(&stores_path(&dir)).unwrap();
         db.write(|conn| {
-            // Most unscored, as after a big import; a few scored, some tied in time.
-            for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 9 == 0) {
+            // Most unscored, as after a big import; the scored ones are the oldest (as a
+            // rescore leaves them, walking oldest first), some tied in time.
+            for (i, id) in ids
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 9 == 0 || *i < 40)
+            {
                 conn.execute(
                     "UPDATE drawings SET quality_score = ?2, created_at = ?3 WHERE id = ?1",
                     params![
@@ -457,16 +493,33 @@ mod tests {
         })
         .unwrap();
         let query = [("min_quality", "0.2"), ("max_quality", "0.7")];
-        let few = filter(&query);
-        assert!(stores.review.count_matching(&few).unwrap() <= list::QUALITY_INDEX_MAX_MATCHES);
-        // A time bound keeps the listing on the time walk: the same drawings, same order.
-        let mut timed = query.to_vec();
-        timed.push(("from", "0"));
-        let walked = all_pages(&stores, &filter(&timed), 1000);
-        assert!(walked.len() > 10, "{}", walked.len());
+        let range = filter(&query);
+        let matches = stores.review.count_matching(&range).unwrap();
+        assert!(matches > 20, "{matches}");
+        let review = SqliteReviewStore::open(Arc::new(db)).unwrap();
+        let plan = |index_max_matches, walk_budget| list::QualityPlan {
+            index_max_matches,
+            walk_budget,
+        };
+        // The reference: never the quality index, an endless walk.
+        let walked = all_planned_pages(&review, &range, 1000, plan(0, u64::MAX));
+        assert_eq!(walked.len() as u64, matches);
         for size in [1, 3, 7, 100] {
-            assert_eq!(all_pages(&stores, &few, size), walked, "pages of {size}");
+            for (name, plan) in [
+                ("the quality index", plan(u64::MAX, 0)),
+                ("a walk that runs out", plan(0, 5)),
+                ("a walk that sometimes runs out", plan(0, 60)),
+                ("the default plan", list::QualityPlan::default()),
+            ] {
+                assert_eq!(
+                    all_planned_pages(&review, &range, size, plan),
+                    walked,
+                    "{name}, pages of {size}"
+                );
+            }
         }
+        // The public listing takes the same pages.
+        assert_eq!(all_pages(&stores, &range, 7), walked);
     }
 
     #[test]
