@@ -228,7 +228,7 @@ impl Scheduler {
             }
             Some(CancelOutcome::Cancelled) => {
                 if let Some(job) = context.stores.jobs.job(id)? {
-                    clean_up(context, &job);
+                    clean_up(context, &job, JobStatus::Cancelled);
                     context.announce(&job, JobStatus::Cancelled, None);
                 }
             }
@@ -427,7 +427,7 @@ fn run_and_record(context: &JobContext, job: &JobRow, signal: &JobSignal) {
     match record(context, job, outcome) {
         Ok(Some(status)) => {
             if status.is_finished() {
-                clean_up(context, job);
+                clean_up(context, job, status);
             }
             context.announce(job, status, None);
         }
@@ -455,10 +455,13 @@ fn run_kind(context: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcom
     }
 }
 
-/// What a kind leaves behind once its job has finished (an import's upload).
-fn clean_up(context: &JobContext, job: &JobRow) {
-    if job.kind == JobKind::Import {
-        import::clean_up(context, job);
+/// What a kind leaves behind once its job has finished: an import's upload, a cancelled
+/// rescore's walk.
+fn clean_up(context: &JobContext, job: &JobRow, status: JobStatus) {
+    match job.kind {
+        JobKind::Import => import::clean_up(context, job),
+        JobKind::Rescore if status == JobStatus::Cancelled => rescore::cancelled(context, job),
+        _ => {}
     }
 }
 

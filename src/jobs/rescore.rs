@@ -1,7 +1,8 @@
 //! The `rescore` job kind: runs the quality service's rescore walk (see
 //! [`crate::service::quality`]) chunk by chunk until it completes, and stores the walk's
 //! final progress as the job's result. The walk's saved position is the job's: a run after a
-//! graceful stop or a crash continues after the last drawing it scored.
+//! graceful stop or a crash continues after the last drawing it scored. Cancelling the job
+//! ends its walk where it stands (see [`cancelled`]).
 
 use std::time::{Duration, Instant};
 
@@ -47,5 +48,21 @@ pub fn run(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome {
         Ok(None) => signal.stopped_outcome(),
         // The walk keeps its position; a retry goes on from there.
         Err(e) => RunOutcome::Retry(e.to_string()),
+    }
+}
+
+/// Ends the walk `job` ran (or was queued to run) because the job was cancelled; otherwise
+/// the walk would stay running, and every start would queue it again. A newer walk started
+/// since (another activation) is left alone.
+pub fn cancelled(ctx: &JobContext, job: &JobRow) {
+    let Some(quality) = ctx.quality.get() else {
+        return;
+    };
+    let progress = quality.progress();
+    if progress.status != "running" || job.config["started_at"] != config(&progress)["started_at"] {
+        return;
+    }
+    if let Err(e) = quality.cancel_walk() {
+        tracing::warn!(job = job.id, error = %e, "could not mark the cancelled rescore as ended; it resumes at the next start");
     }
 }

@@ -96,7 +96,7 @@ pub type WalkStarted = Box<dyn Fn(&RescoreProgress) + Send + Sync>;
 /// A rescore walk's progress as `GET /api/v1/admin/quality/rescore` shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RescoreProgress {
-    /// `idle` (never ran), `running` or `completed`.
+    /// `idle` (never ran), `running`, `completed` or `cancelled`.
     pub status: &'static str,
     pub model_version: Option<String>,
     pub done: u64,
@@ -123,6 +123,7 @@ impl RescoreProgress {
             status: match state.status {
                 RescoreStatus::Running => "running",
                 RescoreStatus::Completed => "completed",
+                RescoreStatus::Cancelled => "cancelled",
             },
             model_version: state.model_version.clone(),
             done: state.done,
@@ -267,6 +268,30 @@ impl QualityService {
             rescore_chunk(&self.shared, generation, walk)?;
             on_chunk(&self.progress());
         }
+    }
+
+    /// Ends the running walk where it stands, because its job was cancelled: it is saved as
+    /// cancelled, so the next start does not resume it. Blocking.
+    pub fn cancel_walk(&self) -> Result<(), StoreError> {
+        let mut walk = self
+            .shared
+            .rescore
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let Some(state) = walk
+            .state
+            .as_mut()
+            .filter(|s| s.status == RescoreStatus::Running)
+        else {
+            return Ok(());
+        };
+        let mut cancelled = state.clone();
+        cancelled.status = RescoreStatus::Cancelled;
+        cancelled.finished_at = Some(now_ms());
+        self.shared.stores.quality.save_rescore_state(&cancelled)?;
+        tracing::info!(done = cancelled.done, "rescore cancelled");
+        *state = cancelled;
+        Ok(())
     }
 
     /// Queues a stored drawing for judging and scoring; never blocks. When the queue is

@@ -381,6 +381,47 @@ async fn an_interrupted_rescore_continues_after_the_last_drawing_it_saved() {
 }
 
 #[tokio::test]
+async fn a_cancelled_rescore_ends_where_it_stands_and_does_not_resume_at_the_next_start() {
+    // A server that runs no jobs: the rescore stays queued until it is cancelled.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = doodlebox::config::Config::for_data_dir(dir.path());
+    config.no_jobs = true;
+    let app = TestApp::spawn_with(config).await;
+    for seed in 0..3 {
+        submit(&app, &doodle_json(Shape::ALL[seed as usize], seed)).await;
+    }
+    let started = app.post("/api/v1/admin/quality/rescore", &json!({})).await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let started: Value = started.json().await.unwrap();
+    let id = started["job"]["id"].as_i64().unwrap();
+    let cancel = app
+        .post(&format!("/api/v1/admin/jobs/{id}/cancel"), &json!({}))
+        .await;
+    assert!(cancel.status().is_success(), "{}", cancel.status());
+    let progress = app.get_json("/api/v1/admin/quality/rescore").await;
+    assert_eq!(progress["status"], "cancelled", "{progress}");
+    assert!(progress["finished_at"].is_u64(), "{progress}");
+    app.stop().await;
+
+    // Restarted with its queue running: the cancelled walk is not queued again.
+    let app = TestApp::spawn_on(dir.path().to_owned()).await;
+    wait_until_scored(&app, 3).await;
+    let progress = app.get_json("/api/v1/admin/quality/rescore").await;
+    assert_eq!(progress["status"], "cancelled", "{progress}");
+    assert_eq!(progress["started_at"], started["started_at"], "{progress}");
+    let jobs = app.get_json("/api/v1/admin/jobs").await;
+    let rescores: Vec<&Value> = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "rescore")
+        .collect();
+    assert_eq!(rescores.len(), 1, "{jobs}");
+    assert_eq!(rescores[0]["status"], "cancelled", "{jobs}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_model_activated_while_no_server_ran_is_rescored_with_at_the_next_start() {
     let app = TestApp::spawn().await;
     seed_drawings(&app, 30, 6).await;
