@@ -273,9 +273,31 @@ pub fn parse_bins(bins: Option<i64>) -> Result<usize, QualityError> {
     }
 }
 
-/// The bin a score falls in: `bins` equal bins over 0..1, 1.0 in the last one.
+/// A score's hundredth: `floor(score * 100)` over 0..1, so 0..=100. The histogram bins
+/// hundredths, which the embedded store keeps counted (`drawing_counts.quality_bucket`), so
+/// that no histogram reads every drawing.
+pub fn hundredth_of(score: f64) -> usize {
+    (score.clamp(0.0, 1.0) * 100.0) as usize
+}
+
+/// The bin of a score's hundredth `h` among `bins`: `bins` equal bins over 0..1, 1.0 in the
+/// last one. Where `bins` divides 100 (the portal's 20, say) this is `floor(score * bins)`;
+/// otherwise a bin's edges fall on hundredths (see [`bin_start`]).
+pub fn bin_of_hundredth(h: usize, bins: usize) -> usize {
+    (h.min(100) * bins / 100).min(bins - 1)
+}
+
+/// The bin a score falls in (see [`bin_of_hundredth`]).
 pub fn bin_of(score: f64, bins: usize) -> usize {
-    ((score.clamp(0.0, 1.0) * bins as f64) as usize).min(bins - 1)
+    bin_of_hundredth(hundredth_of(score), bins)
+}
+
+/// The lowest score of bin `i` among `bins` (1.0 for `i == bins`, the end of the last).
+pub fn bin_start(i: usize, bins: usize) -> f64 {
+    if i >= bins {
+        return 1.0;
+    }
+    (i * 100).div_ceil(bins) as f64 / 100.0
 }
 
 #[cfg(test)]
@@ -449,5 +471,32 @@ mod tests {
         assert_eq!(bin_of(0.0, 20), 0);
         assert_eq!(bin_of(0.05, 20), 1);
         assert_eq!(bin_of(1.0, 20), 19);
+        assert_eq!(bin_of(0.1499, 20), 2);
+        assert_eq!(bin_of(-0.5, 20), 0);
+        // Three bins: edges on hundredths, at 0.34 and 0.67.
+        assert_eq!(
+            (bin_of(0.335, 3), bin_of(0.34, 3), bin_of(0.67, 3)),
+            (0, 1, 2)
+        );
+        assert_eq!(
+            (0..=3).map(|i| bin_start(i, 3)).collect::<Vec<_>>(),
+            [0.0, 0.34, 0.67, 1.0]
+        );
+        // Every hundredth lands in the bin whose edges hold it, for every bin count.
+        let hundredths = |edge: f64| (edge * 100.0).round() as usize;
+        for bins in 1..=MAX_HISTOGRAM_BINS {
+            for h in 0..=100 {
+                let bin = bin_of_hundredth(h, bins);
+                let end = if bin + 1 == bins {
+                    101
+                } else {
+                    hundredths(bin_start(bin + 1, bins))
+                };
+                assert!(
+                    hundredths(bin_start(bin, bins)) <= h && h < end,
+                    "{h} in {bin}/{bins}"
+                );
+            }
+        }
     }
 }

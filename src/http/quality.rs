@@ -11,7 +11,7 @@ use axum::Json;
 use super::error::{ApiError, RequestError};
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
-use crate::domain::quality::parse_bins;
+use crate::domain::quality::{bin_start, parse_bins};
 use crate::domain::QualitySettings;
 use crate::service::quality::RescoreProgress;
 use crate::store::JobKind;
@@ -55,15 +55,14 @@ pub async fn histogram(
         .map_or(parse_bins(None), |b| parse_bins(Some(b)))?;
     let stores = state.stores.clone();
     let histogram = run_blocking(move || Ok(stores.quality.histogram(bins)?)).await?;
-    let width = 1.0 / bins as f64;
     let rows: Vec<serde_json::Value> = histogram
         .counts
         .iter()
         .enumerate()
         .map(|(i, count)| {
             serde_json::json!({
-                "from": i as f64 * width,
-                "to": (i + 1) as f64 * width,
+                "from": bin_start(i, bins),
+                "to": bin_start(i + 1, bins),
                 "count": count,
             })
         })

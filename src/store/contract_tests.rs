@@ -617,11 +617,71 @@ pub fn scores_and_verdicts_are_recorded_and_the_catch_up_walk_finds_the_unscored
     assert!(!row.is_flagged, "an auto-flag lifts when the score rises");
 }
 
+pub fn the_quality_histogram_bins_every_live_score_by_its_hundredth<B: Backend>(backend: &B) {
+    let (_guard, stores) = backend.open();
+    // Scores on and near bin edges, and the ends of the range.
+    let values = [
+        0.0, 0.009, 0.01, 0.05, 0.1, 0.1499, 0.15, 0.2, 0.3333, 0.335, 0.34, 0.35, 0.5, 0.6667,
+        0.67, 0.7, 0.95, 0.999, 1.0,
+    ];
+    let rows = rows(&stores, values.len() + 3);
+    stores.metadata.insert_drawings(&rows).unwrap();
+    let scored: Vec<Scored> = rows
+        .iter()
+        .zip(values)
+        .map(|(row, value)| Scored {
+            id: row.id,
+            score: QualityScore {
+                score: value,
+                validity: value,
+                points: 1.0,
+                strokes: 1.0,
+                size: 1.0,
+                duration: None,
+                agreement: None,
+                model_version: None,
+                unsure: false,
+            },
+            judgement: None,
+        })
+        .collect();
+    stores.quality.record_scores(&scored, 0.2, None).unwrap();
+    // One scored and one unscored drawing deleted: neither counts.
+    let deleted = [rows[5].id, rows[values.len()].id];
+    stores
+        .review
+        .apply(&deleted, ReviewAction::Delete, 2000)
+        .unwrap();
+    let live: Vec<f64> = values
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != 5)
+        .map(|(_, &v)| v)
+        .collect();
+    for bins in [1, 3, 7, 10, 20, 100] {
+        let mut expected = vec![0u64; bins];
+        for &v in &live {
+            expected[crate::domain::quality::bin_of(v, bins)] += 1;
+        }
+        let histogram = stores.quality.histogram(bins).unwrap();
+        assert_eq!(histogram.counts, expected, "{bins} bins");
+        assert_eq!(histogram.unscored, 2, "{bins} bins");
+    }
+}
+
 /// One `#[test]` per promise for a backend: `contract_suite!(module_name, backend_value);`.
 macro_rules! contract_suite {
     ($name:ident, $backend:expr) => {
         mod $name {
             use super::*;
+
+            #[test]
+            fn the_quality_histogram_bins_every_live_score_by_its_hundredth() {
+                if !Backend::available(&$backend) {
+                    return;
+                }
+                super::the_quality_histogram_bins_every_live_score_by_its_hundredth(&$backend);
+            }
 
             #[test]
             fn a_drawings_stroke_record_and_row_round_trip() {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::metadata::SqliteMetadataStore;
 use super::StoreError;
+use crate::domain::quality::bin_of_hundredth;
 use crate::domain::{DrawingId, Judgement, QualityScore, QualitySettings};
 use crate::store::metadata::parse_id;
 
@@ -283,30 +284,25 @@ impl QualityStore for SqliteMetadataStore {
 
     fn histogram(&self, bins: usize) -> Result<Histogram, StoreError> {
         self.read(|conn| {
-            let mut counts = vec![0; bins];
-            // Same binning as `domain::quality::bin_of`: truncation, 1.0 in the last bin.
+            // From the counters kept per hundredth (`-1`: unscored), never the drawings.
             let mut stmt = conn.prepare_cached(
-                "SELECT min(CAST(max(quality_score, 0.0) * ?1 AS INTEGER), ?1 - 1), count(*)
-                 FROM drawings WHERE deleted_at IS NULL AND quality_score IS NOT NULL GROUP BY 1",
+                "SELECT quality_bucket, sum(n) FROM drawing_counts WHERE deleted = 0
+                 GROUP BY quality_bucket",
             )?;
-            let rows = stmt.query_map([bins as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut histogram = Histogram {
+                counts: vec![0; bins],
+                unscored: 0,
+            };
             for row in rows {
-                let (bin, count) = row?;
-                if let Some(slot) = counts.get_mut(bin as usize) {
-                    *slot = count as u64;
+                let (hundredth, n) = row?;
+                let n = n.max(0) as u64;
+                match usize::try_from(hundredth) {
+                    Ok(h) => histogram.counts[bin_of_hundredth(h, bins)] += n,
+                    Err(_) => histogram.unscored += n,
                 }
             }
-            let unscored: i64 = conn.query_row(
-                "SELECT count(*) FROM drawings WHERE deleted_at IS NULL AND quality_score IS NULL",
-                [],
-                |r| r.get(0),
-            )?;
-            Ok(Histogram {
-                counts,
-                unscored: unscored as u64,
-            })
+            Ok(histogram)
         })
     }
 }

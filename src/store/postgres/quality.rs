@@ -173,11 +173,12 @@ impl QualityStore for PgStore {
     fn histogram(&self, bins: usize) -> Result<Histogram, StoreError> {
         let mut conn = self.conn()?;
         let mut counts = vec![0; bins];
-        // Same binning as `domain::quality::bin_of`: truncation, 1.0 in the last bin.
+        // Same binning as `domain::quality::bin_of`: the score's hundredth, then its bin.
         let rows = conn.query(
-            "SELECT least(trunc(greatest(quality_score, 0.0) * $1::float8)::bigint, $2::bigint - 1), count(*)
+            "SELECT least(least(trunc(greatest(quality_score, 0.0) * 100.0)::bigint, 100) * $1::bigint / 100,
+                          $1::bigint - 1), count(*)
              FROM drawings WHERE deleted_at IS NULL AND quality_score IS NOT NULL GROUP BY 1",
-            &[&(bins as f64), &(bins as i64)],
+            &[&(bins as i64)],
         )?;
         for row in rows {
             let bin: i64 = row.try_get(0)?;
