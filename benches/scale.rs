@@ -8,7 +8,7 @@
 //!   import rate and size on disk.
 //! - `serve`: starts the server and times, over HTTP, p50/p99 of N calls each: the review
 //!   list's first page, a filtered page (one shape, flagged), a page deep in the cursor
-//!   chain, the total of a filter the counters cannot answer, and the dashboard's stats.
+//!   chain, a quality range, the dashboard's stats, the quality histogram and the players.
 //! - `startup`: time from spawn to the first `200` of `/readyz`, after a clean stop
 //!   (SIGTERM) and after `kill -9`, with what the start-up reconciliation reported.
 //! - `backup`: an online backup through the API (a job, followed to its end), then
@@ -16,8 +16,8 @@
 //!   backup goes to `<dir>/../scale-backups` and is deleted afterwards.
 //! - `rescore`: starts a rescore walk through the API and times it to the end; past
 //!   `DOODLEBOX_BENCH_SCALE_RESCORE_WINDOW_S` (default 600) it prints the rate over the
-//!   window and a projection labelled as such, and cancels the job (the walk itself keeps
-//!   its position and resumes at the server's next start).
+//!   window and a projection labelled as such, and cancels the job (which ends the walk
+//!   where it stands).
 //! - `train`: `doodlebox train --epochs 1 --max-steps-per-epoch STEPS` on the CPU; wall
 //!   time, peak RSS (VmHWM), and the epoch time extrapolated from the trained samples/s.
 //!
@@ -270,6 +270,10 @@ async fn serve(dir: &Path, backups: &Path, rounds: usize) -> anyhow::Result<()> 
             format!("/api/v1/admin/drawings?limit=50&cursor={cursor}"),
         ),
         ("dashboard stats", "/api/v1/admin/stats".into()),
+        (
+            "quality histogram",
+            "/api/v1/admin/quality/histogram".into(),
+        ),
         (
             "players, first page",
             "/api/v1/admin/players?limit=50".into(),
