@@ -134,6 +134,21 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
+/// A quality score of `value` (its validity too), with no model's part.
+fn score_of(value: f64) -> QualityScore {
+    QualityScore {
+        score: value,
+        validity: value,
+        points: 1.0,
+        strokes: 1.0,
+        size: 1.0,
+        duration: None,
+        agreement: None,
+        model_version: None,
+        unsure: false,
+    }
+}
+
 fn submission(stores: &Stores, player: PlayerId, key: &str, digest: u8) -> Submission {
     let key = IdempotencyKey::parse(key.as_bytes()).unwrap();
     Submission::new(
@@ -566,17 +581,7 @@ pub fn scores_and_verdicts_are_recorded_and_the_catch_up_walk_finds_the_unscored
     assert_eq!(unscored(None, 10), ids);
     assert_eq!(unscored(Some(ids[1]), 1), vec![ids[2]], "pages in id order");
 
-    let score = |value: f64| QualityScore {
-        score: value,
-        validity: value,
-        points: 1.0,
-        strokes: 1.0,
-        size: 1.0,
-        duration: None,
-        agreement: None,
-        model_version: None,
-        unsure: false,
-    };
+    let score = score_of;
     let judged = Judgement {
         recognized: true,
         model_version: "v3".into(),
@@ -631,17 +636,7 @@ pub fn the_quality_histogram_bins_every_live_score_by_its_hundredth<B: Backend>(
         .zip(values)
         .map(|(row, value)| Scored {
             id: row.id,
-            score: QualityScore {
-                score: value,
-                validity: value,
-                points: 1.0,
-                strokes: 1.0,
-                size: 1.0,
-                duration: None,
-                agreement: None,
-                model_version: None,
-                unsure: false,
-            },
+            score: score_of(value),
             judgement: None,
         })
         .collect();
