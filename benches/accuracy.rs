@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use doodlebox::jobs::{JobConfig, JobConfigInput};
 use doodlebox::ml::artifact;
 use doodlebox::ml::augment::{augment, AugmentParams};
 use doodlebox::ml::classifier::Classifier;
@@ -50,8 +51,8 @@ const TTA_PARAMS: AugmentParams = AugmentParams {
 struct Recipe {
     /// Short name, for the table and `DOODLEBOX_ACCURACY_RECIPES`.
     name: &'static str,
-    /// The training configuration for a seed.
-    config: fn(u64) -> TrainConfig,
+    /// The training configuration for a seed and the number of drawings.
+    config: fn(u64, usize) -> TrainConfig,
     /// Whether to measure the same models again with test-time augmentation (a second row,
     /// `+tta4`: [`TTA_COPIES`] augmented copies averaged with the drawing itself).
     tta: bool,
@@ -125,6 +126,18 @@ fn regularised_wide(seed: u64) -> TrainConfig {
     }
 }
 
+/// What a training job on collected drawings that leaves the epochs out now trains: the
+/// default settings with the epochs raised for a small collection (113 for the sample).
+fn job_default(seed: u64, drawings: usize) -> TrainConfig {
+    // The default request is valid: the product's own tests parse it.
+    let job = JobConfig::parse(JobConfigInput::default()).expect("the default job is valid");
+    TrainConfig {
+        seed,
+        validation_fraction: VALIDATION_FRACTION,
+        ..job.train_config_for(drawings)
+    }
+}
+
 /// The regularised recipe for as many epochs as the longest run.
 fn longer_regularised(seed: u64) -> TrainConfig {
     TrainConfig {
@@ -157,52 +170,57 @@ fn recipes() -> Vec<Recipe> {
     vec![
         Recipe {
             name: "default",
-            config: product_default,
+            config: |seed, _| product_default(seed),
             tta: false,
         },
         Recipe {
             name: "long",
-            config: long,
+            config: |seed, _| long(seed),
             tta: false,
         },
         Recipe {
             name: "long+strong",
-            config: long_strong,
+            config: |seed, _| long_strong(seed),
             tta: true,
         },
         Recipe {
             name: "long+strong@40px",
-            config: long_strong_40px,
+            config: |seed, _| long_strong_40px(seed),
             tta: false,
         },
         Recipe {
             name: "long+strong+cos+ls+wd",
-            config: regularised,
+            config: |seed, _| regularised(seed),
             tta: false,
         },
         Recipe {
             name: "long+strong+cos+ls+wd+wide",
-            config: regularised_wide,
+            config: |seed, _| regularised_wide(seed),
             tta: true,
         },
         Recipe {
             name: "120ep+strong",
-            config: longer_strong,
+            config: |seed, _| longer_strong(seed),
             tta: false,
         },
         Recipe {
             name: "120ep+strong+cos+ls+wd",
-            config: longer_regularised,
+            config: |seed, _| longer_regularised(seed),
             tta: true,
         },
         Recipe {
+            name: "job default (≥64k drawings seen)",
+            config: job_default,
+            tta: false,
+        },
+        Recipe {
             name: "default+strong+cos+ls+wd",
-            config: default_regularised,
+            config: |seed, _| default_regularised(seed),
             tta: false,
         },
         Recipe {
             name: "default+strong+cos+ls+wd+wide",
-            config: default_improved,
+            config: |seed, _| default_improved(seed),
             tta: false,
         },
     ]
@@ -274,7 +292,7 @@ fn run(
     seed: u64,
     threads: usize,
 ) -> Result<[Option<SeedResult>; 2], Box<dyn std::error::Error>> {
-    let config = (recipe.config)(seed);
+    let config = (recipe.config)(seed, dataset.samples.len());
     let hooks = Hooks {
         threads: Some(threads),
         raster_workers: Some(1),
