@@ -252,7 +252,8 @@ pub enum KeysCommand {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Passes over the training set.
+    /// Passes over the training set (default 10; left out, a small collection gets enough
+    /// for the run to see at least 64 000 drawings).
     #[arg(long, env = "DOODLEBOX_TRAIN_EPOCHS")]
     pub epochs: Option<u32>,
     /// Drawings per optimisation step.

@@ -194,12 +194,8 @@ pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome
         device: Some(ctx.device),
         ..Hooks::default()
     };
-    let trained = train::train_from(
-        data.catalog,
-        data.source.as_ref(),
-        &config.train_config(),
-        hooks,
-    );
+    let train_config = config.train_config_for(data.catalog.len());
+    let trained = train::train_from(data.catalog, data.source.as_ref(), &train_config, hooks);
     if signal.is_taken_over() {
         // The last epoch's callback may have found the job gone, and that does not stop a
         // run that has finished its epochs.

@@ -24,7 +24,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, TchError, Tensor};
 
 use super::evaluation::Metrics;
-use super::net::{input_tensor, DoodleNet, ARCHITECTURE};
+use super::net::{input_tensor, Architecture, DoodleNet};
 use super::raster::{self, PREPROCESSING_VERSION};
 use super::types::{TrainConfig, TrainedModel};
 
@@ -42,7 +42,7 @@ pub const MANIFEST_FORMAT: u32 = 1;
 pub struct Manifest {
     /// Layout version ([`MANIFEST_FORMAT`]).
     pub format: u32,
-    /// The network's architecture name ([`ARCHITECTURE`]).
+    /// The network's architecture name ([`Architecture::name`]).
     pub architecture: String,
     /// Class names in output order.
     pub classes: Vec<String>,
@@ -98,7 +98,7 @@ pub enum ArtifactError {
     #[error("unsupported manifest format {0} (this build reads {MANIFEST_FORMAT})")]
     UnsupportedFormat(u32),
     /// The model is of another network architecture.
-    #[error("unsupported architecture {found:?} (this build runs {ARCHITECTURE:?})")]
+    #[error("unsupported architecture {found:?} (this build runs {:?} and {:?})", Architecture::Small.name(), Architecture::Wide.name())]
     UnsupportedArchitecture {
         /// The manifest's architecture name.
         found: String,
@@ -154,7 +154,7 @@ pub fn write(dir: &Path, model: &TrainedModel) -> Result<Manifest, ArtifactError
     std::fs::rename(&temporary, &weights).map_err(|e| io_error(&weights, e))?;
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
-        architecture: ARCHITECTURE.to_string(),
+        architecture: model.config.architecture.name().to_string(),
         classes: model.classes.clone(),
         input_size: model.config.image_size,
         preprocessing_version: PREPROCESSING_VERSION,
@@ -188,10 +188,17 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, ArtifactError> {
     if manifest.format != MANIFEST_FORMAT {
         return Err(ArtifactError::UnsupportedFormat(manifest.format));
     }
-    if manifest.architecture != ARCHITECTURE {
+    let Some(architecture) = Architecture::from_name(&manifest.architecture) else {
         return Err(ArtifactError::UnsupportedArchitecture {
             found: manifest.architecture,
         });
+    };
+    if architecture != manifest.training.architecture {
+        return Err(ArtifactError::InvalidManifest(format!(
+            "architecture {:?} but trained as {:?}",
+            manifest.architecture,
+            manifest.training.architecture.name()
+        )));
     }
     if manifest.preprocessing_version != PREPROCESSING_VERSION {
         return Err(ArtifactError::PreprocessingMismatch {
@@ -233,7 +240,12 @@ pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, ArtifactError> {
         .collect();
 
     let var_store = nn::VarStore::new(device);
-    let net = DoodleNet::new(&var_store.root(), manifest.classes.len() as i64);
+    // `read_manifest` checked that the training configuration names the architecture.
+    let net = DoodleNet::with_architecture(
+        &var_store.root(),
+        manifest.classes.len() as i64,
+        manifest.training.architecture,
+    );
     let mut wanted = var_store.variables();
     if let Some(extra) = stored.keys().find(|name| !wanted.contains_key(*name)) {
         return Err(ArtifactError::WeightsMismatch(format!(

@@ -5,7 +5,7 @@
 //! - [`augment`]: random but seeded changes to the vectors before rasterizing, for training.
 //! - [`synth`]: procedural doodles of the default shapes and scribbles, for the starter
 //!   model and tests.
-//! - [`net`]: the CNN.
+//! - [`net`]: the CNNs (the small original and a wide one), chosen per run by name.
 //! - [`dataset`]: labelled drawings, their hash, the split by class and by player (or, for
 //!   one player or a lopsided set, a stratified random one).
 //! - [`source`]: the compact catalog a run keeps of every drawing, and the source it reads

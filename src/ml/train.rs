@@ -225,7 +225,8 @@ pub fn train_from(
 
     tch::manual_seed(mix(config.seed, u64::MAX) as i64);
     let mut var_store = nn::VarStore::new(device);
-    let net = DoodleNet::new(&var_store.root(), classes.len() as i64);
+    let net =
+        DoodleNet::with_architecture(&var_store.root(), classes.len() as i64, config.architecture);
     let mut history = Vec::new();
     if let Some(dir) = checkpoint_dir {
         if let Some(checkpoint) = Checkpoint::read(dir)? {
@@ -234,7 +235,15 @@ pub fn train_from(
             history = checkpoint.history;
         }
     }
-    let mut optimizer = nn::Adam::default().build(&var_store, config.learning_rate)?;
+    let mut optimizer = if config.weight_decay > 0.0 {
+        let adam_w = nn::AdamW {
+            wd: config.weight_decay,
+            ..Default::default()
+        };
+        adam_w.build(&var_store, config.learning_rate)?
+    } else {
+        nn::Adam::default().build(&var_store, config.learning_rate)?
+    };
 
     let full_steps = split.train.len().div_ceil(config.batch_size);
     let steps_per_epoch = config
@@ -274,7 +283,13 @@ pub fn train_from(
                 let ys = Tensor::from_slice(&batch.labels).to_device(device);
                 let all_logits = net.forward_t(&xs, true);
                 let logits = all_logits.narrow(0, 0, drawings as i64);
-                let mut loss = logits.cross_entropy_for_logits(&ys);
+                let mut loss = if config.label_smoothing > 0.0 {
+                    let (mean, no_ignored) = (tch::Reduction::Mean, -100);
+                    let smoothing = config.label_smoothing;
+                    logits.cross_entropy_loss::<Tensor>(&ys, None, mean, no_ignored, smoothing)
+                } else {
+                    logits.cross_entropy_for_logits(&ys)
+                };
                 let scribbles = batch.rows - drawings;
                 if scribbles > 0 {
                     // Cross-entropy against the uniform distribution: no class for scribbles.
@@ -284,6 +299,11 @@ pub fn train_from(
                         .mean_dim(-1, false, Kind::Float)
                         .mean(Kind::Float);
                     loss -= spread * SCRIBBLE_LOSS_WEIGHT;
+                }
+                if !config.lr_schedule.is_default() {
+                    let done = epoch as usize * steps_per_epoch + step;
+                    let all = config.epochs as usize * steps_per_epoch;
+                    optimizer.set_lr(config.lr_schedule.rate(config.learning_rate, done, all));
                 }
                 optimizer.backward_step(&loss);
 

@@ -9,7 +9,7 @@ use tch::Device;
 
 use super::augment::AugmentParams;
 use super::evaluation::Metrics;
-use super::net::DoodleNet;
+use super::net::{Architecture, DoodleNet};
 use super::raster;
 
 /// Default number of passes over the training set.
@@ -32,6 +32,12 @@ pub const MAX_EPOCHS: u32 = 1000;
 
 /// Largest batch a configuration may ask for.
 pub const MAX_BATCH_SIZE: usize = 4096;
+
+/// Largest label smoothing accepted.
+const MAX_LABEL_SMOOTHING: f64 = 0.5;
+
+/// Largest (decoupled) weight decay accepted.
+const MAX_WEIGHT_DECAY: f64 = 1.0;
 
 /// Smallest and largest validation fraction accepted.
 const VALIDATION_FRACTION_RANGE: (f64, f64) = (0.01, 0.5);
@@ -66,6 +72,54 @@ pub struct TrainConfig {
     /// validation set): for quick looks and benchmarks on large sets. `None`: whole epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_steps_per_epoch: Option<usize>,
+    /// The network to train. Older configurations, which have no such field, were all of the
+    /// small one.
+    #[serde(default, skip_serializing_if = "Architecture::is_default")]
+    pub architecture: Architecture,
+    /// How the learning rate changes over the run (constant, or cosine decay to zero).
+    #[serde(default, skip_serializing_if = "LrSchedule::is_default")]
+    pub lr_schedule: LrSchedule,
+    /// Share of each target's probability spread evenly over all classes (0..=0.5; 0: plain
+    /// cross-entropy), so that the model is less sure of the little data it sees.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub label_smoothing: f64,
+    /// Decoupled weight decay (AdamW) per step, relative to the learning rate (0: Adam).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub weight_decay: f64,
+}
+
+/// How the learning rate changes over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// The configured rate throughout.
+    #[default]
+    Constant,
+    /// From the configured rate down to zero along half a cosine, step by step.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// Whether this is the default (so configurations need not spell it out).
+    pub fn is_default(&self) -> bool {
+        *self == LrSchedule::default()
+    }
+
+    /// The rate at `step` of `steps` (0-based), starting from `base`.
+    pub fn rate(self, base: f64, step: usize, steps: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => base,
+            LrSchedule::Cosine => {
+                let done = step as f64 / steps.max(1) as f64;
+                base * 0.5 * (1.0 + (std::f64::consts::PI * done.min(1.0)).cos())
+            }
+        }
+    }
+}
+
+/// Serde's test for fields left out when zero.
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 impl Default for TrainConfig {
@@ -81,6 +135,10 @@ impl Default for TrainConfig {
             validation_fraction: DEFAULT_VALIDATION_FRACTION,
             scribble_share: 0.0,
             max_steps_per_epoch: None,
+            architecture: Architecture::Small,
+            lr_schedule: LrSchedule::Constant,
+            label_smoothing: 0.0,
+            weight_decay: 0.0,
         }
     }
 }
@@ -114,6 +172,12 @@ impl TrainConfig {
         }
         if !(0.0..=1.0).contains(&self.scribble_share) {
             return bad("scribble_share must be 0..=1".into());
+        }
+        if !(0.0..=MAX_LABEL_SMOOTHING).contains(&self.label_smoothing) {
+            return bad(format!("label_smoothing must be 0..={MAX_LABEL_SMOOTHING}"));
+        }
+        if !(0.0..=MAX_WEIGHT_DECAY).contains(&self.weight_decay) {
+            return bad(format!("weight_decay must be 0..={MAX_WEIGHT_DECAY}"));
         }
         let p = &self.augment_params;
         let finite = [p.max_rotation_deg, p.max_scale, p.max_shear, p.jitter];
@@ -151,4 +215,54 @@ pub struct TrainedModel {
     pub var_store: nn::VarStore,
     /// The layers, whose variables live in `var_store`.
     pub net: DoodleNet,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configuration_written_before_the_new_fields_reads_as_the_small_net_with_plain_adam() {
+        let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+        for key in [
+            "architecture",
+            "lr_schedule",
+            "label_smoothing",
+            "weight_decay",
+        ] {
+            assert!(json.get(key).is_none(), "{key} is left out at its default");
+        }
+        json.as_object_mut().unwrap().remove("augment_params");
+        let read: TrainConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(read, TrainConfig::default());
+        assert_eq!(read.architecture, Architecture::Small);
+    }
+
+    #[test]
+    fn the_cosine_schedule_falls_from_the_base_rate_to_zero_and_the_constant_one_stays() {
+        let cosine = LrSchedule::Cosine;
+        assert!((cosine.rate(0.01, 0, 100) - 0.01).abs() < 1e-12);
+        assert!((cosine.rate(0.01, 50, 100) - 0.005).abs() < 1e-12);
+        assert!(cosine.rate(0.01, 100, 100).abs() < 1e-12);
+        assert!(cosine.rate(0.01, 30, 100) > cosine.rate(0.01, 31, 100));
+        assert_eq!(LrSchedule::Constant.rate(0.01, 99, 100), 0.01);
+    }
+
+    #[test]
+    fn label_smoothing_and_weight_decay_out_of_range_are_refused() {
+        for (smoothing, decay) in [(0.6, 0.0), (-0.1, 0.0), (0.0, 2.0), (0.0, f64::NAN)] {
+            let config = TrainConfig {
+                label_smoothing: smoothing,
+                weight_decay: decay,
+                ..TrainConfig::default()
+            };
+            assert!(config.validate().is_err(), "{smoothing} {decay}");
+        }
+        let fine = TrainConfig {
+            label_smoothing: 0.1,
+            weight_decay: 0.05,
+            ..TrainConfig::default()
+        };
+        assert!(fine.validate().is_ok());
+    }
 }

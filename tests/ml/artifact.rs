@@ -3,8 +3,11 @@
 use std::path::Path;
 
 use doodlebox::ml::artifact::{self, ArtifactError, Manifest, MANIFEST_FILE, WEIGHTS_FILE};
-use doodlebox::ml::net::ARCHITECTURE;
+use doodlebox::ml::classifier::Classifier;
+use doodlebox::ml::net::{Architecture, ARCHITECTURE, WIDE_ARCHITECTURE};
 use doodlebox::ml::raster::PREPROCESSING_VERSION;
+use doodlebox::ml::synth;
+use doodlebox::ml::train::{self, Hooks, TrainConfig};
 use tch::{Device, Tensor};
 
 use crate::helpers::{scratch_dir, tiny_model};
@@ -50,6 +53,37 @@ fn a_written_artifact_has_a_complete_manifest_and_loads() {
     ] {
         assert!(json.get(key).is_some(), "manifest has {key}");
     }
+}
+
+#[test]
+fn a_wide_model_records_its_architecture_loads_and_classifies() {
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 16,
+        validation_fraction: 0.3,
+        architecture: Architecture::Wide,
+        ..TrainConfig::default()
+    };
+    let dataset = synth::starter_dataset(10, 3);
+    let model = train::train(&dataset, &config, Hooks::default()).expect("trains");
+    let dir = scratch_dir("artifact-wide");
+    let manifest = artifact::write(&dir, &model).expect("written");
+    assert_eq!(manifest.architecture, WIDE_ARCHITECTURE);
+    let classifier = Classifier::load(&dir).expect("loads");
+    let ranked = classifier
+        .classify(&dataset.samples[0].strokes)
+        .expect("classifies");
+    assert_eq!(ranked.len(), 5);
+    // A manifest that names one architecture but was trained as another is refused.
+    let small = Manifest {
+        architecture: ARCHITECTURE.into(),
+        ..manifest
+    };
+    artifact::write_manifest(&dir, &small).unwrap();
+    assert!(matches!(
+        artifact::load(&dir, Device::Cpu),
+        Err(ArtifactError::InvalidManifest(_))
+    ));
 }
 
 #[test]

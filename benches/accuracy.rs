@@ -1,0 +1,495 @@
+//! Prints how much each training recipe gets out of little data (issue #14 item 6): every
+//! recipe is trained on the real Quick, Draw! sample (16 classes, 709 drawings) for each seed,
+//! with the product's class-stratified split (a quarter held out; the sample has no players,
+//! so each drawing is its own group), and measured on the held-out drawings through the
+//! product's [`Classifier`]. One row per recipe: mean accuracy, the accuracy of each seed,
+//! the pooled Wilson 95 % interval, the weakest classes and the single-drawing classify p50.
+//! No assertions.
+//!
+//! `cargo bench --bench accuracy`; `DOODLEBOX_QUICKDRAW_DIR` (default `../shared/quickdraw`),
+//! `DOODLEBOX_ACCURACY_SEEDS` (default `1,2,3`), `DOODLEBOX_ACCURACY_RECIPES` (names, comma
+//! separated; default all), `DOODLEBOX_ACCURACY_THREADS` (torch threads per run, default 1).
+//! Without the sample it says so and prints nothing else. The data is read in place.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use doodlebox::jobs::{JobConfig, JobConfigInput};
+use doodlebox::ml::artifact;
+use doodlebox::ml::augment::{augment, AugmentParams};
+use doodlebox::ml::classifier::Classifier;
+use doodlebox::ml::dataset::{self, Dataset, Sample};
+use doodlebox::ml::evaluation::wilson_interval;
+use doodlebox::ml::net::Architecture;
+use doodlebox::ml::train::{self, Hooks, TrainConfig};
+use doodlebox::ml::types::LrSchedule;
+use doodlebox::transfer::quickdraw::QuickDrawRecord;
+
+/// Share of each class held out for validation (the earlier runs' figure).
+const VALIDATION_FRACTION: f64 = 0.25;
+
+/// Single-drawing classifications timed per recipe for the latency p50.
+const LATENCY_DRAWINGS: usize = 100;
+
+/// Augmented copies of a drawing classified with it under test-time augmentation.
+const TTA_COPIES: usize = 4;
+
+/// Classes listed as the weakest in a row.
+const WEAKEST: usize = 3;
+
+/// How strongly test-time augmentation varies a drawing: milder than training's.
+const TTA_PARAMS: AugmentParams = AugmentParams {
+    max_rotation_deg: 8.0,
+    max_scale: 0.08,
+    max_shear: 0.08,
+    jitter: 0.0,
+    stroke_drop: 0.0,
+};
+
+/// One way to train and classify.
+struct Recipe {
+    /// Short name, for the table and `DOODLEBOX_ACCURACY_RECIPES`.
+    name: &'static str,
+    /// The training configuration for a seed and the number of drawings.
+    config: fn(u64, usize) -> TrainConfig,
+    /// Whether to measure the same models again with test-time augmentation (a second row,
+    /// `+tta4`: [`TTA_COPIES`] augmented copies averaged with the drawing itself).
+    tta: bool,
+}
+
+/// The product's default for a job on collected drawings, with the benchmark's split.
+fn product_default(seed: u64) -> TrainConfig {
+    TrainConfig {
+        seed,
+        validation_fraction: VALIDATION_FRACTION,
+        ..TrainConfig::default()
+    }
+}
+
+/// What the real-data test and the earlier attempt started from: 40 epochs of batch 32.
+fn long(seed: u64) -> TrainConfig {
+    TrainConfig {
+        epochs: 40,
+        batch_size: 32,
+        ..product_default(seed)
+    }
+}
+
+/// Stronger stroke-level augmentation.
+fn strong_augment() -> AugmentParams {
+    AugmentParams {
+        max_rotation_deg: 20.0,
+        max_scale: 0.25,
+        max_shear: 0.25,
+        jitter: 0.02,
+        stroke_drop: 0.2,
+    }
+}
+
+fn long_strong(seed: u64) -> TrainConfig {
+    TrainConfig {
+        augment_params: strong_augment(),
+        ..long(seed)
+    }
+}
+
+/// Many more epochs: the strong augmentation keeps showing new variants.
+fn longer_strong(seed: u64) -> TrainConfig {
+    TrainConfig {
+        epochs: 120,
+        ..long_strong(seed)
+    }
+}
+
+fn long_strong_40px(seed: u64) -> TrainConfig {
+    TrainConfig {
+        image_size: 40,
+        ..long_strong(seed)
+    }
+}
+
+/// Cosine decay, label smoothing and weight decay on top of the strong augmentation.
+fn regularised(seed: u64) -> TrainConfig {
+    TrainConfig {
+        lr_schedule: LrSchedule::Cosine,
+        label_smoothing: 0.1,
+        weight_decay: 0.05,
+        ..long_strong(seed)
+    }
+}
+
+fn regularised_wide(seed: u64) -> TrainConfig {
+    TrainConfig {
+        architecture: Architecture::Wide,
+        ..regularised(seed)
+    }
+}
+
+/// What a training job on collected drawings that leaves the epochs out now trains: the
+/// default settings with the epochs raised for a small collection (113 for the sample).
+fn job_default(seed: u64, drawings: usize) -> TrainConfig {
+    // The default request is valid: the product's own tests parse it.
+    let job = JobConfig::parse(JobConfigInput::default()).expect("the default job is valid");
+    TrainConfig {
+        seed,
+        validation_fraction: VALIDATION_FRACTION,
+        ..job.train_config_for(drawings)
+    }
+}
+
+/// The regularised recipe for as many epochs as the longest run.
+fn longer_regularised(seed: u64) -> TrainConfig {
+    TrainConfig {
+        epochs: 120,
+        ..regularised(seed)
+    }
+}
+
+/// The product's ten epochs of batch 64 with the regularisation, on the small net.
+fn default_regularised(seed: u64) -> TrainConfig {
+    TrainConfig {
+        architecture: Architecture::Small,
+        ..default_improved(seed)
+    }
+}
+
+/// The product's ten epochs of batch 64 with everything that does not cost more epochs.
+fn default_improved(seed: u64) -> TrainConfig {
+    TrainConfig {
+        augment_params: strong_augment(),
+        lr_schedule: LrSchedule::Cosine,
+        label_smoothing: 0.1,
+        weight_decay: 0.05,
+        architecture: Architecture::Wide,
+        ..product_default(seed)
+    }
+}
+
+fn recipes() -> Vec<Recipe> {
+    vec![
+        Recipe {
+            name: "default",
+            config: |seed, _| product_default(seed),
+            tta: false,
+        },
+        Recipe {
+            name: "long",
+            config: |seed, _| long(seed),
+            tta: false,
+        },
+        Recipe {
+            name: "long+strong",
+            config: |seed, _| long_strong(seed),
+            tta: true,
+        },
+        Recipe {
+            name: "long+strong@40px",
+            config: |seed, _| long_strong_40px(seed),
+            tta: false,
+        },
+        Recipe {
+            name: "long+strong+cos+ls+wd",
+            config: |seed, _| regularised(seed),
+            tta: false,
+        },
+        Recipe {
+            name: "long+strong+cos+ls+wd+wide",
+            config: |seed, _| regularised_wide(seed),
+            tta: true,
+        },
+        Recipe {
+            name: "120ep+strong",
+            config: |seed, _| longer_strong(seed),
+            tta: false,
+        },
+        Recipe {
+            name: "120ep+strong+cos+ls+wd",
+            config: |seed, _| longer_regularised(seed),
+            tta: true,
+        },
+        Recipe {
+            name: "job default (≥64k drawings seen)",
+            config: job_default,
+            tta: false,
+        },
+        Recipe {
+            name: "default+strong+cos+ls+wd",
+            config: |seed, _| default_regularised(seed),
+            tta: false,
+        },
+        Recipe {
+            name: "default+strong+cos+ls+wd+wide",
+            config: |seed, _| default_improved(seed),
+            tta: false,
+        },
+    ]
+}
+
+/// The measurements of one recipe on one seed.
+struct SeedResult {
+    /// Right answers and drawings, per class.
+    per_class: Vec<(usize, usize)>,
+    /// Classify latencies of single drawings, in milliseconds.
+    latencies_ms: Vec<f64>,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::var_os("DOODLEBOX_QUICKDRAW_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/quickdraw"));
+    if !dir.is_dir() {
+        println!(
+            "skipped: no Quick, Draw! sample at {} (set DOODLEBOX_QUICKDRAW_DIR)",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let dataset = read_sample(&dir)?;
+    let seeds: Vec<u64> = list_env("DOODLEBOX_ACCURACY_SEEDS", "1,2,3")
+        .iter()
+        .map(|s| s.parse())
+        .collect::<Result<_, _>>()?;
+    let wanted = list_env("DOODLEBOX_ACCURACY_RECIPES", "");
+    let threads: usize =
+        std::env::var("DOODLEBOX_ACCURACY_THREADS").map_or(Ok(1), |t| t.parse())?;
+    println!(
+        "Quick, Draw! sample: {} drawings, {} classes; seeds {seeds:?}, {:.0} % held out",
+        dataset.samples.len(),
+        dataset.classes.len(),
+        100.0 * VALIDATION_FRACTION
+    );
+    println!(
+        "{:<32} {:>7} {:<20} {:>15} {:>8} {:>7}  weakest classes (pooled)",
+        "recipe", "mean %", "per seed %", "Wilson 95 %", "p50 ms", "train s"
+    );
+    for recipe in recipes() {
+        if !wanted.is_empty() && !wanted.iter().any(|w| w == recipe.name) {
+            continue;
+        }
+        let started = Instant::now();
+        let (mut plain, mut tta) = (Vec::new(), Vec::new());
+        for &seed in &seeds {
+            let seed_started = Instant::now();
+            let [p, t] = run(&dataset, &recipe, seed, threads)?;
+            // Runs take minutes on a loaded machine: say where it is, apart from the table.
+            let (right, all) = p
+                .iter()
+                .flat_map(|r| &r.per_class)
+                .fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+            eprintln!(
+                "{} seed {seed}: {:.1} % in {:.0} s",
+                recipe.name,
+                100.0 * right as f64 / all.max(1) as f64,
+                seed_started.elapsed().as_secs_f64()
+            );
+            plain.extend(p);
+            tta.extend(t);
+        }
+        let seconds = started.elapsed().as_secs_f64() / seeds.len() as f64;
+        print_row(recipe.name, &dataset.classes, &plain, seconds);
+        if recipe.tta {
+            let name = format!("{}+tta{TTA_COPIES}", recipe.name);
+            print_row(&name, &dataset.classes, &tta, seconds);
+        }
+    }
+    Ok(())
+}
+
+/// Trains `recipe` with `seed` and measures it on that seed's validation drawings: as it is,
+/// and with test-time augmentation when the recipe asks for it.
+fn run(
+    dataset: &Dataset,
+    recipe: &Recipe,
+    seed: u64,
+    threads: usize,
+) -> Result<[Option<SeedResult>; 2], Box<dyn std::error::Error>> {
+    let config = (recipe.config)(seed, dataset.samples.len());
+    let hooks = Hooks {
+        threads: Some(threads),
+        raster_workers: Some(1),
+        ..Hooks::default()
+    };
+    let model = train::train(dataset, &config, hooks)?;
+    let dir = std::env::temp_dir().join(format!(
+        "doodlebox-bench-accuracy-{}-{seed}",
+        std::process::id()
+    ));
+    artifact::write(&dir, &model)?;
+    let classifier = Classifier::load(&dir)?;
+    // The same split the trainer made: the product's code, the same seed and fraction.
+    let split = dataset::split(dataset, config.validation_fraction, seed)?;
+    let plain = measure(dataset, &split.validation, &classifier, 0)?;
+    let tta = match recipe.tta {
+        true => Some(measure(
+            dataset,
+            &split.validation,
+            &classifier,
+            TTA_COPIES,
+        )?),
+        false => None,
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok([Some(plain), tta])
+}
+
+/// Right answers per class on the drawings at `validation`, and single-drawing latencies,
+/// with `tta` augmented copies per drawing.
+fn measure(
+    dataset: &Dataset,
+    validation: &[usize],
+    classifier: &Classifier,
+    tta: usize,
+) -> Result<SeedResult, Box<dyn std::error::Error>> {
+    let mut per_class = vec![(0, 0); dataset.classes.len()];
+    for &i in validation {
+        let sample = &dataset.samples[i];
+        let guess = classify(classifier, &sample.strokes, tta)?;
+        per_class[sample.label].0 += usize::from(guess == sample.label);
+        per_class[sample.label].1 += 1;
+    }
+    let mut latencies_ms = Vec::new();
+    for &i in validation.iter().cycle().take(LATENCY_DRAWINGS) {
+        let started = Instant::now();
+        std::hint::black_box(classify(classifier, &dataset.samples[i].strokes, tta)?);
+        latencies_ms.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(SeedResult {
+        per_class,
+        latencies_ms,
+    })
+}
+
+/// The class index `classifier` picks for `strokes`, averaging its probabilities over the
+/// drawing and `tta` augmented copies of it (fixed seeds, so every run sees the same copies).
+fn classify(
+    classifier: &Classifier,
+    strokes: &[Vec<[f32; 2]>],
+    tta: usize,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let mut variants = vec![strokes.to_vec()];
+    variants.extend((0..tta as u64).map(|k| augment(strokes, k, &TTA_PARAMS)));
+    let answers = classifier.classify_batch(&variants)?;
+    let classes = classifier.classes();
+    let mut mean = vec![0.0f32; classes.len()];
+    for ranked in answers {
+        for (name, p) in ranked {
+            // Every answer ranks every class of this classifier.
+            let c = classes
+                .iter()
+                .position(|n| *n == name)
+                .expect("a known class");
+            mean[c] += p;
+        }
+    }
+    Ok((0..mean.len())
+        .max_by(|&a, &b| mean[a].total_cmp(&mean[b]))
+        .unwrap_or(0))
+}
+
+/// Prints one table row: `results` holds one entry per seed; `seconds` is the mean wall time
+/// of a seed (training and measuring).
+fn print_row(name: &str, classes: &[String], results: &[SeedResult], seconds: f64) {
+    let share = |pc: &[(usize, usize)]| {
+        let (r, n) = pc.iter().fold((0, 0), |(r, n), &(cr, cn)| (r + cr, n + cn));
+        (r, n)
+    };
+    let per_seed: Vec<f64> = results
+        .iter()
+        .map(|s| {
+            let (r, n) = share(&s.per_class);
+            100.0 * r as f64 / n.max(1) as f64
+        })
+        .collect();
+    let mean = per_seed.iter().sum::<f64>() / per_seed.len().max(1) as f64;
+    let mut pooled = vec![(0, 0); classes.len()];
+    for s in results {
+        for (p, &(r, n)) in pooled.iter_mut().zip(&s.per_class) {
+            p.0 += r;
+            p.1 += n;
+        }
+    }
+    let (right, all) = share(&pooled);
+    let [low, high] = wilson_interval(right, all);
+    let mut latencies: Vec<f64> = results
+        .iter()
+        .flat_map(|s| s.latencies_ms.clone())
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let p50 = latencies
+        .get(latencies.len() / 2)
+        .copied()
+        .unwrap_or(f64::NAN);
+    let mut weakest: Vec<(f64, usize)> = pooled
+        .iter()
+        .enumerate()
+        .map(|(c, &(r, n))| (r as f64 / n.max(1) as f64, c))
+        .collect();
+    weakest.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let weakest: Vec<String> = weakest
+        .iter()
+        .take(WEAKEST)
+        .map(|&(_, c)| format!("{} {}/{}", classes[c], pooled[c].0, pooled[c].1))
+        .collect();
+    let seeds: Vec<String> = per_seed.iter().map(|a| format!("{a:.1}")).collect();
+    println!(
+        "{:<32} {mean:>7.1} {:<20} {:>15} {p50:>8.2} {seconds:>7.0}  {}",
+        name,
+        seeds.join(" / "),
+        format!("{:.1}–{:.1}", 100.0 * low, 100.0 * high),
+        weakest.join(", ")
+    );
+}
+
+/// Every drawing of every `*.ndjson` file in `dir`, labelled by its word (classes in name
+/// order), each drawing its own group.
+fn read_sample(dir: &PathBuf) -> Result<Dataset, Box<dyn std::error::Error>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
+        .collect();
+    files.sort();
+    let mut by_word: BTreeMap<String, Vec<Vec<Vec<[f32; 2]>>>> = BTreeMap::new();
+    for file in files {
+        for line in std::fs::read_to_string(&file)?.lines() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record = QuickDrawRecord::parse_line(line)?;
+            let strokes = record
+                .drawing
+                .iter()
+                .map(|s| {
+                    s[0].iter()
+                        .zip(&s[1])
+                        .map(|(&x, &y)| [x as f32, y as f32])
+                        .collect()
+                })
+                .collect();
+            by_word.entry(record.word).or_default().push(strokes);
+        }
+    }
+    let classes: Vec<String> = by_word.keys().cloned().collect();
+    let mut samples = Vec::new();
+    for (label, drawings) in by_word.into_values().enumerate() {
+        for strokes in drawings {
+            let group = samples.len() as u64;
+            samples.push(Sample {
+                strokes,
+                label,
+                group,
+            });
+        }
+    }
+    Ok(Dataset { classes, samples })
+}
+
+/// A comma-separated environment variable as a list (`default` when unset).
+fn list_env(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
