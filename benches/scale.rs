@@ -391,11 +391,34 @@ async fn backup(dir: &Path, backups: &Path) -> anyhow::Result<()> {
 
 async fn rescore(dir: &Path, backups: &Path, window: Duration) -> anyhow::Result<()> {
     let server = Server::start(dir, backups).await?;
-    let started = Instant::now();
-    let answer = server
+    let mut started = Instant::now();
+    let mut answer = server
         .post("/api/v1/admin/quality/rescore", serde_json::json!({}))
         .await?;
+    if answer.get("job").is_none() {
+        // A walk an earlier run left going resumed at start: cancel it (which ends it), so
+        // that this run times a whole walk of its own.
+        let jobs = server.get("/api/v1/admin/jobs").await?;
+        let running = jobs["items"].as_array().into_iter().flatten().find(|j| {
+            j["kind"] == "rescore"
+                && ["queued", "running"].contains(&j["status"].as_str().unwrap_or(""))
+        });
+        if let Some(id) = running.and_then(|j| j["id"].as_i64()) {
+            server
+                .post(
+                    &format!("/api/v1/admin/jobs/{id}/cancel"),
+                    serde_json::json!({}),
+                )
+                .await?;
+            server.wait_for_job(id, GIVE_UP).await?;
+        }
+        started = Instant::now();
+        answer = server
+            .post("/api/v1/admin/quality/rescore", serde_json::json!({}))
+            .await?;
+    }
     let id = answer["job"]["id"].as_i64().unwrap_or_default();
+    anyhow::ensure!(id > 0, "no rescore job: {answer}");
     let total = answer["total"].as_u64().unwrap_or_default();
     match server.wait_for_job(id, window).await? {
         Some(job) => {
