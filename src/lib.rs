@@ -58,7 +58,9 @@
 //! path of the data directory, named once), [`control`] (the control file through which
 //! commands on this machine reach the running server), [`fault`] (planned crashes and write
 //! failures for the fault tests), [`telemetry`] (the Prometheus metrics at `/metrics`),
-//! [`lan`] (the addresses players can reach) and [`time`].
+//! [`lan`] (the addresses players can reach), [`malloc`] (the C allocator's mmap threshold,
+//! fixed so that training's peak memory does not ratchet up with the number of batches) and
+//! [`time`].
 //!
 //! # How a drawing flows
 //! `POST /api/v1/drawings` → `http::drawings::submit` extracts the player (cookie), the
@@ -115,6 +117,7 @@ pub mod fuzz;
 pub mod http;
 pub mod jobs;
 pub mod lan;
+pub mod malloc;
 pub mod ml;
 pub mod service;
 pub mod store;

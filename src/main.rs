@@ -7,6 +7,8 @@ use clap::Parser;
 use doodlebox::cli::Cli;
 
 fn main() -> ExitCode {
+    // Before any large buffer exists (see the module docs).
+    doodlebox::malloc::fix_mmap_threshold();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

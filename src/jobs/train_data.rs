@@ -1,9 +1,11 @@
 //! A training job's drawings, read from the stores without holding them: one walk over the
-//! metadata builds the compact [`Catalog`] (a label and a group per drawing) and writes the
-//! drawings' ids, one fixed-width line each, to `dataset-ids.txt` in the job's scratch
-//! directory; a second walk reads every stroke record once to compute the dataset hash; the
-//! trainer then reads each batch's strokes through [`StoredDrawings`], which finds a
-//! drawing's id by its line in that file and its strokes in the blob store.
+//! metadata chooses them and writes one fixed-width binary record per drawing (its id, its
+//! shape and its group) to `dataset-drawings.bin` in the job's scratch directory, keeping
+//! only counts per shape in memory; a second pass reads every stroke record once to compute
+//! the dataset hash; the trainer then reads each drawing's label and group
+//! ([`Entries`]) and its strokes ([`StrokeSource`]) through [`StoredDrawings`], which finds
+//! the drawing's record by its index (a positioned read: the file sits in the page cache,
+//! not in the process's memory) and its strokes in the blob store.
 //!
 //! The subset a job asks for is applied here: the evaluation split's drawings are left out
 //! (never trained on), then at most `per_class_cap` drawings of each shape are kept (the
@@ -12,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use super::runner::JobContext;
 use super::train_config::{DataSource, JobConfig};
 use crate::domain::{DrawingId, Record};
 use crate::ml::dataset::DatasetHasher;
-use crate::ml::source::{Catalog, SourceError, StrokeSource, Strokes};
+use crate::ml::source::{Catalog, Entries, Entry, SourceError, StrokeSource, Strokes};
 use crate::ml::synth;
 use crate::service::evaluation;
 use crate::service::quality::strokes_of;
@@ -31,10 +33,13 @@ use crate::store::{BlobStore, StoreError};
 
 /// Synthetic doodles per shape in a starter dataset.
 const STARTER_PER_CLASS: usize = 300;
-/// The file of drawing ids in the job's scratch directory.
-pub const IDS_FILE: &str = "dataset-ids.txt";
-/// Bytes of one line of the ids file: a hyphenated UUID and a newline.
-const ID_LINE: usize = 37;
+/// The file of the job's drawings in its scratch directory.
+pub const DRAWINGS_FILE: &str = "dataset-drawings.bin";
+/// Bytes of one record of the drawings file: the id (16, big-endian), the shape's number in
+/// the walk (4, little-endian) and the group (8, little-endian).
+const RECORD: usize = 28;
+/// Read buffer of a streamed pass over the drawings file.
+const PASS_BUFFER: usize = 1 << 16;
 
 /// Why a job's drawings cannot be read.
 #[derive(Debug)]
@@ -57,14 +62,21 @@ impl From<std::io::Error> for SnapshotError {
     }
 }
 
+impl From<SourceError> for SnapshotError {
+    fn from(e: SourceError) -> Self {
+        Self::Store(StoreError::Corrupt(e.to_string()))
+    }
+}
+
 /// What a job trains on: the catalog and where its strokes are.
 pub struct TrainingData {
     pub catalog: Catalog,
     pub source: Box<dyn StrokeSource>,
 }
 
-/// Chooses the job's drawings, records exactly which ones (ids in a file, hash and counts
-/// in the job row) and opens them for the trainer. Classes are the shapes present, sorted.
+/// Chooses the job's drawings, records exactly which ones (a file of records, hash and
+/// counts in the job row) and opens them for the trainer. Classes are the shapes present,
+/// sorted.
 pub fn snapshot(
     ctx: &JobContext,
     job_id: i64,
@@ -86,18 +98,15 @@ pub fn snapshot(
         });
     }
     std::fs::create_dir_all(dir)?;
-    let ids_path = dir.join(IDS_FILE);
-    let walk = walk_drawings(ctx, config, &ids_path)?;
+    let path = dir.join(DRAWINGS_FILE);
     let Walk {
         shapes,
-        shape_of,
-        groups,
         counts,
         held_out,
         capped,
         missing,
         rule,
-    } = walk;
+    } = walk_drawings(ctx, config, &path)?;
     // Classes sorted by name (a shape met whose drawings were all capped or missing is
     // none); a label indexes them.
     let mut order: Vec<usize> = (0..shapes.len()).filter(|&s| counts[s] > 0).collect();
@@ -107,28 +116,25 @@ pub fn snapshot(
         label_of_shape[shape] = label as u32;
     }
     let classes: Vec<String> = order.iter().map(|&i| shapes[i].clone()).collect();
+    let size: usize = counts.iter().sum();
     if classes.len() < 2 {
         return Err(SnapshotError::Unusable(format!(
-            "training needs drawings of at least two shapes; found {} drawing(s) of {} shape(s)",
-            groups.len(),
+            "training needs drawings of at least two shapes; found {size} drawing(s) of {} shape(s)",
             classes.len()
         )));
     }
-    let labels: Vec<u32> = shape_of
-        .into_iter()
-        .map(|shape| label_of_shape[shape as usize])
-        .collect();
-    let source = StoredDrawings::open(&ids_path, ctx.stores.blobs.clone())?;
-    let hash = hash_stored(&source, &classes, &labels, &groups)?;
+    let open = || StoredDrawings::open(&path, ctx.stores.blobs.clone(), label_of_shape.clone());
+    let source = open()?;
+    let hash = hash_stored(&source, &classes)?;
     let mut per_class = serde_json::Map::new();
     for &shape in &order {
         per_class.insert(shapes[shape].clone(), counts[shape].into());
     }
     let summary = serde_json::json!({
-        "size": labels.len(),
+        "size": size,
         "hash": hash,
         "per_class": per_class,
-        "ids_file": ids_path,
+        "drawings_file": path,
         "evaluation_held_out": held_out,
         "evaluation_rule": rule,
         "left_out_by_per_class_cap": capped,
@@ -138,22 +144,17 @@ pub fn snapshot(
     Ok(TrainingData {
         catalog: Catalog {
             classes,
-            labels,
-            groups,
+            entries: Box::new(open()?),
             hash,
         },
         source: Box::new(source),
     })
 }
 
-/// What the walk over the metadata found.
+/// What the walk over the metadata found (each kept drawing is a record in the file).
 struct Walk {
-    /// Shape names in the order first met.
+    /// Shape names in the order first met; a record's shape number indexes this list.
     shapes: Vec<String>,
-    /// Each kept drawing's index into `shapes`.
-    shape_of: Vec<u32>,
-    /// Each kept drawing's group (a hash of its player).
-    groups: Vec<u64>,
     /// Kept drawings per entry of `shapes`.
     counts: Vec<usize>,
     /// Drawings left out because they belong to the evaluation split.
@@ -166,21 +167,15 @@ struct Walk {
     rule: evaluation::SplitRule,
 }
 
-/// Walks the job's drawings once, keeping a label and a group of each in memory and its id
-/// in the ids file at `ids_path`.
-fn walk_drawings(
-    ctx: &JobContext,
-    config: &JobConfig,
-    ids_path: &Path,
-) -> Result<Walk, SnapshotError> {
+/// Walks the job's drawings once, writing a record of each kept one to the file at `path`
+/// and counting them per shape.
+fn walk_drawings(ctx: &JobContext, config: &JobConfig, path: &Path) -> Result<Walk, SnapshotError> {
     // The frozen evaluation split is never trained on (see `service::evaluation`).
     let rule = evaluation::current_rule(&ctx.stores)?;
-    let mut ids = BufWriter::new(File::create(ids_path)?);
+    let mut file = BufWriter::new(File::create(path)?);
     let mut shape_index: HashMap<String, u32> = HashMap::new();
     let mut walk = Walk {
         shapes: Vec::new(),
-        shape_of: Vec::new(),
-        groups: Vec::new(),
         counts: Vec::new(),
         held_out: 0,
         capped: 0,
@@ -215,12 +210,11 @@ fn walk_drawings(
                 return Ok(());
             }
             walk.counts[shape as usize] += 1;
-            walk.shape_of.push(shape);
-            walk.groups.push(group_of(&d.player));
-            writeln!(ids, "{}", d.id).map_err(StoreError::from)?;
+            file.write_all(&encode(d.id, shape, group_of(&d.player)))
+                .map_err(StoreError::from)?;
             Ok(())
         })?;
-    ids.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(walk)
 }
 
@@ -232,59 +226,141 @@ fn group_of(player: &str) -> u64 {
     u64::from_be_bytes(first)
 }
 
-/// The dataset hash (the same as `Dataset::hash` of these drawings held in memory), from
-/// one pass over their stroke records.
-fn hash_stored(
-    source: &StoredDrawings,
-    classes: &[String],
-    labels: &[u32],
-    groups: &[u64],
-) -> Result<String, SnapshotError> {
-    let mut hasher = DatasetHasher::new(classes, labels.len());
-    let mut lines = BufReader::new(File::open(&source.path)?).lines();
-    for (index, (&label, &group)) in labels.iter().zip(groups).enumerate() {
-        let line = lines.next().transpose()?.ok_or_else(|| {
-            SnapshotError::Store(StoreError::Corrupt("the ids file is short".into()))
-        })?;
-        let strokes = source
-            .read(index, &line)
-            .map_err(|e| SnapshotError::Store(StoreError::Corrupt(e.to_string())))?;
-        hasher.add(label as usize, group, &strokes);
-    }
-    Ok(hasher.finish())
+/// One record of the drawings file.
+fn encode(id: DrawingId, shape: u32, group: u64) -> [u8; RECORD] {
+    let mut record = [0u8; RECORD];
+    record[..16].copy_from_slice(&id.to_bytes());
+    record[16..20].copy_from_slice(&shape.to_le_bytes());
+    record[20..].copy_from_slice(&group.to_le_bytes());
+    record
 }
 
-/// A job's drawings in the stores, by their line in the ids file.
+/// A record's id, shape number and group.
+fn decode(record: &[u8; RECORD]) -> (DrawingId, u32, u64) {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&record[..16]);
+    let mut shape = [0u8; 4];
+    shape.copy_from_slice(&record[16..20]);
+    let mut group = [0u8; 8];
+    group.copy_from_slice(&record[20..]);
+    (
+        DrawingId::from_bytes(id),
+        u32::from_le_bytes(shape),
+        u64::from_le_bytes(group),
+    )
+}
+
+/// The dataset hash (the same as `Dataset::hash` of these drawings held in memory), from
+/// one pass over their stroke records.
+fn hash_stored(source: &StoredDrawings, classes: &[String]) -> Result<String, SnapshotError> {
+    let mut hasher = DatasetHasher::new(classes, source.len());
+    let mut failed = None;
+    source.visit_records(&mut |index, id, entry| {
+        if failed.is_some() {
+            return;
+        }
+        match source.read(index, id) {
+            Ok(strokes) => hasher.add(entry.label as usize, entry.group, &strokes),
+            Err(e) => failed = Some(e),
+        }
+    })?;
+    match failed {
+        Some(e) => Err(SnapshotError::Store(StoreError::Corrupt(e.to_string()))),
+        None => Ok(hasher.finish()),
+    }
+}
+
+/// A job's drawings in the stores, by their record in the drawings file.
 pub struct StoredDrawings {
-    /// The ids file.
-    path: std::path::PathBuf,
-    /// The same, open for reads at an offset (from many threads at once).
+    /// The drawings file, open for reads at an offset (from many threads at once).
     file: File,
+    /// The records in the file.
+    len: usize,
+    /// The label of each shape number a record holds.
+    label_of_shape: Vec<u32>,
     /// Where the stroke records are.
     blobs: Arc<dyn BlobStore>,
 }
 
 impl StoredDrawings {
-    /// Opens the ids file at `path` over `blobs`.
-    pub fn open(path: &Path, blobs: Arc<dyn BlobStore>) -> std::io::Result<Self> {
+    /// Opens the drawings file at `path` over `blobs`; `label_of_shape` turns the records'
+    /// shape numbers into labels.
+    pub fn open(
+        path: &Path,
+        blobs: Arc<dyn BlobStore>,
+        label_of_shape: Vec<u32>,
+    ) -> std::io::Result<Self> {
+        let file = File::open(path)?;
+        let bytes = file.metadata()?.len() as usize;
+        if bytes % RECORD != 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{} is not a whole number of records", path.display()),
+            ));
+        }
         Ok(Self {
-            path: path.to_owned(),
-            file: File::open(path)?,
+            file,
+            len: bytes / RECORD,
+            label_of_shape,
             blobs,
         })
     }
 
-    /// The strokes of the drawing whose id is `text`, the `index`-th of the file.
-    fn read(&self, index: usize, text: &str) -> Result<Strokes, SourceError> {
+    /// The entry of a record's shape number and group.
+    fn entry_of(&self, index: usize, shape: u32, group: u64) -> Result<Entry, SourceError> {
+        let label = *self
+            .label_of_shape
+            .get(shape as usize)
+            .ok_or_else(|| SourceError {
+                index,
+                message: format!("shape number {shape} is unknown"),
+                transient: false,
+            })?;
+        Ok(Entry { label, group })
+    }
+
+    /// The id and entry of the drawing at `index`, by a positioned read.
+    fn record(&self, index: usize) -> Result<(DrawingId, Entry), SourceError> {
+        let mut record = [0u8; RECORD];
+        self.file
+            .read_exact_at(&mut record, (index * RECORD) as u64)
+            .map_err(|e| SourceError {
+                index,
+                message: format!("cannot read the drawings file: {e}"),
+                transient: true,
+            })?;
+        let (id, shape, group) = decode(&record);
+        Ok((id, self.entry_of(index, shape, group)?))
+    }
+
+    /// Every record in order, from one buffered pass over the file.
+    fn visit_records(
+        &self,
+        visit: &mut dyn FnMut(usize, DrawingId, Entry),
+    ) -> Result<(), SourceError> {
+        let fail = |index: usize, e: std::io::Error| SourceError {
+            index,
+            message: format!("cannot read the drawings file: {e}"),
+            transient: true,
+        };
+        let file = self.file.try_clone().map_err(|e| fail(0, e))?;
+        let mut reader = BufReader::with_capacity(PASS_BUFFER, ReadFrom { file, at: 0 });
+        let mut record = [0u8; RECORD];
+        for index in 0..self.len {
+            reader.read_exact(&mut record).map_err(|e| fail(index, e))?;
+            let (id, shape, group) = decode(&record);
+            visit(index, id, self.entry_of(index, shape, group)?);
+        }
+        Ok(())
+    }
+
+    /// The strokes of the drawing `id`, the `index`-th of the file.
+    fn read(&self, index: usize, id: DrawingId) -> Result<Strokes, SourceError> {
         let fail = |message: String, transient: bool| SourceError {
             index,
             message,
             transient,
         };
-        let id: DrawingId = text
-            .trim_end()
-            .parse()
-            .map_err(|e| fail(format!("bad id in the ids file: {e}"), false))?;
         let bytes = self
             .blobs
             .get(id)
@@ -297,17 +373,104 @@ impl StoredDrawings {
     }
 }
 
+/// A file read from an offset of its own with positioned reads, so that a streamed pass
+/// does not move the offset other readers of the same open file share.
+struct ReadFrom {
+    /// The file.
+    file: File,
+    /// Where the next read starts.
+    at: u64,
+}
+
+impl Read for ReadFrom {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+impl Entries for StoredDrawings {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn entry(&self, index: usize) -> Result<Entry, SourceError> {
+        self.record(index).map(|(_, entry)| entry)
+    }
+
+    fn visit(&self, visit: &mut dyn FnMut(usize, Entry)) -> Result<(), SourceError> {
+        self.visit_records(&mut |index, _, entry| visit(index, entry))
+    }
+}
+
 impl StrokeSource for StoredDrawings {
     fn strokes(&self, index: usize) -> Result<Strokes, SourceError> {
-        let mut line = [0u8; ID_LINE];
-        self.file
-            .read_exact_at(&mut line, (index * ID_LINE) as u64)
-            .map_err(|e| SourceError {
-                index,
-                message: format!("cannot read the ids file: {e}"),
-                transient: true,
-            })?;
-        let text = std::str::from_utf8(&line).unwrap_or_default();
-        self.read(index, text)
+        let (id, _) = self.record(index)?;
+        self.read(index, id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::dataset::{self, Dataset};
+    use crate::store::SledBlobStore;
+
+    /// `dataset`'s drawings as a drawings file in `dir`, its shape numbers the labels in
+    /// reverse (as a walk that met the shapes in another order than their names' writes
+    /// them), opened over an empty blob store.
+    fn stored(dataset: &Dataset, dir: &Path) -> StoredDrawings {
+        let classes = dataset.classes.len() as u32;
+        let path = dir.join(DRAWINGS_FILE);
+        let mut file = BufWriter::new(File::create(&path).unwrap());
+        for (i, sample) in dataset.samples.iter().enumerate() {
+            let shape = classes - 1 - sample.label as u32;
+            let id = DrawingId::from_u128(1000 + i as u128);
+            file.write_all(&encode(id, shape, sample.group)).unwrap();
+        }
+        file.into_inner().unwrap().sync_all().unwrap();
+        let blobs = Arc::new(SledBlobStore::open(&dir.join("strokes")).unwrap());
+        let label_of_shape = (0..classes).rev().collect();
+        StoredDrawings::open(&path, blobs, label_of_shape).unwrap()
+    }
+
+    #[test]
+    fn the_drawings_file_gives_the_same_entries_checks_and_split_as_the_dataset_in_memory() {
+        let by_player = crate::ml::synth::starter_dataset(40, 3);
+        let mut alone = crate::ml::synth::starter_dataset(40, 4);
+        for sample in &mut alone.samples {
+            sample.group = 9;
+        }
+        for (dataset, player_independent) in [(by_player, true), (alone, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let file = stored(&dataset, dir.path());
+            let memory = dataset.entries();
+            assert_eq!(file.len(), memory.len());
+            let mut streamed = Vec::new();
+            file.visit(&mut |i, entry| streamed.push((i, entry)))
+                .unwrap();
+            for (i, entry) in streamed {
+                assert_eq!(entry, memory.entry(i).unwrap());
+                assert_eq!(file.entry(i).unwrap(), entry, "read by index");
+            }
+            assert_eq!(
+                dataset::validate_entries(&dataset.classes, &file).unwrap(),
+                dataset::validate_entries(&dataset.classes, &memory).unwrap()
+            );
+            let sides = dataset::split_entries(&file, 5, 0.2, 11).unwrap();
+            assert_eq!(sides, dataset::split_entries(&memory, 5, 0.2, 11).unwrap());
+            assert_eq!(sides.player_independent, player_independent);
+            assert_eq!(sides.to_split(), dataset::split(&dataset, 0.2, 11).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_drawings_file_cut_mid_record_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DRAWINGS_FILE);
+        std::fs::write(&path, [0u8; RECORD + 3]).unwrap();
+        let blobs = Arc::new(SledBlobStore::open(&dir.path().join("strokes")).unwrap());
+        assert!(StoredDrawings::open(&path, blobs, vec![0]).is_err());
     }
 }

@@ -2,13 +2,17 @@
 //! that identifies exactly that data, its checks, and the split into training and validation
 //! sets by class and by group (so that one player's drawings never sit on both sides).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::permutation::Permutation;
+use super::side_map::SideMap;
+use super::source::{Entries, SourceError};
 
 /// Mixed into the seed for the split's shuffle, so that it differs from other uses of the
 /// same seed.
@@ -22,6 +26,10 @@ pub const MIN_GROUPS: usize = 3;
 /// stratified random one: holding that player out would leave little to train on, and
 /// keeping them in would leave little to validate on.
 pub const LOPSIDED_SHARE: f64 = 0.5;
+
+/// Steps the fallback split's key from one class to the next (an odd constant, so that
+/// every class gets its own permutation).
+const CLASS_KEY_STEP: u64 = 0xA24B_AED4_963E_E407;
 
 /// Why a dataset cannot be trained on.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -68,12 +76,12 @@ impl Dataset {
         hasher.finish()
     }
 
-    /// Every sample's label, in order (the table [`split_table`] takes).
+    /// Every sample's label, in order.
     pub fn labels(&self) -> Vec<u32> {
         self.samples.iter().map(|s| s.label as u32).collect()
     }
 
-    /// Every sample's group, in order (the table [`split_table`] takes).
+    /// Every sample's group, in order.
     pub fn groups(&self) -> Vec<u64> {
         self.samples.iter().map(|s| s.group).collect()
     }
@@ -121,7 +129,8 @@ impl DatasetHasher {
     }
 }
 
-/// The indices of a dataset's samples on each side of the split.
+/// The indices of a dataset's samples on each side of the split: [`Sides`] as lists, for
+/// datasets in memory anyway (tests, inspection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
     /// Samples to learn from.
@@ -134,14 +143,69 @@ pub struct Split {
     pub player_independent: bool,
 }
 
+/// The split as a training run holds it: one bit per drawing (see [`SideMap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sides {
+    /// Set for the drawings held out for validation.
+    map: SideMap,
+    /// See [`Split::player_independent`].
+    pub player_independent: bool,
+}
+
+impl Sides {
+    /// Drawings to learn from.
+    pub fn train_len(&self) -> usize {
+        self.map.zeros()
+    }
+
+    /// Drawings held out to measure the model.
+    pub fn validation_len(&self) -> usize {
+        self.map.ones()
+    }
+
+    /// The index of the `k`-th training drawing, in index order.
+    pub fn train_at(&self, k: usize) -> usize {
+        self.map.select(k, false)
+    }
+
+    /// The index of the `k`-th validation drawing, in index order.
+    pub fn validation_at(&self, k: usize) -> usize {
+        self.map.select(k, true)
+    }
+
+    /// Whether the drawing at `index` is held out for validation.
+    pub fn is_validation(&self, index: usize) -> bool {
+        self.map.get(index)
+    }
+
+    /// Both sides as lists of indices.
+    pub fn to_split(&self) -> Split {
+        let (mut train, mut validation) = (Vec::new(), Vec::new());
+        for index in 0..self.map.len() {
+            match self.map.get(index) {
+                true => validation.push(index),
+                false => train.push(index),
+            }
+        }
+        Split {
+            train,
+            validation,
+            player_independent: self.player_independent,
+        }
+    }
+}
+
 /// Refuses datasets that cannot be trained on: fewer than two classes, duplicate class
 /// names, a label out of range, a class without drawings.
 pub fn validate(dataset: &Dataset) -> Result<(), DatasetError> {
-    validate_table(&dataset.classes, &dataset.labels())
+    validate_entries(&dataset.classes, &dataset.entries()).map(drop)
 }
 
-/// [`validate`] on the compact table: the class names and every sample's label.
-pub fn validate_table(classes: &[String], labels: &[u32]) -> Result<(), DatasetError> {
+/// [`validate`] in one streamed pass over the entries; answers the drawings per class.
+pub fn validate_entries(
+    classes: &[String],
+    entries: &dyn Entries,
+) -> Result<Vec<usize>, DatasetError> {
     let bad = |m: String| Err(DatasetError::Invalid(m));
     if classes.len() < 2 {
         return bad("at least two classes are needed".into());
@@ -153,147 +217,184 @@ pub fn validate_table(classes: &[String], labels: &[u32]) -> Result<(), DatasetE
         return bad("class names must be unique".into());
     }
     let mut counts = vec![0usize; classes.len()];
-    for (i, &label) in labels.iter().enumerate() {
-        match counts.get_mut(label as usize) {
+    let mut out_of_range = None;
+    entries
+        .visit(&mut |i, entry| match counts.get_mut(entry.label as usize) {
             Some(count) => *count += 1,
-            None => return bad(format!("sample {i} has a label out of range")),
-        }
+            None => {
+                out_of_range.get_or_insert(i);
+            }
+        })
+        .map_err(|e| DatasetError::Invalid(e.to_string()))?;
+    if let Some(i) = out_of_range {
+        return bad(format!("sample {i} has a label out of range"));
     }
     if let Some(empty) = counts.iter().position(|&c| c == 0) {
         return bad(format!("class {:?} has no drawings", classes[empty]));
     }
-    Ok(())
+    Ok(counts)
 }
 
 /// Splits the samples into training and validation sets, stratified by class and by group:
-/// [`split_table`] on the dataset's labels and groups.
+/// [`split_entries`] on the dataset's labels and groups, as lists.
 pub fn split(dataset: &Dataset, fraction: f64, seed: u64) -> Result<Split, DatasetError> {
-    split_table(
-        &dataset.labels(),
-        &dataset.groups(),
-        dataset.classes.len(),
-        fraction,
-        seed,
-    )
+    split_entries(&dataset.entries(), dataset.classes.len(), fraction, seed)
+        .map(|sides| sides.to_split())
 }
 
-/// Splits samples, given as their labels and groups (index `i` is sample `i`), into training
-/// and validation sets, stratified by class and by group.
+/// One player's drawings, counted: all the split needs of them.
+#[derive(Debug, Default)]
+struct GroupTally {
+    /// Drawings per class (only the classes the player drew).
+    per_class: BTreeMap<u32, usize>,
+    /// Drawings in all.
+    total: usize,
+}
+
+/// Splits the drawings `entries` lists into training and validation sets, stratified by
+/// class and by group, from two streamed passes: memory holds a few counts per player and
+/// per class, and one bit per drawing for the result.
 ///
 /// Every group (player) goes wholly to one side, so no player's drawings are on both. Each
 /// class aims at `round(fraction * count)` validation drawings (at most `count - 1`). The
-/// groups are shuffled with `seed`, then visited in turn: a group goes to validation when
-/// more than half of its drawings fill a class's remaining validation quota, otherwise to
-/// training. If that leaves validation empty, the group that fits the quotas best goes to
-/// validation.
+/// groups, in the order of their keys, are shuffled with `seed`, then visited in turn: a
+/// group goes to validation when more than half of its drawings fill a class's remaining
+/// validation quota, otherwise to training. If that leaves validation empty, the group that
+/// fits the quotas best goes to validation.
 ///
 /// With fewer than [`MIN_GROUPS`] players, or one holding more than [`LOPSIDED_SHARE`] of the
 /// drawings (a lab member collecting alone, a single imported file), the split is a
-/// stratified random one by drawing instead, and `player_independent` says so.
-pub fn split_table(
-    labels: &[u32],
-    groups: &[u64],
+/// stratified random one by drawing instead, and `player_independent` says so: each class
+/// holds out exactly its quota, chosen by a seeded [`Permutation`] of the class's drawings.
+pub fn split_entries(
+    entries: &dyn Entries,
     num_classes: usize,
     fraction: f64,
     seed: u64,
-) -> Result<Split, DatasetError> {
-    let label = |i: usize| labels[i] as usize;
-    let mut members: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+) -> Result<Sides, DatasetError> {
+    let source_error = |e: SourceError| DatasetError::Split(e.to_string());
+    let mut tallies: BTreeMap<u64, GroupTally> = BTreeMap::new();
     let mut counts = vec![0usize; num_classes];
-    for (i, &group) in groups.iter().enumerate() {
-        members.entry(group).or_default().push(i);
-        counts[label(i)] += 1;
+    let mut out_of_range = false;
+    entries
+        .visit(&mut |_, entry| {
+            let Some(count) = counts.get_mut(entry.label as usize) else {
+                out_of_range = true;
+                return;
+            };
+            *count += 1;
+            let tally = tallies.entry(entry.group).or_default();
+            *tally.per_class.entry(entry.label).or_default() += 1;
+            tally.total += 1;
+        })
+        .map_err(source_error)?;
+    if out_of_range {
+        return Err(DatasetError::Invalid("a label is out of range".into()));
     }
     let mut quota: Vec<usize> = counts
         .iter()
         .map(|&c| ((c as f64 * fraction).round() as usize).min(c.saturating_sub(1)))
         .collect();
-    let largest = members.values().map(Vec::len).max().unwrap_or(0);
-    if members.len() < MIN_GROUPS || largest as f64 > LOPSIDED_SHARE * labels.len() as f64 {
-        drop(members);
-        return stratified_random_split(labels, &quota, seed);
+    let largest = tallies.values().map(|t| t.total).max().unwrap_or(0);
+    if tallies.len() < MIN_GROUPS || largest as f64 > LOPSIDED_SHARE * entries.len() as f64 {
+        drop(tallies);
+        return stratified_random_split(entries, &counts, &quota, seed);
     }
-    let mut groups: Vec<Vec<usize>> = members.into_values().collect();
+    let mut groups: Vec<(u64, GroupTally)> = tallies.into_iter().collect();
     groups.shuffle(&mut StdRng::seed_from_u64(seed ^ SPLIT_SALT));
 
     // How well a group fits the remaining quotas: (drawings filling a quota, the others).
-    let fit = |group: &[usize], quota: &[usize]| -> (usize, usize) {
-        let mut per_class = vec![0usize; num_classes];
-        for &i in group {
-            per_class[label(i)] += 1;
-        }
-        let filling: usize = per_class.iter().zip(quota).map(|(&n, &q)| n.min(q)).sum();
-        (filling, group.len() - filling)
+    let fit = |tally: &GroupTally, quota: &[usize]| -> (usize, usize) {
+        let filling: usize = tally
+            .per_class
+            .iter()
+            .map(|(&label, &n)| n.min(quota[label as usize]))
+            .sum();
+        (filling, tally.total - filling)
     };
     let mut to_validation = vec![false; groups.len()];
-    for (g, group) in groups.iter().enumerate() {
-        let (filling, excess) = fit(group, &quota);
+    for (g, (_, tally)) in groups.iter().enumerate() {
+        let (filling, excess) = fit(tally, &quota);
         if filling > excess {
             to_validation[g] = true;
-            for &i in group {
-                quota[label(i)] = quota[label(i)].saturating_sub(1);
+            for (&label, &n) in &tally.per_class {
+                quota[label as usize] = quota[label as usize].saturating_sub(n);
             }
         }
     }
     if !to_validation.contains(&true) {
         let best = (0..groups.len())
             .max_by_key(|&g| {
-                let (filling, excess) = fit(&groups[g], &quota);
+                let (filling, excess) = fit(&groups[g].1, &quota);
                 (filling as i64 - excess as i64, std::cmp::Reverse(g))
             })
             .unwrap_or(0);
         to_validation[best] = true;
     }
-    let mut result = Split {
-        train: Vec::new(),
-        validation: Vec::new(),
-        player_independent: true,
-    };
-    for (group, validation) in groups.iter().zip(to_validation) {
-        match validation {
-            true => result.validation.extend(group),
-            false => result.train.extend(group),
-        }
-    }
-    if result.train.is_empty() {
+    let held_out: HashSet<u64> = groups
+        .iter()
+        .zip(&to_validation)
+        .filter(|(_, &validation)| validation)
+        .map(|((group, _), _)| *group)
+        .collect();
+    drop(groups);
+    let mut map = SideMap::new(entries.len());
+    entries
+        .visit(&mut |i, entry| {
+            if held_out.contains(&entry.group) {
+                map.set(i);
+            }
+        })
+        .map_err(source_error)?;
+    map.finish();
+    if map.zeros() == 0 {
         return Err(DatasetError::Split(
             "the training set would be empty".into(),
         ));
     }
-    result.train.sort_unstable();
-    result.validation.sort_unstable();
-    Ok(result)
+    Ok(Sides {
+        map,
+        player_independent: true,
+    })
 }
 
-/// The fallback split: each class's drawings shuffled with `seed`, its `quota` of them to
-/// validation, the rest to training. Fails when no class can spare a drawing.
+/// The fallback split: each class's `quota` of its drawings to validation, chosen by a
+/// permutation of the class's drawings (in index order) keyed by `seed` and the class; the
+/// rest to training. Fails when no class can spare a drawing.
 fn stratified_random_split(
-    labels: &[u32],
+    entries: &dyn Entries,
+    counts: &[usize],
     quota: &[usize],
     seed: u64,
-) -> Result<Split, DatasetError> {
-    let mut rng = StdRng::seed_from_u64(seed ^ SPLIT_SALT);
-    let mut result = Split {
-        train: Vec::new(),
-        validation: Vec::new(),
-        player_independent: false,
-    };
-    // Each class's members in index order, gathered in one pass.
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); quota.len()];
-    for (i, &label) in labels.iter().enumerate() {
-        by_class[label as usize].push(i);
-    }
-    for (members, &wanted) in by_class.iter_mut().zip(quota) {
-        members.shuffle(&mut rng);
-        result.validation.extend(&members[..wanted]);
-        result.train.extend(&members[wanted..]);
-    }
-    if result.validation.is_empty() {
+) -> Result<Sides, DatasetError> {
+    if quota.iter().all(|&q| q == 0) {
         return Err(DatasetError::Split(
             "too few drawings to hold any out for validation; draw a few more of each shape".into(),
         ));
     }
-    result.train.sort_unstable();
-    result.validation.sort_unstable();
-    Ok(result)
+    let orders: Vec<Permutation> = counts
+        .iter()
+        .enumerate()
+        .map(|(class, &count)| {
+            let key = (seed ^ SPLIT_SALT).wrapping_add((class as u64).wrapping_mul(CLASS_KEY_STEP));
+            Permutation::new(count, key)
+        })
+        .collect();
+    // Each class's drawings met so far: the next one's position among them.
+    let mut seen = vec![0usize; counts.len()];
+    let mut map = SideMap::new(entries.len());
+    entries
+        .visit(&mut |i, entry| {
+            let class = entry.label as usize;
+            if orders[class].at(seen[class]) < quota[class] {
+                map.set(i);
+            }
+            seen[class] += 1;
+        })
+        .map_err(|e| DatasetError::Split(e.to_string()))?;
+    map.finish();
+    Ok(Sides {
+        map,
+        player_independent: false,
+    })
 }

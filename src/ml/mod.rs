@@ -8,8 +8,10 @@
 //! - [`net`]: the CNNs (the small original and a wide one), chosen per run by name.
 //! - [`dataset`]: labelled drawings, their hash, the split by class and by player (or, for
 //!   one player or a lopsided set, a stratified random one).
-//! - [`source`]: the compact catalog a run keeps of every drawing, and the source it reads
-//!   each batch's strokes from (a `Dataset` in memory, or the stores).
+//! - [`source`]: the catalog of a run's drawings (each one's label and group, read by index
+//!   or streamed, in memory or from a file), and the source it reads each batch's strokes
+//!   from (a `Dataset` in memory, or the stores).
+//! - [`side_map`]: which side of the split each drawing is on, one bit a drawing.
 //! - [`permutation`]: a seeded shuffle of `0..n` computed a position at a time, so that an
 //!   epoch's order costs no memory per drawing.
 //! - [`batches`]: prepares batches on worker threads, in order, a bounded number ahead.
@@ -44,6 +46,7 @@ pub mod net;
 pub mod permutation;
 pub mod raster;
 pub mod reliability_picture;
+pub mod side_map;
 pub mod source;
 pub mod synth;
 pub mod train;

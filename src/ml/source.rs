@@ -1,25 +1,51 @@
-//! Where a training run's drawings come from, read one at a time: a compact [`Catalog`]
-//! (what the trainer needs of every drawing to validate, split and shuffle) and a
-//! [`StrokeSource`] it asks for a drawing's strokes when a batch needs them. Memory then
-//! holds the catalog and the batches in flight, never every drawing.
+//! Where a training run's drawings come from, read one at a time: a [`Catalog`] (the class
+//! names, the dataset hash, and [`Entries`]: each drawing's label and group, read by index
+//! or in one streamed pass) and a [`StrokeSource`] the trainer asks for a drawing's strokes
+//! when a batch needs them. Memory then holds the batches in flight and a few figures per
+//! class and per player, never something per drawing: a training job's entries live in a
+//! file in its scratch directory (see `jobs::train_data`), read with positioned reads.
 //!
-//! A [`Dataset`] is both (everything already in memory: tests, the starter model, benches);
-//! a training job streams its drawings from the stores (see `jobs::train_data`).
+//! A [`Dataset`] is both, through [`InMemoryEntries`] (everything already in memory: tests,
+//! the starter model, benches).
 
 use super::dataset::Dataset;
 
 /// A drawing's strokes, x and y in any coordinate space, y down.
 pub type Strokes = Vec<Vec<[f32; 2]>>;
 
-/// What the trainer holds of every drawing: its label and group, by index.
-#[derive(Debug, Clone, PartialEq)]
+/// What the trainer knows of one drawing besides its strokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// Its class: an index into [`Catalog::classes`].
+    pub label: u32,
+    /// Who drew it (see [`super::dataset::Sample::group`]); only the split needs it.
+    pub group: u64,
+}
+
+/// Every drawing's [`Entry`], by index. Called from several rasterizing threads at once.
+pub trait Entries: Sync {
+    /// How many drawings.
+    fn len(&self) -> usize;
+
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The entry of the drawing at `index`.
+    fn entry(&self, index: usize) -> Result<Entry, SourceError>;
+
+    /// Every entry in index order, in one streamed pass (how the split and the checks see
+    /// them without holding them).
+    fn visit(&self, visit: &mut dyn FnMut(usize, Entry)) -> Result<(), SourceError>;
+}
+
+/// What a training run knows of its drawings before it reads any strokes.
 pub struct Catalog {
     /// Class names; a label indexes this list, and so does the model's output.
     pub classes: Vec<String>,
-    /// Each drawing's class, by index.
-    pub labels: Vec<u32>,
-    /// Who drew each drawing (see [`super::dataset::Sample::group`]); only the split needs it.
-    pub groups: Vec<u64>,
+    /// Each drawing's label and group, by index.
+    pub entries: Box<dyn Entries>,
     /// [`Dataset::hash`] of exactly these drawings, computed however they are stored.
     pub hash: String,
 }
@@ -27,12 +53,55 @@ pub struct Catalog {
 impl Catalog {
     /// How many drawings.
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.entries.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.entries.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("classes", &self.classes)
+            .field("len", &self.len())
+            .field("hash", &self.hash)
+            .finish()
+    }
+}
+
+/// Entries held in memory, 12 bytes a drawing: for datasets that are in memory anyway.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InMemoryEntries {
+    /// Each drawing's label.
+    pub labels: Vec<u32>,
+    /// Each drawing's group, as long as `labels`.
+    pub groups: Vec<u64>,
+}
+
+impl Entries for InMemoryEntries {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn entry(&self, index: usize) -> Result<Entry, SourceError> {
+        match (self.labels.get(index), self.groups.get(index)) {
+            (Some(&label), Some(&group)) => Ok(Entry { label, group }),
+            _ => Err(SourceError {
+                index,
+                message: "no such entry".into(),
+                transient: false,
+            }),
+        }
+    }
+
+    fn visit(&self, visit: &mut dyn FnMut(usize, Entry)) -> Result<(), SourceError> {
+        for (index, (&label, &group)) in self.labels.iter().zip(&self.groups).enumerate() {
+            visit(index, Entry { label, group });
+        }
+        Ok(())
     }
 }
 
@@ -73,9 +142,16 @@ impl Dataset {
     pub fn catalog(&self) -> Catalog {
         Catalog {
             classes: self.classes.clone(),
+            entries: Box::new(self.entries()),
+            hash: self.hash(),
+        }
+    }
+
+    /// Every sample's label and group, in order.
+    pub fn entries(&self) -> InMemoryEntries {
+        InMemoryEntries {
             labels: self.labels(),
             groups: self.groups(),
-            hash: self.hash(),
         }
     }
 }

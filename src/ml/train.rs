@@ -1,13 +1,16 @@
 //! Trains a [`DoodleNet`] on drawings given as a [`Catalog`] and a [`StrokeSource`] (or an
-//! in-memory [`Dataset`]): splits them (see [`dataset::split_table`]), reads, augments and
+//! in-memory [`Dataset`]): splits them (see [`dataset::split_entries`]), reads, augments and
 //! rasterizes every batch on worker threads that run ahead of the device (see
 //! [`super::batches`]), optimises with Adam, reports progress to a callback that may cancel,
 //! checkpoints after every epoch and resumes from the last checkpoint (see
 //! [`super::checkpoint`]), and measures the final model (see [`super::evaluation`]).
 //!
-//! Memory is bounded by the catalog (a few bytes per drawing) and the batches in flight: no
-//! drawing's strokes, pixels or logits are kept beyond its batch, for training and for
-//! validation alike (validation is tallied a chunk at a time, see [`super::evaluation`]).
+//! Memory is bounded by the batches in flight, a few counts per class and per player, and
+//! one bit per drawing (its side of the split): each drawing's label is read from the
+//! catalog when its batch is made, and no drawing's strokes, pixels or logits are kept
+//! beyond its batch, for training and for validation alike (validation walks its side in
+//! order and is tallied a chunk at a time, see [`super::evaluation`]); training walks its
+//! side in a shuffled order, a position at a time.
 //!
 //! Everything random derives from the configuration's seed: the split from the seed alone,
 //! each epoch's shuffle (a [`Permutation`], computed a position at a time) and dropout from
@@ -33,12 +36,12 @@ use tch::{Device, Kind, TchError, Tensor};
 use super::augment::augment_with_rng;
 use super::batches;
 use super::checkpoint::{Checkpoint, CheckpointError};
-use super::dataset::{self, Dataset, DatasetError};
+use super::dataset::{self, Dataset, DatasetError, Sides};
 use super::evaluation::{EpochRecord, Tally};
 use super::net::{input_tensor, DoodleNet};
 use super::permutation::Permutation;
 use super::raster::{self, RasterError};
-use super::source::{Catalog, SourceError, StrokeSource};
+use super::source::{Catalog, Entries, SourceError, StrokeSource};
 use super::synth;
 pub use super::types::{
     TrainConfig, TrainedModel, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_IMAGE_SIZE,
@@ -182,7 +185,7 @@ pub fn train_from(
     config
         .validate()
         .map_err(|e| TrainError::InvalidConfig(e.0))?;
-    dataset::validate_table(&catalog.classes, &catalog.labels)?;
+    dataset::validate_entries(&catalog.classes, catalog.entries.as_ref())?;
     let Hooks {
         mut progress,
         checkpoint_dir,
@@ -204,21 +207,18 @@ pub fn train_from(
         .clamp(1, MAX_RASTER_WORKERS);
     let Catalog {
         classes,
-        labels,
-        groups,
+        entries,
         hash: dataset_hash,
     } = catalog;
-    let split = dataset::split_table(
-        &labels,
-        &groups,
+    let split = dataset::split_entries(
+        entries.as_ref(),
         classes.len(),
         config.validation_fraction,
         config.seed,
     )?;
-    drop(groups); // only the split needed them
     let reader = Reader {
         source,
-        labels: &labels,
+        entries: entries.as_ref(),
         config,
         workers,
     };
@@ -245,7 +245,7 @@ pub fn train_from(
         nn::Adam::default().build(&var_store, config.learning_rate)?
     };
 
-    let full_steps = split.train.len().div_ceil(config.batch_size);
+    let full_steps = split.train_len().div_ceil(config.batch_size);
     let steps_per_epoch = config
         .max_steps_per_epoch
         .map_or(full_steps, |cap| cap.min(full_steps));
@@ -254,20 +254,21 @@ pub fn train_from(
     for epoch in history.len() as u32..config.epochs {
         let epoch_seed = mix(config.seed, u64::from(epoch));
         tch::manual_seed(epoch_seed as i64);
-        // The epoch's order, a position at a time (no shuffled copy of the training set).
-        let order = Permutation::new(split.train.len(), epoch_seed);
+        // The epoch's order, a position at a time (no shuffled copy of the training set):
+        // position `k` is the `order.at(k)`-th training drawing in index order.
+        let order = Permutation::new(split.train_len(), epoch_seed);
 
         let started = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0i64, 0usize);
         let busy_nanos = AtomicU64::new(0);
         let mut waited = 0.0f64;
         std::thread::scope(|scope| -> Result<(), TrainError> {
-            let (order, train, busy_nanos, reader) = (&order, &split.train, &busy_nanos, &reader);
+            let (order, split, busy_nanos, reader) = (&order, &split, &busy_nanos, &reader);
             let prepared = batches::in_order(scope, steps_per_epoch, workers, move |b| {
                 let begun = Instant::now();
                 let indices: Vec<usize> = (b * config.batch_size
                     ..((b + 1) * config.batch_size).min(order.len()))
-                    .map(|k| train[order.at(k)])
+                    .map(|k| split.train_at(order.at(k)))
                     .collect();
                 let rng = StdRng::seed_from_u64(mix(epoch_seed, b as u64));
                 let batch = reader.training_batch(&indices, rng);
@@ -332,7 +333,7 @@ pub fn train_from(
         })?;
 
         let samples_per_sec = seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        let validation = reader.evaluate(&net, &split.validation, device)?;
+        let validation = reader.evaluate(&net, &split, device)?;
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: loss_sum / seen as f64,
@@ -371,9 +372,9 @@ pub fn train_from(
 
     let validation = match last_validation {
         Some(validation) => validation,
-        None => reader.evaluate(&net, &split.validation, device)?,
+        None => reader.evaluate(&net, &split, device)?,
     };
-    let mut metrics = validation.metrics(&classes, history, split.train.len());
+    let mut metrics = validation.metrics(&classes, history, split.train_len());
     metrics.player_independent = split.player_independent;
     Ok(TrainedModel {
         classes,
@@ -454,8 +455,8 @@ struct Batch {
 struct Reader<'a> {
     /// Where the strokes are.
     source: &'a dyn StrokeSource,
-    /// Every drawing's label.
-    labels: &'a [u32],
+    /// Every drawing's label (read for each drawing of a batch).
+    entries: &'a dyn Entries,
     /// Image size, augmentation and scribbles.
     config: &'a TrainConfig,
     /// Threads that prepare batches.
@@ -495,8 +496,16 @@ impl Reader<'_> {
         Ok(Batch {
             pixels: buffer,
             rows,
-            labels: indices.iter().map(|&i| i64::from(self.labels[i])).collect(),
+            labels: self.labels(indices)?,
         })
+    }
+
+    /// The labels of the drawings at `indices`, read from the catalog.
+    fn labels(&self, indices: &[usize]) -> Result<Vec<i64>, TrainError> {
+        indices
+            .iter()
+            .map(|&i| Ok(i64::from(self.entries.entry(i)?.label)))
+            .collect()
     }
 
     /// A batch of the drawings at `indices` as they are.
@@ -512,27 +521,30 @@ impl Reader<'_> {
         Ok(Batch {
             pixels: buffer,
             rows: indices.len(),
-            labels: indices.iter().map(|&i| i64::from(self.labels[i])).collect(),
+            labels: self.labels(indices)?,
         })
     }
 
-    /// The measurements of the network on the drawings at `indices`, in eval mode,
-    /// rasterized a chunk at a time on the workers and tallied chunk by chunk.
+    /// The measurements of the network on the validation side of `split`, in eval mode,
+    /// in index order, rasterized a chunk at a time on the workers and tallied chunk by
+    /// chunk.
     fn evaluate(
         &self,
         net: &DoodleNet,
-        indices: &[usize],
+        split: &Sides,
         device: Device,
     ) -> Result<Tally, TrainError> {
-        let chunks = indices.len().div_ceil(EVAL_CHUNK);
+        let count = split.validation_len();
+        let chunks = count.div_ceil(EVAL_CHUNK);
         let classes = net.num_classes() as usize;
         std::thread::scope(|scope| {
             let prepared = batches::in_order(scope, chunks, self.workers, |c| {
-                self.plain_batch(
-                    &indices[c * EVAL_CHUNK..((c + 1) * EVAL_CHUNK).min(indices.len())],
-                )
+                let indices: Vec<usize> = (c * EVAL_CHUNK..((c + 1) * EVAL_CHUNK).min(count))
+                    .map(|k| split.validation_at(k))
+                    .collect();
+                self.plain_batch(&indices)
             });
-            let mut tally = Tally::new(classes, indices.len());
+            let mut tally = Tally::new(classes, count);
             for batch in prepared {
                 let batch = batch?;
                 let xs = input_tensor(&batch.pixels, batch.rows, self.config.image_size, device);
@@ -561,10 +573,10 @@ mod tests {
 
     /// Every batch of an epoch, prepared on `workers` threads.
     fn epoch_batches(dataset: &Dataset, config: &TrainConfig, workers: usize) -> Vec<Batch> {
-        let labels = dataset.labels();
+        let entries = dataset.entries();
         let reader = Reader {
             source: dataset,
-            labels: &labels,
+            entries: &entries,
             config,
             workers,
         };
@@ -602,7 +614,7 @@ mod tests {
         // Augmentation does change the drawings from one batch seed to another.
         let plain = Reader {
             source: &dataset,
-            labels: &dataset.labels(),
+            entries: &dataset.entries(),
             config: &config,
             workers: 1,
         }

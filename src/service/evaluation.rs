@@ -239,64 +239,41 @@ pub fn compare(
     if shared.len() < 2 {
         return Ok(None);
     }
-    // The held-out drawings of the shared classes, as ids: their strokes are read a batch
-    // at a time below, so the split's size does not decide the memory a comparison takes.
+    // The held-out drawings of the shared classes are scored a batch at a time as the walk
+    // meets them: neither their strokes nor their ids are held beyond their batch, so the
+    // split's size does not decide the memory a comparison takes.
     let rule = current_rule(stores)?;
-    let mut held_out: Vec<(DrawingId, String)> = Vec::new();
+    let mut tally = PairedTally::default();
+    let mut batch: Vec<(DrawingId, String)> = Vec::with_capacity(BATCH);
+    let mut failed = None;
+    let score = |batch: &mut Vec<(DrawingId, String)>, tally: &mut PairedTally| {
+        let scored = tally.score(stores, &ca, &cb, &shared, batch);
+        batch.clear();
+        scored
+    };
     stores
         .metadata
         .visit_training_drawings(&candidates_filter(), &mut |d| {
-            if shared.contains(&d.shape) && rule.holds_out(&d) {
-                held_out.push((d.id, d.shape));
+            if failed.is_none() && shared.contains(&d.shape) && rule.holds_out(&d) {
+                batch.push((d.id, d.shape));
+                if batch.len() == BATCH {
+                    failed = score(&mut batch, &mut tally).err();
+                }
             }
             Ok(())
         })?;
-    // The best class among the shared ones, for each drawing.
-    let guess = |classifier: &Classifier,
-                 strokes: &[&Vec<Vec<[f32; 2]>>]|
-     -> Result<Vec<String>, ClassifyError> {
-        Ok(classifier
-            .classify_batch(strokes)?
-            .into_iter()
-            .map(|ranked| {
-                let best = ranked.into_iter().find(|(c, _)| shared.contains(c));
-                best.map(|(c, _)| c).unwrap_or_default()
-            })
-            .collect())
-    };
-    let mut per_class: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    let (mut a_right, mut b_right, mut a_only, mut b_only) = (0, 0, 0, 0);
-    let mut n = 0;
-    for chunk in held_out.chunks(BATCH) {
-        let mut shapes = Vec::with_capacity(chunk.len());
-        let mut drawings = Vec::with_capacity(chunk.len());
-        for (id, shape) in chunk {
-            let Some(bytes) = stores.blobs.get(*id)? else {
-                continue;
-            };
-            let record = Record::decode(&bytes)
-                .map_err(|e| StoreError::Corrupt(format!("drawing {id}: {e}")))?;
-            shapes.push(shape.as_str());
-            drawings.push(strokes_of(&record.drawing));
-        }
-        if drawings.is_empty() {
-            continue;
-        }
-        let strokes: Vec<&Vec<Vec<[f32; 2]>>> = drawings.iter().collect();
-        let (ga, gb) = (guess(&ca, &strokes)?, guess(&cb, &strokes)?);
-        for (shape, (x, y)) in shapes.into_iter().zip(ga.iter().zip(&gb)) {
-            let (ra, rb) = (x == shape, y == shape);
-            let entry = per_class.entry(shape).or_default();
-            entry.0 += 1;
-            entry.1 += usize::from(ra);
-            entry.2 += usize::from(rb);
-            a_right += usize::from(ra);
-            b_right += usize::from(rb);
-            a_only += usize::from(ra && !rb);
-            b_only += usize::from(rb && !ra);
-            n += 1;
-        }
+    if let Some(e) = failed {
+        return Err(e);
     }
+    score(&mut batch, &mut tally)?;
+    let PairedTally {
+        per_class,
+        a_right,
+        b_right,
+        a_only,
+        b_only,
+        n,
+    } = tally;
     if n == 0 {
         return Ok(None);
     }
@@ -326,7 +303,7 @@ pub fn compare(
             .map(|(class, (count, ra, rb))| {
                 let (a_recall, b_recall) = (ra as f64 / count as f64, rb as f64 / count as f64);
                 PairedClass {
-                    class: class.to_owned(),
+                    class,
                     drawings: count,
                     a_recall,
                     b_recall,
@@ -340,6 +317,74 @@ pub fn compare(
             })
             .collect(),
     }))
+}
+
+/// The paired scores of the drawings seen so far.
+#[derive(Debug, Default)]
+struct PairedTally {
+    /// Per class: (drawings, A right, B right).
+    per_class: BTreeMap<String, (usize, usize, usize)>,
+    a_right: usize,
+    b_right: usize,
+    /// Drawings only A got right.
+    a_only: usize,
+    /// Drawings only B got right.
+    b_only: usize,
+    /// Drawings scored.
+    n: usize,
+}
+
+impl PairedTally {
+    /// Scores both classifiers on the drawings of `batch` (id and shape), each answer
+    /// restricted to the `shared` classes; a drawing whose strokes are gone is passed over.
+    fn score(
+        &mut self,
+        stores: &Stores,
+        ca: &Classifier,
+        cb: &Classifier,
+        shared: &BTreeSet<String>,
+        batch: &[(DrawingId, String)],
+    ) -> Result<(), EvaluationError> {
+        let mut shapes = Vec::with_capacity(batch.len());
+        let mut drawings = Vec::with_capacity(batch.len());
+        for (id, shape) in batch {
+            let Some(bytes) = stores.blobs.get(*id)? else {
+                continue;
+            };
+            let record = Record::decode(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("drawing {id}: {e}")))?;
+            shapes.push(shape.as_str());
+            drawings.push(strokes_of(&record.drawing));
+        }
+        if drawings.is_empty() {
+            return Ok(());
+        }
+        // The best class among the shared ones, for each drawing.
+        let guess = |classifier: &Classifier| -> Result<Vec<String>, ClassifyError> {
+            Ok(classifier
+                .classify_batch(&drawings)?
+                .into_iter()
+                .map(|ranked| {
+                    let best = ranked.into_iter().find(|(c, _)| shared.contains(c));
+                    best.map(|(c, _)| c).unwrap_or_default()
+                })
+                .collect())
+        };
+        let (ga, gb) = (guess(ca)?, guess(cb)?);
+        for (shape, (x, y)) in shapes.into_iter().zip(ga.iter().zip(&gb)) {
+            let (ra, rb) = (x == shape, y == shape);
+            let entry = self.per_class.entry(shape.to_owned()).or_default();
+            entry.0 += 1;
+            entry.1 += usize::from(ra);
+            entry.2 += usize::from(rb);
+            self.a_right += usize::from(ra);
+            self.b_right += usize::from(rb);
+            self.a_only += usize::from(ra && !rb);
+            self.b_only += usize::from(rb && !ra);
+            self.n += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Why a paired comparison or a safe activation did not happen.
