@@ -456,16 +456,7 @@ fn read_sample(dir: &PathBuf) -> Result<Dataset, Box<dyn std::error::Error>> {
                 continue;
             }
             let record = QuickDrawRecord::parse_line(line)?;
-            let strokes = record
-                .drawing
-                .iter()
-                .map(|s| {
-                    s[0].iter()
-                        .zip(&s[1])
-                        .map(|(&x, &y)| [x as f32, y as f32])
-                        .collect()
-                })
-                .collect();
+            let strokes = record.point_strokes();
             by_word.entry(record.word).or_default().push(strokes);
         }
     }

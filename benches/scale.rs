@@ -171,6 +171,17 @@ impl Server {
         }
     }
 
+    /// Cancels a job and waits until it has ended.
+    async fn cancel_job(&self, id: i64) -> anyhow::Result<()> {
+        self.post(
+            &format!("/api/v1/admin/jobs/{id}/cancel"),
+            serde_json::json!({}),
+        )
+        .await?;
+        self.wait_for_job(id, GIVE_UP).await?;
+        Ok(())
+    }
+
     /// SIGTERM, and the seconds until the process exited.
     fn stop(mut self) -> anyhow::Result<f64> {
         let started = Instant::now();
@@ -404,13 +415,7 @@ async fn rescore(dir: &Path, backups: &Path, window: Duration) -> anyhow::Result
                 && ["queued", "running"].contains(&j["status"].as_str().unwrap_or(""))
         });
         if let Some(id) = running.and_then(|j| j["id"].as_i64()) {
-            server
-                .post(
-                    &format!("/api/v1/admin/jobs/{id}/cancel"),
-                    serde_json::json!({}),
-                )
-                .await?;
-            server.wait_for_job(id, GIVE_UP).await?;
+            server.cancel_job(id).await?;
         }
         started = Instant::now();
         answer = server
@@ -445,13 +450,7 @@ async fn rescore(dir: &Path, backups: &Path, window: Duration) -> anyhow::Result
                 "PROJECTION: whole rescore at that rate (min)",
                 format!("{:.0}", total as f64 / rate / 60.0),
             );
-            server
-                .post(
-                    &format!("/api/v1/admin/jobs/{id}/cancel"),
-                    serde_json::json!({}),
-                )
-                .await?;
-            server.wait_for_job(id, GIVE_UP).await?;
+            server.cancel_job(id).await?;
         }
     }
     server.stop()?;

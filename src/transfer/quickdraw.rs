@@ -40,6 +40,22 @@ impl QuickDrawRecord {
         Ok(serde_json::from_str(line)?)
     }
 
+    /// The strokes as the trainer takes them: `[x, y]` points per stroke, timestamps left
+    /// out (a stroke whose arrays differ in length keeps its shorter run of pairs).
+    pub fn point_strokes(&self) -> Vec<Vec<[f32; 2]>> {
+        self.drawing
+            .iter()
+            .map(|arrays| match arrays.as_slice() {
+                [xs, ys, ..] => xs
+                    .iter()
+                    .zip(ys)
+                    .map(|(&x, &y)| [x as f32, y as f32])
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
     /// The shape name for `word` (`smiley face` stays `smiley face`).
     pub fn shape(&self) -> Result<ShapeName, QuickDrawError> {
         ShapeName::parse(&self.word.to_lowercase())

@@ -12,7 +12,7 @@ use std::time::Instant;
 use doodlebox::ml::classifier::Classifier;
 use doodlebox::ml::dataset::{Dataset, Sample};
 use doodlebox::ml::train::{self, Hooks, TrainConfig};
-use serde::Deserialize;
+use doodlebox::transfer::quickdraw::QuickDrawRecord;
 
 use crate::helpers::starter_model;
 
@@ -22,15 +22,6 @@ const REAL_RUN_SEEDS: [u64; 3] = [1, 2, 3];
 
 /// The real shapes that are also default shapes (the sample has no heart).
 pub(crate) const SHARED_SHAPES: [&str; 4] = ["circle", "square", "triangle", "line"];
-
-/// One line of a raw Quick, Draw! file (other fields are ignored).
-#[derive(Deserialize)]
-struct RawDrawing {
-    /// The category.
-    word: String,
-    /// Strokes as `[xs, ys, ts]`.
-    drawing: Vec<Vec<Vec<f64>>>,
-}
 
 /// The sample's folder: `$DOODLEBOX_QUICKDRAW_DIR` or `../shared/quickdraw`.
 pub(crate) fn quickdraw_dir() -> Option<PathBuf> {
@@ -57,17 +48,8 @@ pub(crate) fn read_sample(dir: &PathBuf) -> BTreeMap<String, Vec<Vec<Vec<[f32; 2
     for file in files {
         let text = std::fs::read_to_string(&file).expect("readable file");
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let raw: RawDrawing = serde_json::from_str(line).expect("a raw Quick, Draw! line");
-            let strokes = raw
-                .drawing
-                .iter()
-                .map(|s| {
-                    s[0].iter()
-                        .zip(&s[1])
-                        .map(|(&x, &y)| [x as f32, y as f32])
-                        .collect()
-                })
-                .collect();
+            let raw = QuickDrawRecord::parse_line(line).expect("a raw Quick, Draw! line");
+            let strokes = raw.point_strokes();
             by_word.entry(raw.word).or_default().push(strokes);
         }
     }
