@@ -189,6 +189,12 @@ fn a_run_stopped_after_epoch_1_resumes_from_its_checkpoint_and_finishes_all_epoc
     assert!(first
         .iter()
         .all(|p| p.loss.is_finite() && p.samples_per_sec > 0.0));
+    // The epoch's report gives the rate it trained at, not one diluted by validation.
+    let epoch_end = first.last().unwrap();
+    assert_eq!(
+        Some(epoch_end.samples_per_sec),
+        epoch_end.epoch_done.as_ref().map(|r| r.samples_per_sec)
+    );
     assert!(dir.join("checkpoint.json").exists());
 
     let mut second: Vec<Progress> = Vec::new();
