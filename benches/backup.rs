@@ -101,22 +101,7 @@ fn main() {
             .expect("backup request");
         assert_eq!(response.status(), 202, "backup refused");
         let job: Value = response.json().await.expect("job");
-        let manifest = loop {
-            let job: Value = admin
-                .get(format!("{base}/api/v1/admin/jobs/{}", job["id"]))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("job request")
-                .json()
-                .await
-                .expect("job");
-            match job["status"].as_str() {
-                Some("completed") => break job["result"].clone(),
-                Some("failed") | Some("cancelled") => panic!("backup job ended: {job}"),
-                _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            }
-        };
+        let manifest = finished_job(&admin, &base, &token, &job).await;
         let backup_secs = started.elapsed().as_secs_f64();
         let backup_bytes = manifest["bytes"].as_u64().unwrap_or(0);
 
@@ -131,15 +116,15 @@ fn main() {
         assert!(report.is_ok(), "{:?}", report.problems);
 
         let started = Instant::now();
-        let live: Value = admin
-            .get(format!("{base}/api/v1/admin/verify"))
+        let response = admin
+            .post(format!("{base}/api/v1/admin/verify"))
             .bearer_auth(&token)
             .send()
             .await
-            .expect("live verify")
-            .json()
-            .await
-            .expect("report");
+            .expect("live verify");
+        assert_eq!(response.status(), 202, "verify refused");
+        let job: Value = response.json().await.expect("job");
+        let live = finished_job(&admin, &base, &token, &job).await;
         let live_secs = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
@@ -165,4 +150,24 @@ fn main() {
             mb(data_bytes), mb(backup_bytes), mb(backup_bytes) / backup_secs
         );
     });
+}
+
+/// The `result` of the job a `202` answered with, once it has completed.
+async fn finished_job(admin: &reqwest::Client, base: &str, token: &str, job: &Value) -> Value {
+    loop {
+        let job: Value = admin
+            .get(format!("{base}/api/v1/admin/jobs/{}", job["id"]))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("job request")
+            .json()
+            .await
+            .expect("job");
+        match job["status"].as_str() {
+            Some("completed") => break job["result"].clone(),
+            Some("failed") | Some("cancelled") => panic!("{} job ended: {job}", job["kind"]),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
 }

@@ -12,7 +12,7 @@
 //! - `startup`: time from spawn to the first `200` of `/readyz`, after a clean stop
 //!   (SIGTERM) and after `kill -9`, with what the start-up reconciliation reported.
 //! - `backup`: an online backup through the API (a job, followed to its end), then
-//!   `doodlebox verify` of the backup and `GET /admin/verify` of the live directory. The
+//!   `doodlebox verify` of the backup and the `verify` job on the live directory. The
 //!   backup goes to `<dir>/../scale-backups` and is deleted afterwards.
 //! - `rescore`: starts a rescore walk through the API and times it to the end; past
 //!   `DOODLEBOX_BENCH_SCALE_RESCORE_WINDOW_S` (default 600) it prints the rate over the
@@ -37,7 +37,7 @@ use serde_json::Value;
 
 #[path = "common/synthetic_dir.rs"]
 mod synthetic_dir;
-use synthetic_dir::{build, dir_bytes, dir_for, vm_hwm_kb};
+use synthetic_dir::{build, dir_bytes, dir_for, proc_status_kb, vm_hwm_kb};
 
 /// The binary under test, unless `DOODLEBOX_BENCH_SCALE_BINARY` names another (an older
 /// build, for a before-and-after figure).
@@ -370,15 +370,27 @@ async fn backup(dir: &Path, backups: &Path) -> anyhow::Result<()> {
             bytes as f64 / 1e6 / backup_s
         ),
     );
+    // The live check on a freshly started server, so that its peak RSS is the check's.
+    server.stop()?;
+    let server = Server::start(dir, backups).await?;
+    let rss_before = proc_status_kb(server.child.id(), "VmRSS:").unwrap_or_default();
     let started = Instant::now();
-    let live = server.get("/api/v1/admin/verify").await?;
+    let job = server
+        .post("/api/v1/admin/verify", serde_json::json!({}))
+        .await?;
+    let id = job["id"].as_i64().unwrap_or_default();
+    let done = server.wait_for_job(id, GIVE_UP).await?.unwrap_or_default();
+    let verify_s = started.elapsed().as_secs_f64();
+    anyhow::ensure!(done["status"] == "completed", "verify job: {done}");
+    let peak = vm_hwm_kb(server.child.id()).unwrap_or_default();
     row(
         "backup",
-        "verify the live directory, GET /admin/verify (s)",
+        "check the live directory, the verify job (s)",
         format!(
-            "{:.1} (problems: {})",
-            started.elapsed().as_secs_f64(),
-            live["problems"]
+            "{verify_s:.1} (problems: {}; server RSS {:.0} MiB before, peak {:.0} MiB)",
+            done["result"]["problems"],
+            rss_before as f64 / 1024.0,
+            peak as f64 / 1024.0
         ),
     );
     server.stop()?;

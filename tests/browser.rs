@@ -1545,6 +1545,21 @@ async fn review_works_by_keyboard_and_touch_chooses_a_shapes_picture_and_exports
         names[2].ends_with(".npz"),
         "every shape's bitmaps as one archive: {names:?}"
     );
+    // The check of the stores runs as a job; its report replaces the progress on screen.
+    browser.click("#verify-stores").await?;
+    let verdict = browser
+        .wait_for(
+            "the check of the stores to report",
+            "const t = document.getElementById('verify-report').textContent; return t.includes('whole') || t.includes('problems') ? t : null",
+            |v| v.is_string(),
+        )
+        .await;
+    assert!(
+        verdict
+            .as_str()
+            .is_some_and(|t| t.starts_with("The stores are whole")),
+        "{verdict}"
+    );
     browser.screenshot("admin-data.png").await?;
     // With the server gone, an export says so on screen instead of saving nothing.
     drop(server);

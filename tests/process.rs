@@ -813,6 +813,10 @@ async fn a_backup_taken_while_20_clients_submit_restores_every_drawing_acknowled
         c.await.expect("client task");
     }
     assert!(live_ok, "verify through the server: {live}\n{stderr}");
+    assert!(
+        live.contains("checks its stores as a job") && live.contains("ok: no problems found"),
+        "{live}"
+    );
     drop(server);
 
     let (ok, report, stderr) = doodlebox(args(&[&"verify", &"--data-dir", &dest])).await;

@@ -145,7 +145,13 @@ pub fn dir_bytes(dir: &Path) -> u64 {
 
 /// The peak resident set of process `pid` so far, in kB.
 pub fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    proc_status_kb(pid, "VmHWM:")
+}
+
+/// A memory figure of process `pid` from `/proc/<pid>/status` (`field` is e.g. `VmRSS:`),
+/// in kB.
+pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -2,8 +2,8 @@
 //! side of [`crate::service::backup`].
 //!
 //! The stroke store admits one process, so while a server holds the data directory, backup
-//! and verify ask it over HTTP (`POST /api/v1/admin/backup` queues a backup job, which the
-//! command follows to its end; `GET /api/v1/admin/verify`), found through its control file
+//! and verify ask it over HTTP (`POST /api/v1/admin/backup` and `POST /api/v1/admin/verify`
+//! queue a job, which the command follows to its end), found through its control file
 //! ([`crate::control`]); otherwise they open the stores themselves. Restore refuses to run while a server answers on the target directory.
 
 use std::path::Path;
@@ -17,6 +17,8 @@ use crate::store::{metadata_path, SledBlobStore};
 
 /// How long a command waits for the running server to finish a backup or a verification.
 const WORK_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+/// How often `doodlebox verify` says how far a running server's check has come.
+const VERIFY_PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// `doodlebox backup DEST`.
 pub fn backup(data_dir: &Path, dest: &Path) -> anyhow::Result<()> {
@@ -159,8 +161,27 @@ pub fn restore(src: &Path, data_dir: &Path, force: bool) -> anyhow::Result<()> {
 pub fn verify(dir: &Path) -> anyhow::Result<()> {
     let report: VerifyReport = match RunningServer::find(dir) {
         Some(server) => {
-            let answer = server.get_json("/api/v1/admin/verify", WORK_TIMEOUT)?;
-            serde_json::from_value(answer).context("reading the server's answer")?
+            println!(
+                "a Doodlebox server (pid {}) holds {}: it checks its stores as a job",
+                server.pid,
+                dir.display()
+            );
+            let job = server.post_json("/api/v1/admin/verify", None, WORK_TIMEOUT)?;
+            let mut last_shown: Option<std::time::Instant> = None;
+            let result = server.follow_job_with(&job, WORK_TIMEOUT, &mut |progress| {
+                if last_shown.is_some_and(|at| at.elapsed() < VERIFY_PROGRESS_EVERY) {
+                    return;
+                }
+                last_shown = Some(std::time::Instant::now());
+                println!(
+                    "checked {} of {} drawing rows ({} stroke records)",
+                    progress["rows"], progress["rows_total"], progress["records"]
+                );
+            })?;
+            let mut report: VerifyReport =
+                serde_json::from_value(result).context("reading the server's report")?;
+            report.path = dir.display().to_string();
+            report
         }
         None => backup::verify_dir(dir)?,
     };

@@ -98,6 +98,17 @@ impl RunningServer {
         accepted: &serde_json::Value,
         timeout: Duration,
     ) -> anyhow::Result<serde_json::Value> {
+        self.follow_job_with(accepted, timeout, &mut |_| {})
+    }
+
+    /// [`Self::follow_job`], handing each poll's `progress` (when the job has one) to
+    /// `on_progress`.
+    pub fn follow_job_with(
+        &self,
+        accepted: &serde_json::Value,
+        timeout: Duration,
+        on_progress: &mut dyn FnMut(&serde_json::Value),
+    ) -> anyhow::Result<serde_json::Value> {
         let id = accepted["id"]
             .as_i64()
             .context("the server's answer names no job")?;
@@ -115,7 +126,12 @@ impl RunningServer {
                     "job {id} has not finished after {} s; follow it at /api/v1/admin/jobs/{id}",
                     timeout.as_secs()
                 ),
-                _ => std::thread::sleep(JOB_POLL_EVERY),
+                _ => {
+                    if !job["progress"].is_null() {
+                        on_progress(&job["progress"]);
+                    }
+                    std::thread::sleep(JOB_POLL_EVERY)
+                }
             }
         }
     }

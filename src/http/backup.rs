@@ -1,6 +1,7 @@
 //! Admin routes for backups of the running server's data directory: take one
-//! (`POST /backup`, a `backup` job) and verify the live stores (`GET /verify`). The stroke
-//! store admits one process, so `doodlebox backup|verify` come here while a server runs.
+//! (`POST /backup`, a `backup` job) and check the live stores (`POST /verify`, a `verify`
+//! job). The stroke store admits one process, so `doodlebox backup|verify` come here while
+//! a server runs.
 //!
 //! A backup asked for here goes only into the server's backup directory (`<data>/backups`,
 //! or `--backup-dir` given at start), in a new folder: the request may name that folder
@@ -8,14 +9,13 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::Json;
 use serde::Deserialize;
 
 use super::error::{ApiError, RequestError};
 use super::extract::JsonBody;
 use super::{run_blocking, AppState};
 use crate::jobs::backup::BackupJob;
-use crate::service::backup::{BackupError, VerifyReport};
+use crate::service::backup::BackupError;
 use crate::store::{Backend, JobKind};
 
 #[derive(Debug, Deserialize)]
@@ -61,15 +61,18 @@ pub async fn create(
     Ok(super::jobs::accepted(&job))
 }
 
-/// `GET /api/v1/admin/verify` → the report on the live stores (`problems` empty when whole).
-pub async fn verify(State(state): State<AppState>) -> Result<Json<VerifyReport>, ApiError> {
+/// `POST /api/v1/admin/verify` (no body) → `202` with a `verify` job (and its `Location`):
+/// the job checks the live stores against each other while submissions go on, and
+/// `GET /api/v1/admin/jobs/{id}` shows the report as its `result` once it has completed
+/// (`problems` empty when the stores are whole). A check already waiting or running is
+/// answered with its job instead of a second one.
+pub async fn verify(State(state): State<AppState>) -> Result<Response, ApiError> {
     refuse_in_cluster_mode(&state)?;
-    let blobs = state.stores.blobs.clone();
-    let data_dir = state.data_dir.clone();
-    let report =
-        run_blocking(move || Ok(crate::service::backup::verify_data_dir(&*blobs, &data_dir)?))
+    let scheduler = state.scheduler.clone();
+    let (job, _) =
+        run_blocking(move || Ok(scheduler.enqueue_kind(JobKind::Verify, &serde_json::json!({}))?))
             .await?;
-    Ok(Json(report))
+    Ok(super::jobs::accepted(&job))
 }
 
 /// Backups and verification read the data directory's files; in cluster mode (`409`,

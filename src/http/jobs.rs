@@ -30,10 +30,29 @@ pub(super) fn job_json(job: &JobRow) -> serde_json::Value {
     if job.kind == JobKind::Backup {
         json["config"] = BackupJob::public_json(&job.config);
     }
+    if job.kind == JobKind::Verify {
+        without_disk_paths(&mut json["result"]);
+    }
     if let Some(error) = json["error"].as_str() {
         json["error"] = super::redact::without_paths(error).into();
     }
     json
+}
+
+/// A check's report as answers show it: no data directory path, and the model files its
+/// problems name cut to their last component.
+fn without_disk_paths(report: &mut serde_json::Value) {
+    let Some(report) = report.as_object_mut() else {
+        return;
+    };
+    report.remove("path");
+    if let Some(problems) = report.get_mut("problems").and_then(|p| p.as_array_mut()) {
+        for problem in problems {
+            if let Some(text) = problem.as_str() {
+                *problem = super::redact::without_paths(text).into();
+            }
+        }
+    }
 }
 
 /// `202 Accepted` with the job and `Location: /api/v1/admin/jobs/{id}`: how every route

@@ -162,7 +162,7 @@ pub fn admin_routes() -> Vec<AdminRoute> {
         R::admin("/keys", get(keys::list).post(keys::create)),
         R::admin("/keys/{id}", delete(keys::revoke)),
         R::admin("/backup", post(backup::create)),
-        R::admin("/verify", get(backup::verify)),
+        R::admin("/verify", post(backup::verify)),
         R::admin("/drawings", get(review::list)),
         R::admin("/drawings/bulk", post(review::bulk)),
         R::admin("/drawings/purge", post(review::purge)),

@@ -1,5 +1,6 @@
 //! The one durable queue for long work inside the binary (where RabbitMQ stood in the
-//! original design): training, backups, rescoring and imports are job kinds of it.
+//! original design): training, backups, rescoring, imports and checks of the stores are job
+//! kinds of it.
 //!
 //! A job is committed to SQLite first (`queued`), then the scheduler thread is woken. The
 //! scheduler thread's tick (run inside `catch_unwind`, so a panic anywhere in it costs one
@@ -26,6 +27,7 @@ pub mod rescore;
 pub mod runner;
 pub mod train_config;
 pub mod train_data;
+pub mod verify;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -452,6 +454,7 @@ fn run_kind(context: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcom
         JobKind::Backup => backup::run(context, job, signal),
         JobKind::Import => import::run(context, job, signal),
         JobKind::Rescore => rescore::run(context, job, signal),
+        JobKind::Verify => verify::run(context, job, signal),
     }
 }
 

@@ -25,9 +25,10 @@ use thiserror::Error;
 use crate::data_dir::{DataDir, METADATA_FILE, MODELS_DIR};
 use crate::ml::artifact::{MANIFEST_FILE as MODEL_MANIFEST, WEIGHTS_FILE};
 use crate::store::backup::{
-    check_stores, export_records, import_records, read_records, relocate_models_in,
-    snapshot_metadata, StoreCheck, RECORDS_FILE,
+    export_records, import_records, read_records, relocate_models_in, snapshot_metadata,
+    RECORDS_FILE,
 };
+use crate::store::check::{check_stores, check_stores_until, CheckProgress, StoreCheck};
 use crate::store::reconcile::{reconcile, ReconcileReport};
 use crate::store::{metadata_path, BlobStore, SledBlobStore, StoreError, Stores};
 
@@ -62,7 +63,7 @@ pub enum BackupError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the backup was stopped before it finished")]
+    #[error("stopped before it finished (a cancel or a shutdown)")]
     Stopped,
     /// The data lives in PostgreSQL (`--database-url`), not in the data directory.
     #[error("this server keeps its data in PostgreSQL (--database-url): back it up with pg_dump and restore it with pg_restore")]
@@ -449,6 +450,8 @@ fn checksum_problems(dir: &Path, manifest: &BackupManifest) -> Vec<String> {
 pub struct VerifyReport {
     /// `data directory` or `backup`.
     pub kind: String,
+    /// The directory checked; answers over HTTP leave it out (`#[serde(default)]` reads them).
+    #[serde(default)]
     pub path: String,
     /// Files checked against a backup's manifest (0 for a data directory).
     pub files_checked: usize,
@@ -481,10 +484,30 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, BackupError> {
     verify_data_dir(&blobs, dir)
 }
 
-/// Verifies a data directory through its open stroke store (the server calls this).
+/// Verifies a data directory through its open stroke store.
 pub fn verify_data_dir(blobs: &dyn BlobStore, dir: &Path) -> Result<VerifyReport, BackupError> {
+    verify_data_dir_until(blobs, dir, &mut |_| {}, &|| false)
+}
+
+/// [`verify_data_dir`] for the server's `verify` job: reports how far the walk has come now
+/// and then, and ends with [`BackupError::Stopped`] once `should_stop` says so.
+pub fn verify_data_dir_until(
+    blobs: &dyn BlobStore,
+    dir: &Path,
+    on_progress: &mut dyn FnMut(CheckProgress),
+    should_stop: &dyn Fn() -> bool,
+) -> Result<VerifyReport, BackupError> {
     let mut report = new_report("data directory", dir);
-    let check = check_stores(&metadata_path(dir), blobs.records_after(None));
+    let check = match check_stores_until(
+        &metadata_path(dir),
+        blobs.records_after(None),
+        on_progress,
+        should_stop,
+    ) {
+        Ok(None) => return Err(BackupError::Stopped),
+        Ok(Some(check)) => Ok(check),
+        Err(e) => Err(e),
+    };
     add_store_check(&mut report, dir, check);
     Ok(report)
 }

@@ -1,6 +1,7 @@
 //! The store side of backups: a consistent snapshot of the metadata database, the stroke
-//! records that snapshot references written to a plain record file, the way back into a
-//! fresh sled store, and the checks `doodlebox verify` runs across both stores.
+//! records that snapshot references written to a plain record file, and the way back into a
+//! fresh sled store. The checks `doodlebox verify` runs across both stores are in
+//! [`super::check`].
 //!
 //! Why this order is consistent while the server writes: the group-commit writer syncs a
 //! batch's stroke records before it commits their rows, and ids grow monotonically. So
@@ -22,9 +23,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::blobs::{sync_dir, BlobStore, RecordIter, SledBlobStore};
 use super::metadata::parse_id;
-use super::migrations::SCHEMA_VERSION;
 use super::StoreError;
-use crate::domain::{DrawingId, Record};
+use crate::domain::DrawingId;
 
 /// File name of the stroke records inside a backup.
 pub const RECORDS_FILE: &str = "strokes.records";
@@ -32,8 +32,6 @@ pub const RECORDS_FILE: &str = "strokes.records";
 const RECORDS_MAGIC: &[u8; 8] = b"DBXREC01";
 /// Records written to the stroke store per durable batch while restoring.
 const RESTORE_BATCH: usize = 5_000;
-/// How many examples of each kind of problem a check keeps (all are counted).
-const EXAMPLES_KEPT: usize = 20;
 /// Largest record accepted from a record file (records are far smaller; see `domain::record`).
 const MAX_RECORD_BYTES: u32 = 16 * 1024 * 1024;
 /// How long a snapshot or check waits for a lock held by the server's writer.
@@ -242,146 +240,10 @@ pub fn import_records(records_file: &Path, dir: &Path) -> Result<RecordCount, St
     Ok(count)
 }
 
-/// Some problems of one kind: how many, and the first few.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Findings {
-    pub count: u64,
-    pub examples: Vec<String>,
-}
-
-impl Findings {
-    pub(crate) fn push(&mut self, what: impl FnOnce() -> String) {
-        self.count += 1;
-        if self.examples.len() < EXAMPLES_KEPT {
-            self.examples.push(what());
-        }
-    }
-}
-
-/// What checking both stores found.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct StoreCheck {
-    /// `PRAGMA integrity_check`: `ok`, the problems, or why it could not run.
-    pub integrity: String,
-    /// `PRAGMA foreign_key_check` violations.
-    pub foreign_keys: Findings,
-    /// The database's schema version.
-    pub schema_version: i64,
-    pub rows: u64,
-    pub records: u64,
-    /// Records that do not decode, or name another id than their key.
-    pub unreadable: Findings,
-    /// Rows whose stroke record is missing: lost drawings.
-    pub rows_without_records: Findings,
-    /// Records without a row that are older than the newest row (start-up reconciliation
-    /// does not rebuild these).
-    pub records_without_rows: Findings,
-    /// Records newer than the newest row: submissions after the check began on a running
-    /// server, or, on a stopped one, what start-up reconciliation rebuilds. Not a problem.
-    pub records_after_last_row: u64,
-    /// Every model version with the path its row names.
-    pub models: Vec<(String, String)>,
-}
-
-impl StoreCheck {
-    /// Whether anything is wrong.
-    pub fn is_ok(&self) -> bool {
-        self.integrity == "ok"
-            && self.foreign_keys.count == 0
-            && self.unreadable.count == 0
-            && self.rows_without_records.count == 0
-            && self.records_without_rows.count == 0
-    }
-}
-
-/// Checks the metadata database at `sqlite` and the `records` against each other. The rows
-/// are read in one transaction first, so a server that keeps writing adds only records newer
-/// than the newest row, which are counted, not reported.
-pub fn check_stores(sqlite: &Path, records: RecordIter<'_>) -> Result<StoreCheck, StoreError> {
-    let mut check = StoreCheck::default();
-    let mut conn = open_read_only(sqlite)?;
-    let tx = conn.transaction()?;
-    check.integrity = match integrity(&tx) {
-        Ok(text) => text,
-        Err(e) => {
-            check.integrity = format!("the database cannot be read: {e}");
-            return Ok(check);
-        }
-    };
-    if check.integrity != "ok" {
-        return Ok(check);
-    }
-    check.schema_version = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if check.schema_version > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found: check.schema_version,
-            known: SCHEMA_VERSION,
-        });
-    }
-    {
-        let mut stmt = tx.prepare("PRAGMA foreign_key_check")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let table: String = row.get(0)?;
-            let rowid: Option<i64> = row.get(1)?;
-            let parent: String = row.get(2)?;
-            check
-                .foreign_keys
-                .push(|| format!("{table} row {rowid:?} names a missing {parent} row"));
-        }
-    }
-    let mut rows: Vec<DrawingId> = {
-        let mut stmt = tx.prepare("SELECT id FROM drawings")?;
-        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        let mut parsed = Vec::new();
-        for id in ids {
-            parsed.push(parse_id(id?)?);
-        }
-        parsed
-    };
-    check.models = {
-        let mut stmt = tx.prepare("SELECT version, path FROM models ORDER BY id")?;
-        let models = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        models.collect::<Result<Vec<_>, _>>()?
-    };
-    tx.finish()?;
-    rows.sort_unstable();
-    check.rows = rows.len() as u64;
-    let last_row = rows.last().copied();
-    let mut seen = vec![false; rows.len()];
-    for item in records {
-        let (id, bytes) = item?;
-        check.records += 1;
-        match Record::decode(&bytes) {
-            Ok(record) if record.id == id => {}
-            Ok(record) => check
-                .unreadable
-                .push(|| format!("{id}: the record names {}", record.id)),
-            Err(e) => check.unreadable.push(|| format!("{id}: {e}")),
-        }
-        match rows.binary_search(&id) {
-            Ok(index) => seen[index] = true,
-            Err(_) if last_row.is_some_and(|last| id < last) => {
-                check.records_without_rows.push(|| id.to_string())
-            }
-            Err(_) => check.records_after_last_row += 1,
-        }
-    }
-    for (id, _) in rows.iter().zip(&seen).filter(|(_, seen)| !**seen) {
-        check.rows_without_records.push(|| id.to_string());
-    }
-    Ok(check)
-}
-
-fn integrity(conn: &Connection) -> Result<String, rusqlite::Error> {
-    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-    let lines = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(lines.collect::<Result<Vec<_>, _>>()?.join("; "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Record;
     use crate::store::Stores;
 
     fn record_bytes(id: DrawingId) -> Vec<u8> {

@@ -25,11 +25,20 @@ pub enum JobKind {
     Rescore,
     /// Imports an uploaded ndjson file.
     Import,
+    /// Checks the live stores against each other (the embedded store only: in cluster mode
+    /// that is PostgreSQL's tools' work, and its schema does not admit the kind).
+    Verify,
 }
 
 impl JobKind {
     /// Every kind, in the order the scheduler looks at them.
-    pub const ALL: [JobKind; 4] = [Self::Train, Self::Backup, Self::Rescore, Self::Import];
+    pub const ALL: [JobKind; 5] = [
+        Self::Train,
+        Self::Backup,
+        Self::Rescore,
+        Self::Import,
+        Self::Verify,
+    ];
 
     /// The name stored in the `kind` column and shown by the API.
     pub fn as_str(self) -> &'static str {
@@ -38,6 +47,7 @@ impl JobKind {
             Self::Backup => "backup",
             Self::Rescore => "rescore",
             Self::Import => "import",
+            Self::Verify => "verify",
         }
     }
 

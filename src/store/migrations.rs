@@ -298,6 +298,18 @@ const MIGRATIONS: &[&str] = &[
     DROP TRIGGER drawings_count_insert;
     DROP TRIGGER player_counts_insert;
     "#,
+    // 13: the `verify` job kind (issue #18): checking the live stores takes many minutes at
+    // ten million drawings, so it runs as a job. SQLite cannot change a column's CHECK, so
+    // `kind` is copied into a new column that allows the kind, which then takes its name.
+    r#"
+    DROP INDEX training_jobs_by_kind;
+    ALTER TABLE training_jobs ADD COLUMN job_kind TEXT NOT NULL DEFAULT 'train'
+        CHECK (job_kind IN ('train','backup','rescore','import','verify'));
+    UPDATE training_jobs SET job_kind = kind;
+    ALTER TABLE training_jobs DROP COLUMN kind;
+    ALTER TABLE training_jobs RENAME COLUMN job_kind TO kind;
+    CREATE INDEX training_jobs_by_kind ON training_jobs(kind, status, id);
+    "#,
 ];
 
 /// The schema version this program writes.
@@ -305,6 +317,11 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database to [`SCHEMA_VERSION`], one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Brings the database to schema version `target` (at most [`SCHEMA_VERSION`]).
+fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {
@@ -312,11 +329,68 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    let steps = MIGRATIONS.iter().enumerate().take(target as usize);
+    for (index, sql) in steps.skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verify_kind_migration_keeps_every_job_s_kind_and_admits_only_known_kinds() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 12).unwrap();
+        for kind in ["train", "backup", "rescore", "import"] {
+            conn.execute(
+                "INSERT INTO training_jobs (status, config, config_hash, created_at, kind)
+                 VALUES ('completed', '{}', ?1, 1, ?1)",
+                [kind],
+            )
+            .unwrap();
+        }
+        let refused = conn.execute(
+            "INSERT INTO training_jobs (status, config, config_hash, created_at, kind)
+             VALUES ('queued', '{}', 'v', 1, 'verify')",
+            [],
+        );
+        assert!(refused.is_err(), "version 12 has no verify kind");
+
+        migrate(&mut conn).unwrap();
+        let kinds: Vec<(String, String)> = conn
+            .prepare("SELECT config_hash, kind FROM training_jobs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(kinds.iter().all(|(was, is)| was == is), "{kinds:?}");
+        assert_eq!(kinds.len(), 4);
+        conn.execute(
+            "INSERT INTO training_jobs (status, config, config_hash, created_at, kind)
+             VALUES ('queued', '{}', 'v', 1, 'verify')",
+            [],
+        )
+        .unwrap();
+        let bogus = conn.execute(
+            "INSERT INTO training_jobs (status, config, config_hash, created_at, kind)
+             VALUES ('queued', '{}', 'b', 1, 'bogus')",
+            [],
+        );
+        assert!(bogus.is_err(), "an unknown kind is still refused");
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM training_jobs WHERE kind = 'verify' AND status = 'queued'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("training_jobs_by_kind"), "{plan}");
+    }
 }

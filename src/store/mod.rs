@@ -39,6 +39,7 @@ pub mod admins;
 pub mod backup;
 pub mod blobs;
 pub mod breaker;
+pub mod check;
 #[cfg(test)]
 mod contract_tests;
 pub mod disk;

@@ -1,6 +1,6 @@
 //! The admin backup and verify routes: a backup of the running server (a job) into its
 //! backup directory only, what a destination path or a bad name gets, and the live
-//! verification report.
+//! check of the stores (a job).
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -52,9 +52,55 @@ async fn a_backup_through_the_api_holds_every_drawing_and_verifies_clean() {
         "data {data_before} → {data_after} bytes, backups {backups}"
     );
 
-    let live = app.get_json("/api/v1/admin/verify").await;
+    let response = app.post("/api/v1/admin/verify", &json!({})).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let job = crate::jobs::follow(&app, response).await;
+    assert_eq!(
+        (&job["kind"], &job["status"]),
+        (&json!("verify"), &json!("completed")),
+        "{job}"
+    );
+    let live = &job["result"];
     assert_eq!(live["problems"], json!([]), "{live}");
-    assert_eq!(live["rows"], 5);
+    assert_eq!((&live["rows"], &live["records"]), (&json!(5), &json!(5)));
+}
+
+#[tokio::test]
+async fn a_live_check_is_a_job_that_finds_a_row_removed_behind_the_server_s_back_and_names_no_path()
+{
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let response = app.submit(&app.client, &sample_drawing(), None).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: serde_json::Value = response.json().await.unwrap();
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    // The oldest drawing's row goes; its stroke record stays: a record without a row.
+    let sqlite = doodlebox::store::metadata_path(&app.data_dir);
+    let conn = rusqlite::Connection::open(&sqlite).unwrap();
+    conn.execute("DELETE FROM drawings WHERE id = ?1", [&ids[0]])
+        .unwrap();
+    drop(conn);
+
+    let response = app.post("/api/v1/admin/verify", &json!({})).await;
+    let job = crate::jobs::follow(&app, response).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let report = &job["result"];
+    assert_eq!(
+        (&report["rows"], &report["records"]),
+        (&json!(2), &json!(3))
+    );
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{report}");
+    let problem = problems[0].as_str().unwrap();
+    assert!(
+        problem.contains("stroke records without a row") && problem.contains(&ids[0]),
+        "{problem}"
+    );
+    assert!(report.get("path").is_none(), "{report}");
+    let data_dir = app.data_dir.display().to_string();
+    assert!(!job.to_string().contains(&data_dir), "{job}");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@
 use postgres::{Client, NoTls};
 
 use crate::domain::Record;
-use crate::store::backup::Findings;
+use crate::store::check::Findings;
 use crate::store::StoreError;
 
 /// Drawing rows (with their records) read per page.

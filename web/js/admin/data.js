@@ -186,11 +186,22 @@ function backupPanel() {
     h('div', { className: 'inline-form' },
       h('button', {
         type: 'button',
+        id: 'verify-stores',
         onclick: async () => {
+          verifyOut.replaceChildren(h('p', { className: 'note' }, 'Checking the stores…'));
           try {
-            const report = await get('/verify');
+            // 202 with a verify job: follow it, showing how far the walk has come.
+            const job = await followJob(await post('/verify'), (j) => {
+              const p = j.progress;
+              if (p && j.status === 'running') {
+                const bar = h('progress', { max: Math.max(p.rows_total, 1), value: Math.min(p.rows, p.rows_total) });
+                verifyOut.replaceChildren(h('p', { className: 'note' }, `Checking the stores… ${num(p.rows)} of ${num(p.rows_total)} drawings, ${num(p.records)} stroke records read.`), bar);
+              }
+            });
+            const report = job.result;
             const problems = report.problems || [];
-            verifyOut.replaceChildren(h('p', {}, problems.length ? `${problems.length} problems found:` : 'The stores are whole: no problems found.'),
+            verifyOut.replaceChildren(h('p', {}, problems.length ? `${problems.length} problems found:`
+              : `The stores are whole: ${num(report.rows)} drawings and ${num(report.records)} stroke records checked, no problems found.`),
               problems.length ? h('ul', {}, problems.map((p) => h('li', {}, typeof p === 'string' ? p : JSON.stringify(p)))) : '');
           } catch (error) {
             verifyOut.replaceChildren(failed(error));
