@@ -173,10 +173,14 @@ pub fn verify(dir: &Path) -> anyhow::Result<()> {
                     return;
                 }
                 last_shown = Some(std::time::Instant::now());
-                println!(
-                    "checked {} of {} drawing rows ({} stroke records)",
-                    progress["rows"], progress["rows_total"], progress["records"]
-                );
+                if progress["phase"] == "database" {
+                    println!("checking the database's integrity");
+                } else {
+                    println!(
+                        "checked {} of {} drawing rows ({} stroke records)",
+                        progress["rows"], progress["rows_total"], progress["records"]
+                    );
+                }
             })?;
             let mut report: VerifyReport =
                 serde_json::from_value(result).context("reading the server's report")?;

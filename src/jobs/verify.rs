@@ -19,6 +19,7 @@ const PROGRESS_SAVE_EVERY: Duration = Duration::from_secs(2);
 /// Runs the check until it finishes or `signal` stops it.
 pub fn run(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome {
     let mut last_save: Option<Instant> = None;
+    let mut last = serde_json::Value::Null;
     let checked = backup::verify_data_dir_until(
         &*ctx.stores.blobs,
         &ctx.data_dir,
@@ -27,11 +28,15 @@ pub fn run(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome {
             if save {
                 last_save = Some(Instant::now());
             }
-            let progress = serde_json::to_value(progress).unwrap_or_default();
-            ctx.progress(job, progress, save);
+            last = serde_json::to_value(progress).unwrap_or_default();
+            ctx.progress(job, last.clone(), save);
         },
         &|| signal.should_stop(),
     );
+    if checked.is_ok() {
+        // The walk's last figures, which the throttle may have left unsaved.
+        ctx.progress(job, last, true);
+    }
     match checked {
         Ok(report) => match serde_json::to_value(&report) {
             Ok(result) => RunOutcome::Done(result),

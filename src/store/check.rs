@@ -91,9 +91,21 @@ impl StoreCheck {
     }
 }
 
+/// What a check is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckPhase {
+    /// SQLite's integrity and foreign key checks: minutes at ten million drawings, with no
+    /// count to show.
+    Database,
+    /// The walk of the rows and the stroke records.
+    Records,
+}
+
 /// How far a check has come, for a progress bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct CheckProgress {
+    pub phase: CheckPhase,
     /// Stroke records walked so far.
     pub records: u64,
     /// Drawing rows walked so far.
@@ -119,11 +131,19 @@ pub fn check_stores_until(
 ) -> Result<Option<StoreCheck>, StoreError> {
     let mut check = StoreCheck::default();
     let conn = open_read_only(sqlite)?;
+    let mut progress = CheckProgress {
+        phase: CheckPhase::Database,
+        records: 0,
+        rows: 0,
+        rows_total: 0,
+    };
+    on_progress(progress);
     let Some(start) = read_start(&conn, &mut check)? else {
         return Ok(Some(check));
     };
     let mut rows = RowWalk::new(&conn, start.last_row.clone(), ROW_CHUNK);
-    let mut progress = CheckProgress {
+    progress = CheckProgress {
+        phase: CheckPhase::Records,
         records: 0,
         rows: 0,
         rows_total: start.rows,
@@ -453,12 +473,14 @@ mod tests {
         assert_eq!(
             last,
             CheckProgress {
+                phase: CheckPhase::Records,
                 records: 24_999,
                 rows: 24_998,
                 rows_total: 24_998
             }
         );
-        assert!(reports.len() >= 2, "{reports:?}");
+        assert_eq!(reports[0].phase, CheckPhase::Database);
+        assert!(reports.len() >= 3, "{reports:?}");
     }
 
     #[test]

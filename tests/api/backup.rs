@@ -62,6 +62,11 @@ async fn a_backup_through_the_api_holds_every_drawing_and_verifies_clean() {
     );
     let live = &job["result"];
     assert_eq!(live["problems"], json!([]), "{live}");
+    assert_eq!(
+        job["progress"],
+        json!({"phase": "records", "records": 5, "rows": 5, "rows_total": 5}),
+        "the finished job keeps the walk's last figures"
+    );
     assert_eq!((&live["rows"], &live["records"]), (&json!(5), &json!(5)));
 }
 

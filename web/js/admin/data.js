@@ -193,7 +193,9 @@ function backupPanel() {
             // 202 with a verify job: follow it, showing how far the walk has come.
             const job = await followJob(await post('/verify'), (j) => {
               const p = j.progress;
-              if (p && j.status === 'running') {
+              if (p && j.status === 'running' && p.phase === 'database') {
+                verifyOut.replaceChildren(h('p', { className: 'note' }, 'Checking the database\'s integrity… (minutes with millions of drawings)'));
+              } else if (p && j.status === 'running') {
                 const bar = h('progress', { max: Math.max(p.rows_total, 1), value: Math.min(p.rows, p.rows_total) });
                 verifyOut.replaceChildren(h('p', { className: 'note' }, `Checking the stores… ${num(p.rows)} of ${num(p.rows_total)} drawings, ${num(p.records)} stroke records read.`), bar);
               }
