@@ -22,6 +22,30 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// How long a start waits for a data directory that this process let go of a moment ago.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Builds the app; a stroke store that this process dropped a moment ago (a stopped
+/// server, a test's own `Stores`) may still be locked by sled's background threads for a
+/// few milliseconds, longer on a loaded machine, so a lock conflict is waited out, briefly.
+async fn build_when_released(config: Config) -> App {
+    let started = std::time::Instant::now();
+    loop {
+        match App::build(config.clone()).await {
+            Ok(app) => return app,
+            Err(e) if is_lock_conflict(&e.to_string()) && started.elapsed() < RELEASE_WAIT => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("app builds: {e}"),
+        }
+    }
+}
+
+/// Whether an error is sled's refusal of a store another holder has locked.
+fn is_lock_conflict(error: &str) -> bool {
+    error.contains("could not acquire lock") || error.contains("Resource temporarily unavailable")
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -39,7 +63,7 @@ impl TestApp {
     /// A server with this configuration (its data directory is the caller's).
     pub async fn spawn_with(config: Config) -> Self {
         let data_dir = config.data_dir.clone();
-        let app = App::build(config).await.expect("app builds");
+        let app = build_when_released(config).await;
         let base = format!("http://{}", app.local_addr());
         let admin = admin_client(&app.control().token);
         let setup_link = app.setup_link().map(str::to_owned);
