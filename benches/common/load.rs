@@ -1,5 +1,10 @@
 //! A closed-loop HTTP load generator shared by the benchmarks: `clients` concurrent loops
 //! POSTing for a while, every answer checked, latencies collected.
+//!
+//! Each loop is one browser-like client: it keeps the cookie the server sets on its first
+//! answer (Doodlebox's player cookie) and sends it with every later request, so 64 clients
+//! are 64 players, as in a room of people drawing. A client that never kept its cookie
+//! would be a new player with every drawing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,16 +34,21 @@ pub async fn load(
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut i = c;
+                let mut cookie: Option<String> = None;
                 while start.elapsed() < duration {
                     let sent = Instant::now();
-                    let response = client
+                    let mut request = client
                         .post(&url)
                         .header("content-type", "application/json")
-                        .body(bodies[i % bodies.len()].clone())
-                        .send()
-                        .await
-                        .expect("request");
+                        .body(bodies[i % bodies.len()].clone());
+                    if let Some(cookie) = &cookie {
+                        request = request.header("cookie", cookie);
+                    }
+                    let response = request.send().await.expect("request");
                     assert_eq!(response.status(), expect, "bench request failed");
+                    if cookie.is_none() {
+                        cookie = first_cookie(&response);
+                    }
                     response.bytes().await.expect("body");
                     latencies.push(sent.elapsed());
                     i += clients;
@@ -60,4 +70,14 @@ pub async fn load(
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
     }
+}
+
+/// The `name=value` of the first cookie an answer sets.
+fn first_cookie(response: &reqwest::Response) -> Option<String> {
+    let set = response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)?
+        .to_str()
+        .ok()?;
+    Some(set.split(';').next()?.trim().to_owned())
 }
