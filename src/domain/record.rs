@@ -628,9 +628,23 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::drawing::tests::sample_input;
+
+    /// The encoded record of the sample drawing under `id`, for tests of the stores.
+    pub(crate) fn sample_record_bytes(id: DrawingId) -> Vec<u8> {
+        Record {
+            id,
+            player: PlayerId::random(),
+            created_at_ms: 1,
+            idempotency: None,
+            judgement: None,
+            source: None,
+            drawing: Drawing::parse(sample_input()).unwrap(),
+        }
+        .encode()
+    }
 
     fn record(drawing: Drawing) -> Record {
         Record {

@@ -243,29 +243,8 @@ pub fn import_records(records_file: &Path, dir: &Path) -> Result<RecordCount, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Record;
+    use crate::domain::record::tests::sample_record_bytes as record_bytes;
     use crate::store::Stores;
-
-    fn record_bytes(id: DrawingId) -> Vec<u8> {
-        let drawing = crate::domain::Drawing::parse(
-            serde_json::from_value(serde_json::json!({
-                "shape": "line", "canvas": {"width": 100, "height": 100},
-                "strokes": [{"points": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}]
-            }))
-            .unwrap(),
-        )
-        .unwrap();
-        Record {
-            id,
-            player: crate::domain::PlayerId::random(),
-            created_at_ms: 1,
-            idempotency: None,
-            judgement: None,
-            source: None,
-            drawing,
-        }
-        .encode()
-    }
 
     #[test]
     fn a_record_file_reads_back_the_records_up_to_the_snapshot_and_rebuilds_a_stroke_store() {

@@ -376,28 +376,8 @@ impl<'c> RowWalk<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::record::tests::sample_record_bytes as record_bytes;
     use crate::store::Stores;
-
-    fn record_bytes(id: DrawingId) -> Vec<u8> {
-        let drawing = crate::domain::Drawing::parse(
-            serde_json::from_value(serde_json::json!({
-                "shape": "line", "canvas": {"width": 100, "height": 100},
-                "strokes": [{"points": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}]
-            }))
-            .unwrap(),
-        )
-        .unwrap();
-        Record {
-            id,
-            player: crate::domain::PlayerId::random(),
-            created_at_ms: 1,
-            idempotency: None,
-            judgement: None,
-            source: None,
-            drawing,
-        }
-        .encode()
-    }
 
     /// A database whose `drawings` table holds just the ids (the walk reads nothing else).
     fn database_with_rows(dir: &Path, ids: &[DrawingId]) -> std::path::PathBuf {
