@@ -19,12 +19,15 @@ use crate::domain::DrawingId;
 /// a leaf node) become separate blob files; 8 MiB keeps every record we accept inline.
 const SEGMENT_SIZE: usize = 8 * 1024 * 1024;
 
-/// Bytes of records sled keeps decoded in memory (its default is 1 GiB). Training reads
-/// every record once per pass, so with the default the process grew by up to 1 GiB with the
-/// number of drawings (the `train_memory` bench: +840 MiB at 1M drawings). Records are read
-/// far more often by training than by anything else, and a miss costs one `pread` from the
-/// OS page cache, so a small cache loses little.
-const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
+/// Bytes of records sled keeps decoded in memory (its default is 1 GiB). Training and the
+/// verify walk read every record once per pass, and a miss costs one `pread` from the OS
+/// page cache, so a small cache loses little. sled counts serialized bytes; its decoded
+/// nodes take about twice that. With the default the process grew by up to 1 GiB with the
+/// number of drawings (the `train_memory` bench: +840 MiB at 1M drawings). At 64 MiB a
+/// capped training run over 1M drawings still peaked at 371 MiB; at 16 MiB, 258 MiB (224
+/// at 100k), and the verify walk over 1M drawings took the same time (61.3 s against
+/// 61.6 s) for half the growth (+70 MiB against +131).
+const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 
 /// Stroke records in id order, as `records_after` yields them.
 pub type RecordIter<'a> = Box<dyn Iterator<Item = Result<(DrawingId, Vec<u8>), StoreError>> + 'a>;
