@@ -4,6 +4,8 @@
 //! so each drawing is its own group), and measured on the held-out drawings through the
 //! product's [`Classifier`]. One row per recipe: mean accuracy, the accuracy of each seed,
 //! the pooled Wilson 95 % interval, the weakest classes and the single-drawing classify p50.
+//! An ensemble row (`xK`) trains K models per seed on that seed's split, with different
+//! training seeds, and averages their probabilities (its p50 covers all K).
 //! No assertions.
 //!
 //! `cargo bench --bench accuracy`; `DOODLEBOX_QUICKDRAW_DIR` (default `../shared/quickdraw`),
@@ -56,7 +58,15 @@ struct Recipe {
     /// Whether to measure the same models again with test-time augmentation (a second row,
     /// `+tta4`: [`TTA_COPIES`] augmented copies averaged with the drawing itself).
     tta: bool,
+    /// Models trained per seed, all on that seed's split, and their probabilities averaged
+    /// (an ensemble when above 1): member `k` trains with seed `seed + ENSEMBLE_SEED_STEP *
+    /// k`, so member 0 is the recipe's single model.
+    members: u64,
 }
+
+/// Distance between the training seeds of an ensemble's members (their split seed is the
+/// row's seed).
+const ENSEMBLE_SEED_STEP: u64 = 1000;
 
 /// The product's default for a job on collected drawings, with the benchmark's split.
 fn product_default(seed: u64) -> TrainConfig {
@@ -126,11 +136,28 @@ fn regularised_wide(seed: u64) -> TrainConfig {
     }
 }
 
-/// What a training job on collected drawings that leaves the epochs out now trains: the
-/// default settings with the epochs raised for a small collection (113 for the sample).
+/// What a training job on collected drawings that leaves the epochs and the architecture out
+/// now trains: the default settings with the epochs raised for a small collection (113 for
+/// the sample), on the wide net.
 fn job_default(seed: u64, drawings: usize) -> TrainConfig {
-    // The default request is valid: the product's own tests parse it.
-    let job = JobConfig::parse(JobConfigInput::default()).expect("the default job is valid");
+    job_asking(JobConfigInput::default(), seed, drawings)
+}
+
+/// What such a job trains when it asks for the small net (the job default before the wide
+/// net became it).
+fn job_default_small(seed: u64, drawings: usize) -> TrainConfig {
+    let input = JobConfigInput {
+        architecture: Some(Architecture::Small),
+        ..JobConfigInput::default()
+    };
+    job_asking(input, seed, drawings)
+}
+
+/// What a job with the request `input` trains on `drawings` drawings, with the benchmark's
+/// seed and split.
+fn job_asking(input: JobConfigInput, seed: u64, drawings: usize) -> TrainConfig {
+    // The requests above are valid: the product's own tests parse them.
+    let job = JobConfig::parse(input).expect("the job request is valid");
     TrainConfig {
         seed,
         validation_fraction: VALIDATION_FRACTION,
@@ -143,6 +170,22 @@ fn longer_regularised(seed: u64) -> TrainConfig {
     TrainConfig {
         epochs: 120,
         ..regularised(seed)
+    }
+}
+
+/// The longest recipe on the wide net.
+fn longer_strong_wide(seed: u64) -> TrainConfig {
+    TrainConfig {
+        architecture: Architecture::Wide,
+        ..longer_strong(seed)
+    }
+}
+
+/// The longest regularised recipe on the wide net.
+fn longer_regularised_wide(seed: u64) -> TrainConfig {
+    TrainConfig {
+        architecture: Architecture::Wide,
+        ..longer_regularised(seed)
     }
 }
 
@@ -172,56 +215,97 @@ fn recipes() -> Vec<Recipe> {
             name: "default",
             config: |seed, _| product_default(seed),
             tta: false,
+            members: 1,
         },
         Recipe {
             name: "long",
             config: |seed, _| long(seed),
             tta: false,
+            members: 1,
         },
         Recipe {
             name: "long+strong",
             config: |seed, _| long_strong(seed),
             tta: true,
+            members: 1,
         },
         Recipe {
             name: "long+strong@40px",
             config: |seed, _| long_strong_40px(seed),
             tta: false,
+            members: 1,
         },
         Recipe {
             name: "long+strong+cos+ls+wd",
             config: |seed, _| regularised(seed),
             tta: false,
+            members: 1,
         },
         Recipe {
             name: "long+strong+cos+ls+wd+wide",
             config: |seed, _| regularised_wide(seed),
             tta: true,
+            members: 1,
         },
         Recipe {
             name: "120ep+strong",
             config: |seed, _| longer_strong(seed),
             tta: false,
+            members: 1,
         },
         Recipe {
             name: "120ep+strong+cos+ls+wd",
             config: |seed, _| longer_regularised(seed),
             tta: true,
+            members: 1,
         },
         Recipe {
-            name: "job default (≥64k drawings seen)",
+            name: "120ep+strong+wide",
+            config: |seed, _| longer_strong_wide(seed),
+            tta: false,
+            members: 1,
+        },
+        Recipe {
+            name: "120ep+strong+cos+ls+wd+wide",
+            config: |seed, _| longer_regularised_wide(seed),
+            tta: true,
+            members: 1,
+        },
+        Recipe {
+            name: "job default@small",
+            config: job_default_small,
+            tta: false,
+            members: 1,
+        },
+        Recipe {
+            name: "job default",
             config: job_default,
             tta: false,
+            members: 1,
         },
         Recipe {
             name: "default+strong+cos+ls+wd",
             config: |seed, _| default_regularised(seed),
             tta: false,
+            members: 1,
         },
         Recipe {
             name: "default+strong+cos+ls+wd+wide",
             config: |seed, _| default_improved(seed),
             tta: false,
+            members: 1,
+        },
+        Recipe {
+            name: "120ep+strong+cos+ls+wd x3",
+            config: |seed, _| longer_regularised(seed),
+            tta: true,
+            members: 3,
+        },
+        Recipe {
+            name: "120ep+strong+cos+ls+wd+wide x3",
+            config: |seed, _| longer_regularised_wide(seed),
+            tta: false,
+            members: 3,
         },
     ]
 }
@@ -305,53 +389,64 @@ fn run(
     threads: usize,
 ) -> Result<[Option<SeedResult>; 2], Box<dyn std::error::Error>> {
     let config = (recipe.config)(seed, dataset.samples.len());
-    let hooks = Hooks {
-        threads: Some(threads),
-        raster_workers: Some(1),
-        ..Hooks::default()
-    };
-    let model = train::train(dataset, &config, hooks)?;
-    let dir = std::env::temp_dir().join(format!(
-        "doodlebox-bench-accuracy-{}-{seed}",
-        std::process::id()
-    ));
-    artifact::write(&dir, &model)?;
-    let classifier = Classifier::load(&dir)?;
+    let (mut classifiers, mut dirs) = (Vec::new(), Vec::new());
+    for k in 0..recipe.members {
+        let member = TrainConfig {
+            seed: seed + ENSEMBLE_SEED_STEP * k,
+            split_seed: Some(seed),
+            ..config.clone()
+        };
+        let hooks = Hooks {
+            threads: Some(threads),
+            raster_workers: Some(1),
+            ..Hooks::default()
+        };
+        let model = train::train(dataset, &member, hooks)?;
+        let dir = std::env::temp_dir().join(format!(
+            "doodlebox-bench-accuracy-{}-{seed}-{k}",
+            std::process::id()
+        ));
+        artifact::write(&dir, &model)?;
+        classifiers.push(Classifier::load(&dir)?);
+        dirs.push(dir);
+    }
     // The same split the trainer made: the product's code, the same seed and fraction.
     let split = dataset::split(dataset, config.validation_fraction, seed)?;
-    let plain = measure(dataset, &split.validation, &classifier, 0)?;
+    let plain = measure(dataset, &split.validation, &classifiers, 0)?;
     let tta = match recipe.tta {
         true => Some(measure(
             dataset,
             &split.validation,
-            &classifier,
+            &classifiers,
             TTA_COPIES,
         )?),
         false => None,
     };
-    let _ = std::fs::remove_dir_all(&dir);
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok([Some(plain), tta])
 }
 
-/// Right answers per class on the drawings at `validation`, and single-drawing latencies,
-/// with `tta` augmented copies per drawing.
+/// Right answers per class on the drawings at `validation`, and single-drawing latencies
+/// (every classifier's), with `tta` augmented copies per drawing.
 fn measure(
     dataset: &Dataset,
     validation: &[usize],
-    classifier: &Classifier,
+    classifiers: &[Classifier],
     tta: usize,
 ) -> Result<SeedResult, Box<dyn std::error::Error>> {
     let mut per_class = vec![(0, 0); dataset.classes.len()];
     for &i in validation {
         let sample = &dataset.samples[i];
-        let guess = classify(classifier, &sample.strokes, tta)?;
+        let guess = classify(classifiers, &sample.strokes, tta)?;
         per_class[sample.label].0 += usize::from(guess == sample.label);
         per_class[sample.label].1 += 1;
     }
     let mut latencies_ms = Vec::new();
     for &i in validation.iter().cycle().take(LATENCY_DRAWINGS) {
         let started = Instant::now();
-        std::hint::black_box(classify(classifier, &dataset.samples[i].strokes, tta)?);
+        std::hint::black_box(classify(classifiers, &dataset.samples[i].strokes, tta)?);
         latencies_ms.push(started.elapsed().as_secs_f64() * 1e3);
     }
     Ok(SeedResult {
@@ -360,26 +455,29 @@ fn measure(
     })
 }
 
-/// The class index `classifier` picks for `strokes`, averaging its probabilities over the
+/// The class index `classifiers` pick for `strokes`, averaging their probabilities over the
 /// drawing and `tta` augmented copies of it (fixed seeds, so every run sees the same copies).
+/// The classifiers were all trained on the same classes.
 fn classify(
-    classifier: &Classifier,
+    classifiers: &[Classifier],
     strokes: &[Vec<[f32; 2]>],
     tta: usize,
 ) -> Result<usize, Box<dyn std::error::Error>> {
     let mut variants = vec![strokes.to_vec()];
     variants.extend((0..tta as u64).map(|k| augment(strokes, k, &TTA_PARAMS)));
-    let answers = classifier.classify_batch(&variants)?;
-    let classes = classifier.classes();
-    let mut mean = vec![0.0f32; classes.len()];
-    for ranked in answers {
-        for (name, p) in ranked {
-            // Every answer ranks every class of this classifier.
-            let c = classes
-                .iter()
-                .position(|n| *n == name)
-                .expect("a known class");
-            mean[c] += p;
+    let mut mean = Vec::new();
+    for classifier in classifiers {
+        let classes = classifier.classes();
+        mean.resize(classes.len(), 0.0f32);
+        for ranked in classifier.classify_batch(&variants)? {
+            for (name, p) in ranked {
+                // Every answer ranks every class of this classifier.
+                let c = classes
+                    .iter()
+                    .position(|n| *n == name)
+                    .expect("a known class");
+                mean[c] += p;
+            }
         }
     }
     Ok((0..mean.len())

@@ -42,6 +42,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         created_from: args.created_from,
         created_to: args.created_to,
         max_steps_per_epoch: args.max_steps_per_epoch,
+        architecture: args.architecture,
     })?;
     let device = args.device.resolve()?;
     eprintln!("training on {}", crate::device::device_name(device));

@@ -81,12 +81,32 @@ impl Architecture {
         *self == Architecture::default()
     }
 
+    /// The short name configurations use (`small`, `wide`), as opposed to the manifest's.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Architecture::Small => "small",
+            Architecture::Wide => "wide",
+        }
+    }
+
     /// The convolutions (output channels, pool after) and the hidden units.
     fn layers(self) -> (&'static [(i64, bool)], i64) {
         match self {
             Architecture::Small => (&SMALL_LAYERS, SMALL_HIDDEN),
             Architecture::Wide => (&WIDE_LAYERS, WIDE_HIDDEN),
         }
+    }
+}
+
+impl std::str::FromStr for Architecture {
+    type Err = String;
+
+    /// Reads a configuration's short name (`small`, `wide`), for the command line.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [Architecture::Small, Architecture::Wide]
+            .into_iter()
+            .find(|a| a.config_name() == name)
+            .ok_or_else(|| format!("unknown architecture {name:?} (small or wide)"))
     }
 }
 
@@ -231,7 +251,11 @@ mod tests {
     fn architectures_are_found_by_their_recorded_names_and_unknown_names_are_not() {
         for a in [Architecture::Small, Architecture::Wide] {
             assert_eq!(Architecture::from_name(a.name()), Some(a));
+            // The short name is the configurations' (serde's) and the command line's.
+            assert_eq!(a.config_name().parse::<Architecture>(), Ok(a));
+            assert_eq!(serde_json::to_value(a).unwrap(), a.config_name());
         }
+        assert!("resnet".parse::<Architecture>().is_err());
         assert_eq!(
             Architecture::from_name(ARCHITECTURE),
             Some(Architecture::Small)

@@ -12,13 +12,14 @@
 //! order and is tallied a chunk at a time, see [`super::evaluation`]); training walks its
 //! side in a shuffled order, a position at a time.
 //!
-//! Everything random derives from the configuration's seed: the split from the seed alone,
-//! each epoch's shuffle (a [`Permutation`], computed a position at a time) and dropout from
-//! the seed and the epoch number, each batch's augmentation from the epoch's seed and the
-//! batch number. A run resumed after epoch `n`
-//! therefore sees the same data order and augmentations as an uninterrupted one, however
-//! many workers rasterize; only Adam's moment estimates restart (checkpoints hold no
-//! optimizer state), which costs a few steps of momentum, not correctness.
+//! Everything random derives from the configuration's seed: the split from the seed alone
+//! (or from the split seed, when the configuration sets one), each epoch's shuffle (a
+//! [`Permutation`], computed a position at a time) and dropout from the seed and the epoch
+//! number, each batch's augmentation from the epoch's seed and the batch number. A run
+//! resumed after epoch `n` therefore sees the same data order and augmentations as an
+//! uninterrupted one, however many workers rasterize; only Adam's moment estimates restart
+//! (checkpoints hold no optimizer state), which costs a few steps of momentum, not
+//! correctness.
 //!
 //! `tch::manual_seed` is process-wide: two trainings at once in one process would disturb each
 //! other's dropout masks (not their correctness). Run one training at a time.
@@ -214,7 +215,7 @@ pub fn train_from(
         entries.as_ref(),
         classes.len(),
         config.validation_fraction,
-        config.seed,
+        config.split_seed(),
     )?;
     let reader = Reader {
         source,

@@ -60,6 +60,11 @@ pub struct TrainConfig {
     pub augment_params: AugmentParams,
     /// Seed of everything random: split, initial weights, order, augmentation, dropout.
     pub seed: u64,
+    /// Seed of the split alone, when it must differ from `seed`: models trained with
+    /// different seeds on the same held-out drawings (an ensemble's members, or a comparison
+    /// of initialisations). `None` (every configuration before this field): `seed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
     /// Share of the drawings held out for validation, by group.
     pub validation_fraction: f64,
     /// Generated scribbles added to every training batch, as a share of its drawings (0:
@@ -132,6 +137,7 @@ impl Default for TrainConfig {
             augment: true,
             augment_params: AugmentParams::default(),
             seed: 0,
+            split_seed: None,
             validation_fraction: DEFAULT_VALIDATION_FRACTION,
             scribble_share: 0.0,
             max_steps_per_epoch: None,
@@ -144,6 +150,11 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The seed that splits the drawings: [`TrainConfig::split_seed`], else `seed`.
+    pub fn split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(self.seed)
+    }
+
     /// Checks every field's range, so a bad configuration is refused before any work.
     pub fn validate(&self) -> Result<(), InvalidTrainConfig> {
         let bad = |m: String| Err(InvalidTrainConfig(m));
@@ -225,6 +236,7 @@ mod tests {
     fn a_configuration_written_before_the_new_fields_reads_as_the_small_net_with_plain_adam() {
         let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
         for key in [
+            "split_seed",
             "architecture",
             "lr_schedule",
             "label_smoothing",
@@ -236,6 +248,7 @@ mod tests {
         let read: TrainConfig = serde_json::from_value(json).unwrap();
         assert_eq!(read, TrainConfig::default());
         assert_eq!(read.architecture, Architecture::Small);
+        assert_eq!(read.split_seed(), read.seed);
     }
 
     #[test]

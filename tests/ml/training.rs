@@ -373,6 +373,36 @@ fn a_step_cap_ends_each_epoch_early_and_still_validates_on_the_whole_validation_
 }
 
 #[test]
+fn a_split_seed_chooses_the_held_out_drawings_apart_from_the_training_seed() {
+    // Every drawing its own group, as in a sample without players: any drawing may be held out.
+    let mut drawings = synth::starter_dataset(20, 4);
+    for (i, sample) in drawings.samples.iter_mut().enumerate() {
+        sample.group = i as u64;
+    }
+    let source = CountingSource::new(drawings, None);
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 1,
+        max_steps_per_epoch: Some(1),
+        seed: 1,
+        split_seed: Some(8),
+        ..TrainConfig::default()
+    };
+    let by_split_seed = dataset::split(&source.dataset, config.validation_fraction, 8).unwrap();
+    let by_seed = dataset::split(&source.dataset, config.validation_fraction, 1).unwrap();
+    assert_ne!(by_split_seed.validation, by_seed.validation);
+    let catalog = source.dataset.catalog();
+    train::train_from(catalog, &source, &config, Hooks::default()).unwrap();
+    // One training drawing is read, and every validation drawing once: the held-out side is
+    // the split seed's.
+    let read: HashSet<usize> = (0..source.reads.len())
+        .filter(|&i| source.reads[i].load(Ordering::Relaxed) > 0)
+        .collect();
+    assert_eq!(read.len(), by_split_seed.validation.len() + 1);
+    assert!(by_split_seed.validation.iter().all(|i| read.contains(i)));
+}
+
+#[test]
 fn a_drawing_that_cannot_be_read_fails_the_run_with_its_index() {
     let source = CountingSource::new(synth::starter_dataset(10, 3), Some(7));
     let catalog = source.dataset.catalog();
