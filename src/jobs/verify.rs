@@ -3,7 +3,8 @@
 //! report as the job's result. At ten million drawings the check walks every stroke record
 //! for many minutes, which is why it is a job and not a request.
 //!
-//! The job's progress says how far the walk has come (`records`, `rows`, `rows_total`). A run
+//! The job's progress says what the check is doing (`phase`: `database` during SQLite's own
+//! checks, then `records`) and how far the walk has come (`records`, `rows`, `rows_total`). A run
 //! stopped by a graceful shutdown goes back to the queue and walks again from the start: the
 //! check keeps nothing between runs.
 
