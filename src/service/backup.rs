@@ -637,24 +637,11 @@ fn open_when_released(data_dir: &Path) -> Result<Stores, crate::store::StoreErro
     let deadline = std::time::Instant::now() + RELEASE_WAIT;
     loop {
         match Stores::open(data_dir) {
-            Err(e) if is_lock_conflict(&e) && std::time::Instant::now() < deadline => {
+            Err(e) if e.is_lock_conflict() && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             other => return other,
         }
-    }
-}
-
-/// Whether opening the stores failed because another holder has the stroke store's lock.
-/// sled reports that as an I/O error of kind `Other` whose text names the lock (the
-/// `WouldBlock` underneath only survives in the message), so both are recognised.
-fn is_lock_conflict(e: &crate::store::StoreError) -> bool {
-    match e {
-        crate::store::StoreError::Sled(sled::Error::Io(io)) => {
-            io.kind() == std::io::ErrorKind::WouldBlock
-                || io.to_string().contains("could not acquire lock")
-        }
-        _ => false,
     }
 }
 
@@ -740,7 +727,7 @@ pub fn restore(
     // the server reconciles at start anyway, so then only the metadata is read here.
     let (reconciled, drawings) = match open_when_released(&data_dir) {
         Ok(stores) => (Some(reconcile(&stores)?), stores.metadata.count_drawings()?),
-        Err(e) if is_lock_conflict(&e) => {
+        Err(e) if e.is_lock_conflict() => {
             use crate::store::DrawingStore;
             let metadata = crate::store::SqliteMetadataStore::open(&metadata_path(&data_dir))?;
             (None, metadata.count_drawings()?)
@@ -878,8 +865,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _held = Stores::open(dir.path()).unwrap();
         let refused = Stores::open(dir.path()).err().expect("the lock is held");
-        assert!(is_lock_conflict(&refused), "{refused}");
+        assert!(refused.is_lock_conflict(), "{refused}");
         let other = crate::store::StoreError::Corrupt("x".into());
-        assert!(!is_lock_conflict(&other));
+        assert!(!other.is_lock_conflict());
     }
 }

@@ -113,6 +113,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether opening the stores failed because another holder has the stroke store's lock:
+    /// another process, or sled's background threads for a moment after this process dropped
+    /// its store. sled reports that as an I/O error of kind `Other` whose text names the lock
+    /// (the `WouldBlock` underneath only survives in the message), so both are recognised.
+    pub fn is_lock_conflict(&self) -> bool {
+        match self {
+            Self::Sled(sled::Error::Io(io)) => {
+                io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock")
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the error says the disk is full (`ENOSPC`, `SQLITE_FULL`).
     pub fn is_disk_full(&self) -> bool {
         let io_full = |e: &std::io::Error| e.kind() == std::io::ErrorKind::StorageFull;

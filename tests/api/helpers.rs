@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use doodlebox::app::App;
+use doodlebox::app::{App, AppError};
 use doodlebox::config::Config;
 use serde_json::{json, Value};
 
@@ -33,17 +33,12 @@ async fn build_when_released(config: Config) -> App {
     loop {
         match App::build(config.clone()).await {
             Ok(app) => return app,
-            Err(e) if is_lock_conflict(&e.to_string()) && started.elapsed() < RELEASE_WAIT => {
+            Err(AppError::Store(e)) if e.is_lock_conflict() && started.elapsed() < RELEASE_WAIT => {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await
             }
             Err(e) => panic!("app builds: {e}"),
         }
     }
-}
-
-/// Whether an error is sled's refusal of a store another holder has locked.
-fn is_lock_conflict(error: &str) -> bool {
-    error.contains("could not acquire lock") || error.contains("Resource temporarily unavailable")
 }
 
 impl TestApp {
