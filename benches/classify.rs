@@ -97,7 +97,7 @@ fn main() {
         let batch: Vec<Value> = (0..64u64).map(|i| doodle_json(Shape::ALL[(i % 5) as usize], 500 + i)).collect();
         let batch = Arc::new(vec![json!({"drawings": batch}).to_string()]);
         let cell = load::load(&format!("{base}/api/v1/classify/batch"), 4, Duration::from_secs(secs), batch, 200).await;
-        println!("batch of 64 over HTTP, 4 clients: {:.0} drawings/s (p50 {:.1} ms per batch)", cell.per_sec * 64.0, cell.p50_ms);
+        println!("batch of 64 over HTTP, 4 clients: {:.0} drawings/s ({} batches, p50 {:.1} ms per batch)", cell.per_sec * 64.0, cell.requests, cell.p50_ms);
         println!("FIGURE classify_batch drawings_per_sec={:.0} p50_ms_per_batch={:.2}", cell.per_sec * 64.0, cell.p50_ms);
     });
 }

@@ -139,6 +139,7 @@ fn main() {
             load(&replicas[1], CLIENTS / 2, duration, bodies.clone(), 201)
         );
         let p2 = Cell {
+            requests: a.requests + b.requests,
             per_sec: a.per_sec + b.per_sec,
             p50_ms: a.p50_ms.max(b.p50_ms),
             p99_ms: a.p99_ms.max(b.p99_ms),

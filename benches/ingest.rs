@@ -36,12 +36,18 @@ use doodlebox::service::serving::ModelServer;
 use doodlebox::store::{Ingest, Stores, Submission};
 use serde_json::{json, Value};
 
+#[path = "common/cpu.rs"]
+mod cpu;
 #[path = "common/load.rs"]
 mod load;
 
+use cpu::{budget_line, CpuSnapshot};
 use load::{load, Cell};
 
 const CONCURRENCY: [usize; 4] = [1, 16, 64, 256];
+
+/// The concurrency whose cells get a CPU budget per request (issue #13's goal is set here).
+const BUDGET_CLIENTS: usize = 64;
 
 fn drawing_body(seed: u64) -> Value {
     // A typical game drawing: 3 strokes, 40 points each, pressure and timestamps.
@@ -171,20 +177,34 @@ fn main() {
         println!("{:>8} | {:>22} | {:>22} | {:>22} | {:>8} | {:>8}", "clients", "doodlebox/s p50 p99", "naive/s p50 p99", "parse-only/s p50 p99", "vs naive", "vs parse");
         if std::env::var("DOODLEBOX_BENCH_PROFILE").is_ok() {
             // Only Doodlebox at 64 clients, for a profiler.
+            let before = CpuSnapshot::take();
             let d = load(&doodlebox_url, 64, duration, bodies.clone(), 201).await;
             println!("profile run: {:.0}/s", d.per_sec);
+            println!("{}", budget_line("doodlebox", &CpuSnapshot::take().since(&before), d.requests));
             return;
         }
+        let mut budgets = Vec::new();
         for clients in CONCURRENCY {
+            let before = CpuSnapshot::take();
             let d = load(&doodlebox_url, clients, duration, bodies.clone(), 201).await;
+            let after_doodlebox = CpuSnapshot::take();
             let n = load(&format!("http://{naive_addr}/"), clients, duration, bodies.clone(), 201).await;
+            let before_parse = CpuSnapshot::take();
             let p = load(&format!("http://{parse_addr}/"), clients, duration, bodies.clone(), 201).await;
+            if clients == BUDGET_CLIENTS {
+                budgets.push(budget_line("doodlebox", &after_doodlebox.since(&before), d.requests));
+                budgets.push(budget_line("parse-only", &CpuSnapshot::take().since(&before_parse), p.requests));
+            }
             let fmt = |c: &Cell| format!("{:>7.0} {:>6.2} {:>6.2}", c.per_sec, c.p50_ms, c.p99_ms);
             println!("{clients:>8} | {} | {} | {} | {:>7.2}x | {:>7.2}x", fmt(&d), fmt(&n), fmt(&p), d.per_sec / n.per_sec, d.per_sec / p.per_sec);
             println!(
                 "FIGURE ingest clients={clients} doodlebox_per_sec={:.0} doodlebox_p99_ms={:.2} naive_per_sec={:.0} parse_only_per_sec={:.0} vs_naive={:.2} vs_parse_only={:.2}",
                 d.per_sec, d.p99_ms, n.per_sec, p.per_sec, d.per_sec / n.per_sec, d.per_sec / p.per_sec
             );
+        }
+        println!("CPU per request at {BUDGET_CLIENTS} clients, load generator included (same client in both), by thread:");
+        for line in budgets {
+            println!("  {line}");
         }
         with_a_model(dir.path(), duration, bodies.clone(), parse_addr).await;
         stage_costs(dir.path(), &bodies);

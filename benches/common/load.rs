@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Cell {
+    /// Answers received (all with the expected status).
+    pub requests: usize,
     pub per_sec: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -66,6 +68,7 @@ pub async fn load(
     let pct =
         |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
     Cell {
+        requests: all.len(),
         per_sec: all.len() as f64 / elapsed,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
