@@ -1389,6 +1389,70 @@ async fn the_portal_stays_live_over_one_event_stream_that_reconnects_after_a_res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_started_in_the_portal_trains_the_network_chosen_and_the_models_list_says_which(
+) -> Result<()> {
+    let Some(tools) = tools() else { return Ok(()) };
+    let _one = ONE_BROWSER.lock().await;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path());
+    let browser = Browser::launch(&tools, Screen::Desktop).await?;
+    set_up_admin(&browser, &server).await?;
+    browser.js("location.hash = '#/training'").await?;
+    browser.wait_for_screen("training").await;
+    // Generated doodles train the small net unless told otherwise: the wide one is chosen.
+    browser
+        .js("const form = document.getElementById('start-training');
+             form.querySelector('[name=source]').value = 'synthetic';
+             form.querySelector('[name=architecture]').value = 'wide';
+             form.querySelector('[name=epochs]').value = '1';")
+        .await?;
+    browser.click("#start-training button[type=submit]").await?;
+    // Training is not a wait on the page: it gets minutes, not `WAIT`.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let version = loop {
+        let model = browser
+            .js("const a = document.querySelector('#job-model a'); return a ? a.textContent : null")
+            .await?;
+        if let Some(text) = model.as_str().filter(|t| !t.is_empty()) {
+            break text.to_owned();
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the job view never linked a model: {}",
+            browser
+                .js("return document.getElementById('job-status').textContent")
+                .await?
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let jobs: Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/admin/training-jobs", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        jobs["items"][0]["config"]["architecture"], "wide",
+        "the form sent the network chosen: {jobs}"
+    );
+    browser.js("location.hash = '#/models'").await?;
+    browser.wait_for_screen("models").await;
+    let network = browser
+        .js("const headers = [...document.querySelectorAll('#models thead th')].map((th) => th.textContent);
+             const row = document.querySelector('#models tbody tr');
+             return [row.dataset.version, row.children[headers.indexOf('Network')].textContent];")
+        .await?;
+    assert_eq!(
+        network[0],
+        version.as_str(),
+        "the job's model is the one listed"
+    );
+    assert_eq!(network[1], "wide", "the models list names the net");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn review_works_by_keyboard_and_touch_chooses_a_shapes_picture_and_exports_say_what_they_hold(
 ) -> Result<()> {
     let Some(tools) = tools() else { return Ok(()) };

@@ -12,6 +12,14 @@ function signed(x) {
   return x > 0 ? `+${text}` : text;
 }
 
+/** The net a version is, in the words of the training form. */
+export function networkText(manifest) {
+  const name = manifest && manifest.architecture;
+  if (name === 'doodlecnn-wide-v1') return 'wide';
+  if (name === 'doodlecnn-3x3-v1') return 'small';
+  return name || '–';
+}
+
 export async function render(view) {
   view.append(h('h1', {}, 'Models'));
   let models;
@@ -31,6 +39,7 @@ export async function render(view) {
     h('th', { scope: 'row' }, m.version, m.is_active ? h('span', { className: 'badge approved' }, 'active') : ''),
     h('td', {}, when(m.created_at_ms)),
     h('td', { className: 'n' }, accuracyText(m.manifest && m.manifest.metrics)),
+    h('td', {}, networkText(m.manifest)),
     h('td', {}, m.job_id ? h('a', { href: `#/training?job=${m.job_id}` }, `job ${m.job_id}`) : '–'),
     h('td', {},
       m.is_active ? '' : h('button', {
@@ -71,7 +80,7 @@ export async function render(view) {
       }, 'Delete'))));
   view.append(panel('Versions',
     h('div', { className: 'table-wrap' }, h('table', { className: 'list', id: 'models' },
-      h('thead', {}, h('tr', {}, ['Version', 'Trained', 'Accuracy', 'From', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, ['Version', 'Trained', 'Accuracy', 'Network', 'From', ''].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, rows))),
     h('button', {
       type: 'button',
