@@ -58,13 +58,18 @@ pub struct SledBlobStore {
     synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
 }
 
+/// sled's settings for a stroke store in `dir`: also what `benches/stroke_store_memory.rs`
+/// opens other layouts with, so that they compare like for like.
+pub fn sled_config(dir: &Path) -> sled::Config {
+    sled::Config::new()
+        .path(dir)
+        .segment_size(SEGMENT_SIZE)
+        .cache_capacity(CACHE_CAPACITY)
+}
+
 impl SledBlobStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .segment_size(SEGMENT_SIZE)
-            .cache_capacity(CACHE_CAPACITY)
-            .open()?;
+        let db = sled_config(dir).open()?;
         let log_file = File::open(dir.join("db"))?;
         // The files sled just created must survive a power loss too.
         sync_dir(dir)?;
