@@ -168,6 +168,8 @@ fn run_probe(dir: &Path, pack: usize) -> anyhow::Result<Vec<(String, String)>> {
 
 fn main() -> anyhow::Result<()> {
     if let Some(dir) = std::env::var_os("DOODLEBOX_BENCH_STORE_PROBE") {
+        // As the product's `main` does, so that the allocator behaves as it does there.
+        doodlebox::malloc::fix_mmap_threshold();
         let pack = std::env::var("DOODLEBOX_BENCH_STORE_PACK")?.parse()?;
         return probe(Path::new(&dir), pack);
     }
