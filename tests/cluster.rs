@@ -257,38 +257,6 @@ async fn worker(url: &str, dir: &Path) -> Worker {
         .unwrap()
 }
 
-/// Stores 10 synthetic doodles of each default shape through `server`, as `cookie`.
-async fn submit_doodles(server: &Server, cookie: &str) {
-    let client = reqwest::Client::new();
-    for i in 0..10u64 {
-        for shape in doodlebox::ml::synth::Shape::ALL {
-            let response = client
-                .post(format!("{}/api/v1/drawings", server.base))
-                .header("cookie", cookie)
-                .json(&synthetic::doodle_json(shape, i * 5 + shape as u64))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 201);
-        }
-    }
-}
-
-/// Queues a training job through `server`; answers its id.
-async fn queue_training(server: &Server, config: Value) -> i64 {
-    let created: Value = server
-        .admin()
-        .post(format!("{}/api/v1/admin/training-jobs", server.base))
-        .json(&config)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["job"]["id"].as_i64().expect("a job id")
-}
-
 /// Job `id` as `server` shows it.
 async fn job(server: &Server, id: i64) -> Value {
     server
@@ -326,8 +294,10 @@ async fn a_job_queued_on_a_serve_only_replica_is_run_by_a_worker() {
     let (dir, worker_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let replica = serve_only_replica(&db.url(), dir.path()).await;
     let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
-    submit_doodles(&replica, &cookie).await;
-    let id = queue_training(&replica, json!({"epochs": 1, "batch_size": 8})).await;
+    synthetic::submit_doodles(&replica.base, 10, std::slice::from_ref(&cookie)).await;
+    let id = replica
+        .queue_training(&json!({"epochs": 1, "batch_size": 8}))
+        .await;
     // Three ticks of the replica's scheduler: it claims nothing.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(job(&replica, id).await["status"], "queued");
@@ -378,9 +348,9 @@ async fn a_job_epochs_into_training(
 ) -> (Server, Worker, i64) {
     let replica = serve_only_replica(&db.url(), dirs[0].path()).await;
     let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
-    submit_doodles(&replica, &cookie).await;
+    synthetic::submit_doodles(&replica.base, 10, std::slice::from_ref(&cookie)).await;
     let config = json!({"epochs": LONG_EPOCHS, "batch_size": 8});
-    let id = queue_training(&replica, config).await;
+    let id = replica.queue_training(&config).await;
     let first = worker(&db.url(), dirs[1].path()).await;
     wait_for_job(&replica, id, Duration::from_secs(120), |j| {
         j["status"] == "running" && epochs_done(j) >= epochs
@@ -599,17 +569,9 @@ async fn served_within(
 /// Trains a model on `server` (a one-job queue; `epochs` tells two runs apart) and answers
 /// its version once the job completed.
 async fn train(server: &Server, epochs: u32) -> String {
-    let created: Value = server
-        .admin()
-        .post(format!("{}/api/v1/admin/training-jobs", server.base))
-        .json(&json!({"epochs": epochs, "batch_size": 8}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["job"]["id"].as_i64().expect("a job id");
+    let id = server
+        .queue_training(&json!({"epochs": epochs, "batch_size": 8}))
+        .await;
     let started = Instant::now();
     loop {
         let job: Value = server
@@ -636,20 +598,9 @@ async fn a_model_activated_or_rolled_back_on_one_replica_is_served_by_the_other_
     let Some(db) = database() else { return };
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let trainer = replica(&db.url(), dirs[0].path()).await;
-    let client = reqwest::Client::new();
     let cookie = format!("doodlebox_player={:032x}", rand::random::<u128>());
-    for i in 0..10u64 {
-        for shape in doodlebox::ml::synth::Shape::ALL {
-            let response = client
-                .post(format!("{}/api/v1/drawings", trainer.base))
-                .header("cookie", &cookie)
-                .json(&synthetic::doodle_json(shape, i * 5 + shape as u64))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 201);
-        }
-    }
+    let client = reqwest::Client::new();
+    synthetic::submit_doodles(&trainer.base, 10, std::slice::from_ref(&cookie)).await;
     let first = train(&trainer, 1).await;
     let second = train(&trainer, 2).await;
     // The host that trained them is gone with its files: the models live on in the database.

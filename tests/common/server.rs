@@ -167,6 +167,24 @@ impl Server {
             .expect("client")
     }
 
+    /// Queues a training job with `config` through the admin API; answers its id.
+    #[allow(dead_code)] // the process and cluster tests train, the others do not
+    pub async fn queue_training(&self, config: &serde_json::Value) -> i64 {
+        let created: serde_json::Value = self
+            .admin()
+            .post(format!("{}/api/v1/admin/training-jobs", self.base))
+            .json(config)
+            .send()
+            .await
+            .expect("the server answers")
+            .json()
+            .await
+            .expect("a JSON answer");
+        created["job"]["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("a job id in {created}"))
+    }
+
     /// The first printed line that starts with `prefix` (the prefix removed), waiting up to
     /// 10 s for it.
     pub fn printed(&self, prefix: &str) -> Option<String> {

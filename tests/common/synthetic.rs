@@ -1,4 +1,5 @@
-//! Synthetic doodles as API drawing JSON, shared by the API and process tests.
+//! Synthetic doodles as API drawing JSON, shared by the API, browser, process and cluster
+//! tests, and a way to store a few of each shape through a running server.
 
 use doodlebox::ml::synth::{self, Shape};
 use serde_json::{json, Value};
@@ -48,4 +49,29 @@ pub fn timed_doodle_json(shape: Shape, seed: u64) -> Value {
     drawing["duration_ms"] = json!((t - started) as u64);
     drawing["device"] = json!("mouse");
     drawing
+}
+
+/// Stores `rounds` doodles of each default shape through the server at `base`; round `i` is
+/// sent as player `cookies[i % len]` (with no cookie, so a new player for each drawing, when
+/// `cookies` is empty). Every drawing must be answered `201`.
+#[allow(dead_code)] // the process and cluster tests train on them, the others do not
+pub async fn submit_doodles(base: &str, rounds: u64, cookies: &[String]) {
+    let client = reqwest::Client::new();
+    for i in 0..rounds {
+        for shape in Shape::ALL {
+            let mut request = client
+                .post(format!("{base}/api/v1/drawings"))
+                .json(&doodle_json(shape, i * 5 + shape as u64));
+            if !cookies.is_empty() {
+                request = request.header("cookie", &cookies[i as usize % cookies.len()]);
+            }
+            let response = request.send().await.expect("the server answers");
+            assert_eq!(
+                response.status(),
+                201,
+                "a doodle of {} stored",
+                shape.name()
+            );
+        }
+    }
 }

@@ -9,30 +9,11 @@ async fn a_backup_taken_while_20_clients_submit_restores_every_drawing_acknowled
     let dest = root.path().join("backup");
     let restored = root.path().join("restored");
     let server = start_server(&data).await;
-    let client = reqwest::Client::new();
     // A model, so that the backup has model files to carry.
-    for i in 0..10u64 {
-        for shape in doodlebox::ml::synth::Shape::ALL {
-            let response = client
-                .post(format!("{}/api/v1/drawings", server.base))
-                .json(&synthetic::doodle_json(shape, i * 5 + shape as u64))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 201);
-        }
-    }
-    let created: Value = server
-        .admin()
-        .post(format!("{}/api/v1/admin/training-jobs", server.base))
-        .json(&json!({"epochs": 1, "batch_size": 8}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job = created["job"]["id"].as_i64().unwrap();
+    synthetic::submit_doodles(&server.base, 10, &[]).await;
+    let job = server
+        .queue_training(&json!({"epochs": 1, "batch_size": 8}))
+        .await;
     wait_for_job(
         &server.admin(),
         &server.base,

@@ -46,31 +46,14 @@ async fn a_training_job_killed_mid_run_resumes_after_restart_and_the_cli_trains_
     })
     .await
     .unwrap();
-    let client = reqwest::Client::new();
-    for i in 0..20u64 {
-        let cookie = format!("doodlebox_player={:032x}", 1 + i % 10);
-        for shape in doodlebox::ml::synth::Shape::ALL {
-            let response = client
-                .post(format!("{}/api/v1/drawings", server.base))
-                .header("cookie", &cookie)
-                .json(&synthetic::doodle_json(shape, i * 5 + shape as u64))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 201);
-        }
-    }
-    let created: Value = server
-        .admin()
-        .post(format!("{}/api/v1/admin/training-jobs", server.base))
-        .json(&json!({"epochs": 400, "batch_size": 8}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["job"]["id"].as_i64().unwrap();
+    // Ten players, so that validation can hold some out.
+    let players: Vec<String> = (1..=10u64)
+        .map(|p| format!("doodlebox_player={p:032x}"))
+        .collect();
+    synthetic::submit_doodles(&server.base, 20, &players).await;
+    let id = server
+        .queue_training(&json!({"epochs": 400, "batch_size": 8}))
+        .await;
     // Past the second epoch, so a checkpoint exists.
     let before = wait_for_job(
         &server.admin(),
