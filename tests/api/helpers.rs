@@ -1,4 +1,11 @@
 //! `TestApp`: a real Doodlebox server on a random port, with typed request helpers.
+//!
+//! The server runs on a thread and runtime of its own, as `doodlebox serve` does, and is
+//! stopped gracefully and waited for when the `TestApp` goes away. A test's own runtime ends
+//! with the test; a server on it would be cut off mid-stop, leaving its scorer and model
+//! threads running into the next tests and into the process's exit, where libtorch's
+//! teardown under a running convolution crashed the test binary (SIGSEGV after "test result:
+//! ok").
 
 use std::path::PathBuf;
 
@@ -19,8 +26,19 @@ pub struct TestApp {
     /// Keeps the temporary directory alive as long as the app.
     _dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    /// The server's thread, which returns once the server has stopped and closed its stores.
+    server: Option<std::thread::JoinHandle<()>>,
 }
+
+/// What a started server tells the test: its address, control token and setup link.
+struct Started {
+    base: String,
+    token: String,
+    setup_link: Option<String>,
+}
+
+/// Worker threads of each test server's runtime.
+const SERVER_WORKERS: usize = 2;
 
 /// How long a start waits for a data directory that this process let go of a moment ago.
 const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -58,24 +76,46 @@ impl TestApp {
     /// A server with this configuration (its data directory is the caller's).
     pub async fn spawn_with(config: Config) -> Self {
         let data_dir = config.data_dir.clone();
-        let app = build_when_released(config).await;
-        let base = format!("http://{}", app.local_addr());
-        let admin = admin_client(&app.control().token);
-        let setup_link = app.setup_link().map(str::to_owned);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run_until_stopped(async {
-                let _ = stopped.await;
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<Started>();
+        let server = std::thread::Builder::new()
+            .name("test-server".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(SERVER_WORKERS)
+                    .enable_all()
+                    .build()
+                    .expect("server runtime");
+                runtime.block_on(async move {
+                    let app = build_when_released(config).await;
+                    let started = Started {
+                        base: format!("http://{}", app.local_addr()),
+                        token: app.control().token.clone(),
+                        setup_link: app.setup_link().map(str::to_owned),
+                    };
+                    // The test may have given up waiting; the server then stops at once.
+                    let _ = started_tx.send(started);
+                    app.run_until_stopped(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .expect("server runs");
+                });
             })
-            .await
-            .expect("server runs");
-        });
+            .expect("server thread");
+        let Ok(started) = started_rx.await else {
+            // The thread ended before the server was up: its panic says why.
+            match server.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => panic!("the test server stopped before it started"),
+            }
+        };
         Self {
-            base,
+            base: started.base,
             client: new_player(),
-            admin,
+            admin: admin_client(&started.token),
             data_dir,
-            setup_link,
+            setup_link: started.setup_link,
             _dir: None,
             stop: Some(stop),
             server: Some(server),
@@ -88,7 +128,12 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
-            server.await.expect("server task");
+            let joined = tokio::task::spawn_blocking(move || server.join())
+                .await
+                .expect("joining the server thread");
+            if let Err(panic) = joined {
+                std::panic::resume_unwind(panic);
+            }
         }
         self._dir.take()
     }
@@ -214,9 +259,17 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
+    /// Stops the server and waits for it, so that nothing of it outlives the test (its
+    /// temporary directory is removed after this).
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            // A server that panicked has already failed its test, or fails it here.
+            if server.join().is_err() && !std::thread::panicking() {
+                panic!("the test server panicked");
+            }
         }
     }
 }
