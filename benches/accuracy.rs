@@ -86,15 +86,9 @@ fn long(seed: u64) -> TrainConfig {
     }
 }
 
-/// Stronger stroke-level augmentation.
+/// Stronger stroke-level augmentation (what a small collection's job now trains with).
 fn strong_augment() -> AugmentParams {
-    AugmentParams {
-        max_rotation_deg: 20.0,
-        max_scale: 0.25,
-        max_shear: 0.25,
-        jitter: 0.02,
-        stroke_drop: 0.2,
-    }
+    AugmentParams::STRONG
 }
 
 fn long_strong(seed: u64) -> TrainConfig {
@@ -136,28 +130,39 @@ fn regularised_wide(seed: u64) -> TrainConfig {
     }
 }
 
-/// What a training job on collected drawings that leaves the epochs and the architecture out
-/// now trains: the default settings with the epochs raised for a small collection (113 for
-/// the sample), on the wide net.
+/// What a training job on collected drawings that leaves everything out now trains: on a
+/// small collection the epochs raised (113 for the sample) with the small-collection recipe
+/// (strong augmentation, cosine decay, label smoothing, weight decay, batch 32), on the wide
+/// net.
 fn job_default(seed: u64, drawings: usize) -> TrainConfig {
-    job_asking(JobConfigInput::default(), seed, drawings)
+    job_asking(JobConfigInput::default(), true, seed, drawings)
 }
 
-/// What such a job trains when it asks for the small net (the job default before the wide
-/// net became it).
+/// What such a job trained until 2026-12-03 (a job stored then): the default settings with
+/// the epochs raised, on the wide net, without the small-collection recipe.
+fn job_default_before_recipe(seed: u64, drawings: usize) -> TrainConfig {
+    job_asking(JobConfigInput::default(), false, seed, drawings)
+}
+
+/// What such a job trained when it asked for the small net, before the small-collection
+/// recipe (the job default before the wide net became it).
 fn job_default_small(seed: u64, drawings: usize) -> TrainConfig {
     let input = JobConfigInput {
         architecture: Some(Architecture::Small),
         ..JobConfigInput::default()
     };
-    job_asking(input, seed, drawings)
+    job_asking(input, false, seed, drawings)
 }
 
 /// What a job with the request `input` trains on `drawings` drawings, with the benchmark's
-/// seed and split.
-fn job_asking(input: JobConfigInput, seed: u64, drawings: usize) -> TrainConfig {
+/// seed and split; `recipe`: whether it was queued with the small-collection recipe (false:
+/// as jobs stored before it existed).
+fn job_asking(input: JobConfigInput, recipe: bool, seed: u64, drawings: usize) -> TrainConfig {
     // The requests above are valid: the product's own tests parse them.
-    let job = JobConfig::parse(input).expect("the job request is valid");
+    let job = JobConfig {
+        small_collection_recipe: recipe,
+        ..JobConfig::parse(input).expect("the job request is valid")
+    };
     TrainConfig {
         seed,
         validation_fraction: VALIDATION_FRACTION,
@@ -274,6 +279,12 @@ fn recipes() -> Vec<Recipe> {
         Recipe {
             name: "job default@small",
             config: job_default_small,
+            tta: false,
+            members: 1,
+        },
+        Recipe {
+            name: "job default@2026-12-03",
+            config: job_default_before_recipe,
             tta: false,
             members: 1,
         },
