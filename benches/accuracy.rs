@@ -5,8 +5,10 @@
 //! product's [`Classifier`]. One row per recipe: mean accuracy, the accuracy of each seed,
 //! the pooled Wilson 95 % interval, the weakest classes and the single-drawing classify p50.
 //! An ensemble row (`xK`) trains K models per seed on that seed's split, with different
-//! training seeds, and averages their probabilities (its p50 covers all K).
-//! No assertions.
+//! training seeds, and averages their probabilities (its p50 covers all K). A `pretrained+`
+//! row starts every layer but the output layer from one wide net trained first on generated
+//! doodles (the five default shapes and scribbles; a line says its cost, apart from the
+//! rows' fine-tuning cost). No assertions.
 //!
 //! `cargo bench --bench accuracy`; `DOODLEBOX_QUICKDRAW_DIR` (default `../shared/quickdraw`),
 //! `DOODLEBOX_ACCURACY_SEEDS` (default `1,2,3`), `DOODLEBOX_ACCURACY_RECIPES` (names, comma
@@ -24,6 +26,7 @@ use doodlebox::ml::classifier::Classifier;
 use doodlebox::ml::dataset::{self, Dataset, Sample};
 use doodlebox::ml::evaluation::wilson_interval;
 use doodlebox::ml::net::Architecture;
+use doodlebox::ml::synth;
 use doodlebox::ml::train::{self, Hooks, TrainConfig};
 use doodlebox::ml::types::LrSchedule;
 use doodlebox::transfer::quickdraw::QuickDrawRecord;
@@ -62,6 +65,9 @@ struct Recipe {
     /// (an ensemble when above 1): member `k` trains with seed `seed + ENSEMBLE_SEED_STEP *
     /// k`, so member 0 is the recipe's single model.
     members: u64,
+    /// Whether training starts from the network pretrained on generated doodles (see
+    /// [`pretrain`]) instead of random weights: every layer but the output layer.
+    pretrained: bool,
 }
 
 /// Distance between the training seeds of an ensemble's members (their split seed is the
@@ -86,15 +92,9 @@ fn long(seed: u64) -> TrainConfig {
     }
 }
 
-/// Stronger stroke-level augmentation.
+/// Stronger stroke-level augmentation (what a small collection's job now trains with).
 fn strong_augment() -> AugmentParams {
-    AugmentParams {
-        max_rotation_deg: 20.0,
-        max_scale: 0.25,
-        max_shear: 0.25,
-        jitter: 0.02,
-        stroke_drop: 0.2,
-    }
+    AugmentParams::STRONG
 }
 
 fn long_strong(seed: u64) -> TrainConfig {
@@ -136,28 +136,39 @@ fn regularised_wide(seed: u64) -> TrainConfig {
     }
 }
 
-/// What a training job on collected drawings that leaves the epochs and the architecture out
-/// now trains: the default settings with the epochs raised for a small collection (113 for
-/// the sample), on the wide net.
+/// What a training job on collected drawings that leaves everything out now trains: on a
+/// small collection the epochs raised (113 for the sample) with the small-collection recipe
+/// (strong augmentation, cosine decay, label smoothing, weight decay, batch 32), on the wide
+/// net.
 fn job_default(seed: u64, drawings: usize) -> TrainConfig {
-    job_asking(JobConfigInput::default(), seed, drawings)
+    job_asking(JobConfigInput::default(), true, seed, drawings)
 }
 
-/// What such a job trains when it asks for the small net (the job default before the wide
-/// net became it).
+/// What such a job trained until 2026-12-03 (a job stored then): the default settings with
+/// the epochs raised, on the wide net, without the small-collection recipe.
+fn job_default_before_recipe(seed: u64, drawings: usize) -> TrainConfig {
+    job_asking(JobConfigInput::default(), false, seed, drawings)
+}
+
+/// What such a job trained when it asked for the small net, before the small-collection
+/// recipe (the job default before the wide net became it).
 fn job_default_small(seed: u64, drawings: usize) -> TrainConfig {
     let input = JobConfigInput {
         architecture: Some(Architecture::Small),
         ..JobConfigInput::default()
     };
-    job_asking(input, seed, drawings)
+    job_asking(input, false, seed, drawings)
 }
 
 /// What a job with the request `input` trains on `drawings` drawings, with the benchmark's
-/// seed and split.
-fn job_asking(input: JobConfigInput, seed: u64, drawings: usize) -> TrainConfig {
+/// seed and split; `recipe`: whether it was queued with the small-collection recipe (false:
+/// as jobs stored before it existed).
+fn job_asking(input: JobConfigInput, recipe: bool, seed: u64, drawings: usize) -> TrainConfig {
     // The requests above are valid: the product's own tests parse them.
-    let job = JobConfig::parse(input).expect("the job request is valid");
+    let job = JobConfig {
+        small_collection_recipe: recipe,
+        ..JobConfig::parse(input).expect("the job request is valid")
+    };
     TrainConfig {
         seed,
         validation_fraction: VALIDATION_FRACTION,
@@ -216,98 +227,191 @@ fn recipes() -> Vec<Recipe> {
             config: |seed, _| product_default(seed),
             tta: false,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "long",
             config: |seed, _| long(seed),
             tta: false,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "long+strong",
             config: |seed, _| long_strong(seed),
             tta: true,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "long+strong@40px",
             config: |seed, _| long_strong_40px(seed),
             tta: false,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "long+strong+cos+ls+wd",
             config: |seed, _| regularised(seed),
             tta: false,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "long+strong+cos+ls+wd+wide",
             config: |seed, _| regularised_wide(seed),
             tta: true,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "120ep+strong",
             config: |seed, _| longer_strong(seed),
             tta: false,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "120ep+strong+cos+ls+wd",
             config: |seed, _| longer_regularised(seed),
             tta: true,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "120ep+strong+wide",
             config: |seed, _| longer_strong_wide(seed),
             tta: false,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "120ep+strong+cos+ls+wd+wide",
             config: |seed, _| longer_regularised_wide(seed),
             tta: true,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "job default@small",
             config: job_default_small,
             tta: false,
             members: 1,
+            pretrained: false,
+        },
+        Recipe {
+            name: "job default@2026-12-03",
+            config: job_default_before_recipe,
+            tta: false,
+            members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "job default",
             config: job_default,
             tta: false,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "default+strong+cos+ls+wd",
             config: |seed, _| default_regularised(seed),
             tta: false,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "default+strong+cos+ls+wd+wide",
             config: |seed, _| default_improved(seed),
             tta: false,
             members: 1,
+            pretrained: false,
         },
         Recipe {
             name: "120ep+strong+cos+ls+wd x3",
             config: |seed, _| longer_regularised(seed),
             tta: true,
             members: 3,
+            pretrained: false,
         },
         Recipe {
             name: "120ep+strong+cos+ls+wd+wide x3",
             config: |seed, _| longer_regularised_wide(seed),
             tta: false,
             members: 3,
+            pretrained: false,
+        },
+        Recipe {
+            name: "pretrained+job default",
+            config: job_default,
+            tta: false,
+            members: 1,
+            pretrained: true,
+        },
+        Recipe {
+            name: "pretrained+long+strong+cos+ls+wd+wide",
+            config: |seed, _| regularised_wide(seed),
+            tta: false,
+            members: 1,
+            pretrained: true,
         },
     ]
+}
+
+/// Generated doodles of each class the pretraining sees (the five default shapes and
+/// scribbles).
+const PRETRAIN_PER_CLASS: usize = 2000;
+
+/// The pretraining's seed (data, split and weights), fixed: one pretrained network serves
+/// every seed of every recipe, as a shipped one would.
+const PRETRAIN_SEED: u64 = 7;
+
+/// How the network is pretrained on generated doodles: the wide net, five epochs with the
+/// default augmentation and cosine decay.
+fn pretrain_config() -> TrainConfig {
+    TrainConfig {
+        epochs: 5,
+        seed: PRETRAIN_SEED,
+        validation_fraction: 0.1,
+        lr_schedule: LrSchedule::Cosine,
+        architecture: Architecture::Wide,
+        ..TrainConfig::default()
+    }
+}
+
+/// Trains the wide net on what `synth` can draw: [`PRETRAIN_PER_CLASS`] doodles of each
+/// default shape and as many scribbles, as a sixth class (the classes of no real collection:
+/// the product's classes are its users'). Prints its cost and its accuracy on held-out
+/// generated drawings.
+fn pretrain(threads: usize) -> Result<train::TrainedModel, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let mut dataset = synth::starter_dataset(PRETRAIN_PER_CLASS, PRETRAIN_SEED);
+    let label = dataset.classes.len();
+    dataset.classes.push("scribble".into());
+    for i in 0..PRETRAIN_PER_CLASS {
+        dataset.samples.push(Sample {
+            strokes: synth::scribble(i as u64),
+            label,
+            // Five scribbles per synthetic player, as the doodles.
+            group: (i / 5) as u64,
+        });
+    }
+    let hooks = Hooks {
+        threads: Some(threads),
+        raster_workers: Some(1),
+        ..Hooks::default()
+    };
+    let config = pretrain_config();
+    let model = train::train(&dataset, &config, hooks)?;
+    println!(
+        "pretraining: {} generated drawings ({} classes), {} epochs, {:.0} s, {:.1} % on held-out generated drawings",
+        dataset.samples.len(),
+        dataset.classes.len(),
+        config.epochs,
+        started.elapsed().as_secs_f64(),
+        100.0 * model.metrics.accuracy
+    );
+    Ok(model)
 }
 
 /// The measurements of one recipe on one seed.
@@ -347,15 +451,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:<32} {:>7} {:<20} {:>15} {:>8} {:>7}  weakest classes (pooled)",
         "recipe", "mean %", "per seed %", "Wilson 95 %", "p50 ms", "train s"
     );
-    for recipe in recipes() {
-        if !wanted.is_empty() && !wanted.iter().any(|w| w == recipe.name) {
-            continue;
-        }
+    let chosen: Vec<Recipe> = recipes()
+        .into_iter()
+        .filter(|r| wanted.is_empty() || wanted.iter().any(|w| w == r.name))
+        .collect();
+    let pretrained = match chosen.iter().any(|r| r.pretrained) {
+        true => Some(pretrain(threads)?),
+        false => None,
+    };
+    for recipe in chosen {
+        let initial = pretrained
+            .as_ref()
+            .filter(|_| recipe.pretrained)
+            .map(|m| &m.var_store);
         let started = Instant::now();
         let (mut plain, mut tta) = (Vec::new(), Vec::new());
         for &seed in &seeds {
             let seed_started = Instant::now();
-            let [p, t] = run(&dataset, &recipe, seed, threads)?;
+            let [p, t] = run(&dataset, &recipe, seed, threads, initial)?;
             // Runs take minutes on a loaded machine: say where it is, apart from the table.
             let (right, all) = p
                 .iter()
@@ -387,6 +500,7 @@ fn run(
     recipe: &Recipe,
     seed: u64,
     threads: usize,
+    initial: Option<&tch::nn::VarStore>,
 ) -> Result<[Option<SeedResult>; 2], Box<dyn std::error::Error>> {
     let config = (recipe.config)(seed, dataset.samples.len());
     let (mut classifiers, mut dirs) = (Vec::new(), Vec::new());
@@ -399,6 +513,7 @@ fn run(
         let hooks = Hooks {
             threads: Some(threads),
             raster_workers: Some(1),
+            initial_weights: initial,
             ..Hooks::default()
         };
         let model = train::train(dataset, &member, hooks)?;

@@ -49,6 +49,16 @@ const POOLED_SIDE: i64 = 3;
 /// Dropout probability before each fully connected layer, during training only.
 const DROPOUT: f64 = 0.3;
 
+/// Name of the output layer's variables (`fc2.weight`, `fc2.bias`): the one layer that is
+/// sized by the classes, which [`copy_features`] leaves alone.
+const OUTPUT_LAYER: &str = "fc2";
+
+/// A pretrained network whose feature layers do not fit the one being trained (another
+/// architecture).
+#[derive(Debug, thiserror::Error)]
+#[error("the pretrained weights do not fit this network: {0}")]
+pub struct FeaturesMismatch(String);
+
 /// Which network a model uses; recorded (as its name) in every model manifest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -184,6 +194,33 @@ impl ModuleT for DoodleNet {
     }
 }
 
+/// Copies every variable of `from` except the output layer's into `to` (same architecture,
+/// any classes): the feature layers and the hidden layer of a pretrained network, batch-norm
+/// statistics included, so that training starts from them with a fresh output layer for its
+/// own classes. Answers how many variables it copied.
+pub fn copy_features(from: &nn::VarStore, to: &nn::VarStore) -> Result<usize, FeaturesMismatch> {
+    let source = from.variables();
+    let mut copied = 0;
+    for (name, mut target) in to.variables() {
+        if name.starts_with(&format!("{OUTPUT_LAYER}.")) {
+            continue;
+        }
+        let Some(value) = source.get(&name) else {
+            return Err(FeaturesMismatch(format!("{name} is missing")));
+        };
+        if value.size() != target.size() {
+            return Err(FeaturesMismatch(format!(
+                "{name} is {:?}, not {:?}",
+                value.size(),
+                target.size()
+            )));
+        }
+        tch::no_grad(|| target.copy_(&value.to_device(target.device())));
+        copied += 1;
+    }
+    Ok(copied)
+}
+
 /// Wraps `count` rasterized images of `size × size` (concatenated, row-major) into the
 /// network's input tensor `[count, 1, size, size]` on `device`.
 ///
@@ -245,6 +282,27 @@ mod tests {
             .map(|t| t.numel() as i64)
             .sum();
         assert!((300_000..700_000).contains(&params), "{params} parameters");
+    }
+
+    #[test]
+    fn copied_features_make_the_same_features_and_leave_the_output_layer_fresh() {
+        let pretrained = nn::VarStore::new(Device::Cpu);
+        let _ = DoodleNet::with_architecture(&pretrained.root(), 6, Architecture::Wide);
+        let fresh = nn::VarStore::new(Device::Cpu);
+        let _ = DoodleNet::with_architecture(&fresh.root(), 16, Architecture::Wide);
+        let output_before = fresh.variables()["fc2.weight"].copy();
+        let copied = copy_features(&pretrained, &fresh).unwrap();
+        // Five convolutions and batch norms (weight, bias, running mean and variance, and
+        // for the convolutions a weight only) and the hidden layer.
+        assert_eq!(copied, fresh.variables().len() - 2);
+        let (from, to) = (pretrained.variables(), fresh.variables());
+        for name in ["conv0.weight", "bn4.running_mean", "fc1.weight", "fc1.bias"] {
+            assert!(from[name].equal(&to[name]), "{name}");
+        }
+        assert!(to["fc2.weight"].equal(&output_before));
+        let small = nn::VarStore::new(Device::Cpu);
+        let _ = DoodleNet::new(&small.root(), 16);
+        assert!(copy_features(&small, &fresh).is_err());
     }
 
     #[test]

@@ -39,7 +39,7 @@ use super::batches;
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::dataset::{self, Dataset, DatasetError, Sides};
 use super::evaluation::{EpochRecord, Tally};
-use super::net::{input_tensor, DoodleNet};
+use super::net::{copy_features, input_tensor, DoodleNet, FeaturesMismatch};
 use super::permutation::Permutation;
 use super::raster::{self, RasterError};
 use super::source::{Catalog, Entries, SourceError, StrokeSource};
@@ -121,6 +121,11 @@ pub struct Hooks<'a> {
     /// Threads that read and rasterize batches; `None`: half the cores when training on the
     /// CPU (the other half runs torch), every core up to [`MAX_RASTER_WORKERS`] on a GPU.
     pub raster_workers: Option<usize>,
+    /// A pretrained network of the configuration's architecture to start from: every layer
+    /// but the output layer is copied from it (see [`super::net::copy_features`]), the output
+    /// layer starts random for this run's classes. `None`: all random. A resumed checkpoint
+    /// replaces them all.
+    pub initial_weights: Option<&'a nn::VarStore>,
 }
 
 /// Why a training run did not produce a model.
@@ -161,6 +166,9 @@ pub enum TrainError {
     /// libtorch failed.
     #[error("torch: {0}")]
     Torch(#[from] TchError),
+    /// The pretrained weights to start from are of another architecture.
+    #[error(transparent)]
+    Pretrained(#[from] FeaturesMismatch),
 }
 
 /// Trains a model on an in-memory `dataset` as `config` says: [`train_from`] with the
@@ -193,6 +201,7 @@ pub fn train_from(
         device,
         threads,
         raster_workers,
+        initial_weights,
     } = hooks;
     let device = device.unwrap_or_else(Device::cuda_if_available);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
@@ -228,6 +237,9 @@ pub fn train_from(
     let mut var_store = nn::VarStore::new(device);
     let net =
         DoodleNet::with_architecture(&var_store.root(), classes.len() as i64, config.architecture);
+    if let Some(pretrained) = initial_weights {
+        copy_features(pretrained, &var_store)?;
+    }
     let mut history = Vec::new();
     if let Some(dir) = checkpoint_dir {
         if let Some(checkpoint) = Checkpoint::read(dir)? {
