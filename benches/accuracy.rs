@@ -26,6 +26,7 @@ use doodlebox::ml::classifier::Classifier;
 use doodlebox::ml::dataset::{self, Dataset, Sample};
 use doodlebox::ml::evaluation::wilson_interval;
 use doodlebox::ml::net::Architecture;
+use doodlebox::ml::raster::RasterStyle;
 use doodlebox::ml::synth;
 use doodlebox::ml::train::{self, Hooks, TrainConfig};
 use doodlebox::ml::types::LrSchedule;
@@ -200,6 +201,30 @@ fn longer_regularised_wide(seed: u64) -> TrainConfig {
     }
 }
 
+/// The best single recipe drawn in `raster` (issue 14 item 6: what the net sees).
+fn longer_regularised_wide_drawn(seed: u64, raster: RasterStyle) -> TrainConfig {
+    TrainConfig {
+        raster,
+        ..longer_regularised_wide(seed)
+    }
+}
+
+/// Strokes `fraction` of the side wide (the default is 8 %), one channel.
+fn thin(fraction: f32) -> RasterStyle {
+    RasterStyle {
+        stroke_width_fraction: fraction,
+        ..RasterStyle::default()
+    }
+}
+
+/// The default strokes with the drawing order as a second channel.
+fn ordered() -> RasterStyle {
+    RasterStyle {
+        order_channel: true,
+        ..RasterStyle::default()
+    }
+}
+
 /// The product's ten epochs of batch 64 with the regularisation, on the small net.
 fn default_regularised(seed: u64) -> TrainConfig {
     TrainConfig {
@@ -332,6 +357,27 @@ fn recipes() -> Vec<Recipe> {
             config: |seed, _| longer_regularised(seed),
             tta: true,
             members: 3,
+            pretrained: false,
+        },
+        Recipe {
+            name: "120ep+strong+cos+ls+wd+wide+thin5",
+            config: |seed, _| longer_regularised_wide_drawn(seed, thin(0.05)),
+            tta: false,
+            members: 1,
+            pretrained: false,
+        },
+        Recipe {
+            name: "120ep+strong+cos+ls+wd+wide+thin3.5",
+            config: |seed, _| longer_regularised_wide_drawn(seed, thin(0.035)),
+            tta: false,
+            members: 1,
+            pretrained: false,
+        },
+        Recipe {
+            name: "120ep+strong+cos+ls+wd+wide+order",
+            config: |seed, _| longer_regularised_wide_drawn(seed, ordered()),
+            tta: false,
+            members: 1,
             pretrained: false,
         },
         Recipe {

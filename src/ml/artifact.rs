@@ -205,6 +205,9 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, ArtifactError> {
             found: manifest.preprocessing_version,
         });
     }
+    if let Err(message) = manifest.training.raster.check() {
+        return Err(ArtifactError::InvalidManifest(message));
+    }
     if !(raster::MIN_SIZE..=raster::MAX_SIZE).contains(&manifest.input_size) {
         return Err(ArtifactError::InputShape {
             size: manifest.input_size,
@@ -241,10 +244,12 @@ pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, ArtifactError> {
 
     let var_store = nn::VarStore::new(device);
     // `read_manifest` checked that the training configuration names the architecture.
-    let net = DoodleNet::with_architecture(
+    let style = manifest.training.raster;
+    let net = DoodleNet::with_input(
         &var_store.root(),
         manifest.classes.len() as i64,
         manifest.training.architecture,
+        style.channels() as i64,
     );
     let mut wanted = var_store.variables();
     if let Some(extra) = stored.keys().find(|name| !wanted.contains_key(*name)) {
@@ -273,8 +278,13 @@ pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, ArtifactError> {
     }
 
     let size = manifest.input_size;
-    let probe = vec![0.0; (size * size) as usize];
-    let logits = tch::no_grad(|| net.forward_t(&input_tensor(&probe, 1, size, device), false));
+    let probe = vec![0.0; style.channels() * (size * size) as usize];
+    let logits = tch::no_grad(|| {
+        net.forward_t(
+            &input_tensor(&probe, 1, style.channels(), size, device),
+            false,
+        )
+    });
     let wanted_shape = [1, manifest.classes.len() as i64];
     let finite = i64::try_from(logits.isfinite().logical_not().sum(Kind::Int64))? == 0;
     if logits.size() != wanted_shape || !finite {

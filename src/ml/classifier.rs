@@ -72,13 +72,14 @@ impl Classifier {
         let model = artifact::load(dir, Device::Cpu)?;
         let classifier = Classifier { model };
         let size = classifier.input_size();
-        let blank = vec![0.0; (size * size) as usize];
+        let channels = classifier.raster_style().channels();
+        let blank = vec![0.0; channels * (size * size) as usize];
         for _ in 0..WARMUP_RUNS {
             let _logits = tch::no_grad(|| {
                 classifier
                     .model
                     .net
-                    .forward_t(&input_tensor(&blank, 1, size, Device::Cpu), false)
+                    .forward_t(&input_tensor(&blank, 1, channels, size, Device::Cpu), false)
             });
         }
         Ok(classifier)
@@ -99,6 +100,12 @@ impl Classifier {
         self.model.manifest.input_size
     }
 
+    /// How the model's images are drawn: its own, as it was trained (see
+    /// [`raster::RasterStyle`]).
+    pub fn raster_style(&self) -> &raster::RasterStyle {
+        &self.model.manifest.training.raster
+    }
+
     /// Every class with its probability (softmax), most likely first.
     pub fn classify(&self, strokes: &[Vec<[f32; 2]>]) -> Result<Vec<(String, f32)>, ClassifyError> {
         let mut all = self.classify_batch(&[strokes])?;
@@ -117,14 +124,15 @@ impl Classifier {
         }
         use_inference_threads();
         let size = self.input_size();
-        let pixels = (size * size) as usize;
+        let style = self.raster_style();
+        let pixels = style.channels() * (size * size) as usize;
         let mut buffer = vec![0.0; drawings.len() * pixels];
         for (index, (strokes, out)) in drawings.iter().zip(buffer.chunks_mut(pixels)).enumerate() {
-            raster::rasterize_into(strokes.as_ref(), size, out)
+            raster::rasterize_styled_into(strokes.as_ref(), size, style, out)
                 .map_err(|source| ClassifyError::Raster { index, source })?;
         }
         let probabilities = tch::no_grad(|| {
-            let xs = input_tensor(&buffer, drawings.len(), size, Device::Cpu);
+            let xs = input_tensor(&buffer, drawings.len(), style.channels(), size, Device::Cpu);
             self.model
                 .net
                 .forward_t(&xs, false)

@@ -139,11 +139,23 @@ impl DoodleNet {
         DoodleNet::with_architecture(path, num_classes, Architecture::Small)
     }
 
-    /// Creates the layers of `architecture` (randomly initialised) under `path`.
+    /// Creates the layers of `architecture` (randomly initialised) under `path`, for
+    /// one-channel images.
     pub fn with_architecture(
         path: &nn::Path,
         num_classes: i64,
         architecture: Architecture,
+    ) -> DoodleNet {
+        DoodleNet::with_input(path, num_classes, architecture, 1)
+    }
+
+    /// Creates the layers of `architecture` (randomly initialised) under `path`, for images
+    /// of `channels` channels (see `raster::RasterStyle::channels`).
+    pub fn with_input(
+        path: &nn::Path,
+        num_classes: i64,
+        architecture: Architecture,
+        channels: i64,
     ) -> DoodleNet {
         let conv = nn::ConvConfig {
             padding: 1,
@@ -152,7 +164,7 @@ impl DoodleNet {
         };
         let (layers, hidden) = architecture.layers();
         let mut blocks = Vec::with_capacity(layers.len());
-        let mut input = 1;
+        let mut input = channels;
         for (i, &(channels, pool)) in layers.iter().enumerate() {
             let c = nn::conv2d(path / format!("conv{i}"), input, channels, 3, conv);
             let bn = nn::batch_norm2d(path / format!("bn{i}"), channels, Default::default());
@@ -175,7 +187,7 @@ impl DoodleNet {
 }
 
 impl ModuleT for DoodleNet {
-    /// `xs`: `[batch, 1, size, size]` floats in 0..1; returns `[batch, num_classes]` logits.
+    /// `xs`: `[batch, channels, size, size]` floats in 0..1; returns `[batch, num_classes]` logits.
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut x = xs.shallow_clone();
         for (conv, bn, pool) in &self.blocks {
@@ -221,20 +233,27 @@ pub fn copy_features(from: &nn::VarStore, to: &nn::VarStore) -> Result<usize, Fe
     Ok(copied)
 }
 
-/// Wraps `count` rasterized images of `size × size` (concatenated, row-major) into the
-/// network's input tensor `[count, 1, size, size]` on `device`.
+/// Wraps `count` rasterized images of `channels` channels of `size × size` (concatenated,
+/// channel after channel, row-major) into the network's input tensor
+/// `[count, channels, size, size]` on `device`.
 ///
 /// # Panics
-/// When `pixels.len() != count * size * size`: a programming error, not bad input.
-pub fn input_tensor(pixels: &[f32], count: usize, size: u32, device: Device) -> Tensor {
+/// When `pixels.len() != count * channels * size * size`: a programming error, not bad input.
+pub fn input_tensor(
+    pixels: &[f32],
+    count: usize,
+    channels: usize,
+    size: u32,
+    device: Device,
+) -> Tensor {
     let side = i64::from(size);
     assert_eq!(
         pixels.len(),
-        count * (side * side) as usize,
+        count * channels * (side * side) as usize,
         "pixel buffer size"
     );
     Tensor::from_slice(pixels)
-        .view([count as i64, 1, side, side])
+        .view([count as i64, channels as i64, side, side])
         .to_device(device)
         .to_kind(Kind::Float)
 }
@@ -249,7 +268,7 @@ mod tests {
         let net = DoodleNet::new(&vs.root(), 5);
         for size in [28u32, 64] {
             let pixels = vec![0.5; 3 * (size * size) as usize];
-            let out = net.forward_t(&input_tensor(&pixels, 3, size, Device::Cpu), false);
+            let out = net.forward_t(&input_tensor(&pixels, 3, 1, size, Device::Cpu), false);
             assert_eq!(out.size(), [3, 5]);
         }
         assert_eq!(net.num_classes(), 5);
@@ -273,7 +292,7 @@ mod tests {
         let net = DoodleNet::with_architecture(&vs.root(), 16, Architecture::Wide);
         for size in [28u32, 64] {
             let pixels = vec![0.5; 2 * (size * size) as usize];
-            let out = net.forward_t(&input_tensor(&pixels, 2, size, Device::Cpu), false);
+            let out = net.forward_t(&input_tensor(&pixels, 2, 1, size, Device::Cpu), false);
             assert_eq!(out.size(), [2, 16]);
         }
         let params: i64 = vs

@@ -4,10 +4,18 @@
 //! every model records in its manifest; a model trained on other pixels is then refused.
 //!
 //! The drawing is normalised to its bounding box, keeping its aspect ratio, centered with a
-//! margin; strokes are anti-aliased white polylines on black, as wide as a fixed fraction of
-//! the image, with round caps and joins, so a single point still leaves a dot.
+//! margin; strokes are anti-aliased white polylines on black, as wide as a fraction of the
+//! image, with round caps and joins, so a single point still leaves a dot.
+//!
+//! Within that version a model may ask for another [`RasterStyle`] (recorded in its training
+//! configuration, so in its manifest): a thinner stroke, or a second channel that carries the
+//! drawing order. A configuration without a style means [`RasterStyle::default`], the pixels
+//! every model was trained on before styles existed.
 
-use tiny_skia::{FillRule, LineCap, LineJoin, Paint, PathBuilder, Pixmap, Stroke, Transform};
+use serde::{Deserialize, Serialize};
+use tiny_skia::{
+    Color, FillRule, LineCap, LineJoin, Paint, PathBuilder, Pixmap, Stroke, Transform,
+};
 
 /// Version of the pixels this module produces; recorded in every model manifest.
 pub const PREPROCESSING_VERSION: u32 = 1;
@@ -22,9 +30,16 @@ pub const MAX_SIZE: u32 = 256;
 /// Empty border on each side, as a fraction of the image side (2.8 px at 28, 6.4 px at 64).
 const MARGIN_FRACTION: f32 = 0.1;
 
-/// Stroke width as a fraction of the image side (about 2.2 px at 28, 5 px at 64), so a
-/// model sees the same shapes at any size.
-const STROKE_WIDTH_FRACTION: f32 = 0.08;
+/// Default stroke width as a fraction of the image side (about 2.2 px at 28, 5 px at 64), so
+/// a model sees the same shapes at any size.
+pub const STROKE_WIDTH_FRACTION: f32 = 0.08;
+
+/// Widest stroke a style may ask for, as a fraction of the image side.
+const MAX_STROKE_WIDTH_FRACTION: f32 = 0.25;
+
+/// Levels of the order channel: the drawing is cut into this many equal shares of its ink
+/// length, each drawn at its own intensity (a handful of paths instead of one per segment).
+const ORDER_LEVELS: usize = 16;
 
 /// Thinnest stroke ever drawn, in pixels, so small images still get a visible line.
 const MIN_STROKE_WIDTH: f32 = 1.0;
@@ -47,6 +62,55 @@ pub enum RasterError {
     NonFinite,
 }
 
+/// How a model's images are drawn, on top of what [`PREPROCESSING_VERSION`] fixes (the
+/// normalisation, the margin, anti-aliased round strokes).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RasterStyle {
+    /// Stroke width as a fraction of the image side (at least [`MIN_STROKE_WIDTH`] pixels).
+    pub stroke_width_fraction: f32,
+    /// Whether the image has a second channel, after the ink, that carries the drawing order:
+    /// where the ink is, the share of the drawing's ink length drawn up to there (in
+    /// [`ORDER_LEVELS`] steps, the first above zero), so that a zigzag, a squiggle and a
+    /// polygon drawn corner after corner differ in more than their outline. Each segment
+    /// takes the level of its middle: fine for raw drawings, which are densely sampled; a
+    /// long segment of a simplified drawing gets one level.
+    #[serde(default)]
+    pub order_channel: bool,
+}
+
+impl Default for RasterStyle {
+    /// The pixels of every model trained before styles existed.
+    fn default() -> Self {
+        RasterStyle {
+            stroke_width_fraction: STROKE_WIDTH_FRACTION,
+            order_channel: false,
+        }
+    }
+}
+
+impl RasterStyle {
+    /// Whether this is the default (so configurations need not spell it out).
+    pub fn is_default(&self) -> bool {
+        *self == RasterStyle::default()
+    }
+
+    /// Image channels: 1 (ink), or 2 with the order channel.
+    pub fn channels(&self) -> usize {
+        1 + usize::from(self.order_channel)
+    }
+
+    /// Why the style cannot be drawn, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        let w = self.stroke_width_fraction;
+        if !(w > 0.0 && w <= MAX_STROKE_WIDTH_FRACTION) {
+            return Err(format!(
+                "stroke_width_fraction must be in (0, {MAX_STROKE_WIDTH_FRACTION}]"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Rasterizes `strokes` (x, y in any coordinate space, y down) into `size * size` values in
 /// `0.0..=1.0`, row-major, 1.0 where the ink is.
 pub fn rasterize(strokes: &[Vec<[f32; 2]>], size: u32) -> Result<Vec<f32>, RasterError> {
@@ -65,10 +129,31 @@ pub fn rasterize_into(
     size: u32,
     out: &mut [f32],
 ) -> Result<(), RasterError> {
-    let pixmap = draw(strokes, size)?;
-    assert_eq!(out.len(), pixel_count(size)?, "output buffer size");
-    for (value, pixel) in out.iter_mut().zip(pixmap.pixels()) {
+    rasterize_styled_into(strokes, size, &RasterStyle::default(), out)
+}
+
+/// Rasterizes in `style` into `out`, which must hold `style.channels() * size * size` values:
+/// the ink image, then (with the order channel) the order image, each row-major.
+///
+/// # Panics
+/// When `out` has another length: that is a programming error, not bad input.
+pub fn rasterize_styled_into(
+    strokes: &[Vec<[f32; 2]>],
+    size: u32,
+    style: &RasterStyle,
+    out: &mut [f32],
+) -> Result<(), RasterError> {
+    let pixels = pixel_count(size)?;
+    assert_eq!(out.len(), style.channels() * pixels, "output buffer size");
+    let polylines = Polylines::of(strokes, size, style)?;
+    let (ink, order) = out.split_at_mut(pixels);
+    for (value, pixel) in ink.iter_mut().zip(polylines.ink(size).pixels()) {
         *value = f32::from(pixel.alpha()) / 255.0;
+    }
+    if style.order_channel {
+        for (value, pixel) in order.iter_mut().zip(polylines.order(size).pixels()) {
+            *value = f32::from(pixel.red()) / 255.0;
+        }
     }
     Ok(())
 }
@@ -76,7 +161,8 @@ pub fn rasterize_into(
 /// Rasterizes like [`rasterize`] into 8-bit grayscale (0 black, 255 ink), row-major, ready to be
 /// encoded as a PNG for previews and datasets.
 pub fn rasterize_gray8(strokes: &[Vec<[f32; 2]>], size: u32) -> Result<Vec<u8>, RasterError> {
-    let pixmap = draw(strokes, size)?;
+    pixel_count(size)?;
+    let pixmap = Polylines::of(strokes, size, &RasterStyle::default())?.ink(size);
     Ok(pixmap.pixels().iter().map(|p| p.alpha()).collect())
 }
 
@@ -88,75 +174,165 @@ fn pixel_count(size: u32) -> Result<usize, RasterError> {
     Ok(size as usize * size as usize)
 }
 
-/// Draws the normalised strokes in white (full alpha) on a transparent pixmap; the alpha
-/// channel is then the ink coverage.
-fn draw(strokes: &[Vec<[f32; 2]>], size: u32) -> Result<Pixmap, RasterError> {
-    pixel_count(size)?;
-    let bounds = Bounds::of(strokes)?;
-    let side = size as f32;
-    let width = (side * STROKE_WIDTH_FRACTION).max(MIN_STROKE_WIDTH);
-    // The strokes' outer edges, not their centre lines, stop at the margin.
-    let inner = side * (1.0 - 2.0 * MARGIN_FRACTION) - width;
-    let extent = bounds.width().max(bounds.height());
-    // A drawing that is a single point (extent 0) is drawn as a dot in the middle.
-    let scale = if extent > 0.0 { inner / extent } else { 0.0 };
-    let (cx, cy) = bounds.center();
-    let map = |[x, y]: [f32; 2]| ((x - cx) * scale + side / 2.0, (y - cy) * scale + side / 2.0);
+/// A drawing mapped into the image: each stroke's points in pixels, with the points closer
+/// than [`MIN_SEGMENT`] to the last kept one left out (they add work, not pixels); a stroke
+/// of one kept point is a dot.
+struct Polylines {
+    /// The kept points of each non-empty stroke.
+    strokes: Vec<Vec<(f32, f32)>>,
+    /// Stroke width, in pixels.
+    width: f32,
+}
 
-    let mut lines = PathBuilder::new();
-    let mut dots = PathBuilder::new();
-    for stroke in strokes {
-        let Some(&first) = stroke.first() else {
-            continue;
-        };
-        let (x0, y0) = map(first);
-        // Points closer than MIN_SEGMENT to the last drawn one add work, not pixels: skip
-        // them, but always end the stroke at its true last point.
-        let mut last = (x0, y0);
-        let mut zero_length = true;
-        for (i, &point) in stroke.iter().enumerate().skip(1) {
-            let (x, y) = map(point);
-            let far = (x - last.0).powi(2) + (y - last.1).powi(2) >= MIN_SEGMENT * MIN_SEGMENT;
-            let is_last = i == stroke.len() - 1;
-            if !(far || is_last && (x, y) != last) {
+impl Polylines {
+    /// Normalises `strokes` for a `size` image drawn in `style`.
+    fn of(strokes: &[Vec<[f32; 2]>], size: u32, style: &RasterStyle) -> Result<Self, RasterError> {
+        let bounds = Bounds::of(strokes)?;
+        let side = size as f32;
+        let width = (side * style.stroke_width_fraction).max(MIN_STROKE_WIDTH);
+        // The strokes' outer edges, not their centre lines, stop at the margin.
+        let inner = side * (1.0 - 2.0 * MARGIN_FRACTION) - width;
+        let extent = bounds.width().max(bounds.height());
+        // A drawing that is a single point (extent 0) is drawn as a dot in the middle.
+        let scale = if extent > 0.0 { inner / extent } else { 0.0 };
+        let (cx, cy) = bounds.center();
+        let map = |[x, y]: [f32; 2]| ((x - cx) * scale + side / 2.0, (y - cy) * scale + side / 2.0);
+        let mut kept = Vec::with_capacity(strokes.len());
+        for stroke in strokes {
+            let Some(&first) = stroke.first() else {
+                continue;
+            };
+            let mut points = vec![map(first)];
+            for (i, &point) in stroke.iter().enumerate().skip(1) {
+                let (x, y) = map(point);
+                // `points` is never empty: it starts with the first point.
+                let last = *points.last().expect("the first point");
+                let far = (x - last.0).powi(2) + (y - last.1).powi(2) >= MIN_SEGMENT * MIN_SEGMENT;
+                // Always end the stroke at its true last point.
+                let is_last = i == stroke.len() - 1;
+                if far || is_last && (x, y) != last {
+                    points.push((x, y));
+                }
+            }
+            kept.push(points);
+        }
+        Ok(Polylines {
+            strokes: kept,
+            width,
+        })
+    }
+
+    /// The ink: white (full alpha) on a transparent pixmap, so the alpha channel is the ink
+    /// coverage.
+    fn ink(&self, size: u32) -> Pixmap {
+        let mut lines = PathBuilder::new();
+        let mut dots = PathBuilder::new();
+        for points in &self.strokes {
+            let &(x0, y0) = &points[0];
+            if points.len() == 1 {
+                dots.push_circle(x0, y0, self.width / 2.0);
                 continue;
             }
-            if zero_length {
-                lines.move_to(x0, y0);
-                zero_length = false;
+            lines.move_to(x0, y0);
+            for &(x, y) in &points[1..] {
+                lines.line_to(x, y);
             }
-            lines.line_to(x, y);
-            last = (x, y);
         }
-        if zero_length {
-            dots.push_circle(x0, y0, width / 2.0);
-        }
+        let mut pixmap = blank(size);
+        self.paint(&mut pixmap, lines, dots, 1.0);
+        pixmap
     }
 
-    // `Pixmap::new` only fails for a zero or huge size, which `pixel_count` has ruled out.
-    let mut pixmap = Pixmap::new(size, size).expect("size checked to be within 8..=256");
-    let mut paint = Paint::default();
-    paint.set_color_rgba8(255, 255, 255, 255);
-    paint.anti_alias = true;
-    let stroke = Stroke {
-        width,
-        line_cap: LineCap::Round,
-        line_join: LineJoin::Round,
-        ..Stroke::default()
-    };
-    if let Some(path) = lines.finish() {
-        pixmap.stroke_path(&path, &paint, &stroke, Transform::identity(), None);
+    /// The drawing order: on opaque black, each of [`ORDER_LEVELS`] equal shares of the ink
+    /// length in gray as bright as its rank (later shares on top), so the red channel is
+    /// the order where the ink is.
+    fn order(&self, size: u32) -> Pixmap {
+        let length: f32 = self.strokes.iter().map(|points| path_length(points)).sum();
+        let level = |drawn: f32| match length > 0.0 {
+            true => ((drawn / length * ORDER_LEVELS as f32) as usize).min(ORDER_LEVELS - 1),
+            false => 0,
+        };
+        let mut lines: Vec<PathBuilder> = (0..ORDER_LEVELS).map(|_| PathBuilder::new()).collect();
+        let mut dots: Vec<PathBuilder> = (0..ORDER_LEVELS).map(|_| PathBuilder::new()).collect();
+        let mut drawn = 0.0;
+        for points in &self.strokes {
+            let &(x0, y0) = &points[0];
+            if points.len() == 1 {
+                dots[level(drawn)].push_circle(x0, y0, self.width / 2.0);
+                continue;
+            }
+            // Each segment goes to the level of its middle; it continues that level's path
+            // when the previous segment went there too.
+            let mut previous = None;
+            for pair in points.windows(2) {
+                let (a, b) = (pair[0], pair[1]);
+                let segment = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+                let k = level(drawn + segment / 2.0);
+                if previous != Some(k) {
+                    lines[k].move_to(a.0, a.1);
+                }
+                lines[k].line_to(b.0, b.1);
+                previous = Some(k);
+                drawn += segment;
+            }
+        }
+        let mut pixmap = blank(size);
+        pixmap.fill(Color::BLACK);
+        for (k, (lines, dots)) in lines.into_iter().zip(dots).enumerate() {
+            self.paint(
+                &mut pixmap,
+                lines,
+                dots,
+                (k + 1) as f32 / ORDER_LEVELS as f32,
+            );
+        }
+        pixmap
     }
-    if let Some(path) = dots.finish() {
-        pixmap.fill_path(
-            &path,
-            &paint,
-            FillRule::Winding,
-            Transform::identity(),
-            None,
+
+    /// Strokes `lines` and fills `dots` on `pixmap` in opaque gray `value` (0..=1).
+    fn paint(&self, pixmap: &mut Pixmap, lines: PathBuilder, dots: PathBuilder, value: f32) {
+        let mut paint = Paint::default();
+        paint.set_color_rgba8(
+            (value * 255.0).round() as u8,
+            (value * 255.0).round() as u8,
+            (value * 255.0).round() as u8,
+            255,
         );
+        paint.anti_alias = true;
+        let stroke = Stroke {
+            width: self.width,
+            line_cap: LineCap::Round,
+            line_join: LineJoin::Round,
+            ..Stroke::default()
+        };
+        if let Some(path) = lines.finish() {
+            pixmap.stroke_path(&path, &paint, &stroke, Transform::identity(), None);
+        }
+        if let Some(path) = dots.finish() {
+            pixmap.fill_path(
+                &path,
+                &paint,
+                FillRule::Winding,
+                Transform::identity(),
+                None,
+            );
+        }
     }
-    Ok(pixmap)
+}
+
+/// A transparent `size * size` pixmap.
+fn blank(size: u32) -> Pixmap {
+    // `Pixmap::new` only fails for a zero or huge size, which `pixel_count` has ruled out
+    // before any drawing.
+    Pixmap::new(size, size).expect("size checked to be within 8..=256")
+}
+
+/// Length of a polyline, in pixels.
+fn path_length(points: &[(f32, f32)]) -> f32 {
+    points
+        .windows(2)
+        .map(|p| ((p[1].0 - p[0].0).powi(2) + (p[1].1 - p[0].1).powi(2)).sqrt())
+        .sum()
 }
 
 /// The bounding box of all points of a drawing.
@@ -318,5 +494,66 @@ mod tests {
         for (f, g) in float.iter().zip(&gray) {
             assert_eq!((f * 255.0).round() as u8, *g);
         }
+    }
+
+    /// The ink of `strokes` in `style` at 28 px, summed.
+    fn ink(strokes: &[Vec<[f32; 2]>], style: &RasterStyle) -> f32 {
+        let mut out = vec![0.0; style.channels() * 28 * 28];
+        rasterize_styled_into(strokes, 28, style, &mut out).unwrap();
+        out[..28 * 28].iter().sum()
+    }
+
+    #[test]
+    fn a_thinner_style_draws_less_ink_and_the_default_style_is_the_plain_image() {
+        let strokes = circle(0.0, 0.0, 10.0);
+        let thin = RasterStyle {
+            stroke_width_fraction: 0.035,
+            ..RasterStyle::default()
+        };
+        assert!(ink(&strokes, &thin) < 0.6 * ink(&strokes, &RasterStyle::default()));
+        let mut styled = vec![0.0; 28 * 28];
+        rasterize_styled_into(&strokes, 28, &RasterStyle::default(), &mut styled).unwrap();
+        assert_eq!(styled, rasterize(&strokes, 28).unwrap());
+    }
+
+    #[test]
+    fn the_order_channel_rises_along_the_drawing_and_is_dark_off_the_ink() {
+        let style = RasterStyle {
+            order_channel: true,
+            ..RasterStyle::default()
+        };
+        // Densely sampled, as raw drawings are: a segment takes the level of its middle.
+        let forward = vec![(0..=50).map(|i| [2.0 * i as f32, 0.0]).collect::<Vec<_>>()];
+        let backward = vec![forward[0].iter().rev().copied().collect::<Vec<_>>()];
+        let image = |strokes: &[Vec<[f32; 2]>]| {
+            let mut out = vec![0.0; 2 * 28 * 28];
+            rasterize_styled_into(strokes, 28, &style, &mut out).unwrap();
+            out
+        };
+        let (f, b) = (image(&forward), image(&backward));
+        assert_eq!(f[..28 * 28], rasterize(&forward, 28).unwrap()[..]);
+        let (ink, order) = f.split_at(28 * 28);
+        for (i, (&ink, &order)) in ink.iter().zip(order).enumerate() {
+            assert!(ink > 0.0 || order == 0.0, "order without ink at {i}");
+        }
+        // Along the middle row, the order rises from left to right, and the other way
+        // when the same line is drawn backwards.
+        let row = |image: &[f32], col: usize| image[28 * 28 + 14 * 28 + col];
+        assert!(row(&f, 4) > 0.0 && row(&f, 4) < 0.2, "{}", row(&f, 4));
+        assert!(row(&f, 23) > 0.9, "{}", row(&f, 23));
+        assert!(row(&f, 8) < row(&f, 14) && row(&f, 14) < row(&f, 20));
+        assert!(row(&b, 8) > row(&b, 14) && row(&b, 14) > row(&b, 20));
+    }
+
+    #[test]
+    fn styles_with_a_stroke_width_out_of_range_are_refused() {
+        for fraction in [0.0, -0.05, 0.3, f32::NAN] {
+            let style = RasterStyle {
+                stroke_width_fraction: fraction,
+                ..RasterStyle::default()
+            };
+            assert!(style.check().is_err(), "{fraction}");
+        }
+        assert!(RasterStyle::default().check().is_ok());
     }
 }

@@ -235,8 +235,12 @@ pub fn train_from(
 
     tch::manual_seed(mix(config.seed, u64::MAX) as i64);
     let mut var_store = nn::VarStore::new(device);
-    let net =
-        DoodleNet::with_architecture(&var_store.root(), classes.len() as i64, config.architecture);
+    let net = DoodleNet::with_input(
+        &var_store.root(),
+        classes.len() as i64,
+        config.architecture,
+        config.raster.channels() as i64,
+    );
     if let Some(pretrained) = initial_weights {
         copy_features(pretrained, &var_store)?;
     }
@@ -293,7 +297,13 @@ pub fn train_from(
                 waited += waiting.elapsed().as_secs_f64();
                 let batch = batch?;
                 let drawings = batch.labels.len();
-                let xs = input_tensor(&batch.pixels, batch.rows, config.image_size, device);
+                let xs = input_tensor(
+                    &batch.pixels,
+                    batch.rows,
+                    config.raster.channels(),
+                    config.image_size,
+                    device,
+                );
                 let ys = Tensor::from_slice(&batch.labels).to_device(device);
                 let all_logits = net.forward_t(&xs, true);
                 let logits = all_logits.narrow(0, 0, drawings as i64);
@@ -461,7 +471,7 @@ fn mix(seed: u64, salt: u64) -> u64 {
 
 /// One batch ready for the device.
 struct Batch {
-    /// `rows` images of `size * size` values: the drawings, then any scribbles.
+    /// `rows` images of `channels * size * size` values: the drawings, then any scribbles.
     pixels: Vec<f32>,
     /// Images in `pixels`.
     rows: usize,
@@ -486,8 +496,8 @@ impl Reader<'_> {
     /// with its scribbles, all random choices from `rng`.
     fn training_batch(&self, indices: &[usize], mut rng: StdRng) -> Result<Batch, TrainError> {
         let config = self.config;
-        let size = config.image_size;
-        let pixels = (size * size) as usize;
+        let (size, style) = (config.image_size, &config.raster);
+        let pixels = style.channels() * (size * size) as usize;
         let scribbles = scribbles_for(indices.len(), config.scribble_share);
         let rows = indices.len() + scribbles;
         let mut buffer = vec![0.0f32; rows * pixels];
@@ -495,12 +505,12 @@ impl Reader<'_> {
         for out in extra.chunks_exact_mut(pixels) {
             // Training scribbles come from seeds below the held-out range.
             let seed = rng.random::<u64>() % synth::HELD_OUT_SCRIBBLE_SEEDS;
-            raster::rasterize_into(&synth::scribble(seed), size, out).map_err(|source| {
-                TrainError::Raster {
+            raster::rasterize_styled_into(&synth::scribble(seed), size, style, out).map_err(
+                |source| TrainError::Raster {
                     index: usize::MAX,
                     source,
-                }
-            })?;
+                },
+            )?;
         }
         for (&index, out) in indices.iter().zip(drawn.chunks_exact_mut(pixels)) {
             let strokes = self.source.strokes(index)?;
@@ -508,7 +518,7 @@ impl Reader<'_> {
                 true => augment_with_rng(&strokes, &mut rng, &config.augment_params),
                 false => strokes,
             };
-            raster::rasterize_into(&strokes, size, out)
+            raster::rasterize_styled_into(&strokes, size, style, out)
                 .map_err(|source| TrainError::Raster { index, source })?;
         }
         Ok(Batch {
@@ -528,12 +538,12 @@ impl Reader<'_> {
 
     /// A batch of the drawings at `indices` as they are.
     fn plain_batch(&self, indices: &[usize]) -> Result<Batch, TrainError> {
-        let size = self.config.image_size;
-        let pixels = (size * size) as usize;
+        let (size, style) = (self.config.image_size, &self.config.raster);
+        let pixels = style.channels() * (size * size) as usize;
         let mut buffer = vec![0.0f32; indices.len() * pixels];
         for (&index, out) in indices.iter().zip(buffer.chunks_exact_mut(pixels)) {
             let strokes = self.source.strokes(index)?;
-            raster::rasterize_into(&strokes, size, out)
+            raster::rasterize_styled_into(&strokes, size, style, out)
                 .map_err(|source| TrainError::Raster { index, source })?;
         }
         Ok(Batch {
@@ -565,7 +575,13 @@ impl Reader<'_> {
             let mut tally = Tally::new(classes, count);
             for batch in prepared {
                 let batch = batch?;
-                let xs = input_tensor(&batch.pixels, batch.rows, self.config.image_size, device);
+                let xs = input_tensor(
+                    &batch.pixels,
+                    batch.rows,
+                    self.config.raster.channels(),
+                    self.config.image_size,
+                    device,
+                );
                 let logits = tch::no_grad(|| net.forward_t(&xs, false));
                 tally.add(&logits, &batch.labels)?;
             }

@@ -91,6 +91,11 @@ pub struct TrainConfig {
     /// Decoupled weight decay (AdamW) per step, relative to the learning rate (0: Adam).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub weight_decay: f64,
+    /// How the images are drawn (stroke width, order channel); the classifier draws a
+    /// model's images the same way. Older configurations, which have no such field, were
+    /// all trained on [`raster::RasterStyle::default`].
+    #[serde(default, skip_serializing_if = "raster::RasterStyle::is_default")]
+    pub raster: raster::RasterStyle,
 }
 
 /// How the learning rate changes over a run.
@@ -145,6 +150,7 @@ impl Default for TrainConfig {
             lr_schedule: LrSchedule::Constant,
             label_smoothing: 0.0,
             weight_decay: 0.0,
+            raster: raster::RasterStyle::default(),
         }
     }
 }
@@ -189,6 +195,9 @@ impl TrainConfig {
         }
         if !(0.0..=MAX_WEIGHT_DECAY).contains(&self.weight_decay) {
             return bad(format!("weight_decay must be 0..={MAX_WEIGHT_DECAY}"));
+        }
+        if let Err(message) = self.raster.check() {
+            return bad(message);
         }
         let p = &self.augment_params;
         let finite = [p.max_rotation_deg, p.max_scale, p.max_shear, p.jitter];
@@ -241,6 +250,7 @@ mod tests {
             "lr_schedule",
             "label_smoothing",
             "weight_decay",
+            "raster",
         ] {
             assert!(json.get(key).is_none(), "{key} is left out at its default");
         }

@@ -4,11 +4,12 @@ use std::path::Path;
 
 use doodlebox::ml::artifact::{self, ArtifactError, Manifest, MANIFEST_FILE, WEIGHTS_FILE};
 use doodlebox::ml::classifier::Classifier;
-use doodlebox::ml::net::{Architecture, ARCHITECTURE, WIDE_ARCHITECTURE};
-use doodlebox::ml::raster::PREPROCESSING_VERSION;
+use doodlebox::ml::net::{input_tensor, Architecture, ARCHITECTURE, WIDE_ARCHITECTURE};
+use doodlebox::ml::raster::{self, RasterStyle, PREPROCESSING_VERSION};
 use doodlebox::ml::synth;
 use doodlebox::ml::train::{self, Hooks, TrainConfig};
-use tch::{Device, Tensor};
+use tch::nn::ModuleT;
+use tch::{Device, Kind, Tensor};
 
 use crate::helpers::{scratch_dir, tiny_model};
 
@@ -84,6 +85,102 @@ fn a_wide_model_records_its_architecture_loads_and_classifies() {
         artifact::load(&dir, Device::Cpu),
         Err(ArtifactError::InvalidManifest(_))
     ));
+}
+
+/// The calibrated probabilities, in class order, of the network loaded from `dir` on the
+/// `channels` images in `pixels` (one drawing), computed here rather than by the classifier.
+fn probabilities_of(dir: &Path, pixels: &[f32], channels: usize) -> Vec<f32> {
+    let loaded = artifact::load(dir, Device::Cpu).expect("loads");
+    let temperature = loaded
+        .manifest
+        .metrics
+        .calibration
+        .as_ref()
+        .map_or(1.0, |c| c.temperature);
+    let xs = input_tensor(pixels, 1, channels, 28, Device::Cpu);
+    let p = tch::no_grad(|| {
+        loaded
+            .net
+            .forward_t(&xs, false)
+            .divide_scalar(temperature)
+            .softmax(-1, Kind::Float)
+    });
+    Vec::<Vec<f32>>::try_from(&p).unwrap().remove(0)
+}
+
+/// The classifier's probabilities for `strokes`, in class order.
+fn classified(classifier: &Classifier, strokes: &[Vec<[f32; 2]>]) -> Vec<f32> {
+    let ranked = classifier.classify(strokes).expect("classifies");
+    classifier
+        .classes()
+        .iter()
+        .map(|c| ranked.iter().find(|(name, _)| name == c).unwrap().1)
+        .collect()
+}
+
+#[test]
+fn a_manifest_without_a_raster_style_is_read_as_the_one_channel_pixels_of_before() {
+    let (dir, _) = written("artifact-before-styles");
+    // What every earlier build wrote, and this one still writes for the default style.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+    assert!(json["training"].get("raster").is_none());
+    let classifier = Classifier::load(&dir).expect("loads");
+    assert_eq!(classifier.raster_style(), &RasterStyle::default());
+    for seed in 0..5 {
+        let strokes = synth::doodle(synth::Shape::ALL[seed % 5], 2_000_000 + seed as u64);
+        let plain = raster::rasterize(&strokes, 28).unwrap();
+        let expected = probabilities_of(&dir, &plain, 1);
+        let got = classified(&classifier, &strokes);
+        for (e, g) in expected.iter().zip(&got) {
+            assert!((e - g).abs() < 1e-6, "{expected:?} against {got:?}");
+        }
+    }
+}
+
+#[test]
+fn a_model_drawn_in_another_style_records_it_and_is_classified_on_its_own_pixels() {
+    let style = RasterStyle {
+        stroke_width_fraction: 0.05,
+        order_channel: true,
+    };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: 16,
+        validation_fraction: 0.3,
+        raster: style,
+        ..TrainConfig::default()
+    };
+    let dataset = synth::starter_dataset(10, 3);
+    let model = train::train(&dataset, &config, Hooks::default()).expect("trains");
+    let dir = scratch_dir("artifact-styled");
+    let manifest = artifact::write(&dir, &model).expect("written");
+    assert_eq!(manifest.training.raster, style);
+    let classifier = Classifier::load(&dir).expect("loads");
+    assert_eq!(classifier.raster_style(), &style);
+    let strokes = &dataset.samples[0].strokes;
+    let mut pixels = vec![0.0; 2 * 28 * 28];
+    raster::rasterize_styled_into(strokes, 28, &style, &mut pixels).unwrap();
+    let expected = probabilities_of(&dir, &pixels, 2);
+    let got = classified(&classifier, strokes);
+    for (e, g) in expected.iter().zip(&got) {
+        assert!((e - g).abs() < 1e-6, "{expected:?} against {got:?}");
+    }
+    // Without its style the manifest describes a one-channel network: the weights do not
+    // fit it, and the model is refused rather than fed the wrong pixels.
+    let unstyled = Manifest {
+        training: TrainConfig {
+            raster: RasterStyle::default(),
+            ..manifest.training.clone()
+        },
+        ..manifest
+    };
+    artifact::write_manifest(&dir, &unstyled).unwrap();
+    let result = artifact::load(&dir, Device::Cpu);
+    assert!(
+        matches!(result, Err(ArtifactError::WeightsMismatch(_))),
+        "{result:?}"
+    );
 }
 
 #[test]
