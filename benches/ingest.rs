@@ -292,8 +292,17 @@ async fn with_a_model(
         "vs inline",
         "vs parse"
     );
+    let mut budgets = Vec::new();
     for clients in CONCURRENCY {
+        let before = CpuSnapshot::take();
         let d = load(&url, clients, duration, bodies.clone(), 201).await;
+        if clients == BUDGET_CLIENTS {
+            budgets.push(budget_line(
+                "doodlebox, model active",
+                &CpuSnapshot::take().since(&before),
+                d.requests,
+            ));
+        }
         let i = load(
             &format!("http://{inline_addr}/"),
             clients,
@@ -323,6 +332,10 @@ async fn with_a_model(
             "FIGURE ingest_model clients={clients} doodlebox_per_sec={:.0} doodlebox_p99_ms={:.2} inline_per_sec={:.0} inline_p99_ms={:.2} parse_only_per_sec={:.0} vs_inline={:.2} vs_parse_only={:.2}",
             d.per_sec, d.p99_ms, i.per_sec, i.p99_ms, p.per_sec, d.per_sec / i.per_sec, d.per_sec / p.per_sec
         );
+    }
+    println!("CPU per request at {BUDGET_CLIENTS} clients with the model active, by thread:");
+    for line in budgets {
+        println!("  {line}");
     }
 }
 
