@@ -88,7 +88,8 @@ fn registry(state: &AppState) -> ModelRegistry {
 pub async fn models(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let registry = registry(&state);
     let models = run_blocking(move || Ok(registry.list()?)).await?;
-    Ok(Json(serde_json::json!({"items": models})))
+    let items: Vec<ModelAnswer> = models.into_iter().map(ModelAnswer::from).collect();
+    Ok(Json(serde_json::json!({ "items": items })))
 }
 
 /// `?force=true` on activation: activate even a significantly worse model.
@@ -132,12 +133,34 @@ pub async fn rollback(State(state): State<AppState>) -> Result<Json<serde_json::
 pub async fn model(
     State(state): State<AppState>,
     Path(version): Path<String>,
-) -> Result<Json<crate::store::ModelRow>, ApiError> {
+) -> Result<Json<ModelAnswer>, ApiError> {
     let version = ModelVersion::parse(&version)?;
     let registry = registry(&state);
-    Ok(Json(
-        run_blocking(move || Ok(registry.get(&version)?)).await?,
-    ))
+    let row = run_blocking(move || Ok(registry.get(&version)?)).await?;
+    Ok(Json(row.into()))
+}
+
+/// A model version as the admin API answers it: the stored row, and the network its manifest
+/// names in the words a training request uses (`small`, `wide`), so that no client has to
+/// know the manifests' names for them.
+#[derive(serde::Serialize)]
+pub struct ModelAnswer {
+    #[serde(flatten)]
+    row: crate::store::ModelRow,
+    /// `null` for a manifest that names a network this build does not know.
+    network: Option<&'static str>,
+}
+
+impl From<crate::store::ModelRow> for ModelAnswer {
+    fn from(row: crate::store::ModelRow) -> Self {
+        let network = row
+            .manifest
+            .get("architecture")
+            .and_then(serde_json::Value::as_str)
+            .and_then(crate::ml::net::Architecture::from_name)
+            .map(crate::ml::net::Architecture::config_name);
+        Self { row, network }
+    }
 }
 
 #[derive(serde::Deserialize)]

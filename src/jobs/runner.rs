@@ -167,11 +167,17 @@ pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome
         Ok(epochs) => epochs,
         Err(e) => return RunOutcome::Retry(e.to_string()),
     };
+    // What the run really trains: a small collection's epochs, batch size and recipe differ
+    // from the request's (see `JobConfig::train_config_for`), and the job shows it while it
+    // runs, as the model's manifest does afterwards.
+    let train_config = config.train_config_for(data.catalog.len());
+    let training = serde_json::to_value(&train_config).unwrap_or_default();
     let mut last_save = Instant::now();
     let mut on_progress = |p: &Progress| -> Control {
         let mut progress = serde_json::to_value(p).unwrap_or_default();
         progress["device"] = device_name(ctx.device).into();
         progress["resumed_from_epoch"] = resumed_from.into();
+        progress["training"] = training.clone();
         let save = p.epoch_done.is_some() || last_save.elapsed() >= PROGRESS_SAVE_EVERY;
         if save {
             last_save = Instant::now();
@@ -194,7 +200,6 @@ pub fn run_job(ctx: &JobContext, job: &JobRow, signal: &JobSignal) -> RunOutcome
         device: Some(ctx.device),
         ..Hooks::default()
     };
-    let train_config = config.train_config_for(data.catalog.len());
     let trained = train::train_from(data.catalog, data.source.as_ref(), &train_config, hooks);
     if signal.is_taken_over() {
         // The last epoch's callback may have found the job gone, and that does not stop a

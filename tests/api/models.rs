@@ -182,6 +182,14 @@ async fn models_activate_roll_back_refuse_corrupt_files_and_classify_from_memory
     let listing = app.get("/api/v1/admin/models").await.text().await.unwrap();
     let data_dir = app.data_dir.to_string_lossy().into_owned();
     assert!(!listing.contains(&data_dir), "a path leaked: {listing}");
+    // Each version names its net in a training request's words, next to the manifest's name.
+    let listed: Value = serde_json::from_str(&listing).unwrap();
+    for item in listed["items"].as_array().unwrap() {
+        assert_eq!(item["network"], "wide", "{item}");
+        assert_eq!(item["manifest"]["architecture"], "doodlecnn-wide-v1");
+    }
+    let one: Value = app.get_json("/api/v1/admin/models/v1").await;
+    assert_eq!(one["network"], "wide", "{one}");
     let v2_path = doodlebox::data_dir::DataDir::new(&app.data_dir).model("v2");
     let weights = v2_path.join("model.safetensors");
     let mut bytes = std::fs::read(&weights).unwrap();

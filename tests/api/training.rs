@@ -95,6 +95,14 @@ async fn a_training_run_on_synthetic_doodles_reaches_90_percent_and_registers_a_
     // configuration trains on the CPU; `--device` chooses in a real server).
     assert_eq!(models["items"][0]["manifest"]["device"], "cpu");
     assert_eq!(job["progress"]["device"], "cpu", "{job}");
+    // The job shows what the run really trained: the manifest's configuration.
+    assert_eq!(
+        job["progress"]["training"], models["items"][0]["manifest"]["training"],
+        "{job}"
+    );
+    assert_eq!(job["progress"]["training"]["epochs"], 4);
+    assert_eq!(job["progress"]["training"]["batch_size"], 64);
+    assert_eq!(job["progress"]["training"]["architecture"], "wide");
 
     // A finished job's event stream gives its final state and ends.
     app.assert_completed_event_stream(&format!("/api/v1/admin/training-jobs/{id}/events"))

@@ -172,6 +172,15 @@ async fn a_job_started_in_the_portal_trains_the_network_chosen_and_the_models_li
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // The job view says what the run trains, as the model's manifest records it.
+    let training = browser
+        .js("return document.getElementById('job-training').textContent")
+        .await?;
+    let training = training.as_str().unwrap_or_default();
+    assert!(
+        training.starts_with("Trains: wide net · 1 epoch of batch 64"),
+        "{training}"
+    );
     let jobs: Value = reqwest::Client::new()
         .get(format!("{}/api/v1/admin/training-jobs", server.base))
         .bearer_auth(&server.token)

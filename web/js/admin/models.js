@@ -12,14 +12,6 @@ function signed(x) {
   return x > 0 ? `+${text}` : text;
 }
 
-/** The net a version is, in the words of the training form. */
-export function networkText(manifest) {
-  const name = manifest && manifest.architecture;
-  if (name === 'doodlecnn-wide-v1') return 'wide';
-  if (name === 'doodlecnn-3x3-v1') return 'small';
-  return name || '–';
-}
-
 export async function render(view) {
   view.append(h('h1', {}, 'Models'));
   let models;
@@ -39,7 +31,8 @@ export async function render(view) {
     h('th', { scope: 'row' }, m.version, m.is_active ? h('span', { className: 'badge approved' }, 'active') : ''),
     h('td', {}, when(m.created_at_ms)),
     h('td', { className: 'n' }, accuracyText(m.manifest && m.manifest.metrics)),
-    h('td', {}, networkText(m.manifest)),
+    // The server names the net in the training form's words (`small`, `wide`).
+    h('td', {}, m.network || (m.manifest && m.manifest.architecture) || '–'),
     h('td', {}, m.job_id ? h('a', { href: `#/training?job=${m.job_id}` }, `job ${m.job_id}`) : '–'),
     h('td', {},
       m.is_active ? '' : h('button', {

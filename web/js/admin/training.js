@@ -70,6 +70,17 @@ function startForm(onStarted) {
   h('button', { type: 'submit', className: 'primary' }, 'Start training'));
 }
 
+/** What a run really trains (a job's `progress.training`), in one line. */
+function trainingText(t) {
+  const parts = [`${t.architecture || 'small'} net`, `${num(t.epochs)} epoch${t.epochs === 1 ? '' : 's'} of batch ${num(t.batch_size)}`,
+    `learning rate ${t.learning_rate}`];
+  if (t.lr_schedule === 'cosine') parts.push('cosine decay');
+  if (t.label_smoothing) parts.push(`label smoothing ${t.label_smoothing}`);
+  if (t.weight_decay) parts.push(`weight decay ${t.weight_decay}`);
+  parts.push(t.augment ? `augmented (rotation ±${t.augment_params.max_rotation_deg}°)` : 'not augmented');
+  return `Trains: ${parts.join(' · ')}`;
+}
+
 /** The live view of one job; returns {element, stop}. */
 function watch(id) {
   const status = h('p', { className: 'job-status', id: 'job-status' }, `Job ${id}: connecting…`);
@@ -77,6 +88,7 @@ function watch(id) {
   const figures = h('p', { className: 'muted' });
   const eta = h('span', { id: 'job-eta' });
   const produced = h('p', { id: 'job-model' });
+  const training = h('p', { className: 'muted', id: 'job-training' });
   // The estimate counts down between progress events: from `etaSecs` at `etaAt`.
   let etaSecs = null;
   let etaAt = 0;
@@ -95,7 +107,7 @@ function watch(id) {
       }
     },
   }, 'Cancel job');
-  const element = panel(`Job ${id}`, status, bar, h('p', { className: 'muted' }, figures, eta), produced, chart, cancel);
+  const element = panel(`Job ${id}`, status, bar, h('p', { className: 'muted' }, figures, eta), training, produced, chart, cancel);
   const losses = [];
   const source = new EventSource(`${BASE}/training-jobs/${id}/events`);
   source.addEventListener('job', (event) => {
@@ -104,6 +116,7 @@ function watch(id) {
     const finished = ['completed', 'failed', 'cancelled'].includes(job.status);
     status.textContent = `Job ${id}: ${job.status}${job.model_version ? ` → model ${job.model_version}` : ''}${job.error ? ` (${job.error})` : ''}`;
     element.dataset.status = job.status;
+    if (p.training) training.textContent = trainingText(p.training);
     if (p.epochs) {
       const done = ((p.epoch - 1) + p.step / Math.max(1, p.steps_per_epoch)) / p.epochs;
       bar.value = finished && job.status === 'completed' ? 1 : done;
