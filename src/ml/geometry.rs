@@ -62,6 +62,13 @@ const RADIAL_SAMPLES: usize = 64;
 /// Points closer than this (relative to the diagonal) are one point.
 const SAME_POINT: f64 = 1e-6;
 
+/// Every stroke is first simplified (Ramer-Douglas-Peucker) at this tolerance, relative to
+/// the diagonal, so that the pen's tremble, and training's point jitter (up to 2 % of the
+/// larger side per point with the strong augmentation), do not read as corners, turns and
+/// ink length that the drawings classified later do not have. A circle stays a polygon of
+/// turns under [`CORNER_ANGLE`] (a 16-gon); at 0.03 it would become an octagon.
+const SMOOTHING_TOLERANCE: f64 = 0.02;
+
 /// Which features a model reads beside its image; recorded (by name) in its training
 /// configuration, so a model always gets the features it was trained with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,7 +197,8 @@ pub fn features_v1(strokes: &[Vec<[f32; 2]>]) -> [f32; V1_FEATURES] {
 }
 
 /// A drawing's strokes moved to its bounding box's corner and divided by its diagonal, with
-/// repeated and non-finite points dropped.
+/// repeated and non-finite points dropped and each stroke simplified at
+/// [`SMOOTHING_TOLERANCE`].
 struct Frame {
     /// The non-empty strokes, in the normalised frame.
     strokes: Vec<Vec<P>>,
@@ -230,7 +238,7 @@ impl Frame {
                 }
             }
             if !kept.is_empty() {
-                normalised.push(kept);
+                normalised.push(simplify(&kept, SMOOTHING_TOLERANCE));
             }
         }
         Some(Frame {
@@ -619,8 +627,8 @@ mod tests {
     fn a_circle_is_round_closed_convex_and_winds_once() {
         let f = features_v1(&circle());
         assert!(f[3] < 0.01 && f[4] < 0.01, "closed: {} {}", f[3], f[4]);
-        assert!(f[14] > 0.99, "hull circularity {}", f[14]);
-        assert!(f[16] > 0.99, "ink circularity {}", f[16]);
+        assert!(f[14] > 0.95, "hull circularity {}", f[14]);
+        assert!(f[16] > 0.95, "ink circularity {}", f[16]);
         assert!(f[15] > 0.99, "convexity {}", f[15]);
         assert!(
             (f[13] - 0.5).abs() < 0.01,
