@@ -233,6 +233,21 @@ fn longer_regularised_geometry(seed: u64) -> TrainConfig {
     }
 }
 
+/// The strong augmentation without its point jitter: jitter of 2 % of the larger side on
+/// every point turns the fine geometry of a training drawing into noise (corners, turns, ink
+/// length) that the drawings classified later do not have, so the geometric features of
+/// training and of validation drawings differ (a drawing of the sample has 0.27 corners x16
+/// at the finest window on average, 0.80 once augmented); the raster hardly sees it.
+fn without_jitter(config: TrainConfig) -> TrainConfig {
+    TrainConfig {
+        augment_params: AugmentParams {
+            jitter: 0.0,
+            ..config.augment_params
+        },
+        ..config
+    }
+}
+
 /// The 40-epoch regularised recipe on the small net with the geometric features: a quick
 /// look (about a minute a seed).
 fn regularised_geometry(seed: u64) -> TrainConfig {
@@ -430,6 +445,34 @@ fn recipes() -> Vec<Recipe> {
         Recipe {
             name: "120ep+strong+cos+ls+wd+wide+geo",
             config: |seed, _| longer_regularised_wide_geometry(seed),
+            tta: false,
+            members: 1,
+            pretrained: false,
+        },
+        Recipe {
+            name: "120ep+strong-jitter+cos+ls+wd",
+            config: |seed, _| without_jitter(longer_regularised(seed)),
+            tta: false,
+            members: 1,
+            pretrained: false,
+        },
+        Recipe {
+            name: "120ep+strong-jitter+cos+ls+wd+geo",
+            config: |seed, _| without_jitter(longer_regularised_geometry(seed)),
+            tta: false,
+            members: 1,
+            pretrained: false,
+        },
+        Recipe {
+            name: "120ep+strong-jitter+cos+ls+wd+wide",
+            config: |seed, _| without_jitter(longer_regularised_wide(seed)),
+            tta: false,
+            members: 1,
+            pretrained: false,
+        },
+        Recipe {
+            name: "120ep+strong-jitter+cos+ls+wd+wide+geo",
+            config: |seed, _| without_jitter(longer_regularised_wide_geometry(seed)),
             tta: false,
             members: 1,
             pretrained: false,
