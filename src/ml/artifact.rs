@@ -20,11 +20,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tch::nn::{self, ModuleT};
+use tch::nn;
 use tch::{Device, Kind, TchError, Tensor};
 
 use super::evaluation::Metrics;
-use super::net::{input_tensor, Architecture, DoodleNet};
+use super::net::{geometry_tensor, input_tensor, Architecture, DoodleNet};
 use super::raster::{self, PREPROCESSING_VERSION};
 use super::types::{TrainConfig, TrainedModel};
 
@@ -245,11 +245,15 @@ pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, ArtifactError> {
     let var_store = nn::VarStore::new(device);
     // `read_manifest` checked that the training configuration names the architecture.
     let style = manifest.training.raster;
-    let net = DoodleNet::with_input(
+    // A model that reads geometric features has a wider `fc1`: a manifest that lost its
+    // feature set no longer fits its weights and is refused below.
+    let features = manifest.training.geometry_features();
+    let net = DoodleNet::with_inputs(
         &var_store.root(),
         manifest.classes.len() as i64,
         manifest.training.architecture,
         style.channels() as i64,
+        features as i64,
     );
     let mut wanted = var_store.variables();
     if let Some(extra) = stored.keys().find(|name| !wanted.contains_key(*name)) {
@@ -279,9 +283,11 @@ pub fn load(dir: &Path, device: Device) -> Result<LoadedModel, ArtifactError> {
 
     let size = manifest.input_size;
     let probe = vec![0.0; style.channels() * (size * size) as usize];
+    let geometry = geometry_tensor(&vec![0.0; features], 1, features, device);
     let logits = tch::no_grad(|| {
-        net.forward_t(
+        net.forward_with(
             &input_tensor(&probe, 1, style.channels(), size, device),
+            geometry.as_ref(),
             false,
         )
     });

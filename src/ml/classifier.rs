@@ -1,6 +1,7 @@
 //! In-memory inference: a verified model artifact loaded on the CPU, in eval mode, warmed
-//! up, that turns strokes into class probabilities with the same rasterizer training used,
-//! and says when it is unsure.
+//! up, that turns strokes into class probabilities with the same rasterizer training used
+//! (and, for a model that reads them, the same geometric features of the strokes), and says
+//! when it is unsure.
 //!
 //! # Unsure
 //! The probabilities are calibrated: the logits are divided by the temperature fitted on the
@@ -27,12 +28,12 @@
 
 use std::path::Path;
 
-use tch::nn::ModuleT;
 use tch::{Device, Kind, TchError};
 
 use super::artifact::{self, ArtifactError, LoadedModel, Manifest};
 use super::evaluation;
-use super::net::input_tensor;
+use super::geometry::FeatureSet;
+use super::net::{geometry_tensor, input_tensor};
 use super::raster::{self, RasterError};
 
 /// Torch intra-op threads for inference, set on the loading thread.
@@ -74,12 +75,15 @@ impl Classifier {
         let size = classifier.input_size();
         let channels = classifier.raster_style().channels();
         let blank = vec![0.0; channels * (size * size) as usize];
+        let features = classifier.model.manifest.training.geometry_features();
+        let geometry = geometry_tensor(&vec![0.0; features], 1, features, Device::Cpu);
         for _ in 0..WARMUP_RUNS {
             let _logits = tch::no_grad(|| {
+                let xs = input_tensor(&blank, 1, channels, size, Device::Cpu);
                 classifier
                     .model
                     .net
-                    .forward_t(&input_tensor(&blank, 1, channels, size, Device::Cpu), false)
+                    .forward_with(&xs, geometry.as_ref(), false)
             });
         }
         Ok(classifier)
@@ -106,6 +110,12 @@ impl Classifier {
         &self.model.manifest.training.raster
     }
 
+    /// The geometric features the model reads beside its image, if any (see
+    /// [`super::geometry`]).
+    pub fn geometry(&self) -> Option<FeatureSet> {
+        self.model.manifest.training.geometry
+    }
+
     /// Every class with its probability (softmax), most likely first.
     pub fn classify(&self, strokes: &[Vec<[f32; 2]>]) -> Result<Vec<(String, f32)>, ClassifyError> {
         let mut all = self.classify_batch(&[strokes])?;
@@ -127,15 +137,22 @@ impl Classifier {
         let style = self.raster_style();
         let pixels = style.channels() * (size * size) as usize;
         let mut buffer = vec![0.0; drawings.len() * pixels];
+        let features = self.geometry().map_or(0, FeatureSet::count);
+        let mut geometry = vec![0.0; drawings.len() * features];
         for (index, (strokes, out)) in drawings.iter().zip(buffer.chunks_mut(pixels)).enumerate() {
             raster::rasterize_styled_into(strokes.as_ref(), size, style, out)
                 .map_err(|source| ClassifyError::Raster { index, source })?;
+            if let Some(set) = self.geometry() {
+                let row = &mut geometry[index * features..(index + 1) * features];
+                set.compute_into(strokes.as_ref(), row);
+            }
         }
         let probabilities = tch::no_grad(|| {
             let xs = input_tensor(&buffer, drawings.len(), style.channels(), size, Device::Cpu);
+            let geometry = geometry_tensor(&geometry, drawings.len(), features, Device::Cpu);
             self.model
                 .net
-                .forward_t(&xs, false)
+                .forward_with(&xs, geometry.as_ref(), false)
                 .divide_scalar(self.temperature())
                 .softmax(-1, Kind::Float)
         });

@@ -3,6 +3,8 @@
 //! - [`raster`]: the one rasterizer, shared by training and inference (its version is
 //!   recorded in every model).
 //! - [`augment`]: random but seeded changes to the vectors before rasterizing, for training.
+//! - [`geometry`]: scale-invariant features of the strokes (corners, turns, closedness,
+//!   roundness, convexity, directions) that a model may read beside its image.
 //! - [`synth`]: procedural doodles of the default shapes and scribbles, for the starter
 //!   model and tests.
 //! - [`net`]: the CNNs (the small original and a wide one), chosen per run by name.
@@ -42,6 +44,7 @@ pub mod confusion_picture;
 pub mod confusions;
 pub mod dataset;
 pub mod evaluation;
+pub mod geometry;
 pub mod net;
 pub mod permutation;
 pub mod raster;

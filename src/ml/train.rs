@@ -31,7 +31,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use tch::nn::{self, ModuleT, OptimizerConfig};
+use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, TchError, Tensor};
 
 use super::augment::augment_with_rng;
@@ -39,7 +39,7 @@ use super::batches;
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::dataset::{self, Dataset, DatasetError, Sides};
 use super::evaluation::{EpochRecord, Tally};
-use super::net::{copy_features, input_tensor, DoodleNet, FeaturesMismatch};
+use super::net::{copy_features, geometry_tensor, input_tensor, DoodleNet, FeaturesMismatch};
 use super::permutation::Permutation;
 use super::raster::{self, RasterError};
 use super::source::{Catalog, Entries, SourceError, StrokeSource};
@@ -235,11 +235,12 @@ pub fn train_from(
 
     tch::manual_seed(mix(config.seed, u64::MAX) as i64);
     let mut var_store = nn::VarStore::new(device);
-    let net = DoodleNet::with_input(
+    let net = DoodleNet::with_inputs(
         &var_store.root(),
         classes.len() as i64,
         config.architecture,
         config.raster.channels() as i64,
+        config.geometry_features() as i64,
     );
     if let Some(pretrained) = initial_weights {
         copy_features(pretrained, &var_store)?;
@@ -304,8 +305,9 @@ pub fn train_from(
                     config.image_size,
                     device,
                 );
+                let geometry = batch.geometry_tensor(config, device);
                 let ys = Tensor::from_slice(&batch.labels).to_device(device);
-                let all_logits = net.forward_t(&xs, true);
+                let all_logits = net.forward_with(&xs, geometry.as_ref(), true);
                 let logits = all_logits.narrow(0, 0, drawings as i64);
                 let mut loss = if config.label_smoothing > 0.0 {
                     let (mean, no_ignored) = (tch::Reduction::Mean, -100);
@@ -475,8 +477,31 @@ struct Batch {
     pixels: Vec<f32>,
     /// Images in `pixels`.
     rows: usize,
+    /// `rows` vectors of the configuration's geometric features, computed from the same
+    /// (augmented) strokes as the pixels; empty when the model reads none.
+    geometry: Vec<f32>,
     /// The drawings' labels (scribbles have none).
     labels: Vec<i64>,
+}
+
+impl Batch {
+    /// The batch's geometric features as the network's input, when `config` has them.
+    fn geometry_tensor(&self, config: &TrainConfig, device: Device) -> Option<Tensor> {
+        geometry_tensor(
+            &self.geometry,
+            self.rows,
+            config.geometry_features(),
+            device,
+        )
+    }
+}
+
+/// Writes the geometric features of `strokes` that `config` asks for into `out` (which holds
+/// `config.geometry_features()` numbers; nothing when it asks for none).
+fn geometry_into(config: &TrainConfig, strokes: &[Vec<[f32; 2]>], out: &mut [f32]) {
+    if let Some(set) = config.geometry {
+        set.compute_into(strokes, out);
+    }
 }
 
 /// Turns catalog indices into batches: reads the strokes, augments, rasterizes.
@@ -501,18 +526,32 @@ impl Reader<'_> {
         let scribbles = scribbles_for(indices.len(), config.scribble_share);
         let rows = indices.len() + scribbles;
         let mut buffer = vec![0.0f32; rows * pixels];
+        // Row `k`'s features are `geometry[k * features..(k + 1) * features]`.
+        let features = config.geometry_features();
+        let mut geometry = vec![0.0f32; rows * features];
         let (drawn, extra) = buffer.split_at_mut(indices.len() * pixels);
-        for out in extra.chunks_exact_mut(pixels) {
+        for (k, out) in extra.chunks_exact_mut(pixels).enumerate() {
             // Training scribbles come from seeds below the held-out range.
             let seed = rng.random::<u64>() % synth::HELD_OUT_SCRIBBLE_SEEDS;
-            raster::rasterize_styled_into(&synth::scribble(seed), size, style, out).map_err(
-                |source| TrainError::Raster {
+            let scribble = synth::scribble(seed);
+            raster::rasterize_styled_into(&scribble, size, style, out).map_err(|source| {
+                TrainError::Raster {
                     index: usize::MAX,
                     source,
-                },
-            )?;
+                }
+            })?;
+            let row = indices.len() + k;
+            geometry_into(
+                config,
+                &scribble,
+                &mut geometry[row * features..(row + 1) * features],
+            );
         }
-        for (&index, out) in indices.iter().zip(drawn.chunks_exact_mut(pixels)) {
+        for (k, (&index, out)) in indices
+            .iter()
+            .zip(drawn.chunks_exact_mut(pixels))
+            .enumerate()
+        {
             let strokes = self.source.strokes(index)?;
             let strokes = match config.augment {
                 true => augment_with_rng(&strokes, &mut rng, &config.augment_params),
@@ -520,10 +559,16 @@ impl Reader<'_> {
             };
             raster::rasterize_styled_into(&strokes, size, style, out)
                 .map_err(|source| TrainError::Raster { index, source })?;
+            geometry_into(
+                config,
+                &strokes,
+                &mut geometry[k * features..(k + 1) * features],
+            );
         }
         Ok(Batch {
             pixels: buffer,
             rows,
+            geometry,
             labels: self.labels(indices)?,
         })
     }
@@ -541,14 +586,26 @@ impl Reader<'_> {
         let (size, style) = (self.config.image_size, &self.config.raster);
         let pixels = style.channels() * (size * size) as usize;
         let mut buffer = vec![0.0f32; indices.len() * pixels];
-        for (&index, out) in indices.iter().zip(buffer.chunks_exact_mut(pixels)) {
+        let features = self.config.geometry_features();
+        let mut geometry = vec![0.0f32; indices.len() * features];
+        for (k, (&index, out)) in indices
+            .iter()
+            .zip(buffer.chunks_exact_mut(pixels))
+            .enumerate()
+        {
             let strokes = self.source.strokes(index)?;
             raster::rasterize_styled_into(&strokes, size, style, out)
                 .map_err(|source| TrainError::Raster { index, source })?;
+            geometry_into(
+                self.config,
+                &strokes,
+                &mut geometry[k * features..(k + 1) * features],
+            );
         }
         Ok(Batch {
             pixels: buffer,
             rows: indices.len(),
+            geometry,
             labels: self.labels(indices)?,
         })
     }
@@ -582,7 +639,8 @@ impl Reader<'_> {
                     self.config.image_size,
                     device,
                 );
-                let logits = tch::no_grad(|| net.forward_t(&xs, false));
+                let geometry = batch.geometry_tensor(self.config, device);
+                let logits = tch::no_grad(|| net.forward_with(&xs, geometry.as_ref(), false));
                 tally.add(&logits, &batch.labels)?;
             }
             Ok(tally)

@@ -9,6 +9,7 @@ use tch::Device;
 
 use super::augment::AugmentParams;
 use super::evaluation::Metrics;
+use super::geometry::FeatureSet;
 use super::net::{Architecture, DoodleNet};
 use super::raster;
 
@@ -96,6 +97,11 @@ pub struct TrainConfig {
     /// all trained on [`raster::RasterStyle::default`].
     #[serde(default, skip_serializing_if = "raster::RasterStyle::is_default")]
     pub raster: raster::RasterStyle,
+    /// Geometric features of the strokes the network reads beside its image (see
+    /// [`super::geometry`]); the classifier computes them for a model that has them. Older
+    /// configurations, which have no such field, read the image alone (`None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<FeatureSet>,
 }
 
 /// How the learning rate changes over a run.
@@ -151,6 +157,7 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             weight_decay: 0.0,
             raster: raster::RasterStyle::default(),
+            geometry: None,
         }
     }
 }
@@ -159,6 +166,11 @@ impl TrainConfig {
     /// The seed that splits the drawings: [`TrainConfig::split_seed`], else `seed`.
     pub fn split_seed(&self) -> u64 {
         self.split_seed.unwrap_or(self.seed)
+    }
+
+    /// How many geometric features the network reads beside its image (0: none).
+    pub fn geometry_features(&self) -> usize {
+        self.geometry.map_or(0, FeatureSet::count)
     }
 
     /// Checks every field's range, so a bad configuration is refused before any work.
@@ -251,6 +263,7 @@ mod tests {
             "label_smoothing",
             "weight_decay",
             "raster",
+            "geometry",
         ] {
             assert!(json.get(key).is_none(), "{key} is left out at its default");
         }
@@ -259,6 +272,7 @@ mod tests {
         assert_eq!(read, TrainConfig::default());
         assert_eq!(read.architecture, Architecture::Small);
         assert_eq!(read.split_seed(), read.seed);
+        assert_eq!(read.geometry, None);
     }
 
     #[test]

@@ -4,7 +4,10 @@ use std::path::Path;
 
 use doodlebox::ml::artifact::{self, ArtifactError, Manifest, MANIFEST_FILE, WEIGHTS_FILE};
 use doodlebox::ml::classifier::Classifier;
-use doodlebox::ml::net::{input_tensor, Architecture, ARCHITECTURE, WIDE_ARCHITECTURE};
+use doodlebox::ml::geometry::FeatureSet;
+use doodlebox::ml::net::{
+    geometry_tensor, input_tensor, Architecture, ARCHITECTURE, WIDE_ARCHITECTURE,
+};
 use doodlebox::ml::raster::{self, RasterStyle, PREPROCESSING_VERSION};
 use doodlebox::ml::synth;
 use doodlebox::ml::train::{self, Hooks, TrainConfig};
@@ -125,8 +128,23 @@ fn a_manifest_without_a_raster_style_is_read_as_the_one_channel_pixels_of_before
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
     assert!(json["training"].get("raster").is_none());
+    // Nor geometric features: the network and its weights are those of before.
+    assert!(json["training"].get("geometry").is_none());
+    let stored = Tensor::read_safetensors(dir.join(WEIGHTS_FILE)).unwrap();
+    assert!(stored.iter().all(|(name, _)| !name.starts_with("geo")));
+    let fc1 = &stored
+        .iter()
+        .find(|(name, _)| name == "fc1.weight")
+        .unwrap()
+        .1;
+    assert_eq!(
+        fc1.size(),
+        [128, 64 * 9],
+        "the hidden layer reads the image alone"
+    );
     let classifier = Classifier::load(&dir).expect("loads");
     assert_eq!(classifier.raster_style(), &RasterStyle::default());
+    assert_eq!(classifier.geometry(), None);
     for seed in 0..5 {
         let strokes = synth::doodle(synth::Shape::ALL[seed % 5], 2_000_000 + seed as u64);
         let plain = raster::rasterize(&strokes, 28).unwrap();
@@ -176,6 +194,70 @@ fn a_model_drawn_in_another_style_records_it_and_is_classified_on_its_own_pixels
         ..manifest
     };
     artifact::write_manifest(&dir, &unstyled).unwrap();
+    let result = artifact::load(&dir, Device::Cpu);
+    assert!(
+        matches!(result, Err(ArtifactError::WeightsMismatch(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_model_that_reads_geometric_features_round_trips_and_classifies_with_them() {
+    let config = TrainConfig {
+        epochs: 2,
+        batch_size: 16,
+        validation_fraction: 0.3,
+        architecture: Architecture::Wide,
+        geometry: Some(FeatureSet::StrokesV1),
+        ..TrainConfig::default()
+    };
+    let dataset = synth::starter_dataset(10, 3);
+    let model = train::train(&dataset, &config, Hooks::default()).expect("trains");
+    let dir = scratch_dir("artifact-geometry");
+    let manifest = artifact::write(&dir, &model).expect("written");
+    assert_eq!(manifest.training.geometry, Some(FeatureSet::StrokesV1));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+    assert_eq!(json["training"]["geometry"], "strokes-v1");
+    let classifier = Classifier::load(&dir).expect("loads");
+    assert_eq!(classifier.geometry(), Some(FeatureSet::StrokesV1));
+    let temperature = classifier.temperature();
+    for sample in dataset.samples.iter().take(6) {
+        let strokes = &sample.strokes;
+        let pixels = raster::rasterize(strokes, 28).unwrap();
+        let mut features = vec![0.0; FeatureSet::StrokesV1.count()];
+        FeatureSet::StrokesV1.compute_into(strokes, &mut features);
+        // The trained network in memory, fed here: the loaded one answers the same.
+        let xs = input_tensor(&pixels, 1, 1, 28, Device::Cpu);
+        let geometry = geometry_tensor(&features, 1, features.len(), Device::Cpu);
+        let p = tch::no_grad(|| {
+            model
+                .net
+                .forward_with(&xs, geometry.as_ref(), false)
+                .divide_scalar(temperature)
+                .softmax(-1, Kind::Float)
+        });
+        let expected = Vec::<Vec<f32>>::try_from(&p).unwrap().remove(0);
+        let got = classified(&classifier, strokes);
+        for (e, g) in expected.iter().zip(&got) {
+            assert!((e - g).abs() < 1e-6, "{expected:?} against {got:?}");
+        }
+        // And the features matter: other features, another answer.
+        let zeros = geometry_tensor(&vec![0.0; features.len()], 1, features.len(), Device::Cpu);
+        let other = tch::no_grad(|| model.net.forward_with(&xs, zeros.as_ref(), false));
+        let plain = tch::no_grad(|| model.net.forward_with(&xs, geometry.as_ref(), false));
+        assert!(!other.allclose(&plain, 1e-6, 1e-6, false));
+    }
+    // Without its feature set the manifest describes the image-only network: the weights do
+    // not fit it, and the model is refused rather than fed no features.
+    let without = Manifest {
+        training: TrainConfig {
+            geometry: None,
+            ..manifest.training.clone()
+        },
+        ..manifest
+    };
+    artifact::write_manifest(&dir, &without).unwrap();
     let result = artifact::load(&dir, Device::Cpu);
     assert!(
         matches!(result, Err(ArtifactError::WeightsMismatch(_))),
