@@ -238,7 +238,7 @@ impl Frame {
                 }
             }
             if !kept.is_empty() {
-                normalised.push(simplify(&kept, SMOOTHING_TOLERANCE));
+                normalised.push(rdp(&kept, SMOOTHING_TOLERANCE));
             }
         }
         Some(Frame {
@@ -358,7 +358,7 @@ fn corners(paths: &[Path], window: f64) -> Vec<f64> {
 fn turns(strokes: &[Vec<P>], tolerance: f64) -> Vec<f64> {
     let mut out = Vec::new();
     for stroke in strokes {
-        let v = simplify(stroke, tolerance);
+        let v = rdp(stroke, tolerance);
         let closed = v.len() >= 4 && distance(v[0], v[v.len() - 1]) < CLOSED_GAP;
         for i in 1..v.len().saturating_sub(1) {
             out.push(turn(v[i - 1], v[i], v[i], v[i + 1]));
@@ -379,20 +379,22 @@ fn turn(a: P, b: P, c: P, d: P) -> f64 {
     cross.atan2(dot)
 }
 
-/// Ramer-Douglas-Peucker: the vertices of `stroke` that keep every point within
-/// `tolerance` of the simplified polyline (its ends always kept).
-fn simplify(stroke: &[P], tolerance: f64) -> Vec<P> {
-    if stroke.len() < 3 {
-        return stroke.to_vec();
+/// Ramer-Douglas-Peucker: the points of `line` that stay when every dropped point lies within
+/// `tolerance` of the segment that replaces it; first and last points always stay. Iterative,
+/// so a long stroke cannot overflow the stack. Also the Quick, Draw! export's simplification
+/// (`crate::transfer::simplify`).
+pub fn rdp(line: &[[f64; 2]], tolerance: f64) -> Vec<[f64; 2]> {
+    if line.len() < 3 {
+        return line.to_vec();
     }
-    let mut keep = vec![false; stroke.len()];
+    let mut keep = vec![false; line.len()];
     keep[0] = true;
-    keep[stroke.len() - 1] = true;
-    let mut pending = vec![(0, stroke.len() - 1)];
+    keep[line.len() - 1] = true;
+    let mut pending = vec![(0, line.len() - 1)];
     while let Some((first, last)) = pending.pop() {
         let (mut farthest, mut index) = (0.0, first);
         for i in first + 1..last {
-            let d = segment_distance(stroke[i], stroke[first], stroke[last]);
+            let d = segment_distance(line[i], line[first], line[last]);
             if d > farthest {
                 (farthest, index) = (d, i);
             }
@@ -403,8 +405,7 @@ fn simplify(stroke: &[P], tolerance: f64) -> Vec<P> {
             pending.push((index, last));
         }
     }
-    stroke
-        .iter()
+    line.iter()
         .zip(keep)
         .filter_map(|(&p, k)| k.then_some(p))
         .collect()

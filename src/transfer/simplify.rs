@@ -9,6 +9,8 @@ pub const SIMPLIFIED_MAX: f64 = 255.0;
 /// RDP's tolerance, in scaled pixels.
 pub const RDP_EPSILON: f64 = 2.0;
 
+pub use crate::ml::geometry::rdp;
+
 /// One simplified stroke: integer x and y in `0..=255`.
 pub type SimpleStroke = (Vec<i64>, Vec<i64>);
 
@@ -41,47 +43,6 @@ pub fn simplify(strokes: &[Vec<[f64; 2]>]) -> Vec<SimpleStroke> {
             )
         })
         .collect()
-}
-
-/// Ramer-Douglas-Peucker: the points of `line` that stay when every dropped point lies within
-/// `epsilon` of the segment that replaces it. First and last points always stay. Iterative,
-/// so a long stroke cannot overflow the stack.
-pub fn rdp(line: &[[f64; 2]], epsilon: f64) -> Vec<[f64; 2]> {
-    if line.len() < 3 {
-        return line.to_vec();
-    }
-    let mut keep = vec![false; line.len()];
-    keep[0] = true;
-    keep[line.len() - 1] = true;
-    let mut spans = vec![(0, line.len() - 1)];
-    while let Some((first, last)) = spans.pop() {
-        let (mut farthest, mut distance) = (first, 0.0);
-        for (i, point) in line.iter().enumerate().take(last).skip(first + 1) {
-            let d = distance_to_segment(*point, line[first], line[last]);
-            if d > distance {
-                (farthest, distance) = (i, d);
-            }
-        }
-        if distance > epsilon {
-            keep[farthest] = true;
-            spans.push((first, farthest));
-            spans.push((farthest, last));
-        }
-    }
-    line.iter()
-        .zip(keep)
-        .filter_map(|(p, k)| k.then_some(*p))
-        .collect()
-}
-
-fn distance_to_segment(p: [f64; 2], a: [f64; 2], b: [f64; 2]) -> f64 {
-    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-    let length_squared = dx * dx + dy * dy;
-    if length_squared == 0.0 {
-        return (p[0] - a[0]).hypot(p[1] - a[1]);
-    }
-    let t = (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length_squared).clamp(0.0, 1.0);
-    (p[0] - (a[0] + t * dx)).hypot(p[1] - (a[1] + t * dy))
 }
 
 #[cfg(test)]
