@@ -147,17 +147,26 @@ impl Browser {
     }
 
     /// The middle of the element `css` in the viewport, scrolled into view first.
+    /// Waits up to [`WAIT`] for the element: a live event may be re-rendering its list (the
+    /// review grid after a bulk action) at the moment the finger comes down.
     async fn middle_of(&self, css: &str) -> Result<(f64, f64)> {
         let css_json = serde_json::to_string(css)?;
-        let at = self
-            .js(&format!(
-                "const el = document.querySelector({css_json});
-                 if (!el) return null;
-                 el.scrollIntoView({{block: 'center', inline: 'center'}});
-                 const r = el.getBoundingClientRect();
-                 return [r.left + r.width / 2, r.top + r.height / 2];"
-            ))
-            .await?;
+        let deadline = Instant::now() + WAIT;
+        let at = loop {
+            let at = self
+                .js(&format!(
+                    "const el = document.querySelector({css_json});
+                     if (!el) return null;
+                     el.scrollIntoView({{block: 'center', inline: 'center'}});
+                     const r = el.getBoundingClientRect();
+                     return [r.left + r.width / 2, r.top + r.height / 2];"
+                ))
+                .await?;
+            if !at.is_null() || Instant::now() >= deadline {
+                break at;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         let get = |i: usize| {
             at[i]
                 .as_f64()
