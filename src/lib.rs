@@ -69,15 +69,16 @@
 //! input ends here with a 4xx and changes nothing), checks the shape is being collected
 //! and, without asking any model, hands a `Submission` to `store::Ingest::submit` → the group-commit thread batches it with its neighbours, writes
 //! and syncs the stroke records in sled, then inserts the rows in one SQLite transaction
-//! (`synchronous=FULL`) → only then does the handler answer `201`. Two guards stand before
+//! (written, not synced: a power cut that undoes it is repaired at start from the synced
+//! records) → only then does the handler answer `201`. Two guards stand before
 //! the writer: below the free-space watermark (`store::disk`) a submission gets `507` at
 //! once; after repeated storage failures the circuit breaker (`store::breaker`) answers
 //! `503` with `Retry-After`. After the `201` the drawing goes to the quality scorer's
 //! thread (`service::quality`), which asks the active model what it sees (Quick, Draw!'s
 //! `recognized`, kept on the row), scores it, and flags it below the threshold, in a later
 //! batch; a drawing that missed the scorer's queue, or a crash, is found by its catch-up
-//! walk over unscored rows. After a crash, `store::reconcile` rebuilds rows for records
-//! that have none.
+//! walk over unscored rows. After a crash or a power cut, `store::reconcile` rebuilds rows
+//! for records that have none.
 //!
 //! # How a job flows
 //! `POST /api/v1/admin/training-jobs` (or `/backup`, `/import`, `/quality/rescore`) → the

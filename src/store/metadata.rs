@@ -1,10 +1,10 @@
 //! The metadata store: players, shapes, drawing rows, idempotency records, jobs and models
 //! in SQLite.
 //!
-//! Durability settings live here and nowhere else: WAL journal, `synchronous=FULL` (NORMAL
-//! can lose a committed transaction on power loss), foreign keys on, a busy timeout. There is
-//! one writer connection behind a mutex and a small pool of readers; every method blocks, so
-//! async callers go through `spawn_blocking`.
+//! Durability settings live here and nowhere else: WAL journal, foreign keys on, a busy
+//! timeout, and `synchronous=FULL` for every write but the repairable ones (see
+//! [`Durability`]). There is one writer connection behind a mutex and a small pool of
+//! readers; every method blocks, so async callers go through `spawn_blocking`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -198,10 +198,43 @@ pub struct TrainingDrawing {
     pub shape: String,
 }
 
+/// When a write's commit reaches the disk.
+///
+/// In WAL mode a `synchronous=FULL` commit syncs the log before it returns; a `NORMAL` one
+/// only writes it, and a power cut (never a crash of the process: the page cache survives
+/// that) may undo it and every commit after it, never one before a synced commit, since a
+/// sync covers the whole log and recovery keeps the log's valid prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// On disk when the commit returns: everything that exists nowhere else.
+    Synced,
+    /// On disk at the next synced commit or checkpoint. Only for rows that start-up rebuilds
+    /// when a power cut undid them: drawing rows (with their players and idempotency keys),
+    /// rebuilt by [`super::reconcile`] from stroke records synced before the rows were
+    /// written, and quality scores, recomputed by the scorer's catch-up walk. The group
+    /// commit then syncs once per batch (the stroke store) instead of twice.
+    Repairable,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Synced => "FULL",
+            Durability::Repairable => "NORMAL",
+        }
+    }
+}
+
+/// The writer connection and the `synchronous` level it is set to.
+struct Writer {
+    conn: Connection,
+    durability: Durability,
+}
+
 /// The SQLite implementation of [`MetadataStore`].
 pub struct SqliteMetadataStore {
     /// The one connection that writes.
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     /// Read-only connections; a reader takes one and puts it back.
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
@@ -220,7 +253,11 @@ impl SqliteMetadataStore {
             super::blobs::sync_dir(dir)?;
         }
         let store = Self {
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                conn: writer,
+                // `configure` set FULL.
+                durability: Durability::Synced,
+            }),
             readers: Mutex::new(Vec::new()),
             path: path.to_owned(),
             shape_cache: RwLock::new(None),
@@ -233,14 +270,37 @@ impl SqliteMetadataStore {
         *self.shape_cache.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    /// A write whose commit is on disk when it returns.
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.write_as(Durability::Synced, f)
+    }
+
+    /// A write of rows start-up rebuilds if a power cut undoes it ([`Durability::Repairable`]).
+    pub(crate) fn write_repairable<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_as(Durability::Repairable, f)
+    }
+
+    fn write_as<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         // A poisoned lock means a writer panicked; SQLite rolled its transaction back, so the
         // connection is still consistent.
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if writer.durability != durability {
+            writer
+                .conn
+                .pragma_update(None, "synchronous", durability.pragma())?;
+            writer.durability = durability;
+        }
+        f(&mut writer.conn)
     }
 
     pub(crate) fn read<T>(
@@ -387,7 +447,8 @@ const DAY_MS: i64 = 86_400_000;
 
 impl DrawingStore for SqliteMetadataStore {
     fn insert_drawings(&self, rows: &[NewDrawingRow]) -> Result<(), StoreError> {
-        self.write(|conn| {
+        // Every row is rebuilt from its stroke record, synced before this is called.
+        self.write_repairable(|conn| {
             let tx = conn.transaction()?;
             {
                 let mut player = tx.prepare_cached("INSERT OR IGNORE INTO players (id, created_at) VALUES (?1, ?2)")?;
@@ -661,6 +722,34 @@ mod tests {
         // Reopening applies nothing twice and seeds nothing twice.
         let store = SqliteMetadataStore::open(&dir.path().join("m.sqlite3")).unwrap();
         assert_eq!(store.shapes().unwrap().len(), 5);
+    }
+
+    /// `PRAGMA synchronous` as the writer connection has it: 1 NORMAL, 2 FULL.
+    fn synchronous(conn: &mut Connection) -> Result<i64, StoreError> {
+        Ok(conn.pragma_query_value(None, "synchronous", |r| r.get(0))?)
+    }
+
+    #[test]
+    fn only_repairable_writes_commit_without_a_sync_and_every_other_write_syncs_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteMetadataStore::open(&dir.path().join("m.sqlite3")).unwrap();
+        assert_eq!(store.write(synchronous).unwrap(), 2);
+        assert_eq!(store.write_repairable(synchronous).unwrap(), 1);
+        assert_eq!(store.write(synchronous).unwrap(), 2);
+        // Drawing rows are repairable; the write after them syncs.
+        let shape = store.shapes().unwrap()[0].id;
+        let row = NewDrawingRow {
+            id: DrawingId::next(1_000, None),
+            player: PlayerId::random(),
+            shape_id: shape,
+            metadata: serde_json::json!({}),
+            created_at_ms: 1_000,
+            idempotency: None,
+            source_key: None,
+            judgement: None,
+        };
+        store.insert_drawings(&[row]).unwrap();
+        assert_eq!(store.write(synchronous).unwrap(), 2);
     }
 
     #[test]

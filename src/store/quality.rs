@@ -196,7 +196,10 @@ impl QualityStore for SqliteMetadataStore {
         threshold: f64,
         progress: Option<&RescoreState>,
     ) -> Result<(), StoreError> {
-        self.write(|conn| {
+        // A power cut that undoes this leaves the drawings unscored (the catch-up walk scores
+        // them) or with their old scores and the walk's position before them (it resumes
+        // there): nothing is lost that the scorer does not redo.
+        self.write_repairable(|conn| {
             let tx = conn.transaction()?;
             {
                 let mut update = tx.prepare_cached(UPDATE_SCORE)?;

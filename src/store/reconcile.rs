@@ -1,7 +1,8 @@
 //! Start-up reconciliation of the two stores.
 //!
-//! The writer syncs a batch's stroke records before it inserts their rows, so a crash can
-//! leave records without rows, never the reverse. Ids grow monotonically, so those records
+//! The writer syncs a batch's stroke records before it inserts their rows, and commits the
+//! rows without a sync of their own, so a crash, or a power cut that undoes the newest
+//! commits, can leave records without rows, never the reverse. Ids grow monotonically, so those records
 //! all sort after the newest row: rebuilding them is a scan of the stroke store's tail, fast
 //! at any size. Rows whose strokes are missing mean lost data; they are reported, never
 //! dropped (the newest rows are checked here; `doodlebox verify` checks all).

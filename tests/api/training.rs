@@ -365,7 +365,11 @@ async fn a_model_trains_on_345_classes_and_its_card_stays_readable() {
         .unwrap();
     let import = crate::jobs::follow(&app, response).await;
     assert_eq!(import["status"], "completed", "{import}");
-    assert_eq!(import["result"]["imported"], CLASSES * PER_CLASS, "{import}");
+    assert_eq!(
+        import["result"]["imported"],
+        CLASSES * PER_CLASS,
+        "{import}"
+    );
 
     let created: Value = app
         .post_json(

@@ -25,15 +25,7 @@ async fn a_backup_taken_while_20_clients_submit_restores_every_drawing_acknowled
 
     let acked = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let clients: Vec<_> = (0..20)
-        .map(|_| {
-            tokio::spawn(submit_until_stopped(
-                server.base.clone(),
-                acked.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
+    let clients = spawn_submitters(20, &server.base, &acked, &stop);
     while acked.lock().unwrap().len() < 300 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -1,7 +1,7 @@
 //! Tests of the real binary, started as a child process on a temporary data directory. One
 //! file per area:
 //! - `crash`: `kill -9` under 200 clients, a crash at each durability step, scoring after a
-//!   kill, a clean stop on SIGTERM;
+//!   kill, a power cut, a clean stop on SIGTERM;
 //! - `jobs`: a training job and an import job killed mid-run run again after a restart;
 //! - `backup`: an online backup taken under load restores what was acknowledged before it;
 //! - `disk`: a nearly full disk (507) and failing writes (the breaker's 503), then recovery;

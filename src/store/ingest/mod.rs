@@ -2,9 +2,13 @@
 //!
 //! Handlers hand a [`Submission`] to [`Ingest::submit`] and await the outcome. One thread
 //! takes every submission waiting in the queue as a batch, writes all their stroke records to
-//! the stroke store and syncs it once, then inserts all their rows in one SQLite transaction
-//! (one more sync), and only then answers each of them. Many concurrent submissions thus share
-//! two syncs; durability is never weakened for speed.
+//! the stroke store and syncs it once, then inserts all their rows in one SQLite transaction,
+//! and only then answers each of them. Many concurrent submissions thus share one sync. The
+//! rows' commit is written but not synced ([`Durability::Repairable`]): a power cut that
+//! undoes it leaves stroke records without rows, which start-up rebuilds, the same as a
+//! crash between the two stores; an acknowledged drawing is never lost.
+//!
+//! [`Durability::Repairable`]: super::metadata::Durability::Repairable
 //!
 //! Imports use the same path with a bulk message ([`Ingest::import_chunk`]): one channel send
 //! carries many drawings, which commit together, and drawings whose source key (Quick,
@@ -141,7 +145,7 @@ pub enum IngestError {
 pub struct IngestStats {
     pub batches: AtomicU64,
     pub drawings: AtomicU64,
-    /// Syncs issued to stable storage (stroke store and metadata store each count one).
+    /// Syncs issued to stable storage: one per group commit (the stroke store's).
     pub syncs: AtomicU64,
 }
 

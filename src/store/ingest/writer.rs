@@ -260,8 +260,9 @@ impl From<StoreFailure> for IngestError {
     }
 }
 
-/// Stroke records first, synced; then the rows. A crash between the two leaves records
-/// without rows, which start-up reconciliation rebuilds; never rows without records.
+/// Stroke records first, synced; then the rows, committed without a sync of their own. A
+/// crash between the two, or a power cut that undoes the rows' commit, leaves records without
+/// rows, which start-up reconciliation rebuilds; never rows without records.
 /// `inject_failure` (fault tests) makes the SQLite commit fail as an I/O error would.
 pub(super) fn store_both(
     stores: &Stores,
@@ -310,6 +311,5 @@ fn try_store_both(
         }
         return Err(StoreFailure::Failed(IngestError::Storage(e.to_string())));
     }
-    stats.syncs.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
