@@ -749,7 +749,19 @@ mod tests {
             judgement: None,
         };
         store.insert_drawings(&[row]).unwrap();
+        assert_eq!(
+            store.writer.lock().unwrap().durability,
+            Durability::Repairable,
+            "drawing rows commit without a sync"
+        );
         assert_eq!(store.write(synchronous).unwrap(), 2);
+        use crate::store::quality::QualityStore;
+        store.record_scores(&[], 0.2, None).unwrap();
+        assert_eq!(
+            store.writer.lock().unwrap().durability,
+            Durability::Repairable,
+            "scores commit without a sync"
+        );
     }
 
     #[test]
