@@ -12,7 +12,7 @@
 //! oldest, in id order); the store applies the rest of the filter (shapes, quality, flags,
 //! time range).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
@@ -103,6 +103,7 @@ pub fn snapshot(
         shapes,
         counts,
         held_out,
+        held_out_shapes,
         capped,
         missing,
         rule,
@@ -116,6 +117,14 @@ pub fn snapshot(
         label_of_shape[shape] = label as u32;
     }
     let classes: Vec<String> = order.iter().map(|&i| shapes[i].clone()).collect();
+    let only_in_evaluation = only_in_evaluation(held_out_shapes, &classes);
+    if !only_in_evaluation.is_empty() {
+        tracing::warn!(
+            job = job_id,
+            shapes = ?only_in_evaluation,
+            "every drawing of these shapes is in the evaluation split: this model will not know them"
+        );
+    }
     let size: usize = counts.iter().sum();
     if classes.len() < 2 {
         return Err(SnapshotError::Unusable(format!(
@@ -137,6 +146,7 @@ pub fn snapshot(
         "drawings_file": path,
         "evaluation_held_out": held_out,
         "evaluation_rule": rule,
+        "classes_only_in_evaluation": only_in_evaluation,
         "left_out_by_per_class_cap": capped,
         "missing_strokes": missing,
     });
@@ -159,6 +169,8 @@ struct Walk {
     counts: Vec<usize>,
     /// Drawings left out because they belong to the evaluation split.
     held_out: usize,
+    /// The shapes of those drawings.
+    held_out_shapes: BTreeSet<String>,
     /// Drawings left out by the per-class cap.
     capped: usize,
     /// Drawings left out because their strokes are missing.
@@ -178,6 +190,7 @@ fn walk_drawings(ctx: &JobContext, config: &JobConfig, path: &Path) -> Result<Wa
         shapes: Vec::new(),
         counts: Vec::new(),
         held_out: 0,
+        held_out_shapes: BTreeSet::new(),
         capped: 0,
         missing: 0,
         rule,
@@ -188,6 +201,7 @@ fn walk_drawings(ctx: &JobContext, config: &JobConfig, path: &Path) -> Result<Wa
         .visit_training_drawings(&config.filter(), &mut |d| {
             if rule.holds_out(&d) {
                 walk.held_out += 1;
+                walk.held_out_shapes.insert(d.shape);
                 return Ok(());
             }
             let shape = match shape_index.get(&d.shape) {
@@ -216,6 +230,17 @@ fn walk_drawings(ctx: &JobContext, config: &JobConfig, path: &Path) -> Result<Wa
         })?;
     file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(walk)
+}
+
+/// The shapes with drawings in the evaluation split and none to train on, by name: a shape
+/// of a few drawings can lose them all to the split (each is held out with a chance of one in
+/// five), and then the model does not know it. The job's dataset names them.
+fn only_in_evaluation(held_out_shapes: BTreeSet<String>, classes: &[String]) -> Vec<String> {
+    let trained: HashSet<&str> = classes.iter().map(String::as_str).collect();
+    held_out_shapes
+        .into_iter()
+        .filter(|shape| !trained.contains(shape.as_str()))
+        .collect()
 }
 
 /// A player's group: the first 8 bytes of the SHA-256 of their id.

@@ -347,6 +347,38 @@ fn many_class_lines(classes: usize, per_class: usize) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn a_shape_whose_every_drawing_is_held_out_for_evaluation_is_named_by_the_job() {
+    let app = TestApp::spawn().await;
+    crate::synthetic::submit_triangles_only_held_out(&app.admin, &app.url("")).await;
+    let created: Value = app
+        .post_json(
+            "/api/v1/admin/training-jobs",
+            &json!({"epochs": 1, "seed": 3, "batch_size": 16, "max_steps_per_epoch": 1}),
+        )
+        .await;
+    let id = created["job"]["id"].as_i64().unwrap();
+    let job = wait_for_status(&app, id, &["completed", "failed"], Duration::from_secs(120)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["dataset"]["evaluation_rule"], "by_player", "{job}");
+    assert_eq!(
+        job["dataset"]["classes_only_in_evaluation"],
+        json!(["triangle"]),
+        "{job}"
+    );
+    assert_eq!(
+        job["dataset"]["evaluation_held_out"],
+        5 * 3 * 2,
+        "the held-out players' drawings, all of them"
+    );
+    let models: Value = app.get_json("/api/v1/admin/models").await;
+    assert_eq!(
+        models["items"][0]["manifest"]["classes"],
+        json!(["circle", "square"]),
+        "the model knows only what it trained on"
+    );
+}
+
+#[tokio::test]
 async fn a_model_trains_on_345_classes_and_its_card_stays_readable() {
     const CLASSES: usize = 345;
     let app = TestApp::spawn().await;

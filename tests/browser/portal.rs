@@ -1,5 +1,5 @@
-//! The portal at work: the live feed, a training job from the form, review by touch and
-//! exports, and no sideways scrolling on a phone.
+//! The portal at work: the live feed, a training job from the form, the shapes a job could
+//! not learn, review by touch and exports, and no sideways scrolling on a phone.
 
 use super::*;
 
@@ -135,6 +135,26 @@ async fn the_portal_stays_live_over_one_event_stream_that_reconnects_after_a_res
     Ok(())
 }
 
+/// What `script` finds in the job view once it finds a non-empty text. Training is not a wait
+/// on the page: it gets minutes, not `WAIT`; on time-out the error quotes the job's status.
+async fn job_view_text(browser: &Browser, script: &str, what: &str) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let found = browser.js(script).await?;
+        if let Some(text) = found.as_str().filter(|t| !t.is_empty()) {
+            return Ok(text.to_owned());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the job view never {what}: {}",
+            browser
+                .js("return document.getElementById('job-status').textContent")
+                .await?
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_started_in_the_portal_trains_the_network_chosen_and_the_models_list_says_which(
 ) -> Result<()> {
@@ -154,24 +174,12 @@ async fn a_job_started_in_the_portal_trains_the_network_chosen_and_the_models_li
              form.querySelector('[name=epochs]').value = '1';")
         .await?;
     browser.click("#start-training button[type=submit]").await?;
-    // Training is not a wait on the page: it gets minutes, not `WAIT`.
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let version = loop {
-        let model = browser
-            .js("const a = document.querySelector('#job-model a'); return a ? a.textContent : null")
-            .await?;
-        if let Some(text) = model.as_str().filter(|t| !t.is_empty()) {
-            break text.to_owned();
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the job view never linked a model: {}",
-            browser
-                .js("return document.getElementById('job-status').textContent")
-                .await?
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let version = job_view_text(
+        &browser,
+        "const a = document.querySelector('#job-model a'); return a ? a.textContent : null",
+        "linked a model",
+    )
+    .await?;
     // The job view says what the run trains, as the model's manifest records it.
     let training = browser
         .js("return document.getElementById('job-training').textContent")
@@ -205,6 +213,43 @@ async fn a_job_started_in_the_portal_trains_the_network_chosen_and_the_models_li
         "the job's model is the one listed"
     );
     assert_eq!(network[1], "wide", "the models list names the net");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_view_names_the_shapes_a_model_did_not_learn_because_the_split_held_them_out(
+) -> Result<()> {
+    let Some(tools) = tools() else { return Ok(()) };
+    let _one = ONE_BROWSER.lock().await;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    synthetic::submit_triangles_only_held_out(&client, &server.base).await;
+    let created: Value = client
+        .post(format!("{}/api/v1/admin/training-jobs", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"epochs": 1, "seed": 3, "batch_size": 16, "max_steps_per_epoch": 1}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let id = created["job"]["id"].as_i64().context("a job id")?;
+    let browser = Browser::launch(&tools, Screen::Desktop).await?;
+    set_up_admin(&browser, &server).await?;
+    browser
+        .js(&format!("location.hash = '#/training?job={id}'"))
+        .await?;
+    browser.wait_for_screen("training").await;
+    let note = job_view_text(
+        &browser,
+        "const p = document.getElementById('job-unlearned'); return p ? p.textContent : null",
+        "named the unlearned shape",
+    )
+    .await?;
+    assert!(
+        note.starts_with("Not learned: triangle. Every drawing of this shape is held out"),
+        "{note}"
+    );
     Ok(())
 }
 

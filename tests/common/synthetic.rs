@@ -75,3 +75,51 @@ pub async fn submit_doodles(base: &str, rounds: u64, cookies: &[String]) {
         }
     }
 }
+
+/// The first `count` players (ids 1, 2, … in the cookie's hex) whose drawings the frozen
+/// evaluation split, going by player, holds out (`held`) or keeps for training.
+#[allow(dead_code)] // the API and browser tests
+pub fn players_the_split(held: bool, count: usize) -> Vec<String> {
+    use doodlebox::service::evaluation::SplitRule;
+    use doodlebox::store::metadata::TrainingDrawing;
+    (1u128..)
+        .map(|n| format!("{n:032x}"))
+        .filter(|player| {
+            let drawing = TrainingDrawing {
+                id: doodlebox::domain::DrawingId::from_bytes([0; 16]),
+                player: player.clone(),
+                shape: String::new(),
+            };
+            SplitRule::ByPlayer.holds_out(&drawing) == held
+        })
+        .take(count)
+        .collect()
+}
+
+/// Stores a collection whose triangles the evaluation split takes whole: two circles and two
+/// squares from each of eleven players, and two triangles from each of five of them, the
+/// five the split holds out. Every shape has five players, so the split goes by player.
+/// `client` sends them (the API tests' admin client passes the rate limits).
+#[allow(dead_code)] // the API and browser tests
+pub async fn submit_triangles_only_held_out(client: &reqwest::Client, base: &str) {
+    let kept = players_the_split(false, 6);
+    let held = players_the_split(true, 5);
+    let both = [Shape::Circle, Shape::Square];
+    let all_three = [Shape::Circle, Shape::Square, Shape::Triangle];
+    for (players, shapes) in [(&kept, &both[..]), (&held, &all_three[..])] {
+        for (i, player) in players.iter().enumerate() {
+            for &shape in shapes {
+                for k in 0..2u64 {
+                    let response = client
+                        .post(format!("{base}/api/v1/drawings"))
+                        .header("cookie", format!("doodlebox_player={player}"))
+                        .json(&doodle_json(shape, i as u64 * 10 + k))
+                        .send()
+                        .await
+                        .expect("the server answers");
+                    assert_eq!(response.status(), 201, "a doodle of {}", shape.name());
+                }
+            }
+        }
+    }
+}

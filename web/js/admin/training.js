@@ -81,6 +81,14 @@ function trainingText(t) {
   return `Trains: ${parts.join(' · ')}`;
 }
 
+/** Shapes the model did not learn: every drawing of them is held out for evaluation. */
+function unlearnedNote(shapes) {
+  const one = shapes.length === 1;
+  return h('p', { id: 'job-unlearned' },
+    `Not learned: ${shapes.join(', ')}. Every drawing of ${one ? 'this shape is' : 'these shapes is'} held out to `
+    + `measure models, so ${one ? 'it' : 'they'} will be learned once a few more are drawn.`);
+}
+
 /** The live view of one job; returns {element, stop}. */
 function watch(id) {
   const status = h('p', { className: 'job-status', id: 'job-status' }, `Job ${id}: connecting…`);
@@ -144,6 +152,8 @@ function watch(id) {
           status.textContent = `Job ${id}: ${row.status}`;
           produced.replaceChildren('Produced model ', modelLink(row.model_version), '.');
         }
+        const unlearned = (row.dataset && row.dataset.classes_only_in_evaluation) || [];
+        if (unlearned.length) produced.after(unlearnedNote(unlearned));
       }).catch(() => {});
     }
   });
